@@ -1,0 +1,50 @@
+"""Masked sums by arm, batched over replicates: the sufficient statistics of the linear analyses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ArmMoments:
+    """Per replicate ``(R,)`` and arm (control 0, active 1): counts, centred sums and cross-products."""
+
+    n: tuple[np.ndarray, np.ndarray]
+    sums: dict[str, tuple[np.ndarray, np.ndarray]]
+    products: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def mean(self, name: str, arm: int) -> np.ndarray:
+        return self.sums[name][arm] / self.n[arm]
+
+    def within(self, a: str, b: str) -> np.ndarray:
+        """Pooled within-arm sum of cross-products of ``a`` and ``b`` (about each arm's means)."""
+        key = a + b if a + b in self.products else b + a
+        return sum(self.products[key][g] - self.sums[a][g] * self.sums[b][g] / self.n[g] for g in (0, 1))
+
+
+def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.ndarray) -> ArmMoments:
+    """Moments of ``columns`` (each ``(R, N)``) over the children where ``mask`` is True.
+
+    Each column is first centred on its masked mean per replicate, so sums of squares stay exact
+    whatever the level of the scores.
+    """
+    w = mask.astype(float)
+    arms = np.stack([~treated, treated], axis=1).astype(float)  # (N, 2)
+    n = w @ arms
+    total = n.sum(axis=1)
+    centred = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, y in columns.items():
+            y = np.where(mask, y, 0.0)
+            centred[name] = (y - ((y.sum(axis=1) / total)[:, None])) * w
+    sums = {k: _split(v @ arms) for k, v in centred.items()}
+    names = list(columns)
+    products = {a + b: _split((centred[a] * centred[b]) @ arms)
+                for i, a in enumerate(names) for b in names[i:]}
+    return ArmMoments(n=_split(n), sums=sums, products=products)
+
+
+def _split(by_arm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return by_arm[:, 0], by_arm[:, 1]

@@ -1,0 +1,1 @@
+"""Trial designs: arms, allocation and who is treated when."""

@@ -1,0 +1,418 @@
+"""Scenario: a trial design plus assumptions about children and cells, validated and frozen.
+
+A scenario is read from TOML (:func:`load_scenario`) or built from a dict (:func:`scenario_from_dict`).
+Every omitted value takes the default declared below, each with its source; ``shared/reference``
+section numbers (``ref §7.1``) point at the project's parameter file, which gives full citations.
+Overrides use dotted paths (``design.n_per_arm=40``), exactly as the CLI's ``--set``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cbcp_sim.errors import ScenarioError
+from cbcp_sim.schema import (
+    array,
+    build,
+    choice,
+    gmfcs_mix,
+    integer,
+    number,
+    param,
+    per_gmfcs,
+    section,
+    text,
+)
+
+ANALYSES = ("ttest", "welch", "ancova")
+
+#: Time-course presets by cell product (ref §7.3). ``onset_months`` is the rise time constant,
+#: waning starts at ``waning_start_months`` and decays with ``waning_half_life_months`` toward
+#: ``persistent_fraction`` of the peak.
+CELL_PRESETS: dict[str, dict[str, float]] = {
+    # Pooled sham-controlled comparison (Nouri et al. 2025, Cell J 26(9):569-574): UCB-MNC gains came
+    # earlier and partly deteriorated by 12 months. tau_w = 6 months -> half-life 6 ln 2. Magnitudes ASSUMPTION.
+    "UCB-MNC": {"onset_months": 1.5, "waning_start_months": 6.0,
+                "waning_half_life_months": 6.0 * math.log(2), "persistent_fraction": 0.5},
+    # IPD meta-analysis plateau (Finch-Edmondson et al. 2025): +1.36 at 6 vs +1.42 at 12 months.
+    "UCB-durable": {"onset_months": 1.5, "waning_start_months": 6.0,
+                    "waning_half_life_months": 12.0 * math.log(2), "persistent_fraction": 0.85},
+    # Same pooled comparison: slower rise than UCB-MNC, more sustained at 12 months. Magnitudes ASSUMPTION.
+    "UCT-MSC": {"onset_months": 3.0, "waning_start_months": 6.0,
+                "waning_half_life_months": 12.0 * math.log(2), "persistent_fraction": 0.7},
+}
+
+
+@dataclass(frozen=True)
+class Population:
+    """Children enrolled: age, GMFCS level, body weight and, for autologous designs, the banked unit."""
+
+    ages: tuple[float, float] = param(
+        (1.0, 6.0), array(number(0.5, 21.0), length=2, increasing=True), unit="years",
+        doc="Age range at enrolment; ages are uniform on it.",
+        source="Sun et al. 2017 Stem Cells Transl Med (Duke autologous UCB RCT, ages 1-6); ref §3")
+    gmfcs_mix: tuple[float, ...] = param(
+        (0.20, 0.25, 0.20, 0.25, 0.10), gmfcs_mix, unit="share",
+        doc="Shares of GMFCS levels I-V among enrolled children ({1 = 0.2, 2 = 0.25, ...}).",
+        source="ASSUMPTION: typical trial enrichment of II-IV, ref §7.7")
+    source: str = param(
+        "autologous", choice("autologous", "allogeneic"),
+        doc="Autologous: dose per kg = banked unit TNC x recovery / weight. Allogeneic: a fixed dose per kg.",
+        source="Sun et al. 2017 (autologous); Sun et al. 2022 DMCN ACCeNT-CP (allogeneic); ref §3")
+    unit_tnc_median: float = param(
+        4.7, number(0.0, 100.0, lo_open=True), unit="10^8 TNC",
+        doc="Median pre-cryopreservation total nucleated cells of a privately banked unit.",
+        source="Sun et al. 2010 Transfusion 50:1980 (VERIFIED); ref §4")
+    unit_tnc_gsd: float = param(
+        1.8, number(1.0, 5.0), unit="ratio",
+        doc="Geometric SD of banked-unit TNC (log-normal).", source="ASSUMPTION, ref §7.5")
+    recovery_mean: float = param(
+        0.80, number(0.0, 1.0, lo_open=True, hi_open=True), unit="fraction",
+        doc="Mean post-thaw TNC recovery (Beta distributed).", source="RECALLED 70-85% after washing, ref §4, §7.5")
+    recovery_sd: float = param(
+        0.10, number(0.0, 0.5), unit="fraction",
+        doc="SD of post-thaw TNC recovery; 0 makes it constant.", source="ASSUMPTION, ref §7.5")
+    weight_factor: tuple[float, ...] = param(
+        (1.0, 0.97, 0.93, 0.88, 0.82), per_gmfcs(0.3, 1.5), unit="ratio",
+        doc="Body weight relative to the general-population median, GMFCS I-V.",
+        source="ASSUMPTION, direction per Brooks et al. 2011 Pediatrics 128:e299; ref §7.5")
+    weight_sd_log: float = param(
+        0.12, number(0.0, 1.0), unit="log kg",
+        doc="Between-child SD of log body weight around the median for age and GMFCS.",
+        source="ASSUMPTION, ref §7.5")
+    min_dose: float = param(
+        1.0, number(0.0, 100.0), unit="10^7 TNC/kg",
+        doc="Children whose unit gives less than this dose are not eligible (screen failures).",
+        source="Sun et al. 2010: units shipped only if > 1 x 10^7 TNC/kg; ref §4, §7.5")
+    max_dose: float = param(
+        5.0, number(0.0, 100.0, lo_open=True), unit="10^7 TNC/kg",
+        doc="Infused dose is capped at this value.",
+        source="Sun et al. 2017 protocol: 1-5 x 10^7 TNC/kg; ref §3, §7.5")
+    allogeneic_dose: float = param(
+        10.0, number(0.0, 100.0), unit="10^7 TNC/kg",
+        doc="Dose per kg when source = 'allogeneic'.",
+        source="Sun et al. 2022 DMCN 64:1477 ACCeNT-CP target; ref §3, §4")
+
+
+@dataclass(frozen=True)
+class NaturalHistory:
+    """GMFM-66 motor growth without treatment (stable-limit curves, decline for III-V)."""
+
+    limit: tuple[float, ...] = param(
+        (87.7, 68.4, 54.3, 40.4, 22.3), per_gmfcs(0.0, 100.0), unit="GMFM-66 points",
+        doc="Mean limit (plateau) of the motor growth curve, GMFCS I-V.",
+        source="Rosenbaum et al. 2002 JAMA 288:1357 (RECALLED, consistent with Shi et al. 2012); ref §1a")
+    age90: tuple[float, ...] = param(
+        (4.8, 4.4, 3.7, 3.5, 2.7), per_gmfcs(0.1, 20.0), unit="years",
+        doc="Age at which 90% of the limit is reached, GMFCS I-V; time constant = age90 / ln 10.",
+        source="Rosenbaum et al. 2002 via Prosser et al. (VERIFIED); ref §1a")
+    limit_sd: tuple[float, ...] = param(
+        (8.0, 9.0, 8.0, 7.0, 5.0), per_gmfcs(0.0, 50.0), unit="GMFM-66 points",
+        doc="Between-child SD of the limit, GMFCS I-V.",
+        source="ASSUMPTION mimicking Hanna et al. 2008 percentile spread; ref §7.1")
+    rate_sd_log: float = param(
+        0.25, number(0.0, 2.0), unit="log years",
+        doc="Between-child SD of the log time constant (independent of the limit).",
+        source="ASSUMPTION, ref §7.1")
+    peak_age: tuple[float, ...] = param(
+        (21.0, 21.0, 7.92, 6.92, 6.92), per_gmfcs(0.0, 21.0), unit="years",
+        doc="Age after which scores decline linearly, GMFCS I-V (21 = no decline).",
+        source="Hanna et al. 2009 DMCN doi:10.1111/j.1469-8749.2008.03196.x (VERIFIED); ref §1b")
+    decline: tuple[float, ...] = param(
+        (0.0, 0.0, 4.7, 7.8, 6.4), per_gmfcs(0.0, 100.0), unit="GMFM-66 points",
+        doc="Mean loss from the peak age to age 21, GMFCS I-V.",
+        source="Hanna et al. 2009 (VERIFIED); linear form ASSUMPTION; ref §1b, §7.1")
+    sem: float = param(
+        1.2, number(0.0, 20.0), unit="GMFM-66 points",
+        doc="Standard error of measurement of one GMFM-66 assessment (mid-scale).",
+        source="GMFM-66 reliability (GMAE example CI), ref §2, §7.1")
+    occasion_sd: float = param(
+        1.0, number(0.0, 20.0), unit="GMFM-66 points",
+        doc="Visit-to-visit fluctuation of true performance, independent between visits.",
+        source="ASSUMPTION, ref §7.1")
+    trial_effect_per_year: float = param(
+        0.0, number(-20.0, 20.0), unit="GMFM-66 points/year",
+        doc="Gain beyond the growth curves in every enrolled child (trial, selection, practice effects), "
+            "accruing linearly from baseline. Off by default; ACCeNT-CP's untreated arm suggests 3.1.",
+        source="Sun et al. 2022 ACCeNT-CP natural-history arm +3.1 (1.4-5.0) beyond expected; ref §3, §7.1")
+
+
+@dataclass(frozen=True)
+class DoseResponse:
+    """Maximum effect of one dose as a function of dose per kg (Emax with Hill coefficient)."""
+
+    model: str = param("emax", choice("emax"), doc="Dose-response form.", source="ref §7.2")
+    emax: float = param(
+        4.0, number(-50.0, 50.0), unit="GMFM-66 points",
+        doc="Largest effect of one dose at the peak of its time course.", source="ASSUMPTION, ref §7.2")
+    ed50: float = param(
+        3.0, number(0.0, 100.0, lo_open=True), unit="10^7 TNC/kg",
+        doc="Dose giving half of emax.",
+        source="ASSUMPTION: near-zero below 2 x 10^7/kg (Sun et al. 2017), ref §7.2")
+    hill: float = param(
+        2.0, number(0.1, 20.0), doc="Hill coefficient (steepness).", source="ASSUMPTION, ref §7.2")
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """Cell effect on GMFM-66: responder x Emax(dose) x onset(s) x (persistent + (1 - persistent) x waning(s))."""
+
+    cells: str = param(
+        "UCB-MNC", choice(*CELL_PRESETS), doc="Cell product; sets the time-course preset.",
+        source="ref §7.3 (Nouri et al. 2025; Finch-Edmondson et al. 2025)")
+    dose_response: DoseResponse = section(DoseResponse)
+    onset_months: float | None = param(
+        None, number(0.0, 120.0, lo_open=True), unit="months",
+        doc="Time constant of the rise to the peak effect.", source="cell preset, ref §7.3")
+    waning_start_months: float | None = param(
+        None, number(0.0, 240.0), unit="months",
+        doc="Months after the dose when waning begins.", source="cell preset, ref §7.3")
+    waning_half_life_months: float | None = param(
+        None, number(0.0, math.inf, lo_open=True, allow_inf=True), unit="months",
+        doc="Half-life of the part of the effect that wanes (inf = durable).", source="cell preset, ref §7.3")
+    persistent_fraction: float | None = param(
+        None, number(0.0, 1.0), unit="fraction",
+        doc="Share of the peak effect that never wanes.", source="cell preset, ref §7.3")
+    response_cv: float = param(
+        0.7, number(0.0, 5.0), unit="ratio",
+        doc="Coefficient of variation of a child's multiplicative response (gamma, mean 1; 0 = same for all).",
+        source="ASSUMPTION: Gamma(shape 2, scale 0.5), 'benefit in some children' (IPD meta-analysis); ref §7.2")
+
+
+def _n_per_arm(value: Any, path: str) -> tuple[int, ...]:
+    one = integer(2, 100_000)
+    if isinstance(value, list | tuple):
+        return tuple(one(v, f"{path}[{i}]") for i, v in enumerate(value))
+    return (one(value, path),)
+
+
+_n_per_arm.allowed = "whole number in [2, 100000], or a list of them, one per arm"  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Design:
+    """Arms, sizes, visits and the test's error rate."""
+
+    arms: tuple[str, ...] = param(
+        ("sham", "cord blood"), array(text, length=2), doc="Arm names, control first.",
+        source="two-arm sham-controlled parallel design (Zarrabi et al. 2022; Amanat et al. 2021); ref §3")
+    n_per_arm: tuple[int, ...] = param(
+        (36, 36), _n_per_arm, unit="children",
+        doc="Children per arm: one number for all arms, or a list with one per arm (control first).",
+        source="36 per arm as in Zarrabi et al. 2022 and Amanat et al. 2021; ref §3")
+    visits: tuple[float, ...] = param(
+        (0.0, 1.0, 3.0, 6.0, 12.0), array(number(0.0, 240.0), min_length=2, max_length=60, increasing=True),
+        unit="months", doc="Assessment times after the infusion; the first must be 0 (baseline).",
+        source="Zarrabi/Amanat registry IRCT201706176907N13; ref §5, §7.6")
+    primary_visit: float = param(
+        12.0, number(0.0, 240.0, lo_open=True), unit="months",
+        doc="Visit of the primary comparison (must be one of visits).", source="ref §3, §7.6")
+    alpha: float = param(
+        0.05, number(0.0, 0.5, lo_open=True), doc="Significance level of the primary test.",
+        source="convention")
+    sides: int = param(2, choice(1, 2), doc="1: one-sided (active > control); 2: two-sided.",
+                       source="convention")
+
+
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """Monotone dropout with a constant hazard (MCAR): a child lost stays lost."""
+
+    fraction: float = param(
+        0.05, number(0.0, 1.0, hi_open=True), unit="fraction",
+        doc="Cumulative fraction of children lost by month `by_month`.",
+        source="ASSUMPTION from the 0-8.6% seen by 6-12 months (Min 2013, Gu 2020, ACCeNT-CP); ref §5, §7.6")
+    by_month: float = param(
+        12.0, number(0.0, 240.0, lo_open=True), unit="months",
+        doc="Month at which `fraction` have dropped out.", source="ref §7.6")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """How each simulated trial is analysed."""
+
+    primary: str = param(
+        "ancova", choice(*ANALYSES),
+        doc="Primary analysis: ttest (pooled-variance t-test), welch, or ancova (adjusted for baseline).",
+        source="ANCOVA on baseline: Borm et al. 2007 J Clin Epidemiol 60:1234; EMA covariate guideline")
+    secondary: tuple[str, ...] = param(
+        (), array(choice(*ANALYSES), min_length=0), doc="Further analyses reported beside the primary.",
+        source="convention")
+    endpoint: str = param(
+        "change", choice("change", "final"),
+        doc="What ttest and welch compare: change from baseline or the score at the primary visit "
+            "(ancova gives the same estimate for both).", source="convention in CP trials (GMFM-66 change)")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The outcome model: the GMFM-66 model of children and cells, or a plain normal model."""
+
+    model: str = param(
+        "gmfm66", choice("gmfm66", "normal"),
+        doc="gmfm66: population, natural history and treatment models. normal: bivariate normal "
+            "baseline and primary-visit scores set by sd, effect and correlation.", source="design")
+    sd: float = param(
+        5.5, number(0.0, 1000.0, lo_open=True), unit="outcome units",
+        doc="normal model: SD of the score at baseline and at the primary visit.",
+        source="with correlation 0.5 the SD of change is 5.5, the SD of 12-month change in ref §7.7")
+    effect: float = param(
+        3.3, number(-1000.0, 1000.0), unit="outcome units",
+        doc="normal model: mean difference at the primary visit, active minus control.",
+        source="ACCeNT-CP high-dose allogeneic UCB vs natural history +3.3 (Sun et al. 2022); ref §3")
+    correlation: float = param(
+        0.5, number(-1.0, 1.0, lo_open=True, hi_open=True),
+        doc="normal model: correlation of baseline with the primary-visit score.",
+        source="ASSUMPTION chosen so that SD of change equals sd")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated, frozen scenario. Build it with :func:`load_scenario` or :func:`scenario_from_dict`."""
+
+    title: str = param("Untitled scenario", text, doc="One line saying what the trial is.", source="user")
+    population: Population = section(Population)
+    natural_history: NaturalHistory = section(NaturalHistory)
+    treatment: Treatment = section(Treatment)
+    design: Design = section(Design)
+    dropout: Dropout = section(Dropout)
+    analysis: Analysis = section(Analysis)
+    outcome: Outcome = section(Outcome)
+
+    @property
+    def analyses(self) -> tuple[str, ...]:
+        """Primary analysis first, then secondary ones, without repeats."""
+        return tuple(dict.fromkeys((self.analysis.primary, *self.analysis.secondary)))
+
+    @property
+    def primary_index(self) -> int:
+        """Index of the primary visit in ``design.visits``."""
+        return self.design.visits.index(self.design.primary_visit)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict of every value (defaults and presets resolved)."""
+        return _plain(dataclasses.asdict(self))
+
+    def digest(self) -> str:
+        """A stable hash of every value, to tell a changed scenario from the same one."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def replace(self, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Scenario:
+        """A new scenario with dotted-path overrides, validated like a file."""
+        raw = self.to_dict()
+        for key in ("onset_months", "waning_start_months", "waning_half_life_months", "persistent_fraction"):
+            preset = CELL_PRESETS[self.treatment.cells][key]
+            if raw["treatment"][key] == preset:
+                del raw["treatment"][key]  # keep following the preset if `cells` changes
+        return scenario_from_dict(raw, overrides)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def parse_value(text_value: str) -> Any:
+    """A ``--set`` value: a TOML value (``40``, ``[30, 40]``, ``inf``, ``"x"``) or else a bare string."""
+    try:
+        return tomllib.loads(f"v = {text_value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text_value
+
+
+def set_dotted(raw: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``raw[a][b][c] = value`` for path ``a.b.c``, creating tables on the way."""
+    keys = path.split(".")
+    if not all(keys):
+        raise ScenarioError(path, "must be a dotted path such as design.n_per_arm")
+    node = raw
+    for i, key in enumerate(keys[:-1]):
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ScenarioError(".".join(keys[: i + 1]), "is a value, not a table")
+        node = child
+    node[keys[-1]] = value
+
+
+def scenario_from_dict(raw: Mapping[str, Any],
+                       overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> Scenario:
+    """Validate a nested dict (as read from TOML) plus dotted-path overrides into a Scenario."""
+    data = copy.deepcopy(dict(raw))
+    items = overrides.items() if isinstance(overrides, Mapping) else overrides
+    for path, value in items:
+        set_dotted(data, path, value)
+    scenario = build(Scenario, data, "")
+    return _finish(scenario)
+
+
+def _finish(s: Scenario) -> Scenario:
+    """Resolve presets and check rules that span fields."""
+    preset = CELL_PRESETS[s.treatment.cells]
+    t = dataclasses.replace(s.treatment, **{k: v for k, v in preset.items() if getattr(s.treatment, k) is None})
+    d = s.design
+    n = d.n_per_arm
+    if len(n) == 1:
+        n = n * len(d.arms)
+    elif len(n) != len(d.arms):
+        raise ScenarioError("design.n_per_arm", f"must give one number or {len(d.arms)} (one per arm), got {len(n)}")
+    if d.visits[0] != 0.0:
+        raise ScenarioError("design.visits", f"must start with the baseline visit 0, got {d.visits[0]:g}")
+    if d.primary_visit not in d.visits:
+        raise ScenarioError("design.primary_visit",
+                            f"must be one of design.visits {[f'{v:g}' for v in d.visits]}, got {d.primary_visit:g}")
+    p = s.population
+    if p.recovery_sd ** 2 >= p.recovery_mean * (1 - p.recovery_mean):
+        limit = math.sqrt(p.recovery_mean * (1 - p.recovery_mean))
+        raise ScenarioError("population.recovery_sd",
+                            f"must be below sqrt(mean x (1 - mean)) = {limit:.3f} for a Beta distribution, "
+                            f"got {p.recovery_sd:g}")
+    if p.source == "autologous" and p.min_dose > p.max_dose:
+        raise ScenarioError("population.min_dose", f"must not exceed population.max_dose ({p.max_dose:g}), "
+                                                   f"got {p.min_dose:g}")
+    return dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
+
+
+def load_scenario(path: str | Path,
+                  overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> Scenario:
+    """Read a TOML scenario file, apply dotted-path overrides, validate, and freeze.
+
+    Raises :class:`ScenarioError` for a missing file, malformed TOML, or any invalid value.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "scenario file not found") from None
+    except IsADirectoryError:
+        raise ScenarioError(str(path), "is a directory, not a scenario file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), f"malformed TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(str(path), "malformed TOML: not UTF-8 text") from None
+    return scenario_from_dict(raw, overrides)
+
+
+def default_scenario_path() -> Path:
+    """The default scenario, ``scenarios/default.toml`` (in the source tree, or packaged in a wheel)."""
+    source_tree = Path(__file__).resolve().parents[1] / "scenarios" / "default.toml"
+    if source_tree.is_file():
+        return source_tree
+    from importlib.resources import files
+
+    return Path(str(files("cbcp_sim.scenarios") / "default.toml"))

@@ -1,0 +1,72 @@
+"""Operating characteristics of a design from per-replicate results, with Monte Carlo error.
+
+Metric names follow simulation-study usage (Morris, White & Crowther 2019, Stat Med 38:2074):
+power (SimDesign's EDR) and type I error with MCSE and a Wilson 95% interval, mean estimate,
+bias with its MCSE, empirical SE, mean model SE, RMSE and coverage (ECR).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from cbcp_sim.analysis import Estimates, Inference
+
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion (NaN for n = 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def rate(reject: np.ndarray, failed: np.ndarray) -> dict[str, float]:
+    """Rejection rate among analysed replicates, its MCSE and Wilson 95% interval."""
+    n = int((~failed).sum())
+    k = int(reject[~failed].sum())
+    p = k / n if n else math.nan
+    low, high = wilson(k, n)
+    return {"rate": p, "mcse": math.sqrt(p * (1 - p) / n) if n else math.nan, "ci_low": low, "ci_high": high}
+
+
+def summarise(name: str, role: str, alt: tuple[Estimates, Inference], null: tuple[Estimates, Inference],
+              true_effect: float) -> dict[str, Any]:
+    """One tidy row for an analysis: power, type I error, bias, RMSE, coverage, failures."""
+    est, inf = alt
+    ok = ~inf.failed
+    x = est.estimate[ok]
+    n = x.size
+    power = rate(inf.reject, inf.failed)
+    type1 = rate(null[1].reject, null[1].failed)
+    empirical_se = float(np.std(x, ddof=1)) if n > 1 else math.nan
+    covered = (inf.ci_low[ok] <= true_effect) & (true_effect <= inf.ci_high[ok])
+    return {
+        "analysis": name,
+        "role": role,
+        "power": power["rate"],
+        "mcse": power["mcse"],
+        "ci_low": power["ci_low"],
+        "ci_high": power["ci_high"],
+        "type1_error": type1["rate"],
+        "type1_mcse": type1["mcse"],
+        "type1_ci_low": type1["ci_low"],
+        "type1_ci_high": type1["ci_high"],
+        "true_effect": true_effect,
+        "mean_estimate": float(x.mean()) if n else math.nan,
+        "bias": float(x.mean() - true_effect) if n else math.nan,
+        "bias_mcse": empirical_se / math.sqrt(n) if n > 1 else math.nan,
+        "empirical_se": empirical_se,
+        "mean_se": float(est.se[ok].mean()) if n else math.nan,
+        "rmse": float(np.sqrt(np.mean((x - true_effect) ** 2))) if n else math.nan,
+        "coverage": float(covered.mean()) if n else math.nan,
+        "n_reps": int(inf.failed.size),
+        "n_failed": int(inf.failed.sum()),
+        "n_failed_null": int(null[1].failed.sum()),
+    }
