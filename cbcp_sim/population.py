@@ -28,6 +28,8 @@ WEIGHT_MEDIAN_KG = np.array([3.3, 9.3, 12.2, 14.3, 16.3, 18.3, 20.5, 22.9, 25.4,
 
 #: Screening stops with an error when fewer than one candidate in this many is eligible.
 MAX_SCREENED_PER_CHILD = 1000
+#: Streams read while screening a candidate, one generator each per arm.
+SCREENING_STREAMS = ("age", "gmfcs", "weight", "unit_tnc", "recovery")
 
 
 @dataclass(frozen=True)
@@ -46,24 +48,21 @@ def median_weight(age: np.ndarray) -> np.ndarray:
     return np.interp(age, WEIGHT_AGES, WEIGHT_MEDIAN_KG)
 
 
-def _candidates(p: Population, m: int, n_reps: int, streams: Streams, arm: int) -> dict[str, np.ndarray]:
-    """The first ``m`` candidates of an arm's screening sequence, arrays ``(m, R)``."""
+def _candidates(p: Population, m: int, n_reps: int, rngs: dict[str, np.random.Generator]) -> dict[str, np.ndarray]:
+    """The next ``m`` candidates of an arm's screening sequence, arrays ``(m, R)``."""
     shape = (m, n_reps)
     lo, hi = p.ages
-    age = streams.rng("age", arm).uniform(lo, hi, shape)
+    age = rngs["age"].uniform(lo, hi, shape)
     cumulative = np.cumsum(p.gmfcs_mix)
     cumulative /= cumulative[-1]  # exactly 1 at the end, so levels with no share are never drawn
-    u = streams.rng("gmfcs", arm).random(shape)
-    gmfcs = np.minimum(np.searchsorted(cumulative, u, side="right"), 4) + 1
+    gmfcs = np.minimum(np.searchsorted(cumulative, rngs["gmfcs"].random(shape), side="right"), 4) + 1
     factor = np.asarray(p.weight_factor)[gmfcs - 1]
-    weight = median_weight(age) * factor * np.exp(p.weight_sd_log * streams.rng("weight", arm).standard_normal(shape))
+    weight = median_weight(age) * factor * np.exp(p.weight_sd_log * rngs["weight"].standard_normal(shape))
     if p.source == "allogeneic":
         dose = np.full(shape, p.allogeneic_dose)
     else:
-        tnc = np.exp(np.log(p.unit_tnc_median) + np.log(p.unit_tnc_gsd)
-                     * streams.rng("unit_tnc", arm).standard_normal(shape))
-        recovery = _recovery(p, streams.rng("recovery", arm), shape)
-        dose = 10.0 * tnc * recovery / weight  # 10^8 TNC / kg -> 10^7 TNC / kg
+        tnc = np.exp(np.log(p.unit_tnc_median) + np.log(p.unit_tnc_gsd) * rngs["unit_tnc"].standard_normal(shape))
+        dose = 10.0 * tnc * _recovery(p, rngs["recovery"], shape) / weight  # 10^8 TNC/kg -> 10^7 TNC/kg
     return {"age": age, "gmfcs": gmfcs, "weight": weight, "dose": dose}
 
 
@@ -77,20 +76,27 @@ def _recovery(p: Population, rng: np.random.Generator, shape: tuple[int, int]) -
 
 
 def _enrol_arm(p: Population, n: int, n_reps: int, streams: Streams, arm: int) -> dict[str, np.ndarray]:
-    """Screen candidates of one arm in order until ``n`` are eligible in every replicate."""
-    m = 2 * n + 8
+    """Screen candidates of one arm in order until ``n`` are eligible in every replicate.
+
+    Candidates are read from the arm's streams in blocks; a block continues the same sequence,
+    so candidate k is the same child however many blocks were needed.
+    """
+    rngs = {name: streams.rng(name, arm) for name in SCREENING_STREAMS}
+    blocks: list[dict[str, np.ndarray]] = []
+    size = n + n // 4 + 8
     while True:
-        cand = _candidates(p, m, n_reps, streams, arm)
-        eligible = cand["dose"] >= p.min_dose if p.source == "autologous" else np.ones((m, n_reps), bool)
+        blocks.append(_candidates(p, size, n_reps, rngs))
+        dose = np.concatenate([b["dose"] for b in blocks])
+        eligible = dose >= p.min_dose if p.source == "autologous" else np.ones(dose.shape, bool)
         if (eligible.sum(axis=0) >= n).all():
             break
-        if m >= MAX_SCREENED_PER_CHILD * n:
+        if dose.shape[0] >= MAX_SCREENED_PER_CHILD * n:
             raise ScenarioError("population.min_dose",
                                 f"fewer than 1 in {MAX_SCREENED_PER_CHILD} screened children reach the minimum "
                                 f"dose {p.min_dose:g} x 10^7 TNC/kg; lower it or change ages/unit size")
-        m *= 4
+        size = max(n // 2, 8)
     rows = np.argsort(~eligible, axis=0, kind="stable")[:n]  # first n eligible, in screening order
-    out = {k: np.take_along_axis(v, rows, axis=0).T for k, v in cand.items()}
+    out = {k: np.take_along_axis(np.concatenate([b[k] for b in blocks]), rows, axis=0).T for k in blocks[0]}
     out["dose"] = np.minimum(out["dose"], p.max_dose)
     out["screened"] = rows[-1] + 1
     return out

@@ -129,7 +129,9 @@ def per_gmfcs(lo: float, hi: float, **kwargs: Any) -> Check:
 
 
 def gmfcs_mix(value: Any, path: str) -> tuple[float, ...]:
-    """Shares of GMFCS levels I-V: a table ``{1 = 0.2, 2 = 0.3, ...}`` summing to 1."""
+    """Shares of GMFCS levels I-V summing to 1: a table ``{1 = 0.2, 2 = 0.3, ...}`` or five shares."""
+    if isinstance(value, list | tuple):
+        value = dict(zip(map(str, GMFCS_LEVELS), array(number(0.0, 1.0), length=5)(value, path), strict=True))
     if not isinstance(value, Mapping):
         raise ScenarioError(path, f"must be a table of GMFCS level (1-5) = share, got {_type_name(value)} {value!r}")
     shares = [0.0] * len(GMFCS_LEVELS)
@@ -145,7 +147,7 @@ def gmfcs_mix(value: Any, path: str) -> tuple[float, ...]:
     return tuple(s / total for s in shares)
 
 
-gmfcs_mix.allowed = "table of GMFCS level (1-5) = share, summing to 1"  # type: ignore[attr-defined]
+gmfcs_mix.allowed = "table of GMFCS level (1-5) = share, or 5 shares (I-V), summing to 1"  # type: ignore[attr-defined]
 
 
 def build(cls: type, raw: Any, path: str) -> Any:
