@@ -97,7 +97,8 @@ def _enrol_arm(p: Population, n: int, n_reps: int, streams: Streams, arm: int) -
         size = max(n // 2, 8)
     rows = np.argsort(~eligible, axis=0, kind="stable")[:n]  # first n eligible, in screening order
     out = {k: np.take_along_axis(np.concatenate([b[k] for b in blocks]), rows, axis=0).T for k in blocks[0]}
-    out["dose"] = np.minimum(out["dose"], p.max_dose)
+    if p.source == "autologous":
+        out["dose"] = np.minimum(out["dose"], p.max_dose)
     out["screened"] = rows[-1] + 1
     return out
 

@@ -95,7 +95,7 @@ class Population:
         source="Sun et al. 2010: units shipped only if > 1 x 10^7 TNC/kg; ref §4, §7.5")
     max_dose: float = param(
         5.0, number(0.0, 100.0, lo_open=True), unit="10^7 TNC/kg",
-        doc="Infused dose is capped at this value.",
+        doc="Autologous infused dose is capped at this value.",
         source="Sun et al. 2017 protocol: 1-5 x 10^7 TNC/kg; ref §3, §7.5")
     allogeneic_dose: float = param(
         10.0, number(0.0, 100.0), unit="10^7 TNC/kg",
@@ -171,7 +171,7 @@ class Treatment:
         source="ref §7.3 (Nouri et al. 2025; Finch-Edmondson et al. 2025)")
     dose_response: DoseResponse = section(DoseResponse)
     onset_months: float | None = param(
-        None, number(0.0, 120.0, lo_open=True), unit="months",
+        None, number(0.01, 120.0), unit="months",
         doc="Time constant of the rise to the peak effect.", source="cell preset, ref §7.3")
     waning_start_months: float | None = param(
         None, number(0.0, 240.0), unit="months",
@@ -310,7 +310,11 @@ class Scenario:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def replace(self, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Scenario:
-        """A new scenario with dotted-path overrides, validated like a file."""
+        """A new scenario with dotted-path overrides, validated like a file.
+
+        Timing values equal to the current cell preset follow the preset of a new ``treatment.cells``;
+        to keep such a value when changing cells, give it again in ``overrides``.
+        """
         raw = self.to_dict()
         for key in ("onset_months", "waning_start_months", "waning_half_life_months", "persistent_fraction"):
             preset = CELL_PRESETS[self.treatment.cells][key]

@@ -51,7 +51,10 @@ def number(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False
     def check(value: Any, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ScenarioError(path, f"must be a number in {interval}, got {_type_name(value)} {value!r}")
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:
+            raise ScenarioError(path, f"must be in {interval}, got a number too large") from None
         bad = (math.isnan(x) or (math.isinf(x) and not allow_inf) or x < lo or x > hi
                or (lo_open and x == lo) or (hi_open and x == hi))
         if bad:
@@ -135,11 +138,15 @@ def gmfcs_mix(value: Any, path: str) -> tuple[float, ...]:
     if not isinstance(value, Mapping):
         raise ScenarioError(path, f"must be a table of GMFCS level (1-5) = share, got {_type_name(value)} {value!r}")
     shares = [0.0] * len(GMFCS_LEVELS)
+    seen: set[str] = set()
     for key, share in value.items():
         level = str(key).strip().upper()
         level = {"I": "1", "II": "2", "III": "3", "IV": "4", "V": "5"}.get(level, level)
         if level not in {str(g) for g in GMFCS_LEVELS}:
             raise ScenarioError(path, f"keys must be GMFCS levels 1-5, got {key!r}")
+        if level in seen:
+            raise ScenarioError(path, f"GMFCS level {level} is given twice")
+        seen.add(level)
         shares[int(level) - 1] = number(0.0, 1.0)(share, f"{path}.{key}")
     total = sum(shares)
     if abs(total - 1.0) > 1e-6:
@@ -157,10 +164,11 @@ def build(cls: type, raw: Any, path: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        where = f"{path}.{key}" if path else key
         f = fields.get(key)
         if f is None:
-            raise ScenarioError(where, f"unknown key; allowed: {', '.join(fields)}")
+            shown = key if key.isprintable() else repr(key)
+            raise ScenarioError(f"{path}.{shown}" if path else shown, f"unknown key; allowed: {', '.join(fields)}")
+        where = f"{path}.{key}" if path else key
         if "section" in f.metadata:
             values[key] = build(f.metadata["section"], value, where)
         else:

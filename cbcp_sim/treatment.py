@@ -3,7 +3,7 @@
 Effect of a dose ``d`` (10^7 TNC/kg) ``s`` months after it (design §Models, ref §7.2-7.3)::
 
     response_i * Emax(d) * onset(s) * (p + (1 - p) * waning(s))
-    Emax(d)   = emax * d^h / (ed50^h + d^h)
+    Emax(d)   = emax * d^h / (ed50^h + d^h) = emax / (1 + (ed50 / d)^h)
     onset(s)  = 1 - exp(-s / onset_months)
     waning(s) = 1 for s <= waning_start, else 0.5 ** ((s - waning_start) / half_life)
 
@@ -21,8 +21,9 @@ from cbcp_sim.streams import Streams
 
 def dose_response(dr: DoseResponse, dose: np.ndarray) -> np.ndarray:
     """Peak effect (GMFM-66 points) of one dose of ``dose`` x 10^7 TNC/kg; zero at zero dose."""
-    d = np.power(np.maximum(dose, 0.0), dr.hill)
-    return dr.emax * d / (dr.ed50**dr.hill + d)
+    with np.errstate(divide="ignore", over="ignore"):
+        ratio = np.power(dr.ed50 / np.maximum(dose, 0.0), dr.hill)  # inf at zero dose -> effect 0
+    return dr.emax / (1.0 + ratio)
 
 
 def time_course(t: Treatment, months: np.ndarray) -> np.ndarray:
