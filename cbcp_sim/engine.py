@@ -102,11 +102,11 @@ def _run(scenario: Scenario, seed: int, plan: list[int], jobs: int, target_mcse:
             if _precise_enough(scenario, results, target_mcse):
                 break
         return results
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, effective_n_jobs
 
     results = []
     with Parallel(n_jobs=jobs) as parallel:
-        wave = len(plan) if target_mcse is None else max(parallel.n_jobs, 1) * 2
+        wave = len(plan) if target_mcse is None else effective_n_jobs(jobs) * 2
         for first in range(0, len(plan), wave):
             batch = parallel(delayed(run_chunk)(scenario, seed, c, plan[c])
                              for c in range(first, min(first + wave, len(plan))))

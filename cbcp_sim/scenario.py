@@ -62,7 +62,8 @@ class Population:
         source="Sun et al. 2017 Stem Cells Transl Med (Duke autologous UCB RCT, ages 1-6); ref §3")
     gmfcs_mix: tuple[float, ...] = param(
         (0.20, 0.25, 0.20, 0.25, 0.10), gmfcs_mix, unit="share",
-        doc="Shares of GMFCS levels I-V among enrolled children ({1 = 0.2, 2 = 0.25, ...}).",
+        doc="Shares of GMFCS levels I-V among screened children ({1 = 0.2, 2 = 0.25, ...}); "
+            "dose screening shifts the enrolled shares slightly.",
         source="ASSUMPTION: typical trial enrichment of II-IV, ref §7.7")
     source: str = param(
         "autologous", choice("autologous", "allogeneic"),
@@ -177,7 +178,7 @@ class Treatment:
         None, number(0.0, 240.0), unit="months",
         doc="Months after the dose when waning begins.", source="cell preset, ref §7.3")
     waning_half_life_months: float | None = param(
-        None, number(0.0, math.inf, lo_open=True, allow_inf=True), unit="months",
+        None, number(0.01, math.inf, allow_inf=True), unit="months",
         doc="Half-life of the part of the effect that wanes (inf = durable).", source="cell preset, ref §7.3")
     persistent_fraction: float | None = param(
         None, number(0.0, 1.0), unit="fraction",

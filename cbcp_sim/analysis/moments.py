@@ -31,19 +31,25 @@ def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.nd
     whatever the level of the scores.
     """
     w = mask.astype(float)
-    arms = np.stack([~treated, treated], axis=1).astype(float)  # (N, 2)
-    n = w @ arms
+    arms = (~treated, treated)
+    n = _by_arm(w, arms)
     total = n.sum(axis=1)
     centred = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, y in columns.items():
             y = np.where(mask, y, 0.0)
             centred[name] = (y - ((y.sum(axis=1) / total)[:, None])) * w
-    sums = {k: _split(v @ arms) for k, v in centred.items()}
+    sums = {k: _split(_by_arm(v, arms)) for k, v in centred.items()}
     names = list(columns)
-    products = {a + b: _split((centred[a] * centred[b]) @ arms)
+    products = {a + b: _split(_by_arm(centred[a] * centred[b], arms))
                 for i, a in enumerate(names) for b in names[i:]}
     return ArmMoments(n=_split(n), sums=sums, products=products)
+
+
+def _by_arm(values: np.ndarray, arms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Sums over each arm's children, ``(R, 2)``: numpy's own reduction, so the bits never depend on
+    BLAS threading (results must be identical in any worker process)."""
+    return np.stack([values[:, arm].sum(axis=1) for arm in arms], axis=1)
 
 
 def _split(by_arm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

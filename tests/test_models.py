@@ -1,0 +1,281 @@
+"""Unit tests of the model stages: streams, population, natural history, treatment, dropout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cbcp_sim import dropout, natural_history, population, treatment
+from cbcp_sim.scenario import DoseResponse, Dropout, NaturalHistory, Population, Treatment
+from cbcp_sim.streams import Streams
+
+LEVELS = np.arange(1, 6)
+
+
+def _within(observed: float, expected: float, sd: float, k: float = 4.0) -> None:
+    assert abs(observed - expected) <= k * sd, f"{observed} differs from {expected} by more than {k} x {sd}"
+
+
+# --- streams -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [(), (3,)])
+def test_per_child_prefix_is_kept_when_arms_grow(extra):
+    """Streams: the k-th child of an arm gets the same numbers whatever the arm sizes (common random numbers)."""
+    n, r = 7, 11
+    small = Streams(3, 2).per_child("limit", (n, n), r, extra=extra)
+    big = Streams(3, 2).per_child("limit", (n + 5, n + 5), r, extra=extra)
+    assert small.shape == (r, 2 * n, *extra)
+    assert big.shape == (r, 2 * n + 10, *extra)
+    np.testing.assert_array_equal(small[:, :n], big[:, :n])
+    np.testing.assert_array_equal(small[:, n:], big[:, n + 5:2 * n + 5])
+
+
+def test_per_child_prefix_with_custom_draw():
+    """Streams: the prefix property holds for rejection-sampled draws (gamma) too."""
+    def draw(rng, shape):
+        return rng.gamma(0.5, 2.0, shape)
+
+    small = Streams(5, 0).per_child("response", (4, 6), 9, draw=draw)
+    big = Streams(5, 0).per_child("response", (9, 6), 9, draw=draw)
+    np.testing.assert_array_equal(small[:, :4], big[:, :4])
+    np.testing.assert_array_equal(small[:, 4:], big[:, 9:])
+
+
+def test_streams_differ_by_name_arm_chunk_and_seed():
+    """Streams: one stream per (seed, chunk, name, arm); different keys give different numbers."""
+    base = Streams(1, 0).rng("age", 0).random(8)
+    np.testing.assert_array_equal(base, Streams(1, 0).rng("age", 0).random(8))
+    for other in (Streams(1, 0).rng("age", 1), Streams(1, 0).rng("gmfcs", 0),
+                  Streams(1, 1).rng("age", 0), Streams(2, 0).rng("age", 0)):
+        assert not np.array_equal(base, other.random(8))
+
+
+# --- natural history -----------------------------------------------------------------------------------------
+
+
+def test_mean_curve_reaches_90_percent_of_limit_at_age90():
+    """Natural history: stable-limit curve, 90% of the limit at age90 (GMFCS I-II have no decline)."""
+    nh = NaturalHistory()
+    for g in (1, 2):
+        value = natural_history.mean_curve(nh, np.array([g]), np.array([nh.age90[g - 1]]))
+        assert value[0] == pytest.approx(0.9 * nh.limit[g - 1], rel=1e-12)
+    ages = np.linspace(0.5, 30.0, 60)
+    curve = natural_history.mean_curve(nh, np.ones_like(ages, dtype=int), ages)
+    assert np.all(np.diff(curve) > 0)
+    assert np.all(curve < nh.limit[0])
+
+
+def test_latent_scores_without_variation_equal_mean_curve():
+    """Natural history: with no random limit/rate and no visit noise the latent scores are the mean curve."""
+    nh = NaturalHistory(limit_sd=(0.0,) * 5, rate_sd_log=0.0, sem=0.0, occasion_sd=0.0)
+    sizes, r = (4, 6), 5
+    rng = np.random.default_rng(0)
+    gmfcs = rng.integers(1, 6, (r, sum(sizes)))
+    age = rng.uniform(0.5, 21.0, (r, sum(sizes)))
+    months = np.array([0.0, 1.0, 3.0, 6.0, 12.0, 60.0])
+    latent = natural_history.latent_scores(nh, gmfcs, age, months, sizes, Streams(1, 0))
+    expected = natural_history.mean_curve(nh, gmfcs[..., None], age[..., None] + months / 12.0)
+    assert latent.shape == (r, sum(sizes), len(months))
+    np.testing.assert_array_equal(latent, expected)
+
+
+def test_latent_scores_trial_effect_adds_linearly():
+    """Natural history: trial_effect_per_year adds the same linear gain to every child, zero at baseline."""
+    quiet = NaturalHistory(limit_sd=(0.0,) * 5, rate_sd_log=0.0, sem=0.0, occasion_sd=0.0)
+    with_trend = NaturalHistory(limit_sd=(0.0,) * 5, rate_sd_log=0.0, sem=0.0, occasion_sd=0.0,
+                                trial_effect_per_year=3.0)
+    gmfcs, age = np.full((2, 3), 3), np.full((2, 3), 4.0)
+    months = np.array([0.0, 6.0, 12.0])
+    a = natural_history.latent_scores(quiet, gmfcs, age, months, (1, 2), Streams(1, 0))
+    b = natural_history.latent_scores(with_trend, gmfcs, age, months, (1, 2), Streams(1, 0))
+    np.testing.assert_allclose(b - a, np.broadcast_to([0.0, 1.5, 3.0], a.shape), rtol=0, atol=1e-12)
+
+
+def test_decline_after_peak_age_totals_decline_at_21():
+    """Natural history: GMFCS III declines linearly after peak_age and has lost `decline` by age 21."""
+    nh = NaturalHistory()
+    g = 3
+    limit, tau = nh.limit[g - 1], nh.age90[g - 1] / math.log(10)
+    peak, decline = nh.peak_age[g - 1], nh.decline[g - 1]
+    assert decline > 0 and peak < 21
+    ages = np.array([1.0, 5.0, peak, (peak + 21.0) / 2, 21.0])
+    rise = limit * -np.expm1(-ages / tau)
+    loss = rise - natural_history.mean_curve(nh, np.full(ages.shape, g), ages)
+    np.testing.assert_allclose(loss, [0.0, 0.0, 0.0, decline / 2, decline], rtol=0, atol=1e-12)
+
+
+def test_observe_clips_to_scale():
+    """Natural history: observed GMFM-66 stays on the 0-100 scale."""
+    np.testing.assert_array_equal(natural_history.observe(np.array([-5.0, 0.0, 42.5, 100.0, 130.0])),
+                                  [0.0, 0.0, 42.5, 100.0, 100.0])
+
+
+# --- treatment -----------------------------------------------------------------------------------------------
+
+
+def _course(onset: float, start: float, half_life: float, p: float, s: np.ndarray) -> np.ndarray:
+    """The documented time course, written out independently of the implementation."""
+    out = []
+    for m in s:
+        rise = 1.0 - math.exp(-m / onset)
+        wane = 1.0 if m <= start else 0.5 ** ((m - start) / half_life)
+        out.append(rise * (p + (1.0 - p) * wane))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("cells", ["UCB-MNC", "UCB-durable", "UCT-MSC"])
+def test_time_course_follows_documented_formula(cells):
+    """Treatment: onset(s) x (p + (1 - p) x waning(s)) as documented in treatment.py."""
+    from cbcp_sim.scenario import CELL_PRESETS
+
+    preset = CELL_PRESETS[cells]
+    t = Treatment(cells=cells, **preset)
+    s = np.array([0.0, 0.5, 1.0, 3.0, 6.0, 7.0, 12.0, 24.0, 60.0])
+    expected = _course(preset["onset_months"], preset["waning_start_months"],
+                       preset["waning_half_life_months"], preset["persistent_fraction"], s)
+    np.testing.assert_allclose(treatment.time_course(t, s), expected, rtol=1e-12, atol=1e-15)
+    assert treatment.time_course(t, np.array([0.0]))[0] == 0.0
+
+
+def test_time_course_keeps_half_of_waning_part_after_one_half_life():
+    """Treatment: one half-life after waning starts, p + (1 - p) x 0.5 of the onset curve remains."""
+    t = Treatment(onset_months=2.0, waning_start_months=6.0, waning_half_life_months=5.0, persistent_fraction=0.3)
+    s = np.array([6.0 + 5.0, 6.0 + 10.0])
+    onset = -np.expm1(-s / 2.0)
+    np.testing.assert_allclose(treatment.time_course(t, s) / onset, [0.3 + 0.7 * 0.5, 0.3 + 0.7 * 0.25],
+                               rtol=1e-12)
+    # Before waning starts the effect is exactly the onset curve.
+    early = np.array([0.0, 1.0, 6.0])
+    np.testing.assert_allclose(treatment.time_course(t, early), -np.expm1(-early / 2.0), rtol=1e-14)
+
+
+def test_durable_time_course_stays_on_onset_curve():
+    """Treatment: half-life inf (durable) never wanes, whatever the persistent fraction."""
+    t = Treatment(onset_months=3.0, waning_start_months=0.0, waning_half_life_months=math.inf,
+                  persistent_fraction=0.2)
+    s = np.array([0.0, 1.0, 6.0, 12.0, 120.0, 240.0])
+    np.testing.assert_array_equal(treatment.time_course(t, s), -np.expm1(-s / 3.0))
+
+
+@pytest.mark.parametrize("hill", [0.5, 1.0, 2.0, 7.0])
+@pytest.mark.parametrize("emax", [4.0, -2.5])
+def test_dose_response_half_effect_at_ed50(emax, hill):
+    """Treatment: Emax(ed50) = emax / 2; zero dose gives zero; large doses approach emax."""
+    dr = DoseResponse(emax=emax, ed50=3.0, hill=hill)
+    assert treatment.dose_response(dr, np.array([3.0]))[0] == pytest.approx(emax / 2, rel=1e-12)
+    assert treatment.dose_response(dr, np.array([0.0]))[0] == 0.0
+    assert treatment.dose_response(dr, np.array([1e6]))[0] == pytest.approx(emax, rel=1e-2)
+
+
+def test_response_has_mean_one_and_requested_cv():
+    """Treatment: a child's response multiplier is gamma with mean 1 and CV response_cv (0 = all ones)."""
+    t = Treatment(response_cv=0.7)
+    x = treatment.response(t, (200, 200), 100, Streams(2, 0))
+    assert x.shape == (100, 400) and np.all(x > 0)
+    _within(x.mean(), 1.0, 0.7 / math.sqrt(x.size))
+    assert x.std() / x.mean() == pytest.approx(0.7, rel=0.05)
+    np.testing.assert_array_equal(treatment.response(Treatment(response_cv=0.0), (2, 3), 4, Streams(2, 0)),
+                                  np.ones((4, 5)))
+
+
+# --- dropout -------------------------------------------------------------------------------------------------
+
+
+def test_dropout_share_monotone_and_baseline_observed():
+    """Dropout: `fraction` lost by `by_month` (constant hazard); baseline always observed; once lost, lost."""
+    d = Dropout(fraction=0.2, by_month=12.0)
+    months = np.array([0.0, 3.0, 6.0, 12.0, 24.0])
+    r, sizes = 400, (50, 50)
+    obs = dropout.observed(d, months, sizes, r, Streams(9, 0))
+    assert obs.shape == (r, sum(sizes), len(months)) and obs.dtype == bool
+    assert obs[..., 0].all()
+    assert not (obs[..., 1:] & ~obs[..., :-1]).any(), "a child came back after dropping out"
+    n = r * sum(sizes)
+    for v, m in enumerate(months):
+        expected = 0.8 ** (m / 12.0)
+        _within(obs[..., v].mean(), expected, math.sqrt(expected * (1 - expected) / n) + 1e-12)
+    assert obs[..., 3].mean() == pytest.approx(0.8, abs=0.01)
+
+
+def test_no_dropout_observes_everyone():
+    """Dropout: fraction 0 keeps every child at every visit."""
+    obs = dropout.observed(Dropout(fraction=0.0), np.array([0.0, 12.0]), (3, 3), 5, Streams(1, 0))
+    assert obs.all() and obs.shape == (5, 6, 2)
+
+
+# --- population ----------------------------------------------------------------------------------------------
+
+
+def test_population_ranges_doses_and_screening():
+    """Population: ages in range, dose in [min_dose, max_dose] (autologous), screened >= enrolled."""
+    p = Population(ages=(2.0, 10.0))
+    sizes, r = (30, 30), 300
+    c = population.enrol(p, sizes, r, Streams(4, 0))
+    for a in (c.age, c.gmfcs, c.weight, c.dose):
+        assert a.shape == (r, sum(sizes))
+    assert c.age.min() >= 2.0 and c.age.max() <= 10.0
+    assert set(np.unique(c.gmfcs)) <= set(LEVELS.tolist())
+    assert c.dose.min() >= p.min_dose and c.dose.max() <= p.max_dose
+    assert np.all(c.weight > 0)
+    assert c.screened.shape == (r,) and np.all(c.screened >= sum(sizes))
+    assert c.screened.sum() > r * sum(sizes), "some children of 2-10 years should fail the dose screen"
+
+
+def test_gmfcs_shares_match_mix_without_screening():
+    """Population: GMFCS shares of enrolled children match gmfcs_mix (min_dose 0: no screen failures)."""
+    mix = (0.1, 0.3, 0.2, 0.25, 0.15)
+    p = Population(gmfcs_mix=mix, min_dose=0.0)
+    c = population.enrol(p, (40, 40), 500, Streams(6, 0))
+    n = c.gmfcs.size
+    assert np.all(c.screened == 80)
+    for g, share in zip(LEVELS, mix, strict=True):
+        _within(float((c.gmfcs == g).mean()), share, math.sqrt(share * (1 - share) / n))
+
+
+def test_gmfcs_level_without_share_never_drawn():
+    """Population: a GMFCS level with share 0 is never enrolled."""
+    p = Population(gmfcs_mix=(0.0, 0.5, 0.5, 0.0, 0.0), min_dose=0.0)
+    c = population.enrol(p, (20, 20), 200, Streams(1, 0))
+    assert set(np.unique(c.gmfcs)) == {2, 3}
+
+
+def test_screen_failure_rises_with_age():
+    """Population: older, heavier children are more often below min_dose (autologous)."""
+    r, sizes = 200, (20, 20)
+    young = population.enrol(Population(ages=(1.0, 3.0)), sizes, r, Streams(2, 0))
+    old = population.enrol(Population(ages=(8.0, 12.0)), sizes, r, Streams(2, 0))
+    assert old.screened.mean() > young.screened.mean() * 1.2
+    assert old.dose.mean() < young.dose.mean()
+
+
+@pytest.mark.parametrize("dose", [2.0, 10.0])
+def test_allogeneic_doses_fixed_and_no_screening(dose):
+    """Population: allogeneic children all get allogeneic_dose (10 is the default, above max_dose 5); no screening."""
+    p = Population(source="allogeneic", allogeneic_dose=dose, min_dose=50.0)
+    c = population.enrol(p, (10, 12), 30, Streams(1, 0))
+    assert np.all(c.dose == dose)
+    assert np.all(c.screened == 22)
+
+
+@pytest.mark.parametrize("min_dose", [1.0, 3.0])
+def test_enrolled_children_keep_identity_when_trial_grows(min_dose):
+    """Population: the first n enrolled children of each arm are the same with a larger n (screening in order)."""
+    p = Population(ages=(2.0, 10.0), min_dose=min_dose)
+    r = 50
+    small = population.enrol(p, (10, 10), r, Streams(8, 0))
+    big = population.enrol(p, (40, 40), r, Streams(8, 0))
+    for key in ("age", "gmfcs", "weight", "dose"):
+        a, b = getattr(small, key), getattr(big, key)
+        np.testing.assert_array_equal(a[:, :10], b[:, :10], err_msg=f"control {key}")
+        np.testing.assert_array_equal(a[:, 10:], b[:, 40:50], err_msg=f"active {key}")
+    assert np.all(big.screened >= small.screened)
+
+
+def test_median_weight_interpolates_table():
+    """Population: median weight interpolates the WHO/CDC table and rises with age."""
+    assert population.median_weight(np.array([5.0]))[0] == 18.3
+    assert population.median_weight(np.array([5.5]))[0] == pytest.approx((18.3 + 20.5) / 2)
+    assert np.all(np.diff(population.median_weight(np.linspace(0, 21, 50))) > 0)
