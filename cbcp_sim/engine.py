@@ -9,6 +9,7 @@ Chunks run in order (or in parallel with joblib, results gathered in order).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,26 +96,29 @@ def simulate(scenario: Scenario | str | Path, reps: int = DEFAULT_REPS, seed: in
 
 
 def _run(scenario: Scenario, seed: int, plan: list[int], jobs: int, target_mcse: float | None) -> list[ChunkResult]:
+    """Chunk results in chunk order, stopping at the first chunk that meets ``target_mcse``."""
+    results: list[ChunkResult] = []
+    for result in _chunks_in_order(scenario, seed, plan, jobs, early_stop=target_mcse is not None):
+        results.append(result)
+        if _precise_enough(scenario, results, target_mcse):
+            break
+    return results
+
+
+def _chunks_in_order(scenario: Scenario, seed: int, plan: list[int], jobs: int,
+                     early_stop: bool) -> Iterator[ChunkResult]:
+    """Run the chunks of ``plan`` one by one, or with joblib in waves (small waves when the run may stop early)."""
     if jobs == 1:
-        results = []
         for c, n in enumerate(plan):
-            results.append(run_chunk(scenario, seed, c, n))
-            if _precise_enough(scenario, results, target_mcse):
-                break
-        return results
+            yield run_chunk(scenario, seed, c, n)
+        return
     from joblib import Parallel, delayed, effective_n_jobs
 
-    results = []
+    wave = effective_n_jobs(jobs) * 2 if early_stop else len(plan)
     with Parallel(n_jobs=jobs) as parallel:
-        wave = len(plan) if target_mcse is None else effective_n_jobs(jobs) * 2
         for first in range(0, len(plan), wave):
-            batch = parallel(delayed(run_chunk)(scenario, seed, c, plan[c])
-                             for c in range(first, min(first + wave, len(plan))))
-            for result in batch:
-                results.append(result)
-                if _precise_enough(scenario, results, target_mcse):
-                    return results
-    return results
+            yield from parallel(delayed(run_chunk)(scenario, seed, c, plan[c])
+                                for c in range(first, min(first + wave, len(plan))))
 
 
 def _precise_enough(scenario: Scenario, results: list[ChunkResult], target_mcse: float | None) -> bool:
