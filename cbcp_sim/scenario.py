@@ -317,8 +317,7 @@ class Scenario:
         to keep such a value when changing cells, give it again in ``overrides``.
         """
         raw = self.to_dict()
-        for key in ("onset_months", "waning_start_months", "waning_half_life_months", "persistent_fraction"):
-            preset = CELL_PRESETS[self.treatment.cells][key]
+        for key, preset in CELL_PRESETS[self.treatment.cells].items():
             if raw["treatment"][key] == preset:
                 del raw["treatment"][key]  # keep following the preset if `cells` changes
         return scenario_from_dict(raw, overrides)
