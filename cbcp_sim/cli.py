@@ -1,4 +1,10 @@
-"""Command line: ``cbcp-sim run [SCENARIO] [--reps N] [--seed S] [--jobs J] [--json] [--set path=value ...]``.
+"""Command line.
+
+- ``cbcp-sim run [SCENARIO] [--reps N] [--seed S] [--jobs J] [--json] [--set path=value ...]``
+- ``cbcp-sim natural-history --gmfcs G --ages A:B [--plot FILE] [--json]``: GMFM-66 centiles by age
+- ``cbcp-sim natural-history --enrol-ages A:B --gmfcs 1,2,3,4 --follow-up MONTHS [--mix ...] [--json]``:
+  the natural change over a follow-up
+- ``cbcp-sim params [--markdown]``
 
 Bad input (a scenario value, a file, an option) prints one line ``error: <field>: <what is allowed>``
 to stderr and exits with status 2.
@@ -13,6 +19,8 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
+
+import numpy as np
 
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import default_scenario_path, load_scenario, parse_value
@@ -47,9 +55,119 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
                      help="override a scenario value by dotted path, e.g. design.n_per_arm=40 (repeatable)")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text summary")
+    nh = sub.add_parser(
+        "natural-history", help="what the natural-history model assumes: centiles by age, or natural change",
+        description="With --ages: simulated GMFM-66 centiles (3rd, 15th, 50th, 85th, 97th) at each whole year of "
+                    "age for one GMFCS level, over the published curve. With --enrol-ages and --follow-up: the "
+                    "distribution of the natural change over the follow-up for children enrolled at ages uniform "
+                    "on that range (the scenario's trial effect included).")
+    nh.add_argument("--gmfcs", required=True, type=_levels, metavar="G[,G...]",
+                    help="GMFCS level (1-5); with --enrol-ages a comma-separated list of levels")
+    nh.add_argument("--ages", type=_age_range, metavar="A:B", help="whole years of age from A to B (1-21)")
+    nh.add_argument("--enrol-ages", type=_age_range, metavar="A:B", help="ages at enrolment, uniform on A-B")
+    nh.add_argument("--follow-up", type=float, metavar="MONTHS", help="months of follow-up (with --enrol-ages)")
+    nh.add_argument("--mix", type=_shares, metavar="S[,S...]",
+                    help="shares of the --gmfcs levels, in the same order (default equal)")
+    nh.add_argument("--scenario", help="take natural-history parameters from this scenario file")
+    nh.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
+                    help="override a scenario value, e.g. natural_history.trial_effect_per_year=0 (repeatable)")
+    nh.add_argument("--children", type=int, default=None, help="children simulated (default 20000)")
+    nh.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    nh.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
+    nh.add_argument("--json", action="store_true", help="print JSON instead of a table")
     params = sub.add_parser("params", help="list every scenario parameter with its default and source")
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
     return parser
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--gmfcs: expected levels 1-5 such as 2 or 1,2,3, got {text!r}") from None
+    if not levels or any(g not in (1, 2, 3, 4, 5) for g in levels) or len(set(levels)) != len(levels):
+        raise argparse.ArgumentTypeError(f"--gmfcs: expected distinct levels 1-5 such as 2 or 1,2,3, got {text!r}")
+    return levels
+
+
+def _age_range(text: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition(":")
+    try:
+        ages = (float(lo), float(hi))
+    except ValueError:
+        ages = ()
+    if not sep or len(ages) != 2 or not 1.0 <= ages[0] <= ages[1] <= 21.0:
+        raise argparse.ArgumentTypeError(f"expected A:B with 1 <= A <= B <= 21 years, got {text!r}")
+    return ages
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        shares = ()
+    if not shares or any(not (math.isfinite(x) and x >= 0.0) for x in shares) or sum(shares) <= 0.0:
+        raise argparse.ArgumentTypeError(f"--mix: expected non-negative shares such as 0.3,0.3,0.4, got {text!r}")
+    return shares
+
+
+def _natural_history(args: argparse.Namespace) -> int:
+    from cbcp_sim import growth, plots
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    nh = scenario.natural_history
+    n = growth.DEFAULT_CHILDREN if args.children is None else args.children
+    if not 100 <= n <= 10_000_000:
+        raise ScenarioError("--children", f"must be in [100, 10000000], got {n}")
+    if (args.ages is None) == (args.enrol_ages is None):
+        raise ScenarioError("natural-history", "give either --ages A:B (centiles) or --enrol-ages A:B with "
+                                               "--follow-up MONTHS (natural change)")
+    if args.ages is not None:
+        if len(args.gmfcs) != 1 or args.follow_up is not None or args.mix is not None:
+            raise ScenarioError("--ages", "takes one --gmfcs level and no --follow-up or --mix")
+        ages = np.arange(math.ceil(args.ages[0]), math.floor(args.ages[1]) + 1, dtype=float)
+        if ages.size == 0:
+            raise ScenarioError("--ages", f"contains no whole year of age: {args.ages[0]:g}:{args.ages[1]:g}")
+        rows = growth.centiles(nh, args.gmfcs[0], ages, n_children=n, seed=args.seed)
+        if args.plot:
+            plots.centiles(nh, args.gmfcs[0], (ages[0], ages[-1]), args.plot, n_children=n, seed=args.seed)
+        print(json.dumps(rows) if args.json else _table(rows))
+        return 0
+    if args.follow_up is None or not 0.0 < args.follow_up <= 240.0:
+        raise ScenarioError("--follow-up", "must be given with --enrol-ages, in (0, 240] months")
+    mix = np.ones(len(args.gmfcs)) if args.mix is None else np.asarray(args.mix)
+    if mix.size != len(args.gmfcs):
+        raise ScenarioError("--mix", f"must give {len(args.gmfcs)} shares, one per --gmfcs level, got {mix.size}")
+    shares = np.zeros(5)
+    shares[np.asarray(args.gmfcs) - 1] = mix / mix.sum()
+    out = growth.natural_change(nh, args.enrol_ages, shares, args.follow_up, n_children=n, seed=args.seed)
+    out = {**out, "enrol_ages": list(args.enrol_ages), "gmfcs": list(args.gmfcs),
+           "mix": [float(shares[g - 1]) for g in args.gmfcs], "follow_up_months": args.follow_up,
+           "trial_effect_per_year": nh.trial_effect_per_year, "n_children": n, "seed": args.seed}
+    if args.plot:
+        plots.natural_change(nh, args.enrol_ages, shares, args.follow_up, args.plot, n_children=n, seed=args.seed)
+    print(json.dumps(out) if args.json else _change_text(out))
+    return 0
+
+
+def _table(rows: list[dict[str, float]]) -> str:
+    lines = [f"GMFM-66 centiles, GMFCS level {rows[0]['gmfcs']} (simulated, no trial effect)",
+             "  age     p3    p15    p50    p85    p97"]
+    lines += [f"  {r['age']:3.0f}" + "".join(f" {r[k]:6.1f}" for k in ("p3", "p15", "p50", "p85", "p97"))
+              for r in rows]
+    return "\n".join(lines)
+
+
+def _change_text(out: dict[str, Any]) -> str:
+    levels = ", ".join(f"{g} ({m:.0%})" for g, m in zip(out["gmfcs"], out["mix"], strict=True))
+    return "\n".join([
+        f"Natural change in GMFM-66 over {out['follow_up_months']:g} months",
+        f"  enrolled at ages {out['enrol_ages'][0]:g}-{out['enrol_ages'][1]:g} (uniform); GMFCS {levels}",
+        f"  trial effect {out['trial_effect_per_year']:g} points/year; {out['n_children']:,} children; "
+        f"seed {out['seed']}",
+        f"  mean {out['change_mean']:.2f} (MCSE {out['mcse_mean']:.2f})  SD {out['change_sd']:.2f}",
+        "  centiles  " + "  ".join(f"p{k} {out[f'p{k}']:.1f}" for k in (3, 15, 50, 85, 97)),
+    ])
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -105,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a bad option (2, message already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        return {"run": _run, "params": _params}[args.command](args)
+        return {"run": _run, "natural-history": _natural_history, "params": _params}[args.command](args)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

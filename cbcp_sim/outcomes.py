@@ -52,13 +52,15 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     is_treated = parallel.treated(sizes)
     months = np.asarray(s.design.visits)
     k = s.primary_index
-    children = population.enrol(s.population, sizes, n_reps, streams)
-    latent = natural_history.latent_scores(s.natural_history, children.gmfcs, children.age, months, sizes, streams)
+    children = population.enrol(s.population, s.eligibility, sizes, n_reps, streams)
+    nh = s.natural_history
+    true = natural_history.true_scores(nh, children.gmfcs, children.age, months, sizes, streams)
+    noise = natural_history.measurement_noise(sizes, n_reps, len(months), streams)
     peak = treatment.effect_size(s.treatment, children.dose, treatment.response(s.treatment, sizes, n_reps, streams))
-    course = treatment.time_course(s.treatment, months)
-    null_values = natural_history.observe(latent)
-    values = natural_history.observe(latent + (peak * is_treated)[..., None] * course)
-    individual = natural_history.observe(latent[..., k] + peak * course[k]) - null_values[..., k]
+    effect = peak[..., None] * treatment.time_course(s.treatment, months)
+    null_values = natural_history.observe(nh, true, noise)
+    values = natural_history.observe(nh, true + effect * is_treated[:, None], noise)
+    individual = natural_history.observe(nh, true[..., k] + effect[..., k], noise[..., k]) - null_values[..., k]
     return TrialData(months=months, primary=k, treated=is_treated, values=values, null_values=null_values,
                      observed=dropout.observed(s.dropout, months, sizes, n_reps, streams),
                      effect_sum=float(individual.sum()), screened=children.screened)

@@ -21,6 +21,8 @@ from typing import Any
 
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.schema import (
+    GMFCS_LEVELS,
+    TOPOGRAPHIES,
     array,
     build,
     choice,
@@ -31,6 +33,7 @@ from cbcp_sim.schema import (
     per_gmfcs,
     section,
     text,
+    topography_table,
 )
 
 ANALYSES = ("ttest", "welch", "ancova")
@@ -54,50 +57,76 @@ CELL_PRESETS: dict[str, dict[str, float]] = {
 
 @dataclass(frozen=True)
 class Population:
-    """Children enrolled: age, GMFCS level, body weight and, for autologous designs, the banked unit."""
+    """Children referred to the trial: age, sex, GMFCS level, topography, body weight and banked unit."""
 
     ages: tuple[float, float] = param(
         (1.0, 6.0), array(number(0.5, 21.0), length=2, increasing=True), unit="years",
-        doc="Age range at enrolment; ages are uniform on it.",
-        source="Sun et al. 2017 Stem Cells Transl Med (Duke autologous UCB RCT, ages 1-6); ref §3")
+        doc="Age range of referred children.",
+        source="Sun et al. 2017 Stem Cells Transl Med 6:2071 (Duke autologous UCB RCT, ages 1-6); ref §3")
+    age_distribution: str = param(
+        "uniform", choice("uniform", "lognormal"),
+        doc="Ages within the range: uniform, or log-normal (age_median, age_gsd) truncated to the range.",
+        source="design choice")
+    age_median: float = param(
+        3.0, number(0.5, 21.0), unit="years",
+        doc="lognormal ages: median before truncation.",
+        source="ASSUMPTION; Sun et al. 2017 median 2.1 (1-6), ACCeNT-CP 3.6 (2-5), Lee et al. 2012 4.6; ref §3")
+    age_gsd: float = param(
+        1.6, number(1.0, 10.0, lo_open=True), unit="ratio",
+        doc="lognormal ages: geometric SD before truncation.", source="ASSUMPTION")
+    male_share: float = param(
+        0.56, number(0.0, 1.0), unit="share",
+        doc="Share of boys.",
+        source="Reid et al. 2011 Res Dev Disabil 32:2909 (Victorian CP register, 1658/2956 = 56.1%, DERIVED); "
+               "Franzen et al. 2017 BMC Musculoskelet Disord 18:520 (CPUP, 57%)")
     gmfcs_mix: tuple[float, ...] = param(
         (0.20, 0.25, 0.20, 0.25, 0.10), gmfcs_mix, unit="share",
-        doc="Shares of GMFCS levels I-V among screened children ({1 = 0.2, 2 = 0.25, ...}); "
-            "dose screening shifts the enrolled shares slightly.",
-        source="ASSUMPTION: typical trial enrichment of II-IV, ref §7.7")
-    source: str = param(
-        "autologous", choice("autologous", "allogeneic"),
-        doc="Autologous: dose per kg = banked unit TNC x recovery / weight. Allogeneic: a fixed dose per kg.",
-        source="Sun et al. 2017 (autologous); Sun et al. 2022 DMCN ACCeNT-CP (allogeneic); ref §3")
+        doc="Shares of GMFCS levels I-V among referred children ({1 = 0.2, 2 = 0.25, ...}); eligibility and "
+            "dose screening shift the enrolled shares.",
+        source="ASSUMPTION: typical trial enrichment of II-IV, ref §7.7. Registries: about 32/29/8/15/16% "
+               "(Himmelmann et al. 2006 DMCN 48:417), ref §6")
+    topography: tuple[tuple[float, ...], ...] = param(
+        ((0.78, 0.20, 0.01, 0.01, 0.01), (0.18, 0.64, 0.65, 0.05, 0.01), (0.04, 0.16, 0.34, 0.94, 0.98)),
+        topography_table, unit="share",
+        doc="Share of hemiplegia, diplegia and quadriplegia within each GMFCS level I-V (spastic CP).",
+        source="DERIVED from registers: topography 35/28/37% (Howard et al. 2005 J Paediatr Child Health 41:479), "
+               "87.8% of hemiplegia at level I (Gorter et al. 2004 DMCN 46:461), GMFCS IV-V in 1% / 2% / 76% of "
+               "hemi- / di- / quadriplegia (Shevell et al. 2009 DMCN 51:872); split within I-III ASSUMPTION")
     unit_tnc_median: float = param(
         4.7, number(0.0, 100.0, lo_open=True), unit="10^8 TNC",
         doc="Median pre-cryopreservation total nucleated cells of a privately banked unit.",
         source="Sun et al. 2010 Transfusion 50:1980 (VERIFIED); ref §4")
     unit_tnc_gsd: float = param(
         1.8, number(1.0, 5.0), unit="ratio",
-        doc="Geometric SD of banked-unit TNC (log-normal).", source="ASSUMPTION, ref §7.5")
+        doc="Geometric SD of banked-unit TNC (log-normal).",
+        source="ASSUMPTION; with recovery and weight it gives the dose spread of Lee et al. 2012 "
+               "(5.5 +/- 3.8 x 10^7/kg), ref §4, §7.5")
     recovery_mean: float = param(
         0.80, number(0.0, 1.0, lo_open=True, hi_open=True), unit="fraction",
-        doc="Mean post-thaw TNC recovery (Beta distributed).", source="RECALLED 70-85% after washing, ref §4, §7.5")
+        doc="Mean post-thaw TNC recovery (Beta distributed).",
+        source="Kurtzberg et al. 2008 Blood 112:4318 (COBLT: infused / pre-cryopreservation dose 3.9 / 5.1 = 0.76); "
+               "ref §4, §7.5")
     recovery_sd: float = param(
         0.10, number(0.0, 0.5), unit="fraction",
         doc="SD of post-thaw TNC recovery; 0 makes it constant.", source="ASSUMPTION, ref §7.5")
     weight_factor: tuple[float, ...] = param(
-        (1.0, 0.97, 0.93, 0.88, 0.82), per_gmfcs(0.3, 1.5), unit="ratio",
-        doc="Body weight relative to the general-population median, GMFCS I-V.",
-        source="ASSUMPTION, direction per Brooks et al. 2011 Pediatrics 128:e299; ref §7.5")
+        (0.95, 0.92, 0.84, 0.80, 0.76), per_gmfcs(0.3, 1.5), unit="ratio",
+        doc="Body weight relative to the general-population median for age and sex, GMFCS I-V.",
+        source="DERIVED: exp(weight_sd_log x WAZ) with WAZ -0.57 (I-II), -1.75 (III-V) (Ruiz Brunner et al. 2022 "
+               "Sci Rep) and -2.25 in quadriplegia (Krick et al. 1996 J Am Diet Assoc 96:680); direction per "
+               "Brooks et al. 2011 Pediatrics 128:e299")
     weight_sd_log: float = param(
         0.12, number(0.0, 1.0), unit="log kg",
-        doc="Between-child SD of log body weight around the median for age and GMFCS.",
-        source="ASSUMPTION, ref §7.5")
-    min_dose: float = param(
-        1.0, number(0.0, 100.0), unit="10^7 TNC/kg",
-        doc="Children whose unit gives less than this dose are not eligible (screen failures).",
-        source="Sun et al. 2010: units shipped only if > 1 x 10^7 TNC/kg; ref §4, §7.5")
+        doc="Between-child SD of log body weight around the median for age, sex and GMFCS.",
+        source="ASSUMPTION (about 1 z-score of weight-for-age), ref §7.5")
     max_dose: float = param(
         5.0, number(0.0, 100.0, lo_open=True), unit="10^7 TNC/kg",
         doc="Autologous infused dose is capped at this value.",
         source="Sun et al. 2017 protocol: 1-5 x 10^7 TNC/kg; ref §3, §7.5")
+    source: str = param(
+        "autologous", choice("autologous", "allogeneic"),
+        doc="Autologous: dose per kg = banked unit TNC x recovery / weight. Allogeneic: a fixed dose per kg.",
+        source="Sun et al. 2017 (autologous); Sun et al. 2022 DMCN ACCeNT-CP (allogeneic); ref §3")
     allogeneic_dose: float = param(
         10.0, number(0.0, 100.0), unit="10^7 TNC/kg",
         doc="Dose per kg when source = 'allogeneic'.",
@@ -105,46 +134,87 @@ class Population:
 
 
 @dataclass(frozen=True)
+class Eligibility:
+    """Who of the referred children is enrolled; the rest are screen failures (their share is reported)."""
+
+    ages: tuple[float, float] = param(
+        (0.0, 21.0), array(number(0.0, 21.0), length=2, increasing=True), unit="years",
+        doc="Eligible ages at enrolment.", source="protocol")
+    gmfcs: tuple[int, ...] = param(
+        (1, 2, 3, 4, 5), array(choice(*GMFCS_LEVELS), max_length=5), doc="Eligible GMFCS levels.",
+        source="protocol; e.g. ACCeNT-CP I-IV, Zarrabi et al. 2022 II-V; ref §3, §5")
+    topography: tuple[str, ...] = param(
+        TOPOGRAPHIES, array(choice(*TOPOGRAPHIES), max_length=3), doc="Eligible topographies.",
+        source="protocol; e.g. Zarrabi et al. 2022: spastic diplegia or quadriplegia; ref §5")
+    min_dose: float = param(
+        1.0, number(0.0, 100.0), unit="10^7 TNC/kg",
+        doc="Autologous: children whose unit gives less than this dose are not eligible.",
+        source="Sun et al. 2010: units shipped only if > 1 x 10^7 TNC/kg; ref §4, §7.5")
+
+
+@dataclass(frozen=True)
 class NaturalHistory:
-    """GMFM-66 motor growth without treatment (stable-limit curves, decline for III-V)."""
+    """GMFM-66 motor growth without treatment: stable-limit curves, decline for III-V, child and visit variation."""
 
     limit: tuple[float, ...] = param(
-        (87.7, 68.4, 54.3, 40.4, 22.3), per_gmfcs(0.0, 100.0), unit="GMFM-66 points",
-        doc="Mean limit (plateau) of the motor growth curve, GMFCS I-V.",
+        (87.7, 68.4, 54.3, 40.4, 22.3), per_gmfcs(1.0, 99.0), unit="GMFM-66 points",
+        doc="Limit (plateau) of a typical child's motor growth curve, GMFCS I-V.",
         source="Rosenbaum et al. 2002 JAMA 288:1357 (RECALLED, consistent with Shi et al. 2012); ref §1a")
     age90: tuple[float, ...] = param(
         (4.8, 4.4, 3.7, 3.5, 2.7), per_gmfcs(0.1, 20.0), unit="years",
-        doc="Age at which 90% of the limit is reached, GMFCS I-V; time constant = age90 / ln 10.",
+        doc="Age at which a typical child reaches 90% of the limit, GMFCS I-V; time constant = age90 / ln 10.",
         source="Rosenbaum et al. 2002 via Prosser et al. (VERIFIED); ref §1a")
     limit_sd: tuple[float, ...] = param(
         (8.0, 9.0, 8.0, 7.0, 5.0), per_gmfcs(0.0, 50.0), unit="GMFM-66 points",
-        doc="Between-child SD of the limit, GMFCS I-V.",
-        source="ASSUMPTION mimicking Hanna et al. 2008 percentile spread; ref §7.1")
+        doc="Between-child SD of the limit near its median, GMFCS I-V (normal on the logit scale, so limits "
+            "stay inside 0-100).",
+        source="ASSUMPTION mimicking Hanna et al. 2008 Phys Ther 88:596 percentile spread; ref §7.1")
     rate_sd_log: float = param(
-        0.25, number(0.0, 2.0), unit="log years",
-        doc="Between-child SD of the log time constant (independent of the limit).",
-        source="ASSUMPTION, ref §7.1")
+        0.25, number(0.0, 2.0), unit="log(1/years)",
+        doc="Between-child SD of the log growth rate 1 / time constant.",
+        source="ASSUMPTION (variance components of Rosenbaum et al. 2002 not published); ref §7.1, §8")
+    limit_rate_corr: float = param(
+        0.0, number(-0.99, 0.99),
+        doc="Correlation between a child's limit and log growth rate (random effects on the normal scale).",
+        source="ASSUMPTION (variance components of Rosenbaum et al. 2002 not published); ref §7.1, §8")
     peak_age: tuple[float, ...] = param(
         (21.0, 21.0, 7.92, 6.92, 6.92), per_gmfcs(0.0, 21.0), unit="years",
         doc="Age after which scores decline linearly, GMFCS I-V (21 = no decline).",
         source="Hanna et al. 2009 DMCN doi:10.1111/j.1469-8749.2008.03196.x (VERIFIED); ref §1b")
     decline: tuple[float, ...] = param(
         (0.0, 0.0, 4.7, 7.8, 6.4), per_gmfcs(0.0, 100.0), unit="GMFM-66 points",
-        doc="Mean loss from the peak age to age 21, GMFCS I-V.",
+        doc="Loss from the score at the peak age to the score at age 21, GMFCS I-V.",
         source="Hanna et al. 2009 (VERIFIED); linear form ASSUMPTION; ref §1b, §7.1")
     sem: float = param(
         1.2, number(0.0, 20.0), unit="GMFM-66 points",
-        doc="Standard error of measurement of one GMFM-66 assessment (mid-scale).",
-        source="GMFM-66 reliability (GMAE example CI), ref §2, §7.1")
+        doc="Standard error of measurement of one GMFM-66 assessment at mid-scale (scores 30-75).",
+        source="GMAE-2 worked example 95% CI half-width / 1.96 (DERIVED); ref §2, §7.1")
+    sem_extreme: float = param(
+        2.0, number(0.0, 20.0), unit="GMFM-66 points",
+        doc="SEM at scores below 20 or above 85 (linear from the mid-scale SEM over 20-30 and 75-85).",
+        source="ASSUMPTION: Rasch SE rises near floor and ceiling (RECALLED); ref §2, §7.1")
     occasion_sd: float = param(
-        1.0, number(0.0, 20.0), unit="GMFM-66 points",
-        doc="Visit-to-visit fluctuation of true performance, independent between visits.",
-        source="ASSUMPTION, ref §7.1")
+        3.5, number(0.0, 20.0), unit="GMFM-66 points",
+        doc="SD of a child's fluctuation around own curve (true performance, beyond measurement error).",
+        source="ASSUMPTION calibrated to the ACCeNT-CP natural-history arm's SD of 12-month excess change "
+               "(4.9, Sun et al. 2022 DMCN 64:1477); ref §3, §7.1")
+    occasion_months: float = param(
+        6.0, number(0.01, 240.0), unit="months",
+        doc="Time over which the fluctuation decorrelates (correlation exp(-months apart / occasion_months)); "
+            "visits a week apart share it, so test-retest error is mostly the SEM.",
+        source="ASSUMPTION: centile prediction error similar at 6-24 month horizons (ref §1b); "
+               "test-retest ICC 0.99 (Russell et al. 2000 Phys Ther 80:873), ref §2")
     trial_effect_per_year: float = param(
-        0.0, number(-20.0, 20.0), unit="GMFM-66 points/year",
-        doc="Gain beyond the growth curves in every enrolled child (trial, selection, practice effects), "
-            "accruing linearly from baseline. Off by default; ACCeNT-CP's untreated arm suggests 3.1.",
-        source="Sun et al. 2022 ACCeNT-CP natural-history arm +3.1 (1.4-5.0) beyond expected; ref §3, §7.1")
+        3.1, number(-20.0, 20.0), unit="GMFM-66 points/year",
+        doc="Gain beyond the growth curves of every enrolled child (trial participation, selection, practice), "
+            "accruing linearly from baseline for trial_effect_months. Cancels between randomised arms; biases "
+            "comparisons with the curves. 0 turns it off.",
+        source="Sun et al. 2022 DMCN 64:1477 ACCeNT-CP natural-history arm: +3.1 (1.4-5.0) beyond expected at "
+               "12 months (VERIFIED); ref §3, §7.1")
+    trial_effect_months: float = param(
+        12.0, number(0.0, 240.0), unit="months",
+        doc="Months over which the trial effect accrues; it is held after that.",
+        source="ASSUMPTION: ACCeNT-CP measured it over 12 months only; ref §3")
 
 
 @dataclass(frozen=True)
@@ -284,6 +354,7 @@ class Scenario:
 
     title: str = param("Untitled scenario", text, doc="One line saying what the trial is.", source="user")
     population: Population = section(Population)
+    eligibility: Eligibility = section(Eligibility)
     natural_history: NaturalHistory = section(NaturalHistory)
     treatment: Treatment = section(Treatment)
     design: Design = section(Design)
@@ -385,9 +456,18 @@ def _finish(s: Scenario) -> Scenario:
         raise ScenarioError("population.recovery_sd",
                             f"must be below sqrt(mean x (1 - mean)) = {limit:.3f} for a Beta distribution, "
                             f"got {p.recovery_sd:g}")
-    if p.source == "autologous" and p.min_dose > p.max_dose:
-        raise ScenarioError("population.min_dose", f"must not exceed population.max_dose ({p.max_dose:g}), "
-                                                   f"got {p.min_dose:g}")
+    e = s.eligibility
+    if p.source == "autologous" and e.min_dose > p.max_dose:
+        raise ScenarioError("eligibility.min_dose", f"must not exceed population.max_dose ({p.max_dose:g}), "
+                                                    f"got {e.min_dose:g}")
+    if p.age_distribution == "lognormal" and not p.ages[0] <= p.age_median <= p.ages[1]:
+        raise ScenarioError("population.age_median", f"must lie in population.ages {list(p.ages)}, "
+                                                     f"got {p.age_median:g}")
+    if not any(p.gmfcs_mix[g - 1] > 0.0 for g in e.gmfcs):
+        raise ScenarioError("eligibility.gmfcs", "no referred child has an eligible GMFCS level "
+                                                 "(population.gmfcs_mix gives them no share)")
+    if e.ages[1] <= p.ages[0] or e.ages[0] >= p.ages[1]:
+        raise ScenarioError("eligibility.ages", f"must overlap population.ages {list(p.ages)}, got {list(e.ages)}")
     return dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
 
 

@@ -20,6 +20,8 @@ from cbcp_sim.errors import ScenarioError
 Check = Callable[[Any, str], Any]
 
 GMFCS_LEVELS = (1, 2, 3, 4, 5)
+#: Distribution of spastic CP (dyskinetic and ataxic forms are not modelled separately).
+TOPOGRAPHIES = ("hemiplegia", "diplegia", "quadriplegia")
 
 
 def param(default: Any, check: Check, *, unit: str = "", doc: str, source: str) -> Any:
@@ -155,6 +157,27 @@ def gmfcs_mix(value: Any, path: str) -> tuple[float, ...]:
 
 
 gmfcs_mix.allowed = "table of GMFCS level (1-5) = share, or 5 shares (I-V), summing to 1"  # type: ignore[attr-defined]
+
+
+def topography_table(value: Any, path: str) -> tuple[tuple[float, ...], ...]:
+    """Share of each topography within each GMFCS level: ``{hemiplegia = [5 shares], diplegia = [...], ...}``;
+    for every level the shares sum to 1. Also three such rows in :data:`TOPOGRAPHIES` order, as returned."""
+    if isinstance(value, list | tuple) and len(value) == len(TOPOGRAPHIES):
+        value = dict(zip(TOPOGRAPHIES, value, strict=True))
+    if not isinstance(value, Mapping):
+        raise ScenarioError(path, f"must be a table of topography = 5 shares (GMFCS I-V), got {_type_name(value)}")
+    unknown = sorted(set(value) - set(TOPOGRAPHIES))
+    if unknown:
+        raise ScenarioError(f"{path}.{unknown[0]}", f"unknown topography; allowed: {', '.join(TOPOGRAPHIES)}")
+    rows = tuple(per_gmfcs(0.0, 1.0)(value.get(t, [0.0] * 5), f"{path}.{t}") for t in TOPOGRAPHIES)
+    for g, total in zip(GMFCS_LEVELS, map(sum, zip(*rows, strict=True)), strict=True):
+        if abs(total - 1.0) > 1e-6:
+            raise ScenarioError(path, f"shares for GMFCS level {g} must sum to 1, got {total:g}")
+    return rows
+
+
+topography_table.allowed = (  # type: ignore[attr-defined]
+    "table of hemiplegia, diplegia, quadriplegia = 5 shares (GMFCS I-V); each level's shares sum to 1")
 
 
 def build(cls: type, raw: Any, path: str) -> Any:

@@ -37,7 +37,7 @@ def time_course(t: Treatment, months: np.ndarray) -> np.ndarray:
 
 def response(t: Treatment, sizes: tuple[int, ...], n_reps: int, streams: Streams) -> np.ndarray:
     """Each child's multiplicative response ``(R, N)``: gamma with mean 1 and CV ``response_cv``."""
-    if t.response_cv == 0.0:
+    if t.response_cv**2 == 0.0:  # also a CV so small that its square underflows
         return np.ones((n_reps, sum(sizes)))
     shape = 1.0 / t.response_cv**2
     return streams.per_child("response", sizes, n_reps,

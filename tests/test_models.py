@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cbcp_sim import dropout, natural_history, population, treatment
-from cbcp_sim.scenario import DoseResponse, Dropout, NaturalHistory, Population, Treatment
+from cbcp_sim.scenario import DoseResponse, Dropout, Eligibility, NaturalHistory, Population, Treatment
 from cbcp_sim.streams import Streams
 
 LEVELS = np.arange(1, 6)
@@ -68,49 +68,57 @@ def test_mean_curve_reaches_90_percent_of_limit_at_age90():
     assert np.all(curve < nh.limit[0])
 
 
-def test_latent_scores_without_variation_equal_mean_curve():
-    """Natural history: with no random limit/rate and no visit noise the latent scores are the mean curve."""
-    nh = NaturalHistory(limit_sd=(0.0,) * 5, rate_sd_log=0.0, sem=0.0, occasion_sd=0.0)
+def test_true_scores_without_variation_equal_mean_curve():
+    """Natural history: with no random limit/rate, fluctuation or trial effect, true scores are the level curve."""
+    nh = NaturalHistory(limit_sd=(0.0,) * 5, rate_sd_log=0.0, occasion_sd=0.0, trial_effect_per_year=0.0)
     sizes, r = (4, 6), 5
     rng = np.random.default_rng(0)
     gmfcs = rng.integers(1, 6, (r, sum(sizes)))
     age = rng.uniform(0.5, 21.0, (r, sum(sizes)))
     months = np.array([0.0, 1.0, 3.0, 6.0, 12.0, 60.0])
-    latent = natural_history.latent_scores(nh, gmfcs, age, months, sizes, Streams(1, 0))
+    true = natural_history.true_scores(nh, gmfcs, age, months, sizes, Streams(1, 0))
     expected = natural_history.mean_curve(nh, gmfcs[..., None], age[..., None] + months / 12.0)
-    assert latent.shape == (r, sum(sizes), len(months))
-    np.testing.assert_array_equal(latent, expected)
+    assert true.shape == (r, sum(sizes), len(months))
+    np.testing.assert_allclose(true, expected, rtol=1e-13, atol=1e-12)
 
 
-def test_latent_scores_trial_effect_adds_linearly():
-    """Natural history: trial_effect_per_year adds the same linear gain to every child, zero at baseline."""
-    quiet = NaturalHistory(limit_sd=(0.0,) * 5, rate_sd_log=0.0, sem=0.0, occasion_sd=0.0)
-    with_trend = NaturalHistory(limit_sd=(0.0,) * 5, rate_sd_log=0.0, sem=0.0, occasion_sd=0.0,
-                                trial_effect_per_year=3.0)
+def test_trial_effect_accrues_linearly_then_holds():
+    """Natural history: the trial effect adds trial_effect_per_year x months / 12 to every child up to
+    trial_effect_months, then stays; zero at baseline."""
+    quiet = NaturalHistory(trial_effect_per_year=0.0)
+    with_trend = NaturalHistory(trial_effect_per_year=3.0, trial_effect_months=12.0)
     gmfcs, age = np.full((2, 3), 3), np.full((2, 3), 4.0)
-    months = np.array([0.0, 6.0, 12.0])
-    a = natural_history.latent_scores(quiet, gmfcs, age, months, (1, 2), Streams(1, 0))
-    b = natural_history.latent_scores(with_trend, gmfcs, age, months, (1, 2), Streams(1, 0))
-    np.testing.assert_allclose(b - a, np.broadcast_to([0.0, 1.5, 3.0], a.shape), rtol=0, atol=1e-12)
+    months = np.array([0.0, 6.0, 12.0, 24.0])
+    a = natural_history.true_scores(quiet, gmfcs, age, months, (1, 2), Streams(1, 0))
+    b = natural_history.true_scores(with_trend, gmfcs, age, months, (1, 2), Streams(1, 0))
+    np.testing.assert_allclose(b - a, np.broadcast_to([0.0, 1.5, 3.0, 3.0], a.shape), rtol=0, atol=1e-12)
 
 
 def test_decline_after_peak_age_totals_decline_at_21():
-    """Natural history: GMFCS III declines linearly after peak_age and has lost `decline` by age 21."""
+    """Natural history: GMFCS III scores fall linearly after peak_age, and the score at 21 is `decline` below the
+    score at the peak age (Hanna et al. 2009)."""
     nh = NaturalHistory()
     g = 3
     limit, tau = nh.limit[g - 1], nh.age90[g - 1] / math.log(10)
     peak, decline = nh.peak_age[g - 1], nh.decline[g - 1]
     assert decline > 0 and peak < 21
     ages = np.array([1.0, 5.0, peak, (peak + 21.0) / 2, 21.0])
+    curve = natural_history.mean_curve(nh, np.full(ages.shape, g), ages)
     rise = limit * -np.expm1(-ages / tau)
-    loss = rise - natural_history.mean_curve(nh, np.full(ages.shape, g), ages)
-    np.testing.assert_allclose(loss, [0.0, 0.0, 0.0, decline / 2, decline], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(curve[:3], rise[:3], rtol=0, atol=1e-12)
+    assert curve[2] - curve[4] == pytest.approx(decline, abs=1e-12)
+    assert curve[3] == pytest.approx((curve[2] + curve[4]) / 2 + (rise[3] - (rise[2] + rise[4]) / 2), abs=1e-12)
 
 
-def test_observe_clips_to_scale():
-    """Natural history: observed GMFM-66 stays on the 0-100 scale."""
-    np.testing.assert_array_equal(natural_history.observe(np.array([-5.0, 0.0, 42.5, 100.0, 130.0])),
-                                  [0.0, 0.0, 42.5, 100.0, 100.0])
+def test_scale_map_is_identity_inside_and_bounded_outside():
+    """Natural history: observed GMFM-66 is the true score plus error away from the ends, always in (0, 100),
+    increasing, and from_scale inverts to_scale."""
+    x = np.array([-30.0, -5.0, 0.0, 5.0, 42.5, 95.0, 100.0, 130.0])
+    y = natural_history.to_scale(x)
+    assert np.all((y > 0) & (y < 100)) and np.all(np.diff(y) > 0)
+    np.testing.assert_allclose(y[3:6], x[3:6], atol=0.01)
+    inside = np.linspace(0.01, 99.99, 101)
+    np.testing.assert_allclose(natural_history.to_scale(natural_history.from_scale(inside)), inside, atol=1e-9)
 
 
 # --- treatment -----------------------------------------------------------------------------------------------
@@ -211,14 +219,14 @@ def test_no_dropout_observes_everyone():
 
 def test_population_ranges_doses_and_screening():
     """Population: ages in range, dose in [min_dose, max_dose] (autologous), screened >= enrolled."""
-    p = Population(ages=(2.0, 10.0))
+    p, e = Population(ages=(2.0, 10.0)), Eligibility()
     sizes, r = (30, 30), 300
-    c = population.enrol(p, sizes, r, Streams(4, 0))
+    c = population.enrol(p, e, sizes, r, Streams(4, 0))
     for a in (c.age, c.gmfcs, c.weight, c.dose):
         assert a.shape == (r, sum(sizes))
     assert c.age.min() >= 2.0 and c.age.max() <= 10.0
     assert set(np.unique(c.gmfcs)) <= set(LEVELS.tolist())
-    assert c.dose.min() >= p.min_dose and c.dose.max() <= p.max_dose
+    assert c.dose.min() >= e.min_dose and c.dose.max() <= p.max_dose
     assert np.all(c.weight > 0)
     assert c.screened.shape == (r,) and np.all(c.screened >= sum(sizes))
     assert c.screened.sum() > r * sum(sizes), "some children of 2-10 years should fail the dose screen"
@@ -227,8 +235,8 @@ def test_population_ranges_doses_and_screening():
 def test_gmfcs_shares_match_mix_without_screening():
     """Population: GMFCS shares of enrolled children match gmfcs_mix (min_dose 0: no screen failures)."""
     mix = (0.1, 0.3, 0.2, 0.25, 0.15)
-    p = Population(gmfcs_mix=mix, min_dose=0.0)
-    c = population.enrol(p, (40, 40), 500, Streams(6, 0))
+    p = Population(gmfcs_mix=mix)
+    c = population.enrol(p, Eligibility(min_dose=0.0), (40, 40), 500, Streams(6, 0))
     n = c.gmfcs.size
     assert np.all(c.screened == 80)
     for g, share in zip(LEVELS, mix, strict=True):
@@ -237,16 +245,16 @@ def test_gmfcs_shares_match_mix_without_screening():
 
 def test_gmfcs_level_without_share_never_drawn():
     """Population: a GMFCS level with share 0 is never enrolled."""
-    p = Population(gmfcs_mix=(0.0, 0.5, 0.5, 0.0, 0.0), min_dose=0.0)
-    c = population.enrol(p, (20, 20), 200, Streams(1, 0))
+    p = Population(gmfcs_mix=(0.0, 0.5, 0.5, 0.0, 0.0))
+    c = population.enrol(p, Eligibility(min_dose=0.0), (20, 20), 200, Streams(1, 0))
     assert set(np.unique(c.gmfcs)) == {2, 3}
 
 
 def test_screen_failure_rises_with_age():
     """Population: older, heavier children are more often below min_dose (autologous)."""
     r, sizes = 200, (20, 20)
-    young = population.enrol(Population(ages=(1.0, 3.0)), sizes, r, Streams(2, 0))
-    old = population.enrol(Population(ages=(8.0, 12.0)), sizes, r, Streams(2, 0))
+    young = population.enrol(Population(ages=(1.0, 3.0)), Eligibility(), sizes, r, Streams(2, 0))
+    old = population.enrol(Population(ages=(8.0, 12.0)), Eligibility(), sizes, r, Streams(2, 0))
     assert old.screened.mean() > young.screened.mean() * 1.2
     assert old.dose.mean() < young.dose.mean()
 
@@ -254,8 +262,8 @@ def test_screen_failure_rises_with_age():
 @pytest.mark.parametrize("dose", [2.0, 10.0])
 def test_allogeneic_doses_fixed_and_no_screening(dose):
     """Population: allogeneic children all get allogeneic_dose (10 is the default, above max_dose 5); no screening."""
-    p = Population(source="allogeneic", allogeneic_dose=dose, min_dose=50.0)
-    c = population.enrol(p, (10, 12), 30, Streams(1, 0))
+    p = Population(source="allogeneic", allogeneic_dose=dose)
+    c = population.enrol(p, Eligibility(min_dose=50.0), (10, 12), 30, Streams(1, 0))
     assert np.all(c.dose == dose)
     assert np.all(c.screened == 22)
 
@@ -263,11 +271,11 @@ def test_allogeneic_doses_fixed_and_no_screening(dose):
 @pytest.mark.parametrize("min_dose", [1.0, 3.0])
 def test_enrolled_children_keep_identity_when_trial_grows(min_dose):
     """Population: the first n enrolled children of each arm are the same with a larger n (screening in order)."""
-    p = Population(ages=(2.0, 10.0), min_dose=min_dose)
+    p, e = Population(ages=(2.0, 10.0)), Eligibility(min_dose=min_dose, gmfcs=(1, 2, 3))
     r = 50
-    small = population.enrol(p, (10, 10), r, Streams(8, 0))
-    big = population.enrol(p, (40, 40), r, Streams(8, 0))
-    for key in ("age", "gmfcs", "weight", "dose"):
+    small = population.enrol(p, e, (10, 10), r, Streams(8, 0))
+    big = population.enrol(p, e, (40, 40), r, Streams(8, 0))
+    for key in ("age", "male", "gmfcs", "topography", "weight", "dose"):
         a, b = getattr(small, key), getattr(big, key)
         np.testing.assert_array_equal(a[:, :10], b[:, :10], err_msg=f"control {key}")
         np.testing.assert_array_equal(a[:, 10:], b[:, 40:50], err_msg=f"active {key}")
@@ -275,7 +283,9 @@ def test_enrolled_children_keep_identity_when_trial_grows(min_dose):
 
 
 def test_median_weight_interpolates_table():
-    """Population: median weight interpolates the WHO/CDC table and rises with age."""
-    assert population.median_weight(np.array([5.0]))[0] == 18.3
-    assert population.median_weight(np.array([5.5]))[0] == pytest.approx((18.3 + 20.5) / 2)
-    assert np.all(np.diff(population.median_weight(np.linspace(0, 21, 50))) > 0)
+    """Population: median weight interpolates the WHO/CDC tables by sex and rises with age."""
+    assert population.median_weight(np.array([5.0]), True)[0] == 18.3
+    assert population.median_weight(np.array([5.5]), True)[0] == pytest.approx((18.3 + 20.5) / 2)
+    assert population.median_weight(np.array([5.0]), False)[0] == 18.2
+    for male in (True, False):
+        assert np.all(np.diff(population.median_weight(np.linspace(0, 21, 50), male)) > 0)

@@ -66,13 +66,17 @@ def gmfm66_overrides(draw: st.DrawFn) -> dict[str, Any]:
         "population.ages": draw(ages()),
         "population.source": source,
         "population.allogeneic_dose": draw(floats(0.0, 100.0)),
-        "natural_history.limit": draw(five(0.0, 100.0)),
+        "natural_history.limit": draw(five(1.0, 99.0)),
         "natural_history.limit_sd": draw(five(0.0, 50.0)),
         "natural_history.age90": draw(five(0.1, 20.0)),
         "natural_history.peak_age": draw(five(0.0, 21.0)),
         "natural_history.decline": draw(five(0.0, 100.0)),
         "natural_history.rate_sd_log": draw(floats(0.0, 2.0)),
+        "natural_history.limit_rate_corr": draw(floats(-0.99, 0.99)),
         "natural_history.sem": draw(floats(0.0, 20.0)),
+        "natural_history.sem_extreme": draw(floats(0.0, 20.0)),
+        "natural_history.occasion_months": draw(floats(0.01, 240.0)),
+        "natural_history.trial_effect_months": draw(floats(0.0, 240.0)),
         "natural_history.occasion_sd": draw(floats(0.0, 20.0)),
         "natural_history.trial_effect_per_year": draw(floats(-20.0, 20.0)),
         "treatment.dose_response.emax": draw(EMAX),
@@ -125,7 +129,7 @@ def test_zero_dose_has_zero_effect(emax, ed50, hill):
 def test_zero_allogeneic_dose_leaves_scores_unchanged(overrides, engine):
     """A zero dose has zero treatment effect: allogeneic dose 0 gives values == null_values and true effect 0."""
     overrides = {**overrides, "population.source": "allogeneic", "population.allogeneic_dose": 0.0,
-                 "population.min_dose": 3.0, "dropout.fraction": 0.0}
+                 "eligibility.min_dose": 3.0, "dropout.fraction": 0.0}
     scenario = scenario_from_dict({}, overrides)
     data = outcomes.simulate(scenario, 20, Streams(SEED, 0))
     np.testing.assert_array_equal(data.values, data.null_values)

@@ -1,0 +1,71 @@
+"""Figures (matplotlib, no display needed): what the natural-history model assumes.
+
+Each function saves one figure to ``path``; the format follows its extension (PNG, SVG, PDF).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cbcp_sim import growth, natural_history
+from cbcp_sim.errors import ScenarioError
+from cbcp_sim.scenario import NaturalHistory
+
+ROMAN = ("I", "II", "III", "IV", "V")
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7.0, 4.5), layout="constrained")
+
+
+def _save(fig, path: str | Path) -> None:  # noqa: ANN001 - matplotlib Figure
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ScenarioError("--plot", f"file must end in .png, .svg or .pdf, got {path.name!r}")
+    try:
+        fig.savefig(path, dpi=150)
+    except OSError as exc:
+        raise ScenarioError("--plot", f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def centiles(nh: NaturalHistory, gmfcs: int, ages: tuple[float, float], path: str | Path, *,
+             n_children: int = growth.DEFAULT_CHILDREN, seed: int = 1) -> None:
+    """Simulated centile bands of GMFM-66 by age for one level, over the published level curve."""
+    grid = np.linspace(ages[0], ages[1], max(int((ages[1] - ages[0]) * 8) + 1, 2))
+    rows = growth.centiles(nh, gmfcs, grid, n_children=n_children, seed=seed)
+    q = {k: np.array([r[f"p{k}"] for r in rows]) for k in growth.CENTILES}
+    fig, ax = _figure()
+    ax.fill_between(grid, q[3], q[97], color="tab:blue", alpha=0.15, lw=0, label="3rd-97th centile")
+    ax.fill_between(grid, q[15], q[85], color="tab:blue", alpha=0.3, lw=0, label="15th-85th centile")
+    ax.plot(grid, q[50], color="tab:blue", lw=2, label="simulated median")
+    ax.plot(grid, natural_history.mean_curve(nh, np.full(grid.shape, gmfcs), grid), "k--", lw=1.5,
+            label="published curve (Rosenbaum 2002, Hanna 2009)")
+    ax.set(xlabel="age (years)", ylabel="GMFM-66", ylim=(0, 100), xlim=(grid[0], grid[-1]),
+           title=f"GMFCS level {ROMAN[gmfcs - 1]}: simulated centiles, {n_children:,} children")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    _save(fig, path)
+
+
+def natural_change(nh: NaturalHistory, enrol_ages: tuple[float, float], mix: np.ndarray, months: float,
+                   path: str | Path, *, n_children: int = growth.DEFAULT_CHILDREN, seed: int = 1) -> None:
+    """Histogram of the natural change in GMFM-66 over the follow-up (the :func:`growth.natural_change` cohort)."""
+    change = growth.change_sample(nh, enrol_ages, mix, months, n_children=n_children, seed=seed)
+    fig, ax = _figure()
+    ax.hist(change, bins=80, color="tab:blue", alpha=0.7)
+    ax.axvline(change.mean(), color="k", lw=1.5, label=f"mean {change.mean():.1f}")
+    ax.set(xlabel=f"change in GMFM-66 over {months:g} months", ylabel="children",
+           title=f"Natural change, ages {enrol_ages[0]:g}-{enrol_ages[1]:g} at enrolment")
+    ax.legend()
+    _save(fig, path)
