@@ -5,7 +5,9 @@ What a single-arm design compares a treated child against. Under the natural-his
 and the rate deviate ``w``. The observed baseline score updates them (Bayes); the follow-up score is the
 child's curve plus new within-child noise. So the predictive distribution of the change is a mixture, over
 the posterior of ``(u, w)``, of the follow-up score (normal before the scale map, correlated with the
-baseline through the child's fluctuation) minus the baseline score, computed by quadrature (a fine grid in ``u``, Gauss-Hermite in ``w``): no simulation error.
+baseline through the child's fluctuation) minus the baseline score, computed by quadrature (a fine grid in
+``u``, Gauss-Hermite in ``w``): no simulation error. The SEM is taken at the curve value (without the
+fluctuation), a small approximation to the simulation model.
 """
 
 from __future__ import annotations
