@@ -15,8 +15,8 @@ Model (docs/natural_history.md; parameters and sources in :class:`cbcp_sim.scena
 trial effect (points/year, accruing for ``t_b`` months). ``F`` is the child's fluctuation around the curve, a
 stationary Ornstein-Uhlenbeck process in visit time (SD ``occasion_sd``, correlation ``exp(-dt / occasion_months)``):
 visits a week apart share it, visits a year apart barely. ``sem(T)`` is the standard error of measurement,
-larger near floor and ceiling. ``h`` keeps scores on the 0-100 scale: it is the identity (to 0.01 points) on
-5-95 and bends smoothly toward the bounds, so scores never leave the scale and never pile at its ends.
+larger near floor and ceiling. ``h`` keeps scores on the 0-100 scale: it is the identity on 2-98 and
+approaches the bounds exponentially, so scores never leave the scale and never pile at its ends.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from cbcp_sim.streams import Streams
 
 #: Age (years) to which the Hanna et al. 2009 decline is measured.
 DECLINE_END_AGE = 21.0
-#: Width (GMFM-66 points) of the smooth bend of :func:`to_scale` at each end of the scale.
-SCALE_BEND = 1.0
+#: GMFM-66 points at each end of the scale over which :func:`to_scale` bends toward the bound.
+SCALE_BEND = 2.0
 #: GMFM-66 scores (points) at which the SEM changes: ``sem_extreme`` at or below the first and at or above
 #: the last, ``sem`` between the middle two, linear in between. ASSUMPTION after ref §2 ("about 2.0 below 20
 #: or above 85"; Rasch standard errors rise toward floor and ceiling).
@@ -99,22 +99,26 @@ def sem(nh: NaturalHistory, score: np.ndarray) -> np.ndarray:
     return np.interp(score, SEM_KNOTS, (edge, mid, mid, edge))
 
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return SCALE_BEND * np.logaddexp(0.0, x / SCALE_BEND)
-
-
-def _softplus_inverse(y: np.ndarray) -> np.ndarray:
-    return y + SCALE_BEND * np.log(-np.expm1(-y / SCALE_BEND))
-
-
 def to_scale(x: np.ndarray) -> np.ndarray:
-    """``h``: a score on the real line to the GMFM-66 scale (0, 100); increasing, the identity away from the ends."""
-    return 100.0 - _softplus(100.0 - _softplus(x))
+    """``h``: a score on the real line to the GMFM-66 scale (0, 100).
+
+    The identity on [``SCALE_BEND``, 100 - ``SCALE_BEND``]; beyond, an exponential approach to the bound
+    that meets the identity with the same slope. Increasing and continuously differentiable.
+    """
+    y = np.array(x, dtype=float)
+    lo, hi = y < SCALE_BEND, y > 100.0 - SCALE_BEND
+    y[lo] = SCALE_BEND * np.exp(y[lo] / SCALE_BEND - 1.0)
+    y[hi] = 100.0 - SCALE_BEND * np.exp((100.0 - y[hi]) / SCALE_BEND - 1.0)
+    return y
 
 
 def from_scale(y: np.ndarray) -> np.ndarray:
     """The inverse of :func:`to_scale`, for scores in (0, 100)."""
-    return _softplus_inverse(100.0 - _softplus_inverse(100.0 - y))
+    x = np.array(y, dtype=float)
+    lo, hi = x < SCALE_BEND, x > 100.0 - SCALE_BEND
+    x[lo] = SCALE_BEND * (1.0 + np.log(x[lo] / SCALE_BEND))
+    x[hi] = 100.0 - SCALE_BEND * (1.0 + np.log((100.0 - x[hi]) / SCALE_BEND))
+    return x
 
 
 def occasion_correlation(nh: NaturalHistory, months_apart: np.ndarray) -> np.ndarray:

@@ -50,10 +50,15 @@ class Children:
     screened: np.ndarray    #: (R,) candidates screened to enrol the N children
 
 
+#: Both tables on one axis for a single interpolation: girls' ages are shifted past the boys'.
+_GIRLS_SHIFT = 100.0
+_BOTH_AGES = np.concatenate([WEIGHT_AGES, WEIGHT_AGES + _GIRLS_SHIFT])
+_BOTH_KG = np.concatenate([WEIGHT_MEDIAN_KG["boys"], WEIGHT_MEDIAN_KG["girls"]])
+
+
 def median_weight(age: np.ndarray, male: np.ndarray) -> np.ndarray:
-    """General-population median weight (kg) at ``age`` (years) for boys (``male``) and girls."""
-    return np.where(male, np.interp(age, WEIGHT_AGES, WEIGHT_MEDIAN_KG["boys"]),
-                    np.interp(age, WEIGHT_AGES, WEIGHT_MEDIAN_KG["girls"]))
+    """General-population median weight (kg) at ``age`` (years, 0-21) for boys (``male``) and girls."""
+    return np.interp(np.clip(age, 0.0, WEIGHT_AGES[-1]) + np.where(male, 0.0, _GIRLS_SHIFT), _BOTH_AGES, _BOTH_KG)
 
 
 def ages(p: Population, uniform: np.ndarray) -> np.ndarray:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
+
+import pytest
 
 from cbcp_sim.result import PRIMARY_FIELDS
 from cbcp_sim.scenario import Scenario
@@ -11,6 +14,13 @@ from cbcp_sim.schema import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+
+
+def _docs_builder():
+    spec = importlib.util.spec_from_file_location("docs_build", ROOT / "docs" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_readme_opens_with_run_and_test_commands_and_ci_calls_the_test_command():
@@ -32,3 +42,22 @@ def test_readme_lists_every_json_field():
 
 def test_every_parameter_cites_a_source():
     assert all(row["source"] and row["doc"] for row in describe(Scenario))
+
+
+@pytest.mark.parametrize(("page", "prefixes"), [("README.md", ("",)),
+                                                ("docs/natural_history.md", ("population.", "eligibility.",
+                                                                             "natural_history."))])
+def test_generated_parameter_tables_are_current(page, prefixes):
+    """README and the model page show the parameters exactly as declared (regenerate: python docs/build.py)."""
+    build = _docs_builder()
+    text = (ROOT / page).read_text()
+    block = re.search(r"<!-- params:start -->\n(.*?)\n<!-- params:end -->", text, re.S).group(1)
+    assert block == build.table(prefixes)
+
+
+def test_natural_history_page_shows_a_figure_for_every_level():
+    text = (ROOT / "docs" / "natural_history.md").read_text()
+    for g in range(1, 6):
+        figure = f"figures/natural_history_gmfcs{g}.png"
+        assert f"]({figure})" in text
+        assert (ROOT / "docs" / figure).stat().st_size > 10_000
