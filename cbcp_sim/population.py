@@ -96,9 +96,9 @@ def _candidates(p: Population, m: int, n_reps: int, rngs: dict[str, np.random.Ge
 
 
 def _recovery(p: Population, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Post-thaw TNC recovery, Beta with the scenario's mean and SD."""
+    """Post-thaw TNC recovery, Beta with the scenario's mean and SD (constant when the SD is negligible)."""
     m, s = p.recovery_mean, p.recovery_sd
-    if s == 0.0:
+    if s * s < 1e-12 * m * (1.0 - m):  # SD below 1e-6 of the largest possible: Beta parameters would overflow
         return np.full(shape, m)
     k = m * (1.0 - m) / s**2 - 1.0
     return rng.beta(m * k, (1.0 - m) * k, shape)
