@@ -15,8 +15,8 @@ Model (docs/natural_history.md; parameters and sources in :class:`cbcp_sim.scena
 trial effect (points/year, accruing for ``t_b`` months). ``F`` is the child's fluctuation around the curve, a
 stationary Ornstein-Uhlenbeck process in visit time (SD ``occasion_sd``, correlation ``exp(-dt / occasion_months)``):
 visits a week apart share it, visits a year apart barely. ``sem(T)`` is the standard error of measurement,
-larger near floor and ceiling. ``h`` keeps scores on the 0-100 scale: it is the identity on 2-98 and
-approaches the bounds exponentially, so scores never leave the scale and never pile at its ends.
+larger near floor and ceiling. ``h`` keeps scores on the 0-100 scale: it is the identity on 5-95 and
+approaches the bounds exponentially, so scores never leave the scale and thin out toward its ends.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from cbcp_sim.streams import Streams
 #: Age (years) to which the Hanna et al. 2009 decline is measured.
 DECLINE_END_AGE = 21.0
 #: GMFM-66 points at each end of the scale over which :func:`to_scale` bends toward the bound.
-SCALE_BEND = 2.0
+SCALE_BEND = 5.0
 #: GMFM-66 scores (points) at which the SEM changes: ``sem_extreme`` at or below the first and at or above
 #: the last, ``sem`` between the middle two, linear in between. ASSUMPTION after ref §2 ("about 2.0 below 20
 #: or above 85"; Rasch standard errors rise toward floor and ceiling).

@@ -37,6 +37,9 @@ from cbcp_sim.schema import (
 )
 
 ANALYSES = ("ttest", "welch", "ancova")
+#: Largest SD of the random GMFM-66 limit on the logit scale; beyond about sqrt(2) a logit-normal is bimodal,
+#: piling limits near 0 and 100.
+MAX_LIMIT_LOGIT_SD = 1.4
 
 #: Time-course presets by cell product (ref §7.3). ``onset_months`` is the rise time constant,
 #: waning starts at ``waning_start_months`` and decays with ``waning_half_life_months`` toward
@@ -167,7 +170,7 @@ class NaturalHistory:
     limit_sd: tuple[float, ...] = param(
         (8.0, 9.0, 8.0, 7.0, 5.0), per_gmfcs(0.0, 50.0), unit="GMFM-66 points",
         doc="Between-child SD of the limit near its median, GMFCS I-V (normal on the logit scale, so limits "
-            "stay inside 0-100).",
+            "stay inside 0-100); at most 1.4 x limit x (1 - limit / 100).",
         source="ASSUMPTION mimicking Hanna et al. 2008 Phys Ther 88:596 percentile spread; ref §7.1")
     rate_sd_log: float = param(
         0.25, number(0.0, 2.0), unit="log(1/years)",
@@ -456,6 +459,13 @@ def _finish(s: Scenario) -> Scenario:
         raise ScenarioError("population.recovery_sd",
                             f"must be below sqrt(mean x (1 - mean)) = {limit:.3f} for a Beta distribution, "
                             f"got {p.recovery_sd:g}")
+    nh = s.natural_history
+    for g, (limit, sd) in enumerate(zip(nh.limit, nh.limit_sd, strict=True)):
+        largest = MAX_LIMIT_LOGIT_SD * limit * (1.0 - limit / 100.0)
+        if sd > largest:
+            raise ScenarioError(f"natural_history.limit_sd[{g}]",
+                                f"must be at most {largest:.3g} for a limit of {limit:g} (its logit-scale SD "
+                                f"{MAX_LIMIT_LOGIT_SD:g} x 100 p (1 - p), p = limit / 100), got {sd:g}")
     e = s.eligibility
     if p.source == "autologous" and e.min_dose > p.max_dose:
         raise ScenarioError("eligibility.min_dose", f"must not exceed population.max_dose ({p.max_dose:g}), "

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import cbcp_sim
 from cbcp_sim import outcomes, treatment
-from cbcp_sim.scenario import DoseResponse, Treatment, scenario_from_dict
+from cbcp_sim.scenario import MAX_LIMIT_LOGIT_SD, DoseResponse, Treatment, scenario_from_dict
 from cbcp_sim.streams import Streams
 
 SEED = 11
@@ -66,8 +66,8 @@ def gmfm66_overrides(draw: st.DrawFn) -> dict[str, Any]:
         "population.ages": draw(ages()),
         "population.source": source,
         "population.allogeneic_dose": draw(floats(0.0, 100.0)),
-        "natural_history.limit": draw(five(1.0, 99.0)),
-        "natural_history.limit_sd": draw(five(0.0, 50.0)),
+        "natural_history.limit": (limit := draw(five(1.0, 99.0))),
+        "natural_history.limit_sd": [draw(floats(0.0, MAX_LIMIT_LOGIT_SD * x * (1.0 - x / 100.0))) for x in limit],
         "natural_history.age90": draw(five(0.1, 20.0)),
         "natural_history.peak_age": draw(five(0.0, 21.0)),
         "natural_history.decline": draw(five(0.0, 100.0)),
