@@ -105,7 +105,10 @@ def to_scale(x: np.ndarray) -> np.ndarray:
     The identity on [``SCALE_BEND``, 100 - ``SCALE_BEND``]; beyond, an exponential approach to the bound
     that meets the identity with the same slope. Increasing and continuously differentiable.
     """
-    y = np.array(x, dtype=float)
+    return _to_scale_in_place(np.array(x, dtype=float))
+
+
+def _to_scale_in_place(y: np.ndarray) -> np.ndarray:
     lo, hi = y < SCALE_BEND, y > 100.0 - SCALE_BEND
     y[lo] = SCALE_BEND * np.exp(y[lo] / SCALE_BEND - 1.0)
     y[hi] = 100.0 - SCALE_BEND * np.exp((100.0 - y[hi]) / SCALE_BEND - 1.0)
@@ -127,19 +130,24 @@ def occasion_correlation(nh: NaturalHistory, months_apart: np.ndarray) -> np.nda
 
 
 def fluctuation(nh: NaturalHistory, months: np.ndarray, innovations: np.ndarray) -> np.ndarray:
-    """The Ornstein-Uhlenbeck fluctuation at visits ``months`` (V,) from standard normal ``innovations`` (..., V)."""
-    out = np.empty_like(innovations)
-    out[..., 0] = nh.occasion_sd * innovations[..., 0]
+    """The Ornstein-Uhlenbeck fluctuation at visits ``months`` (V,) from standard normal ``innovations`` (..., V),
+    computed in place: ``innovations`` is overwritten and returned."""
+    out = innovations
+    out[..., 0] *= nh.occasion_sd
     for j in range(1, len(months)):
         r = occasion_correlation(nh, months[j] - months[j - 1])
-        out[..., j] = r * out[..., j - 1] + nh.occasion_sd * np.sqrt(1.0 - r**2) * innovations[..., j]
+        out[..., j] *= nh.occasion_sd * np.sqrt(1.0 - r**2)
+        out[..., j] += r * out[..., j - 1]
     return out
 
 
 def observe(nh: NaturalHistory, true_score: np.ndarray, noise: np.ndarray) -> np.ndarray:
     """Observed GMFM-66 for true scores (curve, fluctuation and any effect) and standard normal measurement
     ``noise`` of the same shape; always inside (0, 100)."""
-    return to_scale(true_score + sem(nh, true_score) * noise)
+    y = sem(nh, true_score)
+    y *= noise
+    y += true_score
+    return _to_scale_in_place(y)
 
 
 def true_scores(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.ndarray,
@@ -153,8 +161,9 @@ def true_scores(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: 
                           streams.per_child("rate", sizes, n_reps))
     visit_age = age[..., None] + months / 12.0
     scores = curve(nh, gmfcs[..., None], kids.limit[..., None], kids.tau[..., None], visit_age)
-    innovations = streams.per_child("occasion", sizes, n_reps, extra=(len(months),))
-    return scores + fluctuation(nh, months, innovations) + trial_effect(nh, months)
+    scores += fluctuation(nh, months, streams.per_child("occasion", sizes, n_reps, extra=(len(months),)))
+    scores += trial_effect(nh, months)
+    return scores
 
 
 def measurement_noise(sizes: tuple[int, ...], n_reps: int, n_visits: int, streams: Streams) -> np.ndarray:

@@ -71,11 +71,20 @@ def ages(p: Population, uniform: np.ndarray) -> np.ndarray:
     return np.clip(np.exp(mu + sigma * ndtri(a + (b - a) * uniform)), lo, hi)
 
 
-def _categorical(shares: np.ndarray, uniform: np.ndarray) -> np.ndarray:
-    """Index drawn with probabilities ``shares`` (last axis) from uniform deviates; zero shares never drawn."""
+def _categorical(cumulative: np.ndarray, uniform: np.ndarray) -> np.ndarray:
+    """Category index from uniform deviates: the number of cumulative shares (last axis, ending at 1) at or
+    below each deviate; ``cumulative`` broadcasts against ``uniform`` on the leading axes. A category with no
+    share is never drawn."""
+    index = np.zeros(uniform.shape, dtype=np.int64)
+    for k in range(cumulative.shape[-1] - 1):
+        index += uniform >= cumulative[..., k]
+    return index
+
+
+def _cumulative(shares: np.ndarray) -> np.ndarray:
+    """Cumulative shares along the last axis, exactly 1 at the end."""
     cumulative = np.cumsum(shares, axis=-1)
-    cumulative /= cumulative[..., -1:]
-    return np.minimum((uniform[..., None] >= cumulative).sum(-1), shares.shape[-1] - 1)
+    return cumulative / cumulative[..., -1:]
 
 
 def _candidates(p: Population, m: int, n_reps: int, rngs: dict[str, np.random.Generator]) -> dict[str, np.ndarray]:
@@ -83,8 +92,8 @@ def _candidates(p: Population, m: int, n_reps: int, rngs: dict[str, np.random.Ge
     shape = (m, n_reps)
     age = ages(p, rngs["age"].random(shape))
     male = rngs["sex"].random(shape) < p.male_share
-    gmfcs = _categorical(np.asarray(p.gmfcs_mix), rngs["gmfcs"].random(shape)) + 1
-    topography = _categorical(np.asarray(p.topography).T[gmfcs - 1], rngs["topography"].random(shape))
+    gmfcs = _categorical(_cumulative(np.asarray(p.gmfcs_mix)), rngs["gmfcs"].random(shape)) + 1
+    topography = _categorical(_cumulative(np.asarray(p.topography).T)[gmfcs - 1], rngs["topography"].random(shape))
     factor = np.asarray(p.weight_factor)[gmfcs - 1]
     weight = median_weight(age, male) * factor * np.exp(p.weight_sd_log * rngs["weight"].standard_normal(shape))
     if p.source == "allogeneic":
