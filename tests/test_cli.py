@@ -19,23 +19,14 @@ from pathlib import Path
 import pytest
 
 from cbcp_sim import load_scenario
-from cbcp_sim.cli import main
 from cbcp_sim.result import PRIMARY_FIELDS
 from cbcp_sim.scenario import Scenario, default_scenario_path
 from cbcp_sim.schema import describe
 
+from .support import assert_one_line_error, cli
+
 REQUIRED_KEYS = ("power", "mcse", "ci_low", "ci_high", "type1_error", "mean_estimate", "n_reps", "seed", "seconds")
 REPS = "200"
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run ``cbcp-sim argv`` in-process; return (exit status, stdout, stderr). Argparse errors exit via SystemExit."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_json(capsys, *argv: str) -> dict:
@@ -43,18 +34,6 @@ def run_json(capsys, *argv: str) -> dict:
     assert code == 0, err
     assert err == ""
     return json.loads(out)
-
-
-def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
-    """Exit 2, nothing on stdout, exactly one stderr line starting with 'error:' and naming the field."""
-    assert code == 2
-    assert out == ""
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error:")
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def console_script() -> str:

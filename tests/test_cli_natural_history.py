@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from cbcp_sim import natural_history
-from cbcp_sim.cli import main
 from cbcp_sim.scenario import NaturalHistory
+
+from .support import assert_one_line_error, cli
 
 CENTILE_KEYS = ("p3", "p15", "p50", "p85", "p97")
 CHANGE = ("natural-history", "--enrol-ages", "2:5", "--gmfcs", "1,2,3,4", "--follow-up", "12")
@@ -30,33 +31,11 @@ CHANGE_KEYS = {"change_mean", "change_sd", *CENTILE_KEYS, "mcse_mean", "enrol_ag
                "follow_up_months", "trial_effect_per_year", "n_children", "seed"}
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run ``cbcp-sim argv`` in-process; return (exit status, stdout, stderr)."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def ok_json(capsys, *argv: str):
     code, out, err = cli(capsys, *argv, "--json")
     assert code == 0, err
     assert err == ""
     return json.loads(out)
-
-
-def assert_one_line_error(code: int, out: str, err: str, *fragments: str) -> None:
-    """Exit 2, nothing on stdout, exactly one stderr line starting with 'error:' and naming the field."""
-    assert code == 2
-    assert out == ""
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error:")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 # --- centiles by age ----------------------------------------------------------------------------------------

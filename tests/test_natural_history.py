@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.interpolate import RegularGridInterpolator
@@ -41,6 +41,8 @@ from cbcp_sim.errors import ScenarioError
 from cbcp_sim.expected_change import expected_change
 from cbcp_sim.scenario import MAX_LIMIT_LOGIT_SD, NaturalHistory, scenario_from_dict
 
+from .support import five, nh_overrides, stable
+
 N_CHILDREN = 20_000
 LEVELS = (1, 2, 3, 4, 5)
 NH = NaturalHistory()
@@ -48,21 +50,6 @@ NH = NaturalHistory()
 QUIET = dataclasses.replace(NH, trial_effect_per_year=0.0)
 #: Ages (years) at which the curve cohorts are assessed: 1 to 21 every 1/8 year.
 CURVE_AGES = np.linspace(1.0, 21.0, 161)
-
-
-def stable(max_examples: int) -> settings:
-    """Derandomized settings: the same examples on every run."""
-    return settings(derandomize=True, database=None, deadline=None, max_examples=max_examples,
-                    suppress_health_check=[HealthCheck.too_slow])
-
-
-def floats(lo: float, hi: float) -> st.SearchStrategy[float]:
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
-
-
-def five(lo: float, hi: float) -> st.SearchStrategy[list[float]]:
-    """One value per GMFCS level I-V."""
-    return st.lists(floats(lo, hi), min_size=5, max_size=5)
 
 
 def followed(nh: NaturalHistory, gmfcs: int, ages: np.ndarray, n: int, seed: int) -> growth.Cohort:
@@ -374,26 +361,6 @@ def test_scores_strictly_inside_scale(gmfcs, age):
 # --- 7. hypothesis properties -----------------------------------------------------------------------------
 
 VISITS = st.sampled_from([(0.0, 0.25), (0.0, 1.0, 3.0, 6.0, 12.0), (0.0, 6.0, 24.0), (0.0, 1.0, 240.0)])
-
-
-@st.composite
-def nh_overrides(draw: st.DrawFn) -> dict[str, Any]:
-    """Every natural-history value drawn from the schema's allowed range."""
-    return {
-        "natural_history.limit": (limit := draw(five(1.0, 99.0))),
-        "natural_history.limit_sd": [draw(floats(0.0, MAX_LIMIT_LOGIT_SD * x * (1.0 - x / 100.0))) for x in limit],
-        "natural_history.age90": draw(five(0.1, 20.0)),
-        "natural_history.peak_age": draw(five(0.0, 21.0)),
-        "natural_history.decline": draw(five(0.0, 100.0)),
-        "natural_history.rate_sd_log": draw(floats(0.0, 2.0)),
-        "natural_history.limit_rate_corr": draw(floats(-0.99, 0.99)),
-        "natural_history.sem": draw(floats(0.0, 20.0)),
-        "natural_history.sem_extreme": draw(floats(0.0, 20.0)),
-        "natural_history.occasion_sd": draw(floats(0.0, 20.0)),
-        "natural_history.occasion_months": draw(floats(0.01, 240.0)),
-        "natural_history.trial_effect_per_year": draw(floats(-20.0, 20.0)),
-        "natural_history.trial_effect_months": draw(floats(0.0, 240.0)),
-    }
 
 
 @stable(40)

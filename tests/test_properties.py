@@ -12,30 +12,17 @@ import math
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import cbcp_sim
 from cbcp_sim import outcomes, treatment
-from cbcp_sim.scenario import MAX_LIMIT_LOGIT_SD, DoseResponse, Treatment, scenario_from_dict
+from cbcp_sim.scenario import DoseResponse, Treatment, scenario_from_dict
 from cbcp_sim.streams import Streams
 
+from .support import floats, nh_overrides, stable
+
 SEED = 11
-
-
-def stable(max_examples: int) -> settings:
-    """Derandomized settings: the same examples on every run."""
-    return settings(derandomize=True, max_examples=max_examples, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
-
-
-def floats(lo: float, hi: float, **kwargs: Any) -> st.SearchStrategy[float]:
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, **kwargs)
-
-
-def five(lo: float, hi: float) -> st.SearchStrategy[list[float]]:
-    """One value per GMFCS level I-V."""
-    return st.lists(floats(lo, hi), min_size=5, max_size=5)
 
 
 #: Schema ranges; ed50's open end near 0 is tested on its own in test_zero_dose_has_zero_effect.
@@ -66,19 +53,7 @@ def gmfm66_overrides(draw: st.DrawFn) -> dict[str, Any]:
         "population.ages": draw(ages()),
         "population.source": source,
         "population.allogeneic_dose": draw(floats(0.0, 100.0)),
-        "natural_history.limit": (limit := draw(five(1.0, 99.0))),
-        "natural_history.limit_sd": [draw(floats(0.0, MAX_LIMIT_LOGIT_SD * x * (1.0 - x / 100.0))) for x in limit],
-        "natural_history.age90": draw(five(0.1, 20.0)),
-        "natural_history.peak_age": draw(five(0.0, 21.0)),
-        "natural_history.decline": draw(five(0.0, 100.0)),
-        "natural_history.rate_sd_log": draw(floats(0.0, 2.0)),
-        "natural_history.limit_rate_corr": draw(floats(-0.99, 0.99)),
-        "natural_history.sem": draw(floats(0.0, 20.0)),
-        "natural_history.sem_extreme": draw(floats(0.0, 20.0)),
-        "natural_history.occasion_months": draw(floats(0.01, 240.0)),
-        "natural_history.trial_effect_months": draw(floats(0.0, 240.0)),
-        "natural_history.occasion_sd": draw(floats(0.0, 20.0)),
-        "natural_history.trial_effect_per_year": draw(floats(-20.0, 20.0)),
+        **draw(nh_overrides()),
         "treatment.dose_response.emax": draw(EMAX),
         "treatment.dose_response.ed50": draw(ED50),
         "treatment.dose_response.hill": draw(HILL),
