@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from cbcp_sim import growth
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import default_scenario_path, load_scenario, parse_value
 
@@ -112,7 +113,7 @@ def _shares(text: str) -> tuple[float, ...]:
 
 
 def _natural_history(args: argparse.Namespace) -> int:
-    from cbcp_sim import growth, plots
+    from cbcp_sim import plots
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
     nh = scenario.natural_history
@@ -140,21 +141,20 @@ def _natural_history(args: argparse.Namespace) -> int:
         raise ScenarioError("--mix", f"must give {len(args.gmfcs)} shares, one per --gmfcs level, got {mix.size}")
     shares = np.zeros(5)
     shares[np.asarray(args.gmfcs) - 1] = mix / mix.sum()
-    out = growth.natural_change(nh, args.enrol_ages, shares, args.follow_up, n_children=n, seed=args.seed)
-    out = {**out, "enrol_ages": list(args.enrol_ages), "gmfcs": list(args.gmfcs),
+    change = growth.change_sample(nh, args.enrol_ages, shares, args.follow_up, n_children=n, seed=args.seed)
+    out = {**growth.change_summary(change), "enrol_ages": list(args.enrol_ages), "gmfcs": list(args.gmfcs),
            "mix": [float(shares[g - 1]) for g in args.gmfcs], "follow_up_months": args.follow_up,
            "trial_effect_per_year": nh.trial_effect_per_year, "n_children": n, "seed": args.seed}
     if args.plot:
-        plots.natural_change(nh, args.enrol_ages, shares, args.follow_up, args.plot, n_children=n, seed=args.seed)
+        plots.natural_change(change, args.enrol_ages, args.follow_up, args.plot)
     print(json.dumps(out) if args.json else _change_text(out))
     return 0
 
 
 def _table(rows: list[dict[str, float]]) -> str:
     lines = [f"GMFM-66 centiles, GMFCS level {rows[0]['gmfcs']} (simulated, no trial effect)",
-             "  age     p3    p15    p50    p85    p97"]
-    lines += [f"  {r['age']:3.0f}" + "".join(f" {r[k]:6.1f}" for k in ("p3", "p15", "p50", "p85", "p97"))
-              for r in rows]
+             "  age" + "".join(f" {f'p{k}':>6}" for k in growth.CENTILES)]
+    lines += [f"  {r['age']:3.0f}" + "".join(f" {r[f'p{k}']:6.1f}" for k in growth.CENTILES) for r in rows]
     return "\n".join(lines)
 
 
@@ -166,7 +166,7 @@ def _change_text(out: dict[str, Any]) -> str:
         f"  trial effect {out['trial_effect_per_year']:g} points/year; {out['n_children']:,} children; "
         f"seed {out['seed']}",
         f"  mean {out['change_mean']:.2f} (MCSE {out['mcse_mean']:.2f})  SD {out['change_sd']:.2f}",
-        "  centiles  " + "  ".join(f"p{k} {out[f'p{k}']:.1f}" for k in (3, 15, 50, 85, 97)),
+        "  centiles  " + "  ".join(f"p{k} {out[f'p{k}']:.1f}" for k in growth.CENTILES),
     ])
 
 

@@ -77,12 +77,16 @@ def change_sample(nh: NaturalHistory, enrol_ages: tuple[float, float], mix: np.n
     return c.scores[:, 1] - c.scores[:, 0]
 
 
-def natural_change(nh: NaturalHistory, enrol_ages: tuple[float, float], mix: np.ndarray, follow_up_months: float,
-                   *, n_children: int = DEFAULT_CHILDREN, seed: int = 1) -> dict[str, float]:
-    """Mean, SD (with the MCSE of the mean) and centiles of :func:`change_sample`."""
-    change = change_sample(nh, enrol_ages, mix, follow_up_months, n_children=n_children, seed=seed)
+def change_summary(change: np.ndarray) -> dict[str, float]:
+    """Mean, SD (with the MCSE of the mean) and centiles of a sample of changes (:func:`change_sample`)."""
     q = np.percentile(change, CENTILES)
     sd = float(change.std(ddof=1))
     return {"change_mean": float(change.mean()), "change_sd": sd,
             **{f"p{k}": float(v) for k, v in zip(CENTILES, q, strict=True)},
-            "mcse_mean": sd / float(np.sqrt(n_children))}
+            "mcse_mean": sd / float(np.sqrt(change.size))}
+
+
+def natural_change(nh: NaturalHistory, enrol_ages: tuple[float, float], mix: np.ndarray, follow_up_months: float,
+                   *, n_children: int = DEFAULT_CHILDREN, seed: int = 1) -> dict[str, float]:
+    """:func:`change_summary` of :func:`change_sample`."""
+    return change_summary(change_sample(nh, enrol_ages, mix, follow_up_months, n_children=n_children, seed=seed))

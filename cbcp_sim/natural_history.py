@@ -41,7 +41,7 @@ SEM_KNOTS = (20.0, 30.0, 75.0, 85.0)
 
 
 @dataclass(frozen=True)
-class Children:
+class Growth:
     """Child-level random effects of the growth curve, arrays ``(R, N)``."""
 
     limit: np.ndarray  #: GMFM-66 limit L_i (points)
@@ -59,12 +59,12 @@ def limit_logit_sd(nh: NaturalHistory) -> np.ndarray:
     return np.asarray(nh.limit_sd) / (100.0 * p * (1.0 - p))
 
 
-def random_effects(nh: NaturalHistory, gmfcs: np.ndarray, u: np.ndarray, w: np.ndarray) -> Children:
+def random_effects(nh: NaturalHistory, gmfcs: np.ndarray, u: np.ndarray, w: np.ndarray) -> Growth:
     """Limits and time constants for GMFCS levels ``gmfcs`` and standard normal deviates ``u`` (limit), ``w``."""
     g = np.asarray(gmfcs) - 1
     limit = 100.0 * expit(logit(np.asarray(nh.limit)[g] / 100.0) + limit_logit_sd(nh)[g] * u)
     log_rate = nh.rate_sd_log * (nh.limit_rate_corr * u + math.sqrt(1.0 - nh.limit_rate_corr**2) * w)
-    return Children(limit=limit, tau=tau(nh)[g] * np.exp(-log_rate))
+    return Growth(limit=limit, tau=tau(nh)[g] * np.exp(-log_rate))
 
 
 def curve(nh: NaturalHistory, gmfcs: np.ndarray, limit: np.ndarray, tau_years: np.ndarray,

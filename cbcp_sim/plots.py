@@ -58,10 +58,8 @@ def centiles(nh: NaturalHistory, gmfcs: int, ages: tuple[float, float], path: st
     _save(fig, path)
 
 
-def natural_change(nh: NaturalHistory, enrol_ages: tuple[float, float], mix: np.ndarray, months: float,
-                   path: str | Path, *, n_children: int = growth.DEFAULT_CHILDREN, seed: int = 1) -> None:
-    """Histogram of the natural change in GMFM-66 over the follow-up (the :func:`growth.natural_change` cohort)."""
-    change = growth.change_sample(nh, enrol_ages, mix, months, n_children=n_children, seed=seed)
+def natural_change(change: np.ndarray, enrol_ages: tuple[float, float], months: float, path: str | Path) -> None:
+    """Histogram of a sample of natural changes in GMFM-66 over the follow-up (:func:`growth.change_sample`)."""
     fig, ax = _figure()
     ax.hist(change, bins=80, color="tab:blue", alpha=0.7)
     ax.axvline(change.mean(), color="k", lw=1.5, label=f"mean {change.mean():.1f}")
