@@ -28,8 +28,8 @@ U_GRID = np.linspace(-6.0, 6.0, 481)
 #: Gauss-Hermite nodes for the rate deviate w and for the follow-up noise.
 W_NODES = 24
 NOISE_NODES = 16
-#: Children handled at once (bounds memory to about CHUNK x 481 x 24 doubles per array).
-CHUNK = 64
+#: Children handled at once: arrays of CHUNK x 481 x 24 (x 16 noise nodes) doubles, about 24 MB at most.
+CHUNK = 16
 
 
 @dataclass(frozen=True)
