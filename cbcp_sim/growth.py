@@ -2,8 +2,8 @@
 
 - :func:`centiles`: GMFM-66 centiles by age for one GMFCS level (children followed across ages), to set
   beside the published curves (Rosenbaum et al. 2002; Hanna et al. 2008/2009).
-- :func:`natural_change`: the distribution of the natural change over a follow-up for children enrolled at
-  ages uniform on a range with a GMFCS mix: what a control arm is expected to do.
+- :func:`change_sample` and :func:`change_summary`: the distribution of the natural change over a follow-up
+  for children enrolled at ages uniform on a range with a GMFCS mix: what a control arm is expected to do.
 
 Both draw from one ``numpy.random.Generator`` made from ``seed``; the same seed gives the same numbers.
 """
@@ -30,7 +30,6 @@ class Cohort:
     gmfcs: np.ndarray  #: (n,) GMFCS level
     age: np.ndarray    #: (n,) years at the first assessment
     months: np.ndarray  #: (T,) months after the first assessment
-    true: np.ndarray    #: (n, T) true scores (curve, fluctuation, trial effect)
     scores: np.ndarray  #: (n, T) observed GMFM-66
 
 
@@ -40,13 +39,10 @@ def cohort(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.nd
     gmfcs, age = np.broadcast_arrays(np.asarray(gmfcs, dtype=int), np.asarray(age, dtype=float))
     months = np.asarray(months, dtype=float)
     n = gmfcs.size
-    kids = natural_history.random_effects(nh, gmfcs, rng.standard_normal(n), rng.standard_normal(n))
-    visit_age = age[:, None] + months / 12.0
-    true = natural_history.curve(nh, gmfcs[:, None], kids.limit[:, None], kids.tau[:, None], visit_age)
-    true = true + natural_history.fluctuation(nh, months, rng.standard_normal((n, months.size)))
-    true = true + natural_history.trial_effect(nh, months)
+    u, w = rng.standard_normal(n), rng.standard_normal(n)
+    true = natural_history.true_scores_from(nh, gmfcs, age, months, u, w, rng.standard_normal((n, months.size)))
     scores = natural_history.observe(nh, true, rng.standard_normal((n, months.size)))
-    return Cohort(gmfcs=gmfcs, age=age, months=months, true=true, scores=scores)
+    return Cohort(gmfcs=gmfcs, age=age, months=months, scores=scores)
 
 
 def centiles(nh: NaturalHistory, gmfcs: int, ages: np.ndarray, *, n_children: int = DEFAULT_CHILDREN,
@@ -85,8 +81,3 @@ def change_summary(change: np.ndarray) -> dict[str, float]:
             **{f"p{k}": float(v) for k, v in zip(CENTILES, q, strict=True)},
             "mcse_mean": sd / float(np.sqrt(change.size))}
 
-
-def natural_change(nh: NaturalHistory, enrol_ages: tuple[float, float], mix: np.ndarray, follow_up_months: float,
-                   *, n_children: int = DEFAULT_CHILDREN, seed: int = 1) -> dict[str, float]:
-    """:func:`change_summary` of :func:`change_sample`."""
-    return change_summary(change_sample(nh, enrol_ages, mix, follow_up_months, n_children=n_children, seed=seed))

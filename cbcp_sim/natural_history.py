@@ -157,11 +157,19 @@ def true_scores(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: 
     ``gmfcs`` and ``age`` (years at baseline) are ``(R, N)``; ``months`` are visit times ``(V,)``.
     """
     n_reps = gmfcs.shape[0]
-    kids = random_effects(nh, gmfcs, streams.per_child("limit", sizes, n_reps),
-                          streams.per_child("rate", sizes, n_reps))
+    return true_scores_from(nh, gmfcs, age, months, streams.per_child("limit", sizes, n_reps),
+                            streams.per_child("rate", sizes, n_reps),
+                            streams.per_child("occasion", sizes, n_reps, extra=(len(months),)))
+
+
+def true_scores_from(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.ndarray, u: np.ndarray,
+                     w: np.ndarray, innovations: np.ndarray) -> np.ndarray:
+    """True GMFM-66 ``(..., V)`` of children ``(...)`` from their standard normal deviates: ``u`` (limit), ``w``
+    (rate) and the fluctuation's ``innovations`` ``(..., V)``, which are overwritten."""
+    kids = random_effects(nh, gmfcs, u, w)
     visit_age = age[..., None] + months / 12.0
     scores = curve(nh, gmfcs[..., None], kids.limit[..., None], kids.tau[..., None], visit_age)
-    scores += fluctuation(nh, months, streams.per_child("occasion", sizes, n_reps, extra=(len(months),)))
+    scores += fluctuation(nh, months, innovations)
     scores += trial_effect(nh, months)
     return scores
 

@@ -26,7 +26,7 @@ from .support import assert_one_line_error, cli
 
 CENTILE_KEYS = ("p3", "p15", "p50", "p85", "p97")
 CHANGE = ("natural-history", "--enrol-ages", "2:5", "--gmfcs", "1,2,3,4", "--follow-up", "12")
-#: Keys of the --enrol-ages JSON object: growth.natural_change plus the run's echo (cli._natural_history).
+#: Keys of the --enrol-ages JSON object: growth.change_summary plus the run's echo (cli._natural_history).
 CHANGE_KEYS = {"change_mean", "change_sd", *CENTILE_KEYS, "mcse_mean", "enrol_ages", "gmfcs", "mix",
                "follow_up_months", "trial_effect_per_year", "n_children", "seed"}
 
