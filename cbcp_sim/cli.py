@@ -4,6 +4,7 @@
 - ``cbcp-sim natural-history --gmfcs G --ages A:B [--plot FILE] [--json]``: GMFM-66 centiles by age
 - ``cbcp-sim natural-history --enrol-ages A:B --gmfcs 1,2,3,4 --follow-up MONTHS [--mix ...] [--json]``:
   the natural change over a follow-up
+- ``cbcp-sim trajectories [SCENARIO] [--plot FILE] [--json]``: GMFM-66 over time by arm, with natural history
 - ``cbcp-sim params [--markdown]``
 
 Bad input (a scenario value, a file, an option) prints one line ``error: <field>: <what is allowed>``
@@ -76,6 +77,18 @@ def _parser() -> argparse.ArgumentParser:
     nh.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     nh.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
     nh.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    tr = sub.add_parser(
+        "trajectories", help="GMFM-66 over time by arm, with natural history: the assumed effect",
+        description="Follow the same simulated children under every arm's regimen and untreated: mean and "
+                    "80%% band (10th-90th centile) of GMFM-66 and its change by month, and each arm's mean "
+                    "difference from the first arm. A table at the scenario's visits, or --json on a monthly grid.")
+    tr.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    tr.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
+                    help="override a scenario value by dotted path (repeatable)")
+    tr.add_argument("--children", type=int, default=None, help="children simulated (default 5000)")
+    tr.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    tr.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
+    tr.add_argument("--json", action="store_true", help="print JSON (every half month) instead of a table")
     params = sub.add_parser("params", help="list every scenario parameter with its default and source")
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
     return parser
@@ -185,6 +198,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trajectories(args: argparse.Namespace) -> int:
+    from cbcp_sim import plots, trajectories
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    if args.seed < 0:
+        raise ScenarioError("--seed", f"must be a whole number >= 0, got {args.seed}")
+    n = trajectories.DEFAULT_CHILDREN if args.children is None else args.children
+    tr = trajectories.trajectories(scenario, n_children=n, seed=args.seed)
+    if args.plot:
+        plots.trajectories(tr, args.plot)
+    print(json.dumps(_json_safe(tr.to_json())) if args.json else trajectories.table(tr, scenario.design.visits))
+    return 0
+
+
 def _json_safe(value: Any) -> Any:
     """Plain JSON values; NaN and infinities (e.g. an MCSE from one replicate) become null."""
     if isinstance(value, dict):
@@ -223,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a bad option (2, message already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
-        return {"run": _run, "natural-history": _natural_history, "params": _params}[args.command](args)
+        return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
+                "params": _params}[args.command](args)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

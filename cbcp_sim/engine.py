@@ -90,6 +90,9 @@ def simulate(scenario: Scenario | str | Path, reps: int = DEFAULT_REPS, seed: in
         raise ScenarioError("jobs", "must not be 0 (use 1 for one core, -1 for all cores)")
     if target_mcse is not None and not 0.0 < target_mcse < 0.5:
         raise ScenarioError("target_mcse", f"must be in (0, 0.5), got {target_mcse!r}")
+    if len(scenario.design.arms) != 2:
+        raise ScenarioError("design.arms", f"run compares two arms (the first is the reference), got "
+                                           f"{len(scenario.design.arms)}; `cbcp-sim trajectories` shows any number")
     plan = chunk_plan(reps, chunk_size)
     chunks = _run(scenario, seed, plan, jobs, target_mcse)
     return _collect(scenario, chunks, seed, jobs, time.perf_counter() - start)

@@ -151,22 +151,23 @@ def observe(nh: NaturalHistory, true_score: np.ndarray, noise: np.ndarray) -> np
 
 
 def true_scores(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.ndarray,
-                sizes: tuple[int, ...], streams: Streams) -> np.ndarray:
-    """Each child's true GMFM-66 at each visit, ``(R, N, V)``: own curve, fluctuation and trial effect.
+                sizes: tuple[int, ...], streams: Streams) -> tuple[np.ndarray, Growth]:
+    """Each child's true GMFM-66 at each visit, ``(R, N, V)``: own curve, fluctuation and trial effect; and the
+    children's curve effects.
 
     ``gmfcs`` and ``age`` (years at baseline) are ``(R, N)``; ``months`` are visit times ``(V,)``.
     """
     n_reps = gmfcs.shape[0]
-    return true_scores_from(nh, gmfcs, age, months, streams.per_child("limit", sizes, n_reps),
-                            streams.per_child("rate", sizes, n_reps),
-                            streams.per_child("occasion", sizes, n_reps, extra=(len(months),)))
-
-
-def true_scores_from(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.ndarray, u: np.ndarray,
-                     w: np.ndarray, innovations: np.ndarray) -> np.ndarray:
-    """True GMFM-66 ``(..., V)`` of children ``(...)`` from their standard normal deviates: ``u`` (limit), ``w``
-    (rate) and the fluctuation's ``innovations`` ``(..., V)``, which are overwritten."""
+    u, w = streams.per_child("limit", sizes, n_reps), streams.per_child("rate", sizes, n_reps)
     kids = random_effects(nh, gmfcs, u, w)
+    innovations = streams.per_child("occasion", sizes, n_reps, extra=(len(months),))
+    return true_scores_from(nh, gmfcs, age, months, kids, innovations), kids
+
+
+def true_scores_from(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.ndarray, kids: Growth,
+                     innovations: np.ndarray) -> np.ndarray:
+    """True GMFM-66 ``(..., V)`` of children ``(...)`` with curve effects ``kids`` (:func:`random_effects`) from
+    the fluctuation's standard normal ``innovations`` ``(..., V)``, which are overwritten."""
     visit_age = age[..., None] + months / 12.0
     scores = curve(nh, gmfcs[..., None], kids.limit[..., None], kids.tau[..., None], visit_age)
     scores += fluctuation(nh, months, innovations)

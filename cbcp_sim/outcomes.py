@@ -2,7 +2,8 @@
 
 Two outcome models share one output, :class:`TrialData`:
 
-- ``gmfm66``: children (population) -> natural motor growth -> cell effect -> dropout.
+- ``gmfm66``: children (population) -> natural motor growth -> each arm's regimen (cell effect,
+  expectation response, assessor bias) -> dropout.
 - ``normal``: baseline and primary-visit scores bivariate normal with SD ``sd`` and correlation
   ``correlation``; active arms shifted by ``effect`` at the primary visit. For checks against
   closed-form power and for users who think in effect sizes.
@@ -36,7 +37,7 @@ class TrialData:
     values: np.ndarray       #: (R, N, V) outcome under the scenario's effect
     null_values: np.ndarray  #: (R, N, V) the same trials with no treatment effect
     observed: np.ndarray     #: (R, N, V) True where the value was observed
-    effect_sum: float        #: sum over all R x N children of their effect at the primary visit if treated
+    effect_sum: float        #: sum over all R x N children of their cell effect at the primary visit, arm 1 vs 0
     screened: np.ndarray     #: (R,) children screened to enrol N
 
     @property
@@ -51,23 +52,30 @@ def simulate(scenario: Scenario, n_reps: int, streams: Streams) -> TrialData:
 
 def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     sizes = parallel.arm_sizes(s.design)
-    is_treated = parallel.treated(sizes)
     months = np.array([0.0, s.design.primary_visit])
     k = 1
     children = population.enrol(s.population, s.eligibility, sizes, n_reps, streams)
-    nh = s.natural_history
-    true = natural_history.true_scores(nh, children.gmfcs, children.age, months, sizes, streams)
+    nh, t = s.natural_history, s.treatment
+    true, kids = natural_history.true_scores(nh, children.gmfcs, children.age, months, sizes, streams)
     noise = natural_history.measurement_noise(sizes, n_reps, len(months), streams)
-    peak = treatment.effect_size(s.treatment, children.dose, treatment.response(s.treatment, sizes, n_reps, streams))
-    effect = peak[..., None] * treatment.time_course(s.treatment, months)
-    null_values = natural_history.observe(nh, true, noise)
-    values = null_values.copy()
-    values[:, is_treated] = natural_history.observe(nh, true[:, is_treated] + effect[:, is_treated],
-                                                    noise[:, is_treated])
-    individual = natural_history.observe(nh, true[..., k] + effect[..., k], noise[..., k]) - null_values[..., k]
-    return TrialData(months=months, primary=k, treated=is_treated, values=values, null_values=null_values,
-                     observed=dropout.observed(s.dropout, months, sizes, n_reps, streams),
-                     effect_sum=float(individual.sum()), screened=children.screened)
+    child = {"gmfcs": children.gmfcs, "topography": children.topography, "age": children.age,
+             "dose": children.dose, "limit": kids.limit,
+             "child_response": treatment.response(t, sizes, n_reps, streams)}
+    values, null_values = np.empty_like(true), np.empty_like(true)
+    regimens = s.regimens
+    for regimen, arm in zip(regimens, parallel.arm_slices(sizes), strict=True):
+        base = true[:, arm] + treatment.nonspecific(t, regimen, s.design.blinding, months)
+        null_values[:, arm] = natural_history.observe(nh, base, noise[:, arm])
+        if regimen.doses:
+            effect = treatment.cell_effect(t, regimen, months, **{key: v[:, arm] for key, v in child.items()})
+            values[:, arm] = natural_history.observe(nh, base + effect, noise[:, arm])
+        else:
+            values[:, arm] = null_values[:, arm]
+    at_primary = [natural_history.observe(nh, true[..., k] + treatment.cell_effect(t, r, months[k:], **child)[..., 0],
+                                          noise[..., k]) for r in regimens[:2]]
+    return TrialData(months=months, primary=k, treated=parallel.treated(sizes), values=values,
+                     null_values=null_values, observed=dropout.observed(s.dropout, months, sizes, n_reps, streams),
+                     effect_sum=float((at_primary[1] - at_primary[0]).sum()), screened=children.screened)
 
 
 def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:

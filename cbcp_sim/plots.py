@@ -1,4 +1,4 @@
-"""Figures (matplotlib, no display needed): what the natural-history model assumes.
+"""Figures (matplotlib, no display needed): what the natural-history and treatment models assume.
 
 Each function saves one figure to ``path``; the format follows its extension (PNG, SVG, PDF).
 """
@@ -12,17 +12,22 @@ import numpy as np
 from cbcp_sim import growth, natural_history
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import NaturalHistory
+from cbcp_sim.trajectories import BAND, Trajectories
 
 ROMAN = ("I", "II", "III", "IV", "V")
 
 
-def _figure():
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(7.0, 4.5), layout="constrained")
+    return plt
+
+
+def _figure():
+    return _pyplot().subplots(figsize=(7.0, 4.5), layout="constrained")
 
 
 def _save(fig, path: str | Path) -> None:  # noqa: ANN001 - matplotlib Figure
@@ -66,4 +71,35 @@ def natural_change(change: np.ndarray, enrol_ages: tuple[float, float], months: 
     ax.set(xlabel=f"change in GMFM-66 over {months:g} months", ylabel="children",
            title=f"Natural change, ages {enrol_ages[0]:g}-{enrol_ages[1]:g} at enrolment")
     ax.legend()
+    _save(fig, path)
+
+
+def trajectories(tr: Trajectories, path: str | Path) -> None:
+    """Three panels over months: GMFM-66, change from baseline (mean and 80% band by arm, natural history
+    dashed), and each arm's mean difference from the reference arm with the band of children's cell effects."""
+    fig, axes = _pyplot().subplots(1, 3, figsize=(14.0, 4.5), layout="constrained")
+    m = tr.months
+    band = f"{BAND[0]}th-{BAND[1]}th centile"
+    for ax, field, label in ((axes[0], "score", "GMFM-66"), (axes[1], "change", "change in GMFM-66")):
+        for i, arm in enumerate(tr.arms):
+            b = getattr(arm, field)
+            ax.fill_between(m, b.low, b.high, color=f"C{i}", alpha=0.15, lw=0)
+            ax.plot(m, b.mean, color=f"C{i}", lw=2, label=f"{arm.name} (mean, {band})")
+        nat = getattr(tr.natural, field)
+        ax.plot(m, nat.mean, "k--", lw=1.5, label="natural history (mean)")
+        ax.set(xlabel="months after baseline", ylabel=label)
+    axes[0].set_title(tr.title, fontsize=9)
+    axes[1].legend(fontsize=7, loc="upper left")
+    ax = axes[2]
+    for i, arm in enumerate(tr.arms[1:], start=1):
+        ax.fill_between(m, arm.cell_effect.low, arm.cell_effect.high, color=f"C{i}", alpha=0.15, lw=0)
+        ax.plot(m, arm.difference, color=f"C{i}", lw=2, label=f"{arm.name} - {tr.arms[0].name}")
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set(xlabel="months after baseline", ylabel="difference in GMFM-66",
+           title=f"mean difference; band: children's cell effects ({band})")
+    ax.title.set_fontsize(9)
+    if len(tr.arms) > 1:
+        ax.legend(fontsize=7)
+    for a in axes:
+        a.grid(alpha=0.3)
     _save(fig, path)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cbcp_sim import cells
+from cbcp_sim.cells import Arm, Treatment
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.schema import (
     GMFCS_LEVELS,
@@ -32,6 +34,7 @@ from cbcp_sim.schema import (
     param,
     per_gmfcs,
     section,
+    table_of,
     text,
     topography_table,
 )
@@ -40,23 +43,6 @@ ANALYSES = ("ttest", "welch", "ancova")
 #: Largest SD of the random GMFM-66 limit on the logit scale; beyond about sqrt(2) a logit-normal is bimodal,
 #: piling limits near 0 and 100.
 MAX_LIMIT_LOGIT_SD = 1.4
-
-#: Time-course presets by cell product (ref §7.3). ``onset_months`` is the rise time constant,
-#: waning starts at ``waning_start_months`` and decays with ``waning_half_life_months`` toward
-#: ``persistent_fraction`` of the peak.
-CELL_PRESETS: dict[str, dict[str, float]] = {
-    # Pooled sham-controlled comparison (Nouri et al. 2025, Cell J 26(9):569-574): UCB-MNC gains came
-    # earlier and partly deteriorated by 12 months. tau_w = 6 months -> half-life 6 ln 2. Magnitudes ASSUMPTION.
-    "UCB-MNC": {"onset_months": 1.5, "waning_start_months": 6.0,
-                "waning_half_life_months": 6.0 * math.log(2), "persistent_fraction": 0.5},
-    # IPD meta-analysis plateau (Finch-Edmondson et al. 2025): +1.36 at 6 vs +1.42 at 12 months.
-    "UCB-durable": {"onset_months": 1.5, "waning_start_months": 6.0,
-                    "waning_half_life_months": 12.0 * math.log(2), "persistent_fraction": 0.85},
-    # Same pooled comparison: slower rise than UCB-MNC, more sustained at 12 months. Magnitudes ASSUMPTION.
-    "UCT-MSC": {"onset_months": 3.0, "waning_start_months": 6.0,
-                "waning_half_life_months": 12.0 * math.log(2), "persistent_fraction": 0.7},
-}
-
 
 @dataclass(frozen=True)
 class Population:
@@ -220,48 +206,6 @@ class NaturalHistory:
         source="ASSUMPTION: ACCeNT-CP measured it over 12 months only; ref §3")
 
 
-@dataclass(frozen=True)
-class DoseResponse:
-    """Maximum effect of one dose as a function of dose per kg (Emax with Hill coefficient)."""
-
-    model: str = param("emax", choice("emax"), doc="Dose-response form.", source="ref §7.2")
-    emax: float = param(
-        4.0, number(-50.0, 50.0), unit="GMFM-66 points",
-        doc="Largest effect of one dose at the peak of its time course.", source="ASSUMPTION, ref §7.2")
-    ed50: float = param(
-        3.0, number(0.0, 100.0, lo_open=True), unit="10^7 TNC/kg",
-        doc="Dose giving half of emax.",
-        source="ASSUMPTION: near-zero below 2 x 10^7/kg (Sun et al. 2017), ref §7.2")
-    hill: float = param(
-        2.0, number(0.1, 20.0), doc="Hill coefficient (steepness).", source="ASSUMPTION, ref §7.2")
-
-
-@dataclass(frozen=True)
-class Treatment:
-    """Cell effect on GMFM-66: responder x Emax(dose) x onset(s) x (persistent + (1 - persistent) x waning(s))."""
-
-    cells: str = param(
-        "UCB-MNC", choice(*CELL_PRESETS), doc="Cell product; sets the time-course preset.",
-        source="ref §7.3 (Nouri et al. 2025; Finch-Edmondson et al. 2025)")
-    dose_response: DoseResponse = section(DoseResponse)
-    onset_months: float | None = param(
-        None, number(0.01, 120.0), unit="months",
-        doc="Time constant of the rise to the peak effect.", source="cell preset, ref §7.3")
-    waning_start_months: float | None = param(
-        None, number(0.0, 240.0), unit="months",
-        doc="Months after the dose when waning begins.", source="cell preset, ref §7.3")
-    waning_half_life_months: float | None = param(
-        None, number(0.01, math.inf, allow_inf=True), unit="months",
-        doc="Half-life of the part of the effect that wanes (inf = durable).", source="cell preset, ref §7.3")
-    persistent_fraction: float | None = param(
-        None, number(0.0, 1.0), unit="fraction",
-        doc="Share of the peak effect that never wanes.", source="cell preset, ref §7.3")
-    response_cv: float = param(
-        0.7, number(0.0, 5.0), unit="ratio",
-        doc="Coefficient of variation of a child's multiplicative response (gamma, mean 1; 0 = same for all).",
-        source="ASSUMPTION: Gamma(shape 2, scale 0.5), 'benefit in some children' (IPD meta-analysis); ref §7.2")
-
-
 def _n_per_arm(value: Any, path: str) -> tuple[int, ...]:
     one = integer(2, 100_000)
     if isinstance(value, list | tuple):
@@ -277,7 +221,8 @@ class Design:
     """Arms, sizes, visits and the test's error rate."""
 
     arms: tuple[str, ...] = param(
-        ("sham", "cord blood"), array(text, length=2), doc="Arm names, control first.",
+        ("sham", "cord blood"), array(text, max_length=12),
+        doc="Arm names, the reference (control) arm first; [arms.<name>] says what each receives.",
         source="two-arm sham-controlled parallel design (Zarrabi et al. 2022; Amanat et al. 2021); ref §3")
     n_per_arm: tuple[int, ...] = param(
         (36, 36), _n_per_arm, unit="children",
@@ -295,6 +240,11 @@ class Design:
         source="convention")
     sides: int = param(2, choice(1, 2), doc="1: one-sided (active > control); 2: two-sided.",
                        source="convention")
+    blinding: str = param(
+        "double", choice("double", "assessor", "open"),
+        doc="double: families and assessors blinded; assessor: families know the arm (expectation response "
+            "only with cells), assessors do not; open: both know (adds treatment.assessor_bias).",
+        source="protocol; Zarrabi et al. 2022 double-blind, ACCeNT-CP assessor-blinded, Lee et al. 2012 open")
 
 
 
@@ -361,6 +311,8 @@ class Scenario:
     natural_history: NaturalHistory = section(NaturalHistory)
     treatment: Treatment = section(Treatment)
     design: Design = section(Design)
+    arms: dict[str, Arm] = table_of(
+        Arm, doc="What each arm of design.arms receives, by arm name.", source="protocol")
     dropout: Dropout = section(Dropout)
     analysis: Analysis = section(Analysis)
     outcome: Outcome = section(Outcome)
@@ -371,13 +323,20 @@ class Scenario:
         return tuple(dict.fromkeys((self.analysis.primary, *self.analysis.secondary)))
 
     @property
+    def regimens(self) -> tuple[cells.Regimen, ...]:
+        """What each arm receives, in ``design.arms`` order, every value resolved."""
+        autologous = self.population.source == "autologous"
+        return tuple(cells.regimen(name, i, self.arms.get(name), self.treatment, autologous)
+                     for i, name in enumerate(self.design.arms))
+
+    @property
     def primary_index(self) -> int:
         """Index of the primary visit in ``design.visits``."""
         return self.design.visits.index(self.design.primary_visit)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict of every value (defaults and presets resolved)."""
-        return _plain(dataclasses.asdict(self))
+        """Plain nested dict of every set value (defaults and presets resolved), as TOML would hold it."""
+        return _drop_none(_plain(dataclasses.asdict(self)))
 
     def digest(self) -> str:
         """A stable hash of every value, to tell a changed scenario from the same one."""
@@ -387,13 +346,20 @@ class Scenario:
     def replace(self, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Scenario:
         """A new scenario with dotted-path overrides, validated like a file.
 
-        Timing values equal to the current cell preset follow the preset of a new ``treatment.cells``;
-        to keep such a value when changing cells, give it again in ``overrides``.
+        Product values equal to the current cell preset follow the preset of a new ``treatment.cells``
+        (and a half-life derived from ``retained_fraction`` is derived again); to keep such a value when
+        changing cells, give it again in ``overrides``.
         """
         raw = self.to_dict()
-        for key, preset in CELL_PRESETS[self.treatment.cells].items():
-            if raw["treatment"][key] == preset:
-                del raw["treatment"][key]  # keep following the preset if `cells` changes
+        t, preset = raw["treatment"], cells.PRESETS[self.treatment.cells]
+        for key in cells.TIME_COURSE:
+            if t.get(key) == preset[key]:
+                del t[key]  # keep following the preset if `cells` changes
+        for key in cells.DOSE_RESPONSE:
+            if t["dose_response"].get(key) == preset[key]:
+                del t["dose_response"][key]
+        if "retained_fraction" in t:
+            t.pop("waning_half_life_months", None)
         return scenario_from_dict(raw, overrides)
 
 
@@ -402,6 +368,13 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
+    return value
+
+
+def _drop_none(value: Any) -> Any:
+    """A nested dict without its unset (None) values, as a TOML file would omit them."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
     return value
 
 
@@ -440,8 +413,7 @@ def scenario_from_dict(raw: Mapping[str, Any],
 
 def _finish(s: Scenario) -> Scenario:
     """Resolve presets and check rules that span fields."""
-    preset = CELL_PRESETS[s.treatment.cells]
-    t = dataclasses.replace(s.treatment, **{k: v for k, v in preset.items() if getattr(s.treatment, k) is None})
+    t = cells.finish_treatment(s.treatment)
     d = s.design
     n = d.n_per_arm
     if len(n) == 1:
@@ -478,7 +450,12 @@ def _finish(s: Scenario) -> Scenario:
                                                  "(population.gmfcs_mix gives them no share)")
     if e.ages[1] <= p.ages[0] or e.ages[0] >= p.ages[1]:
         raise ScenarioError("eligibility.ages", f"must overlap population.ages {list(p.ages)}, got {list(e.ages)}")
-    return dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
+    cells.check_arms(s.arms, d.arms)
+    if len(set(d.arms)) != len(d.arms):
+        raise ScenarioError("design.arms", f"arm names must differ, got {list(d.arms)}")
+    out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
+    out.regimens  # noqa: B018 - resolve every arm now so that errors surface at load time
+    return out
 
 
 def load_scenario(path: str | Path,

@@ -36,6 +36,11 @@ def section(cls: type) -> Any:
     return dataclasses.field(default_factory=cls, metadata={"section": cls})
 
 
+def table_of(cls: type, *, doc: str, source: str) -> Any:
+    """A table of named sections ``[<field>.<name>]``, each a ``cls`` (e.g. one per arm); empty by default."""
+    return dataclasses.field(default_factory=dict, metadata={"table": cls, "doc": doc, "source": source})
+
+
 def _fmt(x: float) -> str:
     return "inf" if math.isinf(x) else f"{x:g}"
 
@@ -194,6 +199,11 @@ def build(cls: type, raw: Any, path: str) -> Any:
         where = f"{path}.{key}" if path else key
         if "section" in f.metadata:
             values[key] = build(f.metadata["section"], value, where)
+        elif "table" in f.metadata:
+            if not isinstance(value, Mapping):
+                raise ScenarioError(where, f"must be a table of name = table, got {_type_name(value)} {value!r}")
+            values[key] = {str(name): build(f.metadata["table"], table, f"{where}.{name}")
+                           for name, table in value.items()}
         else:
             values[key] = f.metadata["check"](value, where)
     return cls(**values)
@@ -206,6 +216,9 @@ def describe(cls: type, path: str = "") -> list[dict[str, str]]:
         where = f"{path}.{f.name}" if path else f.name
         if "section" in f.metadata:
             rows += describe(f.metadata["section"], where)
+            continue
+        if "table" in f.metadata:
+            rows += describe(f.metadata["table"], f"{where}.<name>")
             continue
         meta = f.metadata
         rows.append({

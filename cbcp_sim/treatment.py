@@ -1,49 +1,113 @@
-"""The cell effect on GMFM-66: dose-response, onset and waning (one infusion at month 0).
+"""The cell effect on GMFM-66: dose-response, rise, peak and waning, repeat doses, modifiers, control responses.
 
-Effect of a dose ``d`` (10^7 TNC/kg) ``s`` months after it (design §Models, ref §7.2-7.3)::
+One dose k of product c at month t_k with dose d_k gives child i, ``s = t - t_k`` months later (ref §7.2-7.4)::
 
-    response_i * Emax(d) * onset(s) * (p + (1 - p) * waning(s))
-    Emax(d)   = emax * d^h / (ed50^h + d^h) = emax / (1 + (ed50 / d)^h)
-    onset(s)  = 1 - exp(-s / onset_months)
-    waning(s) = 1 for s <= waning_start, else 0.5 ** ((s - waning_start) / half_life)
+    E_ik(t)   = r_k * response_i * modifier_ik * Emax_c(d_k) * course_c(s)
+    Emax(d)   = emax * d^h / (ed50^h + d^h)          (emax form)   or   emax * [d >= threshold]   (threshold)
+    course(s) = (1 - exp(-s / onset)) / (1 - exp(-peak / onset))                          0 <= s <= peak
+              = p + (1 - p) * 0.5 ** ((s - peak) / half_life)                             s > peak
 
-``p`` is the persistent fraction; ``response_i`` is a child's gamma-distributed multiplier with
-mean 1. First cut: issue 4 adds threshold forms, repeat doses, modifiers and sham response.
+so the effect peaks exactly at ``peak`` months and keeps ``p`` (the persistent fraction) for good.
+``r_k`` is 1 for the first dose and ``relative_efficacy`` for later ones; ``response_i`` is 0 for
+non-responders and gamma (mean 1) for responders; ``modifier_ik`` multiplies the GMFCS, topography,
+age-at-dose and route factors. Doses combine under the child's ceiling ``C_i = ceiling_fraction * limit_i``
+(``limit_i`` is the child's own GMFM-66 limit)::
+
+    E_i(t) = C_i * (1 - prod_k (1 - min(E_ik(t), C_i) / C_i))
+
+which is the dose's own effect for one dose (capped at the ceiling), grows with every further dose and
+never exceeds ``C_i``. Beside the cell effect, children who get a procedure may show an expectation
+response, and an unblinded assessor adds a bias to treated children's scores (:func:`nonspecific`).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from cbcp_sim.scenario import DoseResponse, Treatment
+from cbcp_sim.cells import Course, Modifiers, Regimen, Treatment
 from cbcp_sim.streams import Streams
 
 
-def dose_response(dr: DoseResponse, dose: np.ndarray) -> np.ndarray:
-    """Peak effect (GMFM-66 points) of one dose of ``dose`` x 10^7 TNC/kg; zero at zero dose."""
+def dose_response(course: Course, dose: np.ndarray) -> np.ndarray:
+    """Peak effect (GMFM-66 points) of one dose of ``dose`` x 10^7 cells/kg; zero at zero dose."""
+    dose = np.maximum(np.asarray(dose, dtype=float), 0.0)
+    if course.model == "threshold":
+        return np.where((dose >= course.threshold) & (dose > 0.0), course.emax, 0.0)
     with np.errstate(divide="ignore", over="ignore"):
-        ratio = np.power(dr.ed50 / np.maximum(dose, 0.0), dr.hill)  # inf at zero dose -> effect 0
-    return dr.emax / (1.0 + ratio)
+        ratio = np.power(course.ed50 / dose, course.hill)  # inf at zero dose -> effect 0
+    return course.emax / (1.0 + ratio)
 
 
-def time_course(t: Treatment, months: np.ndarray) -> np.ndarray:
-    """Share of the peak effect present ``months`` after the dose (0 before and at the dose)."""
+def time_course(course: Course, months: np.ndarray) -> np.ndarray:
+    """Share of the peak effect present ``months`` after the dose: 0 up to the dose, 1 at the peak."""
     s = np.maximum(np.asarray(months, dtype=float), 0.0)
-    onset = -np.expm1(-s / t.onset_months)
-    since = np.maximum(s - t.waning_start_months, 0.0)
-    waning = np.exp2(-since / t.waning_half_life_months)
-    return onset * (t.persistent_fraction + (1.0 - t.persistent_fraction) * waning)
+    peak, onset = course.peak_months, course.onset_months
+    rise = np.expm1(-np.minimum(s, peak) / onset) / math.expm1(-peak / onset)
+    since = np.maximum(s - peak, 0.0)
+    waning = np.exp2(-since / course.waning_half_life_months)
+    p = course.persistent_fraction
+    return np.where(s <= peak, rise, p + (1.0 - p) * waning)
 
 
 def response(t: Treatment, sizes: tuple[int, ...], n_reps: int, streams: Streams) -> np.ndarray:
-    """Each child's multiplicative response ``(R, N)``: gamma with mean 1 and CV ``response_cv``."""
+    """Each child's multiplicative response ``(R, N)``: 0 for non-responders, else gamma with mean 1 and CV
+    ``response_cv``."""
     if t.response_cv**2 == 0.0:  # also a CV so small that its square underflows
-        return np.ones((n_reps, sum(sizes)))
-    shape = 1.0 / t.response_cv**2
-    return streams.per_child("response", sizes, n_reps,
-                             draw=lambda rng, sh: rng.gamma(shape, 1.0 / shape, sh))
+        out = np.ones((n_reps, sum(sizes)))
+    else:
+        shape = 1.0 / t.response_cv**2
+        out = streams.per_child("response", sizes, n_reps, draw=lambda rng, sh: rng.gamma(shape, 1.0 / shape, sh))
+    if t.responder_fraction < 1.0:
+        out *= streams.per_child("responder", sizes, n_reps, draw=lambda rng, sh: rng.random(sh)) \
+            < t.responder_fraction
+    return out
 
 
-def effect_size(t: Treatment, dose: np.ndarray, child_response: np.ndarray) -> np.ndarray:
-    """Each child's peak effect ``(R, N)`` if treated: response x Emax(dose)."""
-    return child_response * dose_response(t.dose_response, dose)
+def modifier(m: Modifiers, gmfcs: np.ndarray, topography: np.ndarray, age: np.ndarray, route: str) -> np.ndarray:
+    """Effect multiplier of a dose for children of GMFCS level ``gmfcs`` (1-5), ``topography`` (index into
+    TOPOGRAPHIES) and ``age`` at the dose (years), given by ``route``."""
+    factor = np.asarray(m.gmfcs)[np.asarray(gmfcs) - 1] * np.asarray(m.topography)[topography]
+    factor = factor * np.asarray(m.age_factors)[np.searchsorted(m.age_breaks, age, side="right")]
+    return factor * (m.intrathecal if route == "intrathecal" else 1.0)
+
+
+def cell_effect(t: Treatment, regimen: Regimen, months: np.ndarray, *, gmfcs: np.ndarray, topography: np.ndarray,
+                age: np.ndarray, dose: np.ndarray, limit: np.ndarray, child_response: np.ndarray) -> np.ndarray:
+    """Cell effect ``(..., V)`` at visit ``months`` (V,) on children ``(...)`` given ``regimen``.
+
+    ``age`` is years at baseline, ``dose`` each child's dose from the population model (used by doses whose
+    dose the arm does not fix), ``limit`` each child's GMFM-66 limit (for the ceiling) and ``child_response``
+    from :func:`response`.
+    """
+    months = np.asarray(months, dtype=float)
+    shape = (*np.shape(gmfcs), months.size)
+    if not regimen.doses:
+        return np.zeros(shape)
+    ceiling = t.ceiling_fraction * limit[..., None]
+    total = np.zeros(shape) if math.isinf(t.ceiling_fraction) else np.ones(shape)
+    for k, d in enumerate(regimen.doses):
+        peak = dose_response(d.course, dose if d.dose is None else d.dose)
+        peak = peak * modifier(t.modifiers, gmfcs, topography, age + d.month / 12.0, d.route) * child_response
+        if k:
+            peak = peak * t.relative_efficacy
+        effect = peak[..., None] * time_course(d.course, months - d.month)
+        if math.isinf(t.ceiling_fraction):
+            total += effect
+        else:
+            total *= 1.0 - np.minimum(effect, ceiling) / ceiling
+    return total if math.isinf(t.ceiling_fraction) else ceiling * (1.0 - total)
+
+
+def nonspecific(t: Treatment, regimen: Regimen, blinding: str, months: np.ndarray) -> np.ndarray:
+    """Gain ``(V,)`` at visit ``months`` not due to cells: the expectation response of children who get a
+    procedure while blinded or knowing they got cells, and an unblinded assessor's bias for cell arms."""
+    months = np.asarray(months, dtype=float)
+    expects = regimen.procedure and (blinding == "double" or regimen.kind == "cells")
+    out = np.zeros(months.size)
+    if expects and t.expectation_response:
+        out += t.expectation_response * -np.expm1(-np.maximum(months, 0.0) / t.expectation_onset_months)
+    if blinding == "open" and regimen.kind == "cells" and t.assessor_bias:
+        out += np.where(months > 0.0, t.assessor_bias, 0.0)
+    return out

@@ -1,4 +1,4 @@
-"""Unit tests of the model stages: streams, population, natural history, treatment, dropout."""
+"""Unit tests of the model stages: streams, population, natural history, dropout (treatment: test_treatment.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from cbcp_sim import dropout, natural_history, population, treatment
-from cbcp_sim.scenario import DoseResponse, Dropout, Eligibility, NaturalHistory, Population, Treatment
+from cbcp_sim import dropout, natural_history, population
+from cbcp_sim.scenario import Dropout, Eligibility, NaturalHistory, Population
 from cbcp_sim.streams import Streams
 
 LEVELS = np.arange(1, 6)
@@ -76,7 +76,7 @@ def test_true_scores_without_variation_equal_mean_curve():
     gmfcs = rng.integers(1, 6, (r, sum(sizes)))
     age = rng.uniform(0.5, 21.0, (r, sum(sizes)))
     months = np.array([0.0, 1.0, 3.0, 6.0, 12.0, 60.0])
-    true = natural_history.true_scores(nh, gmfcs, age, months, sizes, Streams(1, 0))
+    true, _ = natural_history.true_scores(nh, gmfcs, age, months, sizes, Streams(1, 0))
     expected = natural_history.mean_curve(nh, gmfcs[..., None], age[..., None] + months / 12.0)
     assert true.shape == (r, sum(sizes), len(months))
     np.testing.assert_allclose(true, expected, rtol=1e-13, atol=1e-12)
@@ -89,8 +89,8 @@ def test_trial_effect_accrues_linearly_then_holds():
     with_trend = NaturalHistory(trial_effect_per_year=3.0, trial_effect_months=12.0)
     gmfcs, age = np.full((2, 3), 3), np.full((2, 3), 4.0)
     months = np.array([0.0, 6.0, 12.0, 24.0])
-    a = natural_history.true_scores(quiet, gmfcs, age, months, (1, 2), Streams(1, 0))
-    b = natural_history.true_scores(with_trend, gmfcs, age, months, (1, 2), Streams(1, 0))
+    a, _ = natural_history.true_scores(quiet, gmfcs, age, months, (1, 2), Streams(1, 0))
+    b, _ = natural_history.true_scores(with_trend, gmfcs, age, months, (1, 2), Streams(1, 0))
     np.testing.assert_allclose(b - a, np.broadcast_to([0.0, 1.5, 3.0, 3.0], a.shape), rtol=0, atol=1e-12)
 
 
@@ -119,74 +119,6 @@ def test_scale_map_is_identity_inside_and_bounded_outside():
     np.testing.assert_array_equal(y[3:6], x[3:6])
     inside = np.linspace(0.01, 99.99, 101)
     np.testing.assert_allclose(natural_history.to_scale(natural_history.from_scale(inside)), inside, atol=1e-9)
-
-
-# --- treatment -----------------------------------------------------------------------------------------------
-
-
-def _course(onset: float, start: float, half_life: float, p: float, s: np.ndarray) -> np.ndarray:
-    """The documented time course, written out independently of the implementation."""
-    out = []
-    for m in s:
-        rise = 1.0 - math.exp(-m / onset)
-        wane = 1.0 if m <= start else 0.5 ** ((m - start) / half_life)
-        out.append(rise * (p + (1.0 - p) * wane))
-    return np.array(out)
-
-
-@pytest.mark.parametrize("cells", ["UCB-MNC", "UCB-durable", "UCT-MSC"])
-def test_time_course_follows_documented_formula(cells):
-    """Treatment: onset(s) x (p + (1 - p) x waning(s)) as documented in treatment.py."""
-    from cbcp_sim.scenario import CELL_PRESETS
-
-    preset = CELL_PRESETS[cells]
-    t = Treatment(cells=cells, **preset)
-    s = np.array([0.0, 0.5, 1.0, 3.0, 6.0, 7.0, 12.0, 24.0, 60.0])
-    expected = _course(preset["onset_months"], preset["waning_start_months"],
-                       preset["waning_half_life_months"], preset["persistent_fraction"], s)
-    np.testing.assert_allclose(treatment.time_course(t, s), expected, rtol=1e-12, atol=1e-15)
-    assert treatment.time_course(t, np.array([0.0]))[0] == 0.0
-
-
-def test_time_course_keeps_half_of_waning_part_after_one_half_life():
-    """Treatment: one half-life after waning starts, p + (1 - p) x 0.5 of the onset curve remains."""
-    t = Treatment(onset_months=2.0, waning_start_months=6.0, waning_half_life_months=5.0, persistent_fraction=0.3)
-    s = np.array([6.0 + 5.0, 6.0 + 10.0])
-    onset = -np.expm1(-s / 2.0)
-    np.testing.assert_allclose(treatment.time_course(t, s) / onset, [0.3 + 0.7 * 0.5, 0.3 + 0.7 * 0.25],
-                               rtol=1e-12)
-    # Before waning starts the effect is exactly the onset curve.
-    early = np.array([0.0, 1.0, 6.0])
-    np.testing.assert_allclose(treatment.time_course(t, early), -np.expm1(-early / 2.0), rtol=1e-14)
-
-
-def test_durable_time_course_stays_on_onset_curve():
-    """Treatment: half-life inf (durable) never wanes, whatever the persistent fraction."""
-    t = Treatment(onset_months=3.0, waning_start_months=0.0, waning_half_life_months=math.inf,
-                  persistent_fraction=0.2)
-    s = np.array([0.0, 1.0, 6.0, 12.0, 120.0, 240.0])
-    np.testing.assert_array_equal(treatment.time_course(t, s), -np.expm1(-s / 3.0))
-
-
-@pytest.mark.parametrize("hill", [0.5, 1.0, 2.0, 7.0])
-@pytest.mark.parametrize("emax", [4.0, -2.5])
-def test_dose_response_half_effect_at_ed50(emax, hill):
-    """Treatment: Emax(ed50) = emax / 2; zero dose gives zero; large doses approach emax."""
-    dr = DoseResponse(emax=emax, ed50=3.0, hill=hill)
-    assert treatment.dose_response(dr, np.array([3.0]))[0] == pytest.approx(emax / 2, rel=1e-12)
-    assert treatment.dose_response(dr, np.array([0.0]))[0] == 0.0
-    assert treatment.dose_response(dr, np.array([1e6]))[0] == pytest.approx(emax, rel=1e-2)
-
-
-def test_response_has_mean_one_and_requested_cv():
-    """Treatment: a child's response multiplier is gamma with mean 1 and CV response_cv (0 = all ones)."""
-    t = Treatment(response_cv=0.7)
-    x = treatment.response(t, (200, 200), 100, Streams(2, 0))
-    assert x.shape == (100, 400) and np.all(x > 0)
-    _within(x.mean(), 1.0, 0.7 / math.sqrt(x.size))
-    assert x.std() / x.mean() == pytest.approx(0.7, rel=0.05)
-    np.testing.assert_array_equal(treatment.response(Treatment(response_cv=0.0), (2, 3), 4, Streams(2, 0)),
-                                  np.ones((4, 5)))
 
 
 # --- dropout -------------------------------------------------------------------------------------------------

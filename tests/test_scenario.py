@@ -15,17 +15,19 @@ import pytest
 
 import cbcp_sim
 from cbcp_sim import Scenario, ScenarioError, load_scenario, scenario_from_dict
-from cbcp_sim.scenario import CELL_PRESETS, default_scenario_path, parse_value
+from cbcp_sim.cells import PRESETS as CELL_PRESETS
+from cbcp_sim.cells import DoseResponse
+from cbcp_sim.scenario import default_scenario_path, parse_value
 from cbcp_sim.schema import describe
 
 DEFAULT_TOML = Path(__file__).resolve().parents[1] / "scenarios" / "default.toml"
-PRESET_KEYS = ("onset_months", "waning_start_months", "waning_half_life_months", "persistent_fraction")
+PRESET_KEYS = ("onset_months", "peak_months", "waning_half_life_months", "persistent_fraction")
 
 
 def _get(scenario: Scenario, dotted: str):
     node = scenario
     for key in dotted.split("."):
-        node = getattr(node, key)
+        node = node[key] if isinstance(node, dict) else getattr(node, key)
     return node
 
 
@@ -61,9 +63,9 @@ def test_describe_covers_the_issue_keys():
 
 def test_every_described_path_resolves_on_a_scenario():
     """Each dotted path of describe() is a real attribute of a built Scenario (no stale documentation)."""
-    scenario = scenario_from_dict({})
+    scenario = scenario_from_dict({"arms": {"sham": {"kind": "sham"}}})
     for row in describe(Scenario):
-        _get(scenario, row["path"])  # raises AttributeError if the path is wrong
+        _get(scenario, row["path"].replace("<name>", "sham"))  # raises AttributeError if the path is wrong
 
 
 def test_empty_dict_gives_the_declared_defaults():
@@ -127,7 +129,7 @@ def test_scenario_is_typed():
     assert all(type(v) is float for v in s.design.visits)
     assert all(type(n) is int for n in s.design.n_per_arm)
     assert isinstance(s.design.visits, tuple)
-    assert isinstance(s.treatment.dose_response, cbcp_sim.scenario.DoseResponse)
+    assert isinstance(s.treatment.dose_response, DoseResponse)
 
 
 # --- frozen -------------------------------------------------------------------------------------------------
@@ -217,6 +219,24 @@ def test_replace_cells_follows_the_new_preset():
     for key in PRESET_KEYS:
         assert getattr(r.treatment, key) == pytest.approx(CELL_PRESETS["UCB-durable"][key])
     assert s.treatment.cells == "UCT-MSC"  # the original is unchanged
+
+
+def test_cells_preset_resolves_dose_response():
+    """treatment.cells also sets the dose-response of the product (UCT-MSC: Emax 2 at ED50 10^6/kg)."""
+    dr = scenario_from_dict({"treatment": {"cells": "UCT-MSC"}}).treatment.dose_response
+    assert (dr.model, dr.emax, dr.ed50, dr.hill) == ("emax", 2.0, 0.1, 1.0)
+    r = scenario_from_dict({"treatment": {"cells": "UCT-MSC"}}).replace({"treatment.cells": "UCB-MNC"})
+    assert r.treatment.dose_response.emax == CELL_PRESETS["UCB-MNC"]["emax"]
+
+
+def test_replace_rederives_half_life_from_retained_fraction():
+    """With retained_fraction set, replace() derives the half-life again for a new peak instead of
+    keeping the old derived value (which would contradict the retained fraction)."""
+    s = scenario_from_dict({}, {"treatment.retained_fraction": 0.5, "treatment.persistent_fraction": 0.0,
+                                "treatment.peak_months": 6.0})
+    assert s.treatment.waning_half_life_months == pytest.approx(6.0)
+    r = s.replace({"treatment.peak_months": 3.0})
+    assert r.treatment.waning_half_life_months == pytest.approx(9.0)
 
 
 def test_replace_cells_keeps_an_explicit_non_preset_value():

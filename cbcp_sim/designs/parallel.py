@@ -20,3 +20,9 @@ def arm_sizes(design: Design) -> tuple[int, ...]:
 def treated(sizes: tuple[int, ...]) -> np.ndarray:
     """``(N,)`` True for children in an active arm (every arm after the first)."""
     return np.repeat(np.arange(len(sizes)) > 0, sizes)
+
+
+def arm_slices(sizes: tuple[int, ...]) -> list[slice]:
+    """The children of each arm as a slice of the child axis."""
+    ends = np.cumsum(sizes)
+    return [slice(int(end - n), int(end)) for n, end in zip(sizes, ends, strict=True)]
