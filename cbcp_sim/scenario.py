@@ -225,7 +225,7 @@ class Design:
         doc="Arm names, the reference (control) arm first; [arms.<name>] says what each receives.",
         source="two-arm sham-controlled parallel design (Zarrabi et al. 2022; Amanat et al. 2021); ref §3")
     n_per_arm: tuple[int, ...] = param(
-        (36, 36), _n_per_arm, unit="children",
+        (36,), _n_per_arm, unit="children",
         doc="Children per arm: one number for all arms, or a list with one per arm (control first).",
         source="36 per arm as in Zarrabi et al. 2022 and Amanat et al. 2021; ref §3")
     visits: tuple[float, ...] = param(
