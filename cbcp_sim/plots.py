@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cbcp_sim import growth, natural_history
+from cbcp_sim import growth, natural_history, treatment
+from cbcp_sim.cells import Course
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import NaturalHistory
 from cbcp_sim.trajectories import BAND, Trajectories
@@ -102,4 +103,18 @@ def trajectories(tr: Trajectories, path: str | Path) -> None:
         ax.legend(fontsize=7)
     for a in axes:
         a.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def time_courses(courses: list[Course], path: str | Path, months: float = 24.0) -> None:
+    """Share of the peak effect over the months after one dose, one line per product's course."""
+    grid = np.linspace(0.0, months, 481)
+    fig, ax = _figure()
+    for i, c in enumerate(courses):
+        ax.plot(grid, treatment.time_course(c, grid), color=f"C{i}", lw=2,
+                label=f"{c.product}: peak {c.peak_months:g} mo, {treatment.time_course(c, [12.0])[0]:.0%} at 12 mo")
+    ax.set(xlabel="months after the dose", ylabel="share of the peak effect", ylim=(0, 1.05), xlim=(0, months),
+           title="Time course of one dose by cell product (presets)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     _save(fig, path)

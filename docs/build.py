@@ -1,7 +1,7 @@
-"""Regenerate the generated parts of the docs: parameter tables and natural-history figures.
+"""Regenerate the generated parts of the docs: parameter tables and model figures.
 
-    python docs/build.py            # tables in README.md and docs/natural_history.md
-    python docs/build.py --figures  # also docs/figures/natural_history_gmfcs{1..5}.png (about 10 s)
+    python docs/build.py            # tables in README.md, docs/natural_history.md and docs/treatment.md
+    python docs/build.py --figures  # also the figures in docs/figures/ (about 15 s)
 
 tests/test_docs.py fails when a table is out of date.
 """
@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("path", "default", "allowed", "unit", "doc", "source")
 #: Sections of the scenario documented on the natural-history page.
 MODEL_SECTIONS = ("population.", "eligibility.", "natural_history.")
+#: Sections documented on the treatment page.
+TREATMENT_SECTIONS = ("treatment.", "arms.", "design.blinding")
+PAGES = (("README.md", ("",)), ("docs/natural_history.md", MODEL_SECTIONS), ("docs/treatment.md", TREATMENT_SECTIONS))
 
 
 def table(prefixes: tuple[str, ...] = ("",)) -> str:
@@ -26,6 +29,21 @@ def table(prefixes: tuple[str, ...] = ("",)) -> str:
     rows = [r for r in describe(Scenario) if r["path"].startswith(prefixes)]
     lines = ["| key | default | allowed | unit | meaning | source |", "|---|---|---|---|---|---|"]
     lines += ["| " + " | ".join(r[k].replace("|", "/") for k in COLUMNS) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def presets_table() -> str:
+    """Markdown table of the cell-product presets."""
+    from cbcp_sim.cells import PRESETS
+
+    lines = ["| cells | dose-response | emax | ed50 | hill | threshold | onset (months) | peak (months) | "
+             "half-life (months) | persistent | retained at 12 months |", "|---|" + "---|" * 10]
+    for name, p in PRESETS.items():
+        retained = p["persistent_fraction"] + (1 - p["persistent_fraction"]) * 0.5 ** (
+            (12.0 - p["peak_months"]) / p["waning_half_life_months"])
+        lines.append(f"| {name} | {p['model']} | {p['emax']:g} | {p['ed50']:g} | {p['hill']:g} | {p['threshold']:g} | "
+                     f"{p['onset_months']:g} | {p['peak_months']:g} | {p['waning_half_life_months']:.2f} | "
+                     f"{p['persistent_fraction']:g} | {retained:.3f} |")
     return "\n".join(lines)
 
 
@@ -41,15 +59,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figures", action="store_true", help="also redraw the natural-history figures")
     args = parser.parse_args()
-    for path, prefixes in ((ROOT / "README.md", ("",)), (ROOT / "docs" / "natural_history.md", MODEL_SECTIONS)):
+    for page, prefixes in PAGES:
+        path = ROOT / page
         path.write_text(replace_block(path.read_text(), "params", table(prefixes)))
+    page = ROOT / "docs" / "treatment.md"
+    page.write_text(replace_block(page.read_text(), "presets", presets_table()))
     if args.figures:
         from cbcp_sim import plots
         from cbcp_sim.scenario import NaturalHistory
 
+        from cbcp_sim.scenario import load_scenario, scenario_from_dict
+        from cbcp_sim.trajectories import trajectories
+
+        figures = ROOT / "docs" / "figures"
         for g in range(1, 6):
-            figure = ROOT / "docs" / "figures" / f"natural_history_gmfcs{g}.png"
-            plots.centiles(NaturalHistory(), g, (1.0, 21.0), figure)
+            plots.centiles(NaturalHistory(), g, (1.0, 21.0), figures / f"natural_history_gmfcs{g}.png")
+        courses = [scenario_from_dict({}, {"treatment.cells": c}).regimens[1].doses[0].course
+                   for c in ("UCB-MNC", "UCB-durable", "UCT-MSC", "BM-MNC")]
+        plots.time_courses(courses, figures / "treatment_time_courses.png")
+        for name in ("default", "royan_pooled_three_arm"):
+            scenario = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+            plots.trajectories(trajectories(scenario, n_children=20_000), figures / f"trajectories_{name}.png")
 
 
 if __name__ == "__main__":

@@ -44,15 +44,23 @@ def test_every_parameter_cites_a_source():
     assert all(row["source"] and row["doc"] for row in describe(Scenario))
 
 
-@pytest.mark.parametrize(("page", "prefixes"), [("README.md", ("",)),
-                                                ("docs/natural_history.md", ("population.", "eligibility.",
-                                                                             "natural_history."))])
+@pytest.mark.parametrize(("page", "prefixes"), _docs_builder().PAGES)
 def test_generated_parameter_tables_are_current(page, prefixes):
     """README and the model page show the parameters exactly as declared (regenerate: python docs/build.py)."""
     build = _docs_builder()
     text = (ROOT / page).read_text()
     block = re.search(r"<!-- params:start -->\n(.*?)\n<!-- params:end -->", text, re.S).group(1)
     assert block == build.table(prefixes)
+
+
+def test_treatment_page_presets_table_is_current_and_figures_exist():
+    """docs/treatment.md shows the presets exactly as declared and every figure it links exists."""
+    text = (ROOT / "docs" / "treatment.md").read_text()
+    block = re.search(r"<!-- presets:start -->\n(.*?)\n<!-- presets:end -->", text, re.S).group(1)
+    assert block == _docs_builder().presets_table()
+    figures = re.findall(r"\]\((figures/[^)]+)\)", text)
+    assert len(figures) == 3
+    assert all((ROOT / "docs" / f).is_file() for f in figures)
 
 
 def test_natural_history_page_shows_a_figure_for_every_level():
