@@ -66,9 +66,7 @@ def main() -> None:
     page.write_text(replace_block(page.read_text(), "presets", presets_table()))
     if args.figures:
         from cbcp_sim import plots
-        from cbcp_sim.scenario import NaturalHistory
-
-        from cbcp_sim.scenario import load_scenario, scenario_from_dict
+        from cbcp_sim.scenario import NaturalHistory, load_scenario, scenario_from_dict
         from cbcp_sim.trajectories import trajectories
 
         figures = ROOT / "docs" / "figures"
