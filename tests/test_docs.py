@@ -69,3 +69,13 @@ def test_natural_history_page_shows_a_figure_for_every_level():
         figure = f"figures/natural_history_gmfcs{g}.png"
         assert f"]({figure})" in text
         assert (ROOT / "docs" / figure).stat().st_size > 10_000
+
+
+def test_readme_lists_every_trajectories_json_field():
+    """Every key that `cbcp-sim trajectories --json` prints is documented in the README."""
+    from cbcp_sim.scenario import load_scenario
+    from cbcp_sim.trajectories import trajectories
+
+    out = trajectories(load_scenario(ROOT / "scenarios" / "default.toml"), n_children=100).to_json()
+    keys = {*out, *out["arms"][0]}
+    assert not [k for k in sorted(keys) if f"`{k}`" not in README]
