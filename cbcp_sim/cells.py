@@ -262,6 +262,16 @@ class Regimen:
     kind: str
     doses: tuple[Dose, ...]  #: empty unless kind is 'cells'
 
+    def describe(self) -> str:
+        """One line: what the arm receives, e.g. ``UCB-MNC intravenous at month 0 (dose per child)``."""
+        if not self.doses:
+            return self.kind
+        parts = []
+        for d in self.doses:
+            amount = "dose per child" if d.dose is None else f"{d.dose:g} x 10^7/kg"
+            parts.append(f"{d.course.product} {d.route} at month {d.month:g} ({amount})")
+        return ", ".join(parts)
+
     @property
     def procedure(self) -> bool:
         """Whether the arm gets a procedure (cells, sham or placebo) that can raise expectations."""

@@ -75,8 +75,9 @@ class SimulationResult:
                  f"  model    {s.outcome.model}; {self.n_reps:,} replicates; seed {self.seed}; "
                  f"{self.seconds:.2f} s"]
         if s.outcome.model == "gmfm66":
-            lines.append(f"  children {s.population.source} {s.treatment.cells}; "
-                         f"screen failures {100 * self.screen_failure:.1f}%")
+            lines.append("  arms     " + "; ".join(f"{r.name}: {r.describe()}" for r in s.regimens)
+                         + f"; blinding {d.blinding}")
+            lines.append(f"  children {s.population.source} source; screen failures {100 * self.screen_failure:.1f}%")
         for r in self.rows:
             lines += [
                 f"  {r['analysis']} ({r['role']})",

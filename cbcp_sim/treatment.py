@@ -82,22 +82,25 @@ def cell_effect(t: Treatment, regimen: Regimen, months: np.ndarray, *, gmfcs: np
     from :func:`response`.
     """
     months = np.asarray(months, dtype=float)
-    shape = (*np.shape(gmfcs), months.size)
     if not regimen.doses:
-        return np.zeros(shape)
-    ceiling = t.ceiling_fraction * limit[..., None]
-    total = np.zeros(shape) if math.isinf(t.ceiling_fraction) else np.ones(shape)
+        return np.zeros((*np.shape(gmfcs), months.size))
+    capped = not math.isinf(t.ceiling_fraction)
+    ceiling = t.ceiling_fraction * limit[..., None] if capped else None
+    total = None
     for k, d in enumerate(regimen.doses):
         peak = dose_response(d.course, dose if d.dose is None else d.dose)
         peak = peak * modifier(t.modifiers, gmfcs, topography, age + d.month / 12.0, d.route) * child_response
         if k:
-            peak = peak * t.relative_efficacy
+            peak *= t.relative_efficacy
         effect = peak[..., None] * time_course(d.course, months - d.month)
-        if math.isinf(t.ceiling_fraction):
-            total += effect
-        else:
-            total *= 1.0 - np.minimum(effect, ceiling) / ceiling
-    return total if math.isinf(t.ceiling_fraction) else ceiling * (1.0 - total)
+        if len(regimen.doses) == 1:
+            return np.minimum(effect, ceiling) if capped else effect
+        if not capped:
+            total = effect if total is None else total + effect
+            continue
+        remaining = 1.0 - np.minimum(effect, ceiling) / ceiling
+        total = remaining if total is None else total * remaining
+    return ceiling * (1.0 - total) if capped else total
 
 
 def nonspecific(t: Treatment, regimen: Regimen, blinding: str, months: np.ndarray) -> np.ndarray:
