@@ -300,21 +300,31 @@ def _product_value(key: str, arm: Arm | None, t: Treatment, product: str) -> Any
 
 
 def _course(arm: Arm | None, t: Treatment, product: str, path: str) -> Course:
+    """The resolved course of ``product`` for an arm (``arm`` None: the default product of ``[treatment]``).
+
+    Waning comes from the first of the arm and ``[treatment]`` (for its own product) that sets a half-life or a
+    retained fraction; a retained fraction is turned into a half-life with this course's peak and persistent
+    fraction. Only the first owner may give both, and then they must agree.
+    """
     values = {key: _product_value(key, arm, t, product) for key in (*DOSE_RESPONSE, *TIME_COURSE)}
-    owners = [o for o in (arm, t if product == t.cells else None) if o is not None]
-    retained = next((o for o in owners if o.retained_fraction is not None), None)
-    if retained is not None:
-        months = retained.retained_months - values["peak_months"]
-        if months <= 0:
-            raise ScenarioError(f"{path}.retained_months",
-                                f"must be after peak_months ({values['peak_months']:g}), got "
-                                f"{retained.retained_months:g}")
-        half_life = half_life_for(retained.retained_fraction, values["persistent_fraction"], months, path)
-        given = retained.waning_half_life_months
-        if given is not None and not math.isclose(given, half_life, rel_tol=1e-9):
-            raise ScenarioError(f"{path}.waning_half_life_months",
-                                "give either waning_half_life_months or retained_fraction, not both")
-        values["waning_half_life_months"] = half_life
+    owners = [(o, where) for o, where in ((arm, path), (t if product == t.cells else None, "treatment"))
+              if o is not None]
+    for i, (owner, where) in enumerate(owners):
+        if owner.retained_fraction is not None:
+            months = owner.retained_months - values["peak_months"]
+            if months <= 0:
+                raise ScenarioError(f"{where}.retained_months",
+                                    f"must be after peak_months ({values['peak_months']:g}), got "
+                                    f"{owner.retained_months:g}")
+            half_life = half_life_for(owner.retained_fraction, values["persistent_fraction"], months, where)
+            given = owner.waning_half_life_months
+            if i == 0 and given is not None and not math.isclose(given, half_life, rel_tol=1e-9):
+                raise ScenarioError(f"{where}.waning_half_life_months",
+                                    "give either waning_half_life_months or retained_fraction, not both")
+            values["waning_half_life_months"] = half_life
+            break
+        if owner.waning_half_life_months is not None:
+            break
     return Course(product=product, **values)
 
 

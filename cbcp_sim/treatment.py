@@ -44,7 +44,7 @@ def time_course(course: Course, months: np.ndarray) -> np.ndarray:
     """Share of the peak effect present ``months`` after the dose: 0 up to the dose, 1 at the peak."""
     s = np.maximum(np.asarray(months, dtype=float), 0.0)
     peak, onset = course.peak_months, course.onset_months
-    rise = np.expm1(-np.minimum(s, peak) / onset) / math.expm1(-peak / onset)
+    rise = np.expm1(-np.minimum(s, peak) / onset) / np.expm1(-peak / onset)
     since = np.maximum(s - peak, 0.0)
     waning = np.exp2(-since / course.waning_half_life_months)
     p = course.persistent_fraction
