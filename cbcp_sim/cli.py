@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from cbcp_sim import growth
+from cbcp_sim import growth, trajectories
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import default_scenario_path, load_scenario, parse_value
 
@@ -71,27 +71,27 @@ def _parser() -> argparse.ArgumentParser:
     nh.add_argument("--mix", type=_shares, metavar="S[,S...]",
                     help="shares of the --gmfcs levels, in the same order (default equal)")
     nh.add_argument("--scenario", help="take natural-history parameters from this scenario file")
-    nh.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
-                    help="override a scenario value, e.g. natural_history.trial_effect_per_year=0 (repeatable)")
-    nh.add_argument("--children", type=int, default=None, help="children simulated (default 20000)")
-    nh.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    nh.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
-    nh.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _cohort_options(nh, "natural_history.trial_effect_per_year=0", growth.DEFAULT_CHILDREN, "")
     tr = sub.add_parser(
         "trajectories", help="GMFM-66 over time by arm, with natural history: the assumed effect",
         description="Follow the same simulated children under every arm's regimen and untreated: mean and "
                     "80%% band (10th-90th centile) of GMFM-66 and its change by month, and each arm's mean "
                     "difference from the first arm. A table at the scenario's visits, or --json on a monthly grid.")
     tr.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
-    tr.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
-                    help="override a scenario value by dotted path (repeatable)")
-    tr.add_argument("--children", type=int, default=None, help="children simulated (default 5000)")
-    tr.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    tr.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
-    tr.add_argument("--json", action="store_true", help="print JSON (every half month) instead of a table")
+    _cohort_options(tr, "treatment.cells=UCB-durable", trajectories.DEFAULT_CHILDREN, " (every half month)")
     params = sub.add_parser("params", help="list every scenario parameter with its default and source")
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
     return parser
+
+
+def _cohort_options(parser: argparse.ArgumentParser, example: str, children: int, json_detail: str) -> None:
+    """Options shared by the commands that follow a simulated cohort: --set, --children, --seed, --plot, --json."""
+    parser.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
+                        help=f"override a scenario value by dotted path, e.g. {example} (repeatable)")
+    parser.add_argument("--children", type=int, default=None, help=f"children simulated (default {children})")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
+    parser.add_argument("--json", action="store_true", help=f"print JSON{json_detail} instead of a table")
 
 
 def _levels(text: str) -> tuple[int, ...]:
@@ -199,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _trajectories(args: argparse.Namespace) -> int:
-    from cbcp_sim import plots, trajectories
+    from cbcp_sim import plots
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
     if args.seed < 0:
