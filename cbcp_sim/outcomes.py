@@ -62,20 +62,31 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
              "dose": children.dose, "limit": kids.limit,
              "child_response": treatment.response(t, sizes, n_reps, streams)}
     values, null_values = np.empty_like(true), np.empty_like(true)
-    regimens = s.regimens
-    for regimen, arm in zip(regimens, parallel.arm_slices(sizes), strict=True):
-        base = true[:, arm] + treatment.nonspecific(t, regimen, s.design.blinding, months)
+    regimens, arms = s.regimens, parallel.arm_slices(sizes)
+    gains = [treatment.nonspecific(t, r, s.design.blinding, months) for r in regimens]
+
+    def of(arm: slice) -> dict[str, np.ndarray]:
+        return {key: v[:, arm] for key, v in child.items()}
+
+    for regimen, arm, gain in zip(regimens, arms, gains, strict=True):
+        base = true[:, arm] + gain
         null_values[:, arm] = natural_history.observe(nh, base, noise[:, arm])
         if regimen.doses:
-            effect = treatment.cell_effect(t, regimen, months, **{key: v[:, arm] for key, v in child.items()})
+            effect = treatment.cell_effect(t, regimen, months, **of(arm))
             values[:, arm] = natural_history.observe(nh, base + effect, noise[:, arm])
         else:
             values[:, arm] = null_values[:, arm]
-    at_primary = [natural_history.observe(nh, true[..., k] + treatment.cell_effect(t, r, months[k:], **child)[..., 0],
-                                          noise[..., k]) for r in regimens[:2]]
+    under = [np.empty(true.shape[:2]) for _ in range(2)]
+    for j, u in enumerate(under):  # every child's score at the primary visit under arm j's cells alone
+        for i, (arm, gain) in enumerate(zip(arms, gains, strict=True)):
+            if gain[k] == 0.0 and (i == j or not regimens[j].doses):
+                u[:, arm] = (values if i == j else null_values)[:, arm, k]  # already simulated
+            else:
+                effect = treatment.cell_effect(t, regimens[j], months[k:], **of(arm))
+                u[:, arm] = natural_history.observe(nh, true[:, arm, k] + effect[..., 0], noise[:, arm, k])
     return TrialData(months=months, primary=k, treated=parallel.treated(sizes), values=values,
                      null_values=null_values, observed=dropout.observed(s.dropout, months, sizes, n_reps, streams),
-                     effect_sum=float((at_primary[1] - at_primary[0]).sum()), screened=children.screened)
+                     effect_sum=float((under[1] - under[0]).sum()), screened=children.screened)
 
 
 def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
