@@ -36,32 +36,33 @@ DOSE_RESPONSE = ("model", "emax", "ed50", "hill", "threshold")
 #: course (rise with time constant ``onset_months`` to the peak at ``peak_months``, then waning with
 #: ``waning_half_life_months`` toward ``persistent_fraction`` of the peak). ref §7.2-7.3 gives the time
 #: courses as an exponential time constant tau_w; the half-life is tau_w ln 2.
+#: Dose-response of cord blood: Emax 4 points at ED50 3 x 10^7 TNC/kg, Hill 2, near zero below 2 x 10^7/kg
+#: (Sun et al. 2017 SCTM 6:2071; ref §7.2); the threshold form steps at 2 x 10^7/kg.
+_CORD_BLOOD_DOSE = {"model": "emax", "emax": 4.0, "ed50": 3.0, "hill": 2.0, "threshold": 2.0}
+#: Dose-response of MSC (and, as an ASSUMPTION, BM-MNC): about 2 points per course of the ACCeNT-CP regimen
+#: (3 x 2 x 10^6/kg IV, Sun et al. 2022 DMCN 64:1477, +1.4 vs natural history; ref §7.2): Emax 2, ED50
+#: 10^6/kg, Hill 1 (ASSUMPTION).
+_CELL_DOSE = {"model": "emax", "emax": 2.0, "ed50": 0.1, "hill": 1.0, "threshold": 0.1}
 PRESETS: dict[str, dict[str, Any]] = {
     # Pooled sham-controlled comparison of intrathecal UCB-MNC and UCT-MSC (Nouri et al. 2025 Cell J
     # 26(9):569-574): UCB-MNC gains came earlier, matched UCT-MSC at 6 months and partly deteriorated by 12.
-    # tau_on 1.5, tau_w 6 months, persistent 0.5 (ref §7.3, magnitudes ASSUMPTION). Dose-response ref §7.2:
-    # Emax 4 at ED50 3 x 10^7 TNC/kg, Hill 2: near zero below 2 x 10^7/kg (Sun et al. 2017 SCTM 6:2071).
-    "UCB-MNC": {"model": "emax", "emax": 4.0, "ed50": 3.0, "hill": 2.0, "threshold": 2.0,
-                "onset_months": 1.5, "peak_months": 6.0, "waning_half_life_months": 6.0 * math.log(2),
-                "persistent_fraction": 0.5},
+    # tau_on 1.5, tau_w 6 months, persistent 0.5 (ref §7.3, magnitudes ASSUMPTION).
+    "UCB-MNC": {**_CORD_BLOOD_DOSE, "onset_months": 1.5, "peak_months": 6.0,
+                "waning_half_life_months": 6.0 * math.log(2), "persistent_fraction": 0.5},
     # IPD meta-analysis plateau (Finch-Edmondson et al. 2025 Pediatrics, PMID 40210215): +1.36 at 6 vs +1.42
     # points at 12 months; tau_w 12 months, persistent 0.85 (ref §7.3).
-    "UCB-durable": {"model": "emax", "emax": 4.0, "ed50": 3.0, "hill": 2.0, "threshold": 2.0,
-                    "onset_months": 1.5, "peak_months": 6.0, "waning_half_life_months": 12.0 * math.log(2),
-                    "persistent_fraction": 0.85},
+    "UCB-durable": {**_CORD_BLOOD_DOSE, "onset_months": 1.5, "peak_months": 6.0,
+                    "waning_half_life_months": 12.0 * math.log(2), "persistent_fraction": 0.85},
     # Same pooled comparison: slower rise, more sustained at 12 months; tau_on 3, tau_w 12, persistent 0.7
-    # (ref §7.3). Dose-response ASSUMPTION (ref §7.2: about 2 points per course of the ACCeNT-CP regimen,
-    # 3 x 2 x 10^6/kg IV, Sun et al. 2022 DMCN 64:1477, +1.4 vs natural history): Emax 2, ED50 10^6/kg, Hill 1.
-    "UCT-MSC": {"model": "emax", "emax": 2.0, "ed50": 0.1, "hill": 1.0, "threshold": 0.1,
-                "onset_months": 3.0, "peak_months": 6.0, "waning_half_life_months": 12.0 * math.log(2),
-                "persistent_fraction": 0.7},
+    # (ref §7.3).
+    "UCT-MSC": {**_CELL_DOSE, "onset_months": 3.0, "peak_months": 6.0,
+                "waning_half_life_months": 12.0 * math.log(2), "persistent_fraction": 0.7},
     # ASSUMPTION: mononuclear cells rise like UCB-MNC (tau_on 1.5); intrathecal BM-MNC showed no waning from
     # 6 to 12 months (Liu et al. 2017, via Eggenberger et al. 2019 World J Stem Cells Table 3: +1.25 at 6,
     # +3.55 at 12 months vs rehabilitation after 4 x 10^6/kg) and gains at 3, 6 and 12 months (Nguyen et al.
-    # 2017 BMC Pediatr 17:104; 2019 19:290), so it wanes like UCT-MSC. Dose-response as UCT-MSC.
-    "BM-MNC": {"model": "emax", "emax": 2.0, "ed50": 0.1, "hill": 1.0, "threshold": 0.1,
-               "onset_months": 1.5, "peak_months": 6.0, "waning_half_life_months": 12.0 * math.log(2),
-               "persistent_fraction": 0.7},
+    # 2017 BMC Pediatr 17:104; 2019 19:290), so it wanes like UCT-MSC.
+    "BM-MNC": {**_CELL_DOSE, "onset_months": 1.5, "peak_months": 6.0,
+               "waning_half_life_months": 12.0 * math.log(2), "persistent_fraction": 0.7},
 }
 PRODUCTS = tuple(PRESETS)
 
