@@ -10,8 +10,9 @@ A scenario describes cells in three places:
   product value that differs for this arm (``arms.<name>.waning_half_life_months``).
 - :data:`PRESETS`: per product, the dose-response and time course (ref §7.2-7.3, sources below).
 
-:func:`regimens` resolves all of this into one :class:`Regimen` per arm: an arm's product value comes from
-the arm, else from ``[treatment]`` when the arm gives the default product, else from the product's preset.
+:func:`regimen` (``Scenario.regimens``) resolves all of this into one :class:`Regimen` per arm: an arm's
+product value comes from the arm, else from ``[treatment]`` when the arm gives the default product, else
+from the product's preset.
 """
 
 from __future__ import annotations
@@ -32,10 +33,6 @@ DOSE_MODELS = ("emax", "threshold")
 TIME_COURSE = ("onset_months", "peak_months", "waning_half_life_months", "persistent_fraction")
 DOSE_RESPONSE = ("model", "emax", "ed50", "hill", "threshold")
 
-#: Per product: dose-response (dose in 10^7 cells/kg: TNC for cord blood, MNC or MSC otherwise) and time
-#: course (rise with time constant ``onset_months`` to the peak at ``peak_months``, then waning with
-#: ``waning_half_life_months`` toward ``persistent_fraction`` of the peak). ref §7.2-7.3 gives the time
-#: courses as an exponential time constant tau_w; the half-life is tau_w ln 2.
 #: Dose-response of cord blood: Emax 4 points at ED50 3 x 10^7 TNC/kg, Hill 2, near zero below 2 x 10^7/kg
 #: (Sun et al. 2017 SCTM 6:2071; ref §7.2); the threshold form steps at 2 x 10^7/kg.
 _CORD_BLOOD_DOSE = {"model": "emax", "emax": 4.0, "ed50": 3.0, "hill": 2.0, "threshold": 2.0}
@@ -43,6 +40,10 @@ _CORD_BLOOD_DOSE = {"model": "emax", "emax": 4.0, "ed50": 3.0, "hill": 2.0, "thr
 #: (3 x 2 x 10^6/kg IV, Sun et al. 2022 DMCN 64:1477, +1.4 vs natural history; ref §7.2): Emax 2, ED50
 #: 10^6/kg, Hill 1 (ASSUMPTION).
 _CELL_DOSE = {"model": "emax", "emax": 2.0, "ed50": 0.1, "hill": 1.0, "threshold": 0.1}
+#: Per product: dose-response (dose in 10^7 cells/kg: TNC for cord blood, MNC or MSC otherwise) and time
+#: course (rise with time constant ``onset_months`` to the peak at ``peak_months``, then waning with
+#: ``waning_half_life_months`` toward ``persistent_fraction`` of the peak). ref §7.2-7.3 gives the time
+#: courses as an exponential time constant tau_w; the half-life is tau_w ln 2.
 PRESETS: dict[str, dict[str, Any]] = {
     # Pooled sham-controlled comparison of intrathecal UCB-MNC and UCT-MSC (Nouri et al. 2025 Cell J
     # 26(9):569-574): UCB-MNC gains came earlier, matched UCT-MSC at 6 months and partly deteriorated by 12.
@@ -289,27 +290,26 @@ def half_life_for(retained: float, persistent: float, months_after_peak: float, 
     return months_after_peak * math.log(2) / math.log((1.0 - persistent) / (retained - persistent))
 
 
-def _product_value(key: str, arm: Arm | None, t: Treatment, product: str) -> Any:
-    """``key`` of ``product`` for an arm: the arm's value, else treatment's (default product), else the preset."""
-    for source in (arm, t if product == t.cells else None):
-        if source is not None:
-            owner = source.dose_response if key in DOSE_RESPONSE else source
-            value = getattr(owner, key)
-            if value is not None:
-                return value
+def _product_value(key: str, owners: list[tuple[Product, str]], product: str) -> Any:
+    """``key`` of ``product``: the first owner's value that is set, else the preset."""
+    for owner, _ in owners:
+        value = getattr(owner.dose_response if key in DOSE_RESPONSE else owner, key)
+        if value is not None:
+            return value
     return PRESETS[product][key]
 
 
 def _course(arm: Arm | None, t: Treatment, product: str, path: str) -> Course:
     """The resolved course of ``product`` for an arm (``arm`` None: the default product of ``[treatment]``).
 
-    Waning comes from the first of the arm and ``[treatment]`` (for its own product) that sets a half-life or a
-    retained fraction; a retained fraction is turned into a half-life with this course's peak and persistent
-    fraction. Only the first owner may give both, and then they must agree.
+    A value comes from the arm, else from ``[treatment]`` when ``product`` is its product, else from the preset.
+    Waning comes from the first of these owners that sets a half-life or a retained fraction; a retained
+    fraction is turned into a half-life with this course's peak and persistent fraction. Only the first owner
+    may give both, and then they must agree.
     """
-    values = {key: _product_value(key, arm, t, product) for key in (*DOSE_RESPONSE, *TIME_COURSE)}
     owners = [(o, where) for o, where in ((arm, path), (t if product == t.cells else None, "treatment"))
               if o is not None]
+    values = {key: _product_value(key, owners, product) for key in (*DOSE_RESPONSE, *TIME_COURSE)}
     for i, (owner, where) in enumerate(owners):
         if owner.retained_fraction is not None:
             months = owner.retained_months - values["peak_months"]

@@ -58,9 +58,7 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     nh, t = s.natural_history, s.treatment
     true, kids = natural_history.true_scores(nh, children.gmfcs, children.age, months, sizes, streams)
     noise = natural_history.measurement_noise(sizes, n_reps, len(months), streams)
-    child = {"gmfcs": children.gmfcs, "topography": children.topography, "age": children.age,
-             "dose": children.dose, "limit": kids.limit,
-             "child_response": treatment.response(t, sizes, n_reps, streams)}
+    child = treatment.recipients(t, children, kids.limit, sizes, streams)
     values, null_values = np.empty_like(true), np.empty_like(true)
     regimens, arms = s.regimens, parallel.arm_slices(sizes)
     gains = [treatment.nonspecific(t, r, s.design.blinding, months) for r in regimens]

@@ -92,8 +92,7 @@ def trajectories(s: Scenario, *, n_children: int = DEFAULT_CHILDREN, seed: int =
     kids = population.enrol(s.population, s.eligibility, sizes, 1, streams)
     true, growth = natural_history.true_scores(nh, kids.gmfcs, kids.age, months, sizes, streams)
     noise = natural_history.measurement_noise(sizes, 1, months.size, streams)
-    child = {"gmfcs": kids.gmfcs, "topography": kids.topography, "age": kids.age, "dose": kids.dose,
-             "limit": growth.limit, "child_response": treatment.response(t, sizes, 1, streams)}
+    child = treatment.recipients(t, kids, growth.limit, sizes, streams)
     natural = natural_history.observe(nh, true, noise)[0]
     zero = Band.of(np.zeros_like(natural))
     arms, reference = [], None

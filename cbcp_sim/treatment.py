@@ -27,6 +27,7 @@ import math
 import numpy as np
 
 from cbcp_sim.cells import Course, Modifiers, Regimen, Treatment
+from cbcp_sim.population import Children
 from cbcp_sim.streams import Streams
 
 
@@ -63,6 +64,15 @@ def response(t: Treatment, sizes: tuple[int, ...], n_reps: int, streams: Streams
         out *= streams.per_child("responder", sizes, n_reps, draw=lambda rng, sh: rng.random(sh)) \
             < t.responder_fraction
     return out
+
+
+def recipients(t: Treatment, children: Children, limit: np.ndarray, sizes: tuple[int, ...],
+               streams: Streams) -> dict[str, np.ndarray]:
+    """What :func:`cell_effect` needs of each child ``(R, N)``: GMFCS, topography, age, population dose, own
+    GMFM-66 ``limit`` (natural history) and the response from :func:`response`."""
+    return {"gmfcs": children.gmfcs, "topography": children.topography, "age": children.age,
+            "dose": children.dose, "limit": limit,
+            "child_response": response(t, sizes, children.gmfcs.shape[0], streams)}
 
 
 def modifier(m: Modifiers, gmfcs: np.ndarray, topography: np.ndarray, age: np.ndarray, route: str) -> np.ndarray:
