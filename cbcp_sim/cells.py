@@ -212,13 +212,15 @@ class Arm(Product):
     kind: str | None = param(
         None, choice(*KINDS),
         doc="cells; sham (procedure without cells); placebo (infusion without cells); nothing (untreated "
-            "open-label control). Default: sham for the first arm, cells for the others.", source="protocol")
+            "open-label control). Default: sham for the first arm of a parallel design, cells otherwise.",
+        source="protocol")
     cells: tuple[str, ...] | None = param(
         None, _one_or_list(choice(*PRODUCTS), f"one of {', '.join(map(repr, PRODUCTS))}, or a list, one per dose"),
         doc="Cell product of each dose (default treatment.cells).", source="protocol")
-    schedule: tuple[float, ...] = param(
-        (0.0,), array(number(0.0, 240.0), max_length=100, increasing=True), unit="months",
-        doc="Months of the doses after baseline, e.g. [0, 3] or four weekly injections [0, 0.23, 0.46, 0.69].",
+    schedule: tuple[float, ...] | None = param(
+        None, array(number(0.0, 240.0), max_length=100, increasing=True), unit="months",
+        doc="Months of the doses after baseline, e.g. [0, 3] or four weekly injections [0, 0.23, 0.46, 0.69]. "
+            "Default [0]; in a crossover design the first arm's is [design.crossover_month].",
         source="protocol; ACCeNT-CP MSC 0, 3, 6 (Sun et al. 2022); Nguyen et al. 2017 0, 3; ref §3, §7.4")
     dose: tuple[float, ...] | None = param(
         None, _one_or_list(number(0.0, 1000.0), "number in [0, 1000], or a list, one per dose"),
@@ -350,14 +352,19 @@ def _per_dose(values: tuple | None, n: int, path: str, default: Any) -> tuple:
     return values
 
 
-def regimen(name: str, position: int, arm: Arm | None, t: Treatment, autologous: bool) -> Regimen:
-    """Resolve arm ``name`` (at ``position`` in ``design.arms``; ``arm`` is its table, if any)."""
+def regimen(name: str, position: int, arm: Arm | None, t: Treatment, autologous: bool, *,
+            design_kind: str = "parallel", crossover_month: float = 12.0) -> Regimen:
+    """Resolve arm ``name`` (at ``position`` in ``design.arms``; ``arm`` is its table, if any) of a design of
+    ``design_kind``."""
     path = f"arms.{name}"
     given = arm if arm is not None else Arm()
-    kind = given.kind or ("sham" if position == 0 else "cells")
+    kind = given.kind or ("sham" if position == 0 and design_kind == "parallel" else "cells")
     if kind != "cells":
         return Regimen(name=name, kind=kind, doses=())
-    n = len(given.schedule)
+    schedule = given.schedule
+    if schedule is None:
+        schedule = (crossover_month,) if position == 0 and design_kind == "crossover" else (0.0,)
+    n = len(schedule)
     cells = _per_dose(given.cells, n, f"{path}.cells", t.cells)
     doses = _per_dose(given.dose, n, f"{path}.dose", None)
     routes = _per_dose(given.route, n, f"{path}.route", "intravenous")
@@ -367,7 +374,7 @@ def regimen(name: str, position: int, arm: Arm | None, t: Treatment, autologous:
     courses = {c: _course(arm, t, c, path) for c in dict.fromkeys(cells)}
     return Regimen(name=name, kind=kind, doses=tuple(
         Dose(month=m, course=courses[c], dose=d, route=r)
-        for m, c, d, r in zip(given.schedule, cells, doses, routes, strict=True)))
+        for m, c, d, r in zip(schedule, cells, doses, routes, strict=True)))
 
 
 def check_arms(arms: Mapping[str, Arm], names: tuple[str, ...]) -> None:

@@ -5,6 +5,8 @@
 - ``cbcp-sim natural-history --enrol-ages A:B --gmfcs 1,2,3,4 --follow-up MONTHS [--mix ...] [--json]``:
   the natural change over a follow-up
 - ``cbcp-sim trajectories [SCENARIO] [--plot FILE] [--json]``: GMFM-66 over time by arm, with natural history
+- ``cbcp-sim analyze DATA.csv --method M [--visit V] [--covariates a,b] [--endpoint change|final] [--alpha A]
+  [--json]``: fit an analysis of the simulator to a real long-format data set (arm 1 minus arm 0 at a visit)
 - ``cbcp-sim params [--markdown]``
 
 Bad input (a scenario value, a file, an option) prints one line ``error: <field>: <what is allowed>``
@@ -14,6 +16,7 @@ to stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
@@ -79,6 +82,29 @@ def _parser() -> argparse.ArgumentParser:
                     "difference from the first arm. A table at the scenario's visits, or --json on a monthly grid.")
     tr.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
     _cohort_options(tr, "treatment.cells=UCB-durable", trajectories.DEFAULT_CHILDREN, " (every half month)")
+    an = sub.add_parser(
+        "analyze", help="fit an analysis to a real trial's data: estimate, SE, CI and p of arm 1 minus arm 0",
+        description="Fit the simulator's own analysis code to a real data set in long format (a CSV file with "
+                    "columns id, arm (0 control, 1 treated), visit (months after baseline, > 0), baseline (the "
+                    "child's baseline score, on every row of the child) and value; one row per child and visit, "
+                    "a missed visit an absent row or an empty value; children without a baseline are left out) "
+                    "and print the estimate of arm 1 minus arm 0 at one visit with its SE, df, two-sided "
+                    "confidence interval and p-value.")
+    an.add_argument("data", metavar="DATA.csv", help="long-format CSV file")
+    an.add_argument("--method", required=True, metavar="M",
+                    help="change (t-test of the change from baseline) or any analysis of analysis.primary "
+                         "(ttest, welch, ancova, ...; an unknown name lists them)")
+    an.add_argument("--visit", type=float, metavar="V", help="months after baseline of the compared visit "
+                                                               "(default: the last visit in the file)")
+    an.add_argument("--covariates", metavar="A[,B...]",
+                    help="per-child numeric columns to adjust for (only analyses that take covariates)")
+    an.add_argument("--endpoint", choices=("change", "final"), default=None,
+                    help="change from baseline or the visit's score (default change; ancova: the same estimate)")
+    an.add_argument("--alpha", type=float, default=0.05, metavar="A",
+                    help="two-sided level: a 1 - alpha confidence interval (default 0.05)")
+    an.add_argument("--mcid", type=float, default=None, metavar="POINTS",
+                    help="fisher and chisquare: a responder's change is at least this (default 1.5)")
+    an.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     params = sub.add_parser("params", help="list every scenario parameter with its default and source")
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
     return parser
@@ -212,6 +238,66 @@ def _trajectories(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from cbcp_sim import analysis
+    from cbcp_sim.data import read_long
+
+    registry = {k: fn for k, fn in analysis.ANALYSES.items()  # crossover and single-arm ones need a design
+                if k not in analysis.CROSSOVER | analysis.SINGLE_ARM}
+    if args.method != "change" and args.method not in registry:
+        raise ScenarioError("--method", f"expected one of {', '.join(sorted([*registry, 'change']))}, "
+                                        f"got {args.method!r}")
+    name = "ttest" if args.method == "change" else args.method
+    if args.method == "change" and args.endpoint == "final":
+        raise ScenarioError("--endpoint", "--method change is the t-test of the change from baseline; for the "
+                                          "visit's score use --method ttest --endpoint final")
+    if not (math.isfinite(args.alpha) and 0.0 < args.alpha < 1.0):
+        raise ScenarioError("--alpha", f"must be in (0, 1), got {args.alpha:g}")
+    covariates = () if args.covariates is None else tuple(c.strip() for c in args.covariates.split(","))
+    if covariates and "covariates" not in inspect.signature(registry[name]).parameters:
+        adjusting = [k for k, fn in registry.items() if "covariates" in inspect.signature(fn).parameters]
+        raise ScenarioError("--covariates", f"the {args.method} analysis does not adjust for covariates "
+                                            f"(those that do: {', '.join(adjusting) or 'none yet'})")
+    data = read_long(args.data, covariates)
+    visit = data.months.size - 1 if args.visit is None else data.visit_index(args.visit)
+    month = float(data.months[visit])
+    observed = data.observed & data.observed[..., :1]  # children without a baseline are left out
+    at_visit = observed[0, :, visit]
+    counts = int(np.sum(at_visit & ~data.treated)), int(np.sum(at_visit & data.treated))
+    if min(counts) < 2:
+        raise ScenarioError("--visit", f"at {month:g} months {counts[0]} control and {counts[1]} treated children "
+                                       f"of {args.data} have a baseline and an observed value; at least 2 per arm "
+                                       "are needed")
+    n_subjects = int(observed[0, :, 1:].any(axis=1).sum()) if name in analysis.LONGITUDINAL else sum(counts)
+    if args.mcid is not None and "mcid" not in analysis.accepts(name):
+        raise ScenarioError("--mcid", f"applies to the responder analyses (fisher, chisquare), not {args.method}")
+    try:
+        est = analysis.analyse(name, data.values, observed, data.treated, visit, endpoint=args.endpoint or "change",
+                               covariates=data.covariates if covariates else None, mcid=args.mcid)
+    except np.linalg.LinAlgError as exc:
+        raise ScenarioError("--method", f"{args.method} could not be fitted at {month:g} months: {exc}") from None
+    result = analysis.infer(est, alpha=args.alpha, sides=2)
+    if result.failed[0]:
+        raise ScenarioError("--method", f"{args.method} could not be fitted at {month:g} months (no finite estimate "
+                                        "and standard error: no variation left, or collinear covariates)")
+    out = {"method": args.method, "visit": month, "n_subjects": n_subjects, "estimate": est.estimate[0],
+           "se": est.se[0], "df": est.df[0], "ci_low": result.ci_low[0], "ci_high": result.ci_high[0],
+           "p": result.p[0], "alpha": args.alpha, "level": round(1.0 - args.alpha, 12)}
+    print(json.dumps(_json_safe(out), allow_nan=False) if args.json else _analysis_text(out, args.data))
+    return 0
+
+
+def _analysis_text(out: dict[str, Any], source: str) -> str:
+    df = out["df"]
+    rows = [("method", out["method"]), ("visit", f"{out['visit']:g} months"), ("n_subjects", str(out["n_subjects"])),
+            ("estimate", f"{out['estimate']:.4f}"), ("se", f"{out['se']:.4f}"),
+            ("df", f"{df:.0f}" if not math.isfinite(df) or df == round(df) else f"{df:.2f}"),
+            (f"{100.0 * out['level']:g}% CI", f"{out['ci_low']:.4f} to {out['ci_high']:.4f}"),
+            ("p", f"{out['p']:.4g}")]
+    width = max(len(key) for key, _ in rows)
+    return "\n".join([f"{source}: arm 1 minus arm 0 (two-sided)", *(f"  {k:<{width}}  {v}" for k, v in rows)])
+
+
 def _json_safe(value: Any) -> Any:
     """Plain JSON values; NaN and infinities (e.g. an MCSE from one replicate) become null."""
     if isinstance(value, dict):
@@ -251,7 +337,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
-                "params": _params}[args.command](args)
+                "analyze": _analyze, "params": _params}[args.command](args)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,8 +1,11 @@
-"""Monotone dropout, missing completely at random, with a constant hazard per month.
+"""Monotone dropout: a child lost stays lost. The baseline (month 0) is always observed.
 
-The hazard ``h = -ln(1 - fraction) / by_month`` loses ``fraction`` of children by ``by_month``
-(ref §5, §7.6). A child is observed at every visit before its dropout time; the baseline
-(month 0) is always observed. First cut: issue 6 adds MAR/MNAR and visit windows.
+``mcar``: a constant hazard per month, ``h = -ln(1 - fraction) / by_month``, loses ``fraction`` of children
+by ``by_month`` (ref §5, §7.6), whatever their scores. ``mar``: after each simulated visit a child leaves
+before the next with the MCAR probability for that interval, its odds multiplied by ``mar_odds_ratio`` per
+SD lower score at the visit just attended (standardised over the children seen at that visit); the
+dropout then depends only on observed scores (missing at random, Little & Rubin 2019), which a likelihood
+analysis (MMRM) handles and a completers' analysis need not. Issue 6 adds visit windows.
 """
 
 from __future__ import annotations
@@ -10,20 +13,39 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.special import expit, logit
 
 from cbcp_sim.scenario import Dropout
 from cbcp_sim.streams import Streams
 
 
 def hazard(d: Dropout) -> float:
-    """Dropout hazard per month."""
+    """Dropout hazard per month (MCAR, or an average child under MAR)."""
     return -math.log1p(-d.fraction) / d.by_month
 
 
-def observed(d: Dropout, months: np.ndarray, sizes: tuple[int, ...], n_reps: int, streams: Streams) -> np.ndarray:
-    """Mask ``(R, N, V)``: True where the child is still in the trial at the visit."""
+def observed(d: Dropout, months: np.ndarray, sizes: tuple[int, ...], n_reps: int, streams: Streams,
+             values: np.ndarray) -> np.ndarray:
+    """Mask ``(R, N, V)``: True where the child is still in the trial at the visit; ``values`` ``(R, N, V)``
+    are the scores the children would have (only those at attended visits matter, under MAR)."""
     h = hazard(d)
+    months = np.asarray(months)
     if h == 0.0:
         return np.ones((n_reps, sum(sizes), len(months)), dtype=bool)
-    times = streams.per_child("dropout", sizes, n_reps, draw=lambda rng, sh: rng.exponential(1.0 / h, sh))
-    return times[..., None] > np.asarray(months)
+    if d.mechanism == "mcar":
+        times = streams.per_child("dropout", sizes, n_reps, draw=lambda rng, sh: rng.exponential(1.0 / h, sh))
+        return times[..., None] > months
+    u = streams.per_child("dropout_mar", sizes, n_reps, draw=lambda rng, sh: rng.random(sh),
+                          extra=(len(months) - 1,))
+    base = logit(-np.expm1(-h * np.diff(months)))
+    slope = math.log(d.mar_odds_ratio)
+    out = np.ones((n_reps, sum(sizes), len(months)), dtype=bool)
+    for j in range(len(months) - 1):
+        present = out[..., j]
+        n = np.maximum(present.sum(axis=1, keepdims=True), 1)
+        score = np.where(present, values[..., j], 0.0)
+        mean = score.sum(axis=1, keepdims=True) / n
+        sd = np.sqrt(np.where(present, (score - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n)
+        z = (values[..., j] - mean) / np.where(sd > 0.0, sd, 1.0)
+        out[..., j + 1] = present & (u[..., j] >= expit(base[j] - slope * z))
+    return out

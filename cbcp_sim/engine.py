@@ -8,6 +8,7 @@ Chunks run in order (or in parallel with joblib, results gathered in order).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from cbcp_sim import outcomes
-from cbcp_sim.analysis import Estimates, analyse, infer
+from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, infer
+from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
+from cbcp_sim.designs.comparisons import Comparison, comparisons
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.result import SimulationResult
 from cbcp_sim.scenario import Scenario, load_scenario
@@ -28,29 +31,95 @@ DEFAULT_SEED = 1
 #: Replicates per chunk. Part of the random-stream layout: changing it changes the draws.
 CHUNK_SIZE = 1000
 MAX_REPS = 100_000_000
+#: Step-down and step-up adjustments of p-values ``(R, m)`` over the arm comparisons.
+ADJUSTMENTS = {"holm": holm, "hochberg": hochberg}
 
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """Per-replicate estimates of one chunk, with and without the treatment effect."""
+    """Per-replicate estimates of one chunk, with and without the cell effect, by (analysis, comparison)
+    label; and per comparison the sums for its true effect."""
 
-    alt: dict[str, Estimates]
-    null: dict[str, Estimates]
-    effect_sum: float
-    n_children: int
+    alt: dict[tuple[str, str], Estimates]
+    null: dict[tuple[str, str], Estimates]
+    truth: dict[str, np.ndarray]  #: per comparison: [sum of effects (points), sum of responder differences, n]
     screened: np.ndarray
 
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
     """Simulate and analyse chunk ``chunk`` (``n_reps`` trials) of a run seeded with ``seed``."""
     data = outcomes.simulate(scenario, n_reps, Streams(seed, chunk))
-    endpoint = scenario.analysis.endpoint
-    alt, null = {}, {}
-    for name in scenario.analyses:
-        alt[name] = analyse(name, data.values, data.observed, data.treated, data.primary, endpoint=endpoint)
-        null[name] = analyse(name, data.null_values, data.observed, data.treated, data.primary, endpoint=endpoint)
-    return ChunkResult(alt=alt, null=null, effect_sum=data.effect_sum, n_children=data.n_children,
-                       screened=data.screened)
+    a, d = scenario.analysis, scenario.design
+    covariates = (np.stack([data.covariates[c] for c in a.covariates], axis=-1) if a.covariates else None)
+    context = {"endpoint": a.endpoint, "covariates": covariates, "switch": data.switch, "expected": data.expected,
+               "mcid": a.mcid}
+    dose = data.covariates.get("dose", np.zeros(data.arm.shape))
+    alt, null, truth = {}, {}, {}
+    counts: dict[int, dict[str, np.ndarray]] = {id(alt): {}, id(null): {}}
+    for c in comparisons(scenario):
+        active, members = c.groups(data.arm, dose, d.dose_threshold)
+        for out, values, observed in ((alt, data.values, data.observed),
+                                      (null, data.null_values, data.null_observed)):
+            seen = observed & members[..., None]
+            for name in scenario.analyses:
+                out[name, c.label] = _analyse(name, data, values, seen, active, context)
+            at_visit = seen[..., 0] & seen[..., data.primary]
+            counts[id(out)][c.label] = np.stack([(at_visit & ~active).sum(axis=1), (at_visit & active).sum(axis=1)])
+        truth[c.label] = _truth(data, c, c.stratum(dose, d.dose_threshold), a.mcid)
+    for out in (alt, null):
+        for name in scenario.analyses:
+            _adjust(out, name, scenario, counts[id(out)])
+    return ChunkResult(alt=alt, null=null, truth=truth, screened=data.screened)
+
+
+def _analyse(name: str, data: outcomes.TrialData, values: np.ndarray, observed: np.ndarray, active: np.ndarray,
+             context: dict) -> Estimates:
+    """One analysis of one comparison; a crossover design's parallel analyses see period 1 only."""
+    if name in CROSSOVER:
+        return analyse(name, values, observed, active, len(data.months) - 1, **context)
+    if data.switch is not None:
+        period1 = slice(0, data.switch + 1)
+        values, observed = values[..., period1], observed[..., period1]
+    return analyse(name, values, observed, active, data.primary, **context)
+
+
+def _truth(data: outcomes.TrialData, c: Comparison, population: np.ndarray, mcid: float) -> np.ndarray:
+    """Sums over the comparison's population of children (every child, or a dose stratum) of the effect of
+    the active arm's cells over the control's (or over none) at the primary visit, in points and in
+    responders (change >= ``mcid``); and their number."""
+    treated = data.under[c.active]
+    control = data.under[c.control if c.control is not None else -1]
+    baseline = data.null_values[..., 0]
+    responders = (treated - baseline >= mcid).astype(float) - (control - baseline >= mcid)
+    return np.array([((treated - control) * population).sum(), (responders * population).sum(),
+                     float(population.sum())])
+
+
+def _adjust(out: dict[tuple[str, str], Estimates], name: str, scenario: Scenario,
+            counts: dict[str, np.ndarray]) -> None:
+    """Replace the p-values of analysis ``name``'s arm comparisons by multiplicity-adjusted ones (Dunnett's
+    correlation from ``counts``, each comparison's control and active children seen at the primary visit).
+
+    Only the p-values of the scenario's ``design.sides`` are adjusted. Dunnett's correlation is that of a
+    one-way analysis with one pooled variance; with per-comparison fits (and df, the smallest is used) it
+    is an approximation, exact only for the t-test with equal variances.
+    """
+    method = scenario.analysis.multiplicity
+    labels = [c.label for c in comparisons(scenario) if c.multiplicity]
+    if method == "none" or len(labels) < 2:
+        return
+    ests = [out[name, label] for label in labels]
+    sides = scenario.design.sides
+    if method == "dunnett":
+        t = np.stack([e.estimate / e.se for e in ests], axis=-1)
+        df = np.min(np.stack([e.df for e in ests], axis=-1), axis=-1)
+        n = np.stack([counts[label] for label in labels], axis=-1)
+        adjusted = dunnett(t, df, n[0, :, 0], n[1], sides=sides)
+    else:
+        adjusted = ADJUSTMENTS[method](np.stack([infer(e, alpha=0.5, sides=sides).p for e in ests], axis=-1))
+    field = "p_two" if sides == 2 else "p_upper"
+    for i, (label, e) in enumerate(zip(labels, ests, strict=True)):
+        out[name, label] = dataclasses.replace(e, **{field: adjusted[:, i]})
 
 
 def chunk_plan(reps: int, chunk_size: int = CHUNK_SIZE) -> list[int]:
@@ -90,9 +159,6 @@ def simulate(scenario: Scenario | str | Path, reps: int = DEFAULT_REPS, seed: in
         raise ScenarioError("jobs", "must not be 0 (use 1 for one core, -1 for all cores)")
     if target_mcse is not None and not 0.0 < target_mcse < 0.5:
         raise ScenarioError("target_mcse", f"must be in (0, 0.5), got {target_mcse!r}")
-    if len(scenario.design.arms) != 2:
-        raise ScenarioError("design.arms", f"run compares two arms (the first is the reference), got "
-                                           f"{len(scenario.design.arms)}; `cbcp-sim trajectories` shows any number")
     plan = chunk_plan(reps, chunk_size)
     chunks = _run(scenario, seed, plan, jobs, target_mcse)
     return _collect(scenario, chunks, seed, jobs, time.perf_counter() - start)
@@ -127,32 +193,55 @@ def _chunks_in_order(scenario: Scenario, seed: int, plan: list[int], jobs: int,
 def _precise_enough(scenario: Scenario, results: list[ChunkResult], target_mcse: float | None) -> bool:
     if target_mcse is None:
         return False
-    name = scenario.analyses[0]
-    est = _concat([r.alt[name] for r in results])
+    key = (scenario.analyses[0], comparisons(scenario)[0].label)
+    est = _concat([r.alt[key] for r in results])
     inference = infer(est, alpha=scenario.design.alpha, sides=scenario.design.sides)
     mcse = rate(inference.reject, inference.failed)["mcse"]
     return bool(mcse <= target_mcse)
 
 
 def _concat(parts: list[Estimates]) -> Estimates:
-    return Estimates(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("estimate", "se", "df")))
+    def join(field: str) -> np.ndarray | None:
+        arrays = [getattr(p, field) for p in parts]
+        return None if arrays[0] is None else np.concatenate(arrays)
+
+    return Estimates(*(join(f.name) for f in dataclasses.fields(Estimates)))
+
+
+def true_effect(truth: np.ndarray, name: str) -> float:
+    """The true value of what analysis ``name`` estimates, from a comparison's summed :func:`_truth`."""
+    estimand = ESTIMAND.get(name, "points")
+    if estimand is None:
+        return float("nan")
+    return float(truth[0 if estimand == "points" else 1] / truth[2])
 
 
 def _collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int, seconds: float) -> SimulationResult:
     alpha, sides = scenario.design.alpha, scenario.design.sides
-    true_effect = sum(c.effect_sum for c in chunks) / sum(c.n_children for c in chunks)
     rows, replicates = [], {}
-    for i, name in enumerate(scenario.analyses):
-        alt = _concat([c.alt[name] for c in chunks])
-        null = _concat([c.null[name] for c in chunks])
-        alt_inf, null_inf = infer(alt, alpha=alpha, sides=sides), infer(null, alpha=alpha, sides=sides)
-        rows.append(summarise(name, "primary" if i == 0 else "secondary", (alt, alt_inf), (null, null_inf),
-                              true_effect))
-        replicates[name] = {"estimate": alt.estimate, "se": alt.se, "df": alt.df, "p": alt_inf.p,
-                            "reject": alt_inf.reject, "null_estimate": null.estimate, "null_p": null_inf.p,
-                            "null_reject": null_inf.reject}
+    comps = comparisons(scenario)
+    effects = {}
+    for c in comps:
+        truth = sum(ch.truth[c.label] for ch in chunks)
+        effects[c.label] = true_effect(truth, "ttest")
+        for i, name in enumerate(scenario.analyses):
+            alt = _concat([ch.alt[name, c.label] for ch in chunks])
+            null = _concat([ch.null[name, c.label] for ch in chunks])
+            alt_inf, null_inf = infer(alt, alpha=alpha, sides=sides), infer(null, alpha=alpha, sides=sides)
+            role = "primary" if i == 0 and (c.multiplicity or c.control is None) else "secondary"
+            rows.append(summarise(name, role, (alt, alt_inf), (null, null_inf), true_effect(truth, name),
+                                  comparison=c.label))
+            replicates[replicate_key(name, c, comps)] = {
+                "estimate": alt.estimate, "se": alt.se, "df": alt.df, "p": alt_inf.p, "reject": alt_inf.reject,
+                "null_estimate": null.estimate, "null_p": null_inf.p, "null_reject": null_inf.reject}
     screened = np.concatenate([c.screened for c in chunks])
     enrolled = sum(scenario.design.n_per_arm) * screened.size
     return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=seed, jobs=jobs,
-                            seconds=seconds, true_effect=true_effect,
+                            seconds=seconds, true_effect=effects[comps[0].label],
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates)
+
+
+def replicate_key(name: str, c: Comparison, comps: tuple[Comparison, ...]) -> str:
+    """Key of :attr:`SimulationResult.replicates`: the analysis name for the first comparison, else
+    ``"<analysis>: <comparison>"``."""
+    return name if c == comps[0] else f"{name}: {c.label}"

@@ -13,6 +13,7 @@ fluctuation), a small approximation to the simulation model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,3 +131,47 @@ def _mixture_quantile(weights: np.ndarray, centre: np.ndarray, sd: np.ndarray, q
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
     return 0.5 * (lo + hi)
+
+
+#: Age grid (years) of :func:`mean_change`'s table; linear interpolation between its points.
+MEAN_AGES = np.linspace(0.0, 21.0, 169)
+#: Nodes for the limit deviate in :func:`mean_change` (prior, not posterior: a coarse grid is exact enough).
+MEAN_U_NODES = 48
+
+
+def mean_change(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: float) -> np.ndarray:
+    """Expected observed natural change over ``months`` of an enrolled child of GMFCS ``gmfcs`` and ``age``
+    (years), over every child of that level and age (not given the baseline): what a single-arm trial
+    compares each child's change against. The trial effect is included.
+
+    By quadrature over both random effects and the measurement noise, from a table over :data:`MEAN_AGES`
+    per level (cached per natural history and follow-up), interpolated linearly in age.
+    """
+    table = _mean_change_table(nh, float(months))
+    gmfcs = np.asarray(gmfcs, dtype=int)
+    out = np.empty(np.shape(gmfcs))
+    for g in range(1, 6):
+        at = gmfcs == g
+        out[at] = np.interp(np.asarray(age)[at], MEAN_AGES, table[g - 1])
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def _mean_change_table(nh: NaturalHistory, months: float) -> np.ndarray:
+    """``(5, len(MEAN_AGES))`` expected observed change by GMFCS level and age."""
+    u, u_weights = _gauss(MEAN_U_NODES)
+    w, w_weights = _gauss(W_NODES)
+    e, e_weights = _gauss(NOISE_NODES)
+    weights = u_weights[:, None, None] * w_weights[None, :, None] * e_weights[None, None, :]
+    out = np.empty((5, MEAN_AGES.size))
+    for g in range(1, 6):
+        kids = natural_history.random_effects(nh, g, u[:, None], w[None, :])
+        a = MEAN_AGES[:, None, None]
+        scores = []
+        for later, gain in ((0.0, 0.0), (months / 12.0, natural_history.trial_effect(nh, np.asarray(months)))):
+            true = natural_history.curve(nh, g, kids.limit, kids.tau, a + later) + gain
+            sd = np.sqrt(nh.occasion_sd**2 + natural_history.sem(nh, true) ** 2)
+            y = natural_history.to_scale(true[..., None] + sd[..., None] * e)
+            scores.append((y * weights).sum(axis=(1, 2, 3)))
+        out[g - 1] = scores[1] - scores[0]
+    return out

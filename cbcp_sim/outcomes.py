@@ -2,16 +2,16 @@
 
 Two outcome models share one output, :class:`TrialData`:
 
-- ``gmfm66``: children (population) -> natural motor growth -> each arm's regimen (cell effect,
-  expectation response, assessor bias) -> dropout.
+- ``gmfm66``: children (population) -> allocation -> natural motor growth -> each arm's regimen (cell
+  effect, expectation response, assessor bias) -> dropout.
 - ``normal``: baseline and primary-visit scores bivariate normal with SD ``sd`` and correlation
   ``correlation``; active arms shifted by ``effect`` at the primary visit. For checks against
   closed-form power and for users who think in effect sizes.
 
 Both data sets (with and without effect) use the same random numbers, so the type I error is
-estimated on exactly the trials whose power is reported. Both models simulate the visits the
-analyses read, baseline and the primary visit (the growth, fluctuation and dropout processes are
-sampled exactly at those times, so nothing is approximated by leaving out the others).
+estimated on exactly the trials whose power is reported. The visits simulated are those the analyses
+read: baseline and the primary visit, or every visit for longitudinal analyses and crossover designs
+(the growth, fluctuation and dropout processes are sampled exactly at those times).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cbcp_sim import dropout, natural_history, population, treatment
-from cbcp_sim.designs import parallel
-from cbcp_sim.scenario import Scenario
+from cbcp_sim import dropout, expected_change, natural_history, population, treatment
+from cbcp_sim.designs import parallel, randomisation
+from cbcp_sim.scenario import LONGITUDINAL_ANALYSES, Scenario
 from cbcp_sim.streams import Streams
 
 
@@ -31,18 +31,31 @@ from cbcp_sim.streams import Streams
 class TrialData:
     """Observed arrays of ``R`` simulated trials with ``N`` children and ``V`` visits."""
 
-    months: np.ndarray       #: (V,) visit times, months after infusion
-    primary: int             #: index of the primary visit
-    treated: np.ndarray      #: (N,) True for active-arm children
-    values: np.ndarray       #: (R, N, V) outcome under the scenario's effect
-    null_values: np.ndarray  #: (R, N, V) the same trials with no treatment effect
-    observed: np.ndarray     #: (R, N, V) True where the value was observed
-    effect_sum: float        #: sum over all R x N children of their cell effect at the primary visit, arm 1 vs 0
-    screened: np.ndarray     #: (R,) children screened to enrol N
+    months: np.ndarray         #: (V,) visit times, months after the first infusion
+    primary: int               #: index of the primary visit
+    switch: int | None         #: crossover designs: index of the switch visit
+    arm: np.ndarray            #: (R, N) arm of each child (index into design.arms)
+    values: np.ndarray         #: (R, N, V) outcome under the scenario's effect
+    null_values: np.ndarray    #: (R, N, V) the same trials with no cell effect
+    observed: np.ndarray       #: (R, N, V) True where the value was observed
+    null_observed: np.ndarray  #: (R, N, V) the same for the null trials (differs only under MAR dropout)
+    under: np.ndarray          #: (k, R, N) each child's primary-visit score under arm j's cells alone
+    covariates: dict[str, np.ndarray]  #: per-child (R, N): age (years), gmfcs, dose (10^7 TNC/kg)
+    expected: np.ndarray | None        #: (R, N) single-arm designs: expected natural change to the primary visit
+    screened: np.ndarray       #: (R,) children screened to enrol N
 
     @property
-    def n_children(self) -> int:
-        return self.values.shape[0] * self.values.shape[1]
+    def n_reps(self) -> int:
+        return self.values.shape[0]
+
+
+def visits(s: Scenario) -> np.ndarray:
+    """The visit times simulated: every visit when an analysis reads them all or the design is a crossover,
+    else baseline and the primary visit."""
+    d = s.design
+    if d.kind == "crossover" or set(s.analyses) & set(LONGITUDINAL_ANALYSES):
+        return np.array(d.visits)
+    return np.array([0.0, d.primary_visit])
 
 
 def simulate(scenario: Scenario, n_reps: int, streams: Streams) -> TrialData:
@@ -50,57 +63,96 @@ def simulate(scenario: Scenario, n_reps: int, streams: Streams) -> TrialData:
     return MODELS[scenario.outcome.model](scenario, n_reps, streams)
 
 
-def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
-    sizes = parallel.arm_sizes(s.design)
-    months = np.array([0.0, s.design.primary_visit])
-    k = 1
+def _layout(s: Scenario, n_reps: int, streams: Streams) -> tuple[parallel.Layout, population.Children]:
+    """Enrol the children and allocate them to arms."""
+    d = s.design
+    if d.randomisation == "fixed":
+        layout = parallel.fixed_layout(d, n_reps)
+        return layout, population.enrol(s.population, s.eligibility, layout.sizes, n_reps, streams)
+    sizes = (sum(d.n_per_arm),)
     children = population.enrol(s.population, s.eligibility, sizes, n_reps, streams)
+    stratum = randomisation.strata(d, children.gmfcs, children.age, children.dose)
+    arm = randomisation.assign(d, stratum, streams.rng("randomisation", 0))
+    return parallel.Layout(sizes=sizes, arm=arm, by_arm=False), children
+
+
+def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
+    months = visits(s)
+    primary = int(np.flatnonzero(months == s.design.primary_visit)[0])
+    layout, children = _layout(s, n_reps, streams)
+    sizes = layout.sizes
     nh, t = s.natural_history, s.treatment
     true, kids = natural_history.true_scores(nh, children.gmfcs, children.age, months, sizes, streams)
     noise = natural_history.measurement_noise(sizes, n_reps, len(months), streams)
     child = treatment.recipients(t, children, kids.limit, sizes, streams)
     values, null_values = np.empty_like(true), np.empty_like(true)
-    regimens, arms = s.regimens, parallel.arm_slices(sizes)
-    gains = [treatment.nonspecific(t, r, s.design.blinding, months) for r in regimens]
-
-    def of(arm: slice) -> dict[str, np.ndarray]:
-        return {key: v[:, arm] for key, v in child.items()}
-
-    for regimen, arm, gain in zip(regimens, arms, gains, strict=True):
-        base = true[:, arm] + gain
-        null_values[:, arm] = natural_history.observe(nh, base, noise[:, arm])
+    regimens = s.regimens
+    for j, regimen in enumerate(regimens):
+        where = layout.select(j)
+        base = parallel.pick(true, where) + treatment.nonspecific(t, regimen, s.design.blinding, months)
+        null = natural_history.observe(nh, base, parallel.pick(noise, where))
+        parallel.place(null_values, where, null)
         if regimen.doses:
-            effect = treatment.cell_effect(t, regimen, months, **of(arm))
-            values[:, arm] = natural_history.observe(nh, base + effect, noise[:, arm])
+            effect = treatment.cell_effect(t, regimen, months, **{k: parallel.pick(v, where) for k, v in child.items()})
+            null = natural_history.observe(nh, base + effect, parallel.pick(noise, where))
+        parallel.place(values, where, null)
+    under = _under(s, months[primary:primary + 1], true[..., primary], noise[..., primary], child)
+    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values)
+    null_observed = (observed if s.dropout.mechanism == "mcar"
+                     else dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values))
+    covariates = {"age": children.age, "gmfcs": children.gmfcs.astype(float), "dose": children.dose}
+    expected = None
+    if s.design.kind == "single_arm":
+        expected = (expected_change.mean_change(nh, children.gmfcs, children.age, s.design.primary_visit)
+                    + s.analysis.expected_error)
+    return TrialData(months=months, primary=primary, switch=_switch(s, months), arm=layout.arm, values=values,
+                     null_values=null_values, observed=observed, null_observed=null_observed, under=under,
+                     covariates=covariates, expected=expected, screened=children.screened)
+
+
+def _under(s: Scenario, month: np.ndarray, true: np.ndarray, noise: np.ndarray,
+           child: dict[str, np.ndarray]) -> np.ndarray:
+    """``(k, R, N)``: every child's score at ``month`` under each arm's cells alone (no expectation response
+    or assessor bias), for the true effect of each comparison."""
+    nh, t = s.natural_history, s.treatment
+    untreated = None
+    out = []
+    for regimen in s.regimens:
+        if regimen.doses:
+            effect = treatment.cell_effect(t, regimen, month, **child)[..., 0]
+            out.append(natural_history.observe(nh, true + effect, noise))
         else:
-            values[:, arm] = null_values[:, arm]
-    under = [np.empty(true.shape[:2]) for _ in range(2)]
-    for j, u in enumerate(under):  # every child's score at the primary visit under arm j's cells alone
-        for i, (arm, gain) in enumerate(zip(arms, gains, strict=True)):
-            if gain[k] == 0.0 and (i == j or not regimens[j].doses):
-                u[:, arm] = (values if i == j else null_values)[:, arm, k]  # already simulated
-            else:
-                effect = treatment.cell_effect(t, regimens[j], months[k:], **of(arm))
-                u[:, arm] = natural_history.observe(nh, true[:, arm, k] + effect[..., 0], noise[:, arm, k])
-    return TrialData(months=months, primary=k, treated=parallel.treated(sizes), values=values,
-                     null_values=null_values, observed=dropout.observed(s.dropout, months, sizes, n_reps, streams),
-                     effect_sum=float((under[1] - under[0]).sum()), screened=children.screened)
+            if untreated is None:
+                untreated = natural_history.observe(nh, true.copy(), noise)
+            out.append(untreated)
+    return np.stack(out)
+
+
+def _switch(s: Scenario, months: np.ndarray) -> int | None:
+    if s.design.kind != "crossover":
+        return None
+    return int(np.flatnonzero(months == s.design.crossover_month)[0])
 
 
 def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     o = s.outcome
-    sizes = parallel.arm_sizes(s.design)
-    is_treated = parallel.treated(sizes)
+    layout, _ = parallel.fixed_layout(s.design, n_reps), None
+    sizes = layout.sizes
     months = np.array([0.0, s.design.primary_visit])
     null_values = np.empty((n_reps, sum(sizes), 2))
     null_values[..., 0] = o.sd * streams.per_child("baseline", sizes, n_reps)
     null_values[..., 1] = (o.correlation * null_values[..., 0]
                            + o.sd * math.sqrt(1.0 - o.correlation**2) * streams.per_child("primary", sizes, n_reps))
+    active = layout.arm[0] > 0
     values = null_values.copy()
-    values[:, is_treated, 1] += o.effect
-    return TrialData(months=months, primary=1, treated=is_treated, values=values, null_values=null_values,
-                     observed=dropout.observed(s.dropout, months, sizes, n_reps, streams),
-                     effect_sum=o.effect * n_reps * sum(sizes), screened=np.full(n_reps, sum(sizes)))
+    values[:, active, 1] += o.effect
+    under = np.stack([null_values[..., 1] + (o.effect if j else 0.0) for j in range(len(sizes))])
+    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values)
+    null_observed = (observed if s.dropout.mechanism == "mcar"
+                     else dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values))
+    return TrialData(months=months, primary=1, switch=None, arm=layout.arm, values=values, null_values=null_values,
+                     observed=observed, null_observed=null_observed, under=under, covariates={}, expected=None,
+                     screened=np.full(n_reps, sum(sizes)))
 
 
 MODELS = {"gmfm66": _gmfm66, "normal": _normal}

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: Fields of the primary analysis repeated at the top level of ``--json`` (a public interface).
-PRIMARY_FIELDS = ("analysis", "power", "mcse", "ci_low", "ci_high", "type1_error", "type1_mcse",
+PRIMARY_FIELDS = ("analysis", "comparison", "power", "mcse", "ci_low", "ci_high", "type1_error", "type1_mcse",
                   "type1_ci_low", "type1_ci_high", "true_effect", "mean_estimate", "bias", "bias_mcse",
                   "empirical_se", "rmse", "coverage", "n_failed")
 
@@ -50,7 +50,7 @@ class SimulationResult:
         return pd.DataFrame(list(self.rows))
 
     def replicate_table(self) -> pd.DataFrame:
-        """One row per replicate and analysis (long format)."""
+        """One row per replicate and analysis (long format); ``analysis`` is the key of :attr:`replicates`."""
         import pandas as pd
 
         frames = [pd.DataFrame({"analysis": name, "replicate": np.arange(self.n_reps), **arrays})
@@ -78,9 +78,10 @@ class SimulationResult:
             lines.append("  arms     " + "; ".join(f"{r.name}: {r.describe()}" for r in s.regimens)
                          + f"; blinding {d.blinding}")
             lines.append(f"  children {s.population.source} source; screen failures {100 * self.screen_failure:.1f}%")
+        several = len({r["comparison"] for r in self.rows}) > 1
         for r in self.rows:
             lines += [
-                f"  {r['analysis']} ({r['role']})",
+                f"  {r['analysis']} ({r['role']})" + (f", {r['comparison']}" if several else ""),
                 f"    power         {r['power']:.3f}  MCSE {r['mcse']:.4f}  "
                 f"95% CI {r['ci_low']:.3f} to {r['ci_high']:.3f}",
                 f"    type I error  {r['type1_error']:.4f}  MCSE {r['type1_mcse']:.4f}  (nominal {d.alpha:g})",

@@ -39,7 +39,18 @@ from cbcp_sim.schema import (
     topography_table,
 )
 
-ANALYSES = ("ttest", "welch", "ancova")
+#: Analysis names (the keys of :data:`cbcp_sim.analysis.ANALYSES`; a test keeps them equal, and
+#: the analysis package is not imported here so that loading a scenario stays light).
+ANALYSES = ("ttest", "welch", "ancova", "mmrm", "wilcoxon", "fisher", "chisquare", "crossover", "period2",
+            "above_expected", "count_above")
+PARALLEL_ANALYSES = ANALYSES[:7]
+CROSSOVER_ANALYSES = ("crossover", "period2")
+#: Analyses that read every visit up to the compared one (the others read baseline and that visit).
+LONGITUDINAL_ANALYSES = ("mmrm", "crossover", "period2")
+SINGLE_ARM_ANALYSES = ("above_expected", "count_above")
+#: Analyses whose statistic is a t statistic with df, as Dunnett's adjustment needs.
+T_ANALYSES = ("ttest", "welch", "ancova", "mmrm")
+COVARIATES = ("age", "gmfcs", "dose")
 #: Largest SD of the random GMFM-66 limit on the logit scale; beyond about sqrt(2) a logit-normal is bimodal,
 #: piling limits near 0 and 100.
 MAX_LIMIT_LOGIT_SD = 1.4
@@ -245,17 +256,57 @@ class Design:
         doc="double: families and assessors blinded; assessor: families know the arm (expectation response "
             "only with cells), assessors do not; open: both know (adds treatment.assessor_bias).",
         source="protocol; Zarrabi et al. 2022 double-blind, ACCeNT-CP assessor-blinded, Lee et al. 2012 open")
+    kind: str = param(
+        "parallel", choice("parallel", "crossover", "single_arm"),
+        doc="parallel: each arm against the first; crossover: two sequences that switch at crossover_month "
+            "(the first arm gets cells then, the second at month 0); single_arm: one treated arm judged "
+            "against its expected natural change.",
+        source="Zarrabi et al. 2022 parallel; Sun et al. 2017 crossover; Lee et al. 2012 single arm; ref §3")
+    crossover_month: float = param(
+        12.0, number(0.0, 240.0, lo_open=True), unit="months",
+        doc="crossover: the switch visit (end of period 1); must be one of visits, before the last.",
+        source="Sun et al. 2017: 12-month periods, no washout; ref §3, §7")
+    randomisation: str = param(
+        "fixed", choice("fixed", "blocks"),
+        doc="fixed: exactly n_per_arm children per arm (complete randomisation with fixed sizes); blocks: "
+            "permuted blocks within strata in enrolment order, sum(n_per_arm) children in the ratio of "
+            "n_per_arm, so arm sizes vary a little between trials.",
+        source="ICH E9 §2.3.1; stratified permuted blocks as in Zarrabi et al. 2022")
+    strata: tuple[str, ...] = param(
+        ("gmfcs", "age"), array(choice("gmfcs", "age", "dose"), min_length=0, max_length=3),
+        doc="blocks: stratification factors: GMFCS level, age band (age_bands), dose stratum (dose_threshold).",
+        source="ASSUMPTION: GMFCS and age, the strongest predictors of motor change (ref §1)")
+    block_size: int = param(
+        0, integer(0, 1000), unit="children",
+        doc="blocks: children per block, a multiple of the allocation ratio's sum; 0 means twice that sum.",
+        source="convention (small blocks keep strata balanced)")
+    age_bands: tuple[float, ...] = param(
+        (5.0,), array(number(0.0, 21.0, lo_open=True), min_length=0, max_length=10, increasing=True),
+        unit="years", doc="Age-band boundaries for the age stratum.",
+        source="the age-5 break of treatment.modifiers (Finch-Edmondson 2025 IPD-MA); ref §7.2")
+    dose_threshold: float = param(
+        2.0, number(0.0, 1000.0, lo_open=True), unit="10^7 TNC/kg",
+        doc="Dose stratum boundary, for randomisation strata and for analysis.dose_strata.",
+        source="Sun et al. 2017: GMFM-66 gains above expected only at doses >= 2 x 10^7/kg; ref §3")
 
 
 
 
 @dataclass(frozen=True)
 class Dropout:
-    """Monotone dropout with a constant hazard (MCAR): a child lost stays lost."""
+    """Monotone dropout: a child lost stays lost; constant hazard (MCAR) or score-dependent (MAR)."""
 
+    mechanism: str = param(
+        "mcar", choice("mcar", "mar"),
+        doc="mcar: dropout unrelated to scores; mar: after each visit, the odds of leaving rise by "
+            "mar_odds_ratio per SD lower score at that visit (missing at random given observed scores).",
+        source="Little & Rubin 2019; design.md dropout mechanisms")
+    mar_odds_ratio: float = param(
+        2.0, number(1.0, 100.0), doc="mar: odds ratio of leaving after a visit per SD lower observed score.",
+        source="ASSUMPTION: families of children progressing least leave most")
     fraction: float = param(
         0.05, number(0.0, 1.0, hi_open=True), unit="fraction",
-        doc="Cumulative fraction of children lost by month `by_month`.",
+        doc="Cumulative fraction of children lost by month `by_month` (mar: of an average child).",
         source="ASSUMPTION from the 0-8.6% seen by 6-12 months (Min 2013, Gu 2020, ACCeNT-CP); ref §5, §7.6")
     by_month: float = param(
         12.0, number(0.0, 240.0, lo_open=True), unit="months",
@@ -268,15 +319,44 @@ class Analysis:
 
     primary: str = param(
         "ancova", choice(*ANALYSES),
-        doc="Primary analysis: ttest (pooled-variance t-test), welch, or ancova (adjusted for baseline).",
+        doc="Primary analysis: ttest (pooled t on the change), welch, ancova (adjusted for baseline), mmrm "
+            "(all visits, unstructured), wilcoxon (rank sum), fisher or chisquare (responders, change >= mcid); "
+            "crossover designs: crossover (within-child) or period2; single_arm: above_expected (one-sample t "
+            "on the excess over expected change) or count_above (sign test). A crossover design's parallel "
+            "analyses compare the arms in period 1.",
         source="ANCOVA on baseline: Borm et al. 2007 J Clin Epidemiol 60:1234; EMA covariate guideline")
     secondary: tuple[str, ...] = param(
         (), array(choice(*ANALYSES), min_length=0), doc="Further analyses reported beside the primary.",
         source="convention")
     endpoint: str = param(
         "change", choice("change", "final"),
-        doc="What ttest and welch compare: change from baseline or the score at the primary visit "
-            "(ancova gives the same estimate for both).", source="convention in CP trials (GMFM-66 change)")
+        doc="What ttest, welch, wilcoxon, fisher and chisquare compare: change from baseline or the score at "
+            "the primary visit (ancova and mmrm give the same estimate for both).",
+        source="convention in CP trials (GMFM-66 change)")
+    covariates: tuple[str, ...] = param(
+        (), array(choice(*COVARIATES), min_length=0, max_length=3),
+        doc="Covariates of ancova and mmrm beside baseline: age (years), gmfcs (level, linear), dose "
+            "(10^7 TNC/kg); typically the stratification factors.",
+        source="ICH E9 / EMA 2015 covariate guideline: adjust for stratification factors")
+    multiplicity: str = param(
+        "holm", choice("none", "holm", "hochberg", "dunnett"),
+        doc="With more than one active arm, how each analysis's p-values over the arms are adjusted "
+            "(dunnett: t-based analyses only).",
+        source="Holm 1979; Hochberg 1988; Dunnett 1955; EMA multiplicity guideline 2017")
+    mcid: float = param(
+        1.5, number(0.0, 100.0, lo_open=True), unit="GMFM-66 points",
+        doc="fisher and chisquare: a responder gains at least this much.",
+        source="RECALLED, low confidence: GMFM-66 MCIDs of about 1-2 points (Oeffinger 2008); ref §2")
+    dose_strata: bool = param(
+        False, choice(False, True),
+        doc="Add secondary comparisons of each active arm's children dosed at or above, and below, "
+            "design.dose_threshold against the reference arm (as the autologous trials reported).",
+        source="Sun et al. 2017 dose subgroups; ref §3")
+    expected_error: float = param(
+        0.0, number(-100.0, 100.0), unit="GMFM-66 points",
+        doc="single_arm: error added to each child's expected natural change (negative: the expectation is "
+            "too low, as from growth curves that miss the trial effect).",
+        source="design check (Rosenbaum 2002 curves vs trial effect, ref §1)")
 
 
 @dataclass(frozen=True)
@@ -326,8 +406,10 @@ class Scenario:
     def regimens(self) -> tuple[cells.Regimen, ...]:
         """What each arm receives, in ``design.arms`` order, every value resolved."""
         autologous = self.population.source == "autologous"
-        return tuple(cells.regimen(name, i, self.arms.get(name), self.treatment, autologous)
-                     for i, name in enumerate(self.design.arms))
+        d = self.design
+        return tuple(cells.regimen(name, i, self.arms.get(name), self.treatment, autologous, design_kind=d.kind,
+                                   crossover_month=d.crossover_month)
+                     for i, name in enumerate(d.arms))
 
     @property
     def primary_index(self) -> int:
@@ -454,8 +536,61 @@ def _finish(s: Scenario) -> Scenario:
     if len(set(d.arms)) != len(d.arms):
         raise ScenarioError("design.arms", f"arm names must differ, got {list(d.arms)}")
     out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
-    out.regimens  # noqa: B018 - resolve every arm now so that errors surface at load time
+    _check_design(out)
     return out
+
+
+def _check_design(s: Scenario) -> None:
+    """Rules tying the design's kind, arms, randomisation and analyses together; resolves every arm."""
+    d, a = s.design, s.analysis
+    regimens = s.regimens
+    k = len(d.arms)
+
+    def only(allowed: tuple[str, ...], why: str) -> None:
+        for path, names in (("analysis.primary", (a.primary,)), ("analysis.secondary", a.secondary)):
+            for name in names:
+                if name not in allowed:
+                    raise ScenarioError(path, f"{name!r} {why}; use one of {', '.join(allowed)}")
+
+    if d.kind == "single_arm":
+        if k != 1:
+            raise ScenarioError("design.arms", f"a single_arm design has one arm, got {k}")
+        if not regimens[0].doses:
+            raise ScenarioError(f"arms.{d.arms[0]}.kind", "the arm of a single_arm design gets cells")
+        only(SINGLE_ARM_ANALYSES, "does not apply to a single_arm design")
+        return
+    if k < 2:
+        raise ScenarioError("design.arms", "needs two or more arms, the reference first (one arm: design.kind = "
+                                           "'single_arm')")
+    if d.kind == "crossover":
+        if k != 2:
+            raise ScenarioError("design.arms", f"a crossover design has two sequences, got {k}")
+        if d.crossover_month not in d.visits or d.crossover_month == d.visits[-1]:
+            raise ScenarioError("design.crossover_month", f"must be one of design.visits before the last, got "
+                                                          f"{d.crossover_month:g}")
+        if d.primary_visit > d.crossover_month:
+            raise ScenarioError("design.primary_visit", f"must be in period 1 (at most design.crossover_month "
+                                                        f"{d.crossover_month:g}), got {d.primary_visit:g}")
+        for r, first in zip(regimens, (d.crossover_month, 0.0), strict=True):
+            if not r.doses or r.doses[0].month != first:
+                raise ScenarioError(f"arms.{r.name}.schedule", f"must give cells first at month {first:g} (a "
+                                                               "crossover's first arm at the switch, the other at 0)")
+        only(PARALLEL_ANALYSES + CROSSOVER_ANALYSES, "does not apply to a crossover design")
+    else:
+        only(PARALLEL_ANALYSES, "does not apply to a parallel design")
+    if a.multiplicity == "dunnett":
+        only(T_ANALYSES, "has no t statistic for analysis.multiplicity = 'dunnett'")
+    if d.randomisation == "blocks":
+        ratio = allocation_ratio(d.n_per_arm)
+        if d.block_size % sum(ratio):
+            raise ScenarioError("design.block_size", f"must be a multiple of {sum(ratio)} (allocation ratio "
+                                                     f"{':'.join(map(str, ratio))}), got {d.block_size}")
+
+
+def allocation_ratio(n_per_arm: tuple[int, ...]) -> tuple[int, ...]:
+    """Children per arm reduced by their greatest common divisor: ``(36, 72) -> (1, 2)``."""
+    g = math.gcd(*n_per_arm)
+    return tuple(n // g for n in n_per_arm)
 
 
 def load_scenario(path: str | Path,

@@ -37,8 +37,9 @@ def rate(reject: np.ndarray, failed: np.ndarray) -> dict[str, float]:
 
 
 def summarise(name: str, role: str, alt: tuple[Estimates, Inference], null: tuple[Estimates, Inference],
-              true_effect: float) -> dict[str, Any]:
-    """One tidy row for an analysis: power, type I error, bias, RMSE, coverage, failures."""
+              true_effect: float, *, comparison: str = "") -> dict[str, Any]:
+    """One tidy row for an analysis of a comparison: power, type I error, bias, RMSE, coverage, failures.
+    With a NaN ``true_effect`` (an estimand the engine does not compute) bias, RMSE and coverage are NaN."""
     est, inf = alt
     ok = ~inf.failed
     x = est.estimate[ok]
@@ -49,6 +50,7 @@ def summarise(name: str, role: str, alt: tuple[Estimates, Inference], null: tupl
     covered = (inf.ci_low[ok] <= true_effect) & (true_effect <= inf.ci_high[ok])
     return {
         "analysis": name,
+        "comparison": comparison,
         "role": role,
         "power": power["rate"],
         "mcse": power["mcse"],
@@ -65,7 +67,7 @@ def summarise(name: str, role: str, alt: tuple[Estimates, Inference], null: tupl
         "empirical_se": empirical_se,
         "mean_se": float(est.se[ok].mean()) if n else math.nan,
         "rmse": float(np.sqrt(np.mean((x - true_effect) ** 2))) if n else math.nan,
-        "coverage": float(covered.mean()) if n else math.nan,
+        "coverage": float(covered.mean()) if n and math.isfinite(true_effect) else math.nan,
         "n_reps": int(inf.failed.size),
         "n_failed": int(inf.failed.sum()),
         "n_failed_null": int(null[1].failed.sum()),

@@ -45,7 +45,9 @@ def time_course(course: Course, months: np.ndarray) -> np.ndarray:
     """Share of the peak effect present ``months`` after the dose: 0 up to the dose, 1 at the peak."""
     s = np.maximum(np.asarray(months, dtype=float), 0.0)
     peak, onset = course.peak_months, course.onset_months
-    rise = np.expm1(-np.minimum(s, peak) / onset) / np.expm1(-peak / onset)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a peak so early that the ratio underflows: a step
+        rise = np.expm1(-np.minimum(s, peak) / onset) / np.expm1(-peak / onset)
+    rise = np.where(s >= peak, 1.0, np.where(s > 0.0, rise, 0.0))
     since = np.maximum(s - peak, 0.0)
     waning = np.exp2(-since / course.waning_half_life_months)
     p = course.persistent_fraction

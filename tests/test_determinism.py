@@ -139,8 +139,8 @@ def test_larger_trial_keeps_first_children(model):
         a, b = getattr(small, key), getattr(big, key)
         np.testing.assert_array_equal(a[:, :20], b[:, :20], err_msg=f"control {key}")
         np.testing.assert_array_equal(a[:, 20:40], b[:, 30:50], err_msg=f"active {key}")
-    np.testing.assert_array_equal(small.treated, np.repeat([False, True], 20))
-    np.testing.assert_array_equal(big.treated, np.repeat([False, True], 30))
+    np.testing.assert_array_equal(small.arm, np.broadcast_to(np.repeat([0, 1], 20), (r, 40)))
+    np.testing.assert_array_equal(big.arm, np.broadcast_to(np.repeat([0, 1], 30), (r, 60)))
 
 
 def test_larger_effect_keeps_trials():
@@ -155,4 +155,4 @@ def test_larger_effect_keeps_trials():
     # The active arm does change (a real effect), and only after baseline.
     assert not np.array_equal(low.values[:, 36:], high.values[:, 36:])
     np.testing.assert_array_equal(low.values[..., 0], high.values[..., 0])
-    assert high.effect_sum > low.effect_sum > 0
+    assert (high.under[1] - high.under[0]).sum() > (low.under[1] - low.under[0]).sum() > 0

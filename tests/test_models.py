@@ -129,7 +129,7 @@ def test_dropout_share_monotone_and_baseline_observed():
     d = Dropout(fraction=0.2, by_month=12.0)
     months = np.array([0.0, 3.0, 6.0, 12.0, 24.0])
     r, sizes = 400, (50, 50)
-    obs = dropout.observed(d, months, sizes, r, Streams(9, 0))
+    obs = dropout.observed(d, months, sizes, r, Streams(9, 0), np.zeros((r, sum(sizes), len(months))))
     assert obs.shape == (r, sum(sizes), len(months)) and obs.dtype == bool
     assert obs[..., 0].all()
     assert not (obs[..., 1:] & ~obs[..., :-1]).any(), "a child came back after dropping out"
@@ -142,7 +142,8 @@ def test_dropout_share_monotone_and_baseline_observed():
 
 def test_no_dropout_observes_everyone():
     """Dropout: fraction 0 keeps every child at every visit."""
-    obs = dropout.observed(Dropout(fraction=0.0), np.array([0.0, 12.0]), (3, 3), 5, Streams(1, 0))
+    obs = dropout.observed(Dropout(fraction=0.0), np.array([0.0, 12.0]), (3, 3), 5, Streams(1, 0),
+                           np.zeros((5, 6, 2)))
     assert obs.all() and obs.shape == (5, 6, 2)
 
 

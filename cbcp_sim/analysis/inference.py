@@ -10,11 +10,18 @@ from scipy import special
 
 @dataclass(frozen=True)
 class Estimates:
-    """Active minus control, per replicate ``(R,)``: estimate, standard error, t degrees of freedom."""
+    """Active minus control, per replicate ``(R,)``: estimate, standard error, t degrees of freedom.
+
+    Tests that are not t tests (rank, exact) also give their own p-values: ``p_two`` (two-sided) and
+    ``p_upper`` (one-sided, active > control); the interval still comes from ``estimate`` and ``se``
+    (``df = inf`` for a normal interval).
+    """
 
     estimate: np.ndarray
     se: np.ndarray
     df: np.ndarray
+    p_two: np.ndarray | None = None
+    p_upper: np.ndarray | None = None
 
     @property
     def failed(self) -> np.ndarray:
@@ -41,7 +48,7 @@ class Inference:
 
 
 def infer(est: Estimates, *, alpha: float, sides: int) -> Inference:
-    """t test of no difference and the matching confidence interval.
+    """t test of no difference (or the analysis's own p-values) and the matching confidence interval.
 
     ``sides=2``: two-sided p and a ``1 - alpha`` interval. ``sides=1``: p for active > control and
     the ``1 - 2 alpha`` two-sided interval whose lower end is the one-sided bound.
@@ -50,6 +57,9 @@ def infer(est: Estimates, *, alpha: float, sides: int) -> Inference:
     with np.errstate(invalid="ignore", divide="ignore"):
         t = est.estimate / est.se
         p = 2.0 * special.stdtr(est.df, -np.abs(t)) if sides == 2 else special.stdtr(est.df, -t)
+        own = est.p_two if sides == 2 else est.p_upper
+        if own is not None:
+            p = np.asarray(own, dtype=float)
         q = special.stdtrit(est.df, 1.0 - alpha / sides)
         half = q * est.se
     nan = np.where(failed, np.nan, 1.0)

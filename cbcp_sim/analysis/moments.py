@@ -25,12 +25,14 @@ class ArmMoments:
 
 
 def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.ndarray) -> ArmMoments:
-    """Moments of ``columns`` (each ``(R, N)``) over the children where ``mask`` is True.
+    """Moments of ``columns`` (each ``(R, N)``) over the children where ``mask`` is True; ``treated`` is
+    ``(N,)`` or ``(R, N)``.
 
     Each column is first centred on its masked mean per replicate, so sums of squares stay exact
     whatever the level of the scores.
     """
     w = mask.astype(float)
+    treated = np.broadcast_to(treated, mask.shape)
     arms = (~treated, treated)
     n = _by_arm(w, arms)
     total = n.sum(axis=1)
@@ -49,7 +51,7 @@ def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.nd
 def _by_arm(values: np.ndarray, arms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Sums over each arm's children, ``(R, 2)``: numpy's own reduction, so the bits never depend on
     BLAS threading (results must be identical in any worker process)."""
-    return np.stack([values[:, arm].sum(axis=1) for arm in arms], axis=1)
+    return np.stack([np.where(arm, values, 0.0).sum(axis=1) for arm in arms], axis=1)
 
 
 def _split(by_arm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

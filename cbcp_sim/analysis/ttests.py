@@ -21,7 +21,11 @@ def _moments(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visi
 def ttest(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *,
           endpoint: str = "change") -> Estimates:
     """Student's two-sample t-test with pooled variance; ``df = n - 2``."""
-    m = _moments(values, observed, treated, visit, endpoint)
+    return pooled(_moments(values, observed, treated, visit, endpoint))
+
+
+def pooled(m: ArmMoments) -> Estimates:
+    """Treated minus control mean of column ``y`` with the pooled-variance SE; ``df = n - 2``."""
     n0, n1 = m.n
     with np.errstate(invalid="ignore", divide="ignore"):
         df = n0 + n1 - 2.0

@@ -1,0 +1,314 @@
+"""MMRM: mixed model for repeated measures, unstructured covariance, REML, Satterthwaite df; batched.
+
+The model of the post-baseline visits ``t = 1..T`` of child ``i`` is
+
+    y_it = a_t + d_t arm_i + g_t baseline_i (+ h_t' covariates_i) + e_it,    e_i ~ N(0, Sigma)
+
+with ``Sigma`` unstructured (``T (T + 1) / 2`` parameters): visit-by-arm and visit-by-baseline fixed
+effects, as R's ``mmrm(y ~ visit * arm + visit * baseline + us(visit | id))`` or
+``nlme::gls(..., correlation = corSymm(), weights = varIdent(~ 1 | visit), method = "REML")``.
+A child contributes the visits it was seen at (monotone or intermittent missingness, valid under MAR).
+
+Every fixed effect is visit-specific, so ``X_i = I_T (x) x_i'`` and the REML criterion depends on the data
+only through sums over children sharing a missingness pattern ``p`` (``n_p``, ``S_p = sum x x'``,
+``Y_p = sum y x'``, ``U_p = sum y y'``): with ``W_p`` the inverse of ``Sigma`` on the observed visits
+(zero elsewhere) and ``M = sum_p W_p (x) S_p``,
+
+    -2 l_R = sum_p n_p log|Sigma_p| + log|M| + sum_p tr(W_p U_p) - b' M^-1 b + const,   b = vec(sum_p W_p Y_p).
+
+Its gradient in ``Sigma`` is ``sum_p n_p W_p - W_p (R_p + K_p) W_p`` (``R_p`` the residual cross-products,
+``K_p[a, b] = tr(C_ab S_p)``, ``C = M^-1``), so each replicate is fitted from a few small matrices:
+EM steps (``Sigma + Sigma (-grad) Sigma / n``, which keep ``Sigma`` positive definite) and then
+Newton steps on the ``T (T + 1) / 2`` free elements with a central-difference Hessian of the analytic
+gradient. The treatment contrast at the compared visit has variance ``c' M^-1 c`` (model-based,
+as in ``mmrm`` with Satterthwaite and ``gls``) and Satterthwaite degrees of freedom
+``2 v^2 / (g' A g)``, ``A = 2 H^-1`` the inverse REML information from the same Hessian (Satterthwaite
+1946; Christensen 2018, the ``mmrm`` vignette). Checked against ``nlme::gls`` and ``emmeans``
+(fixtures in ``tests/fixtures/mmrm``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from cbcp_sim.analysis.inference import Estimates
+
+#: Newton steps at most, and the relative step in Sigma below which a replicate has converged (its
+#: error is then about the square of that, Newton's convergence being quadratic).
+MAX_STEPS = 50
+TOLERANCE = 1e-7
+
+
+def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *, endpoint: str = "change",
+         covariates: np.ndarray | None = None) -> Estimates:
+    """Treated minus control at ``visit`` from an MMRM of every post-baseline visit; Satterthwaite df.
+
+    Children need a baseline; those with no post-baseline value add nothing. ``endpoint`` does not
+    change the contrast (baseline is in the model). A replicate whose fit does not converge, or with
+    fewer than two children of an arm seen at some visit, gives NaN (counted as failed).
+    """
+    base = observed[..., 0]
+    seen = observed[..., 1:] & base[..., None]
+    treated = np.broadcast_to(treated, base.shape)
+    columns = [np.ones(base.shape), treated.astype(float), values[..., 0]]
+    if covariates is not None:
+        columns += list(np.moveaxis(covariates, -1, 0))
+    sums = _Sums.of(np.where(seen, values[..., 1:], 0.0), seen, np.stack(columns, axis=-1))
+    R, T, q = len(seen), seen.shape[-1], len(columns)
+    arm_counts = np.stack([(seen & ~treated[..., None]).sum(axis=1), (seen & treated[..., None]).sum(axis=1)])
+    good = np.flatnonzero((arm_counts >= 2).all(axis=(0, 2)) & (sums.n.sum(axis=1) > T + q))
+    out = Estimates(*(np.full(R, np.nan) for _ in range(3)))
+    if good.size:
+        sums = sums.take(good)
+        sigma, hessian, converged = _solve(sums, _start(sums))
+        estimate, se, df = _contrast(sums, sigma, hessian, visit - 1)
+        ok = converged & np.isfinite(df) & (df > 0) & (se > 0)
+        for name, value in zip(("estimate", "se", "df"), (estimate, se, df), strict=True):
+            getattr(out, name)[good] = np.where(ok, value, np.nan)
+    return out
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """Per replicate and missingness pattern ``p``: children ``n``, ``S = sum x x'``, ``Y = sum y x'``,
+    ``U = sum y y'`` (missing visits zero), and the patterns' visit masks ``(P, T)``."""
+
+    n: np.ndarray       #: (R, P)
+    S: np.ndarray       #: (R, P, q, q)
+    Y: np.ndarray       #: (R, P, T, q)
+    U: np.ndarray       #: (R, P, T, T)
+    masks: np.ndarray   #: (P, T) bool
+
+    @classmethod
+    def of(cls, y: np.ndarray, seen: np.ndarray, x: np.ndarray) -> _Sums:
+        """Sums of ``y`` ``(R, N, T)`` seen where ``seen``, regressors ``x`` ``(R, N, q)``; covariates
+        after the arm column are centred over the children in the fit (the arm contrast does not change)."""
+        included = seen.any(axis=-1)
+        weight = included[..., None]
+        count = np.maximum(weight.sum(axis=1, keepdims=True), 1)
+        x = x.copy()
+        x[..., 2:] -= (np.where(weight, x, 0.0).sum(axis=1, keepdims=True) / count)[..., 2:]
+        x = np.where(weight, x, 0.0)
+        codes = seen @ (1 << np.arange(seen.shape[-1]))
+        patterns = np.unique(codes[included])
+        products = (x[..., :, None] * x[..., None, :], y[..., :, None] * x[..., None, :],
+                    y[..., :, None] * y[..., None, :])
+        member = [(codes == code) & included for code in patterns]
+        n = np.stack([m.sum(axis=1) for m in member], axis=1).astype(float)
+        S, Y, U = (np.stack([np.where(m[..., None, None], v, 0.0).sum(axis=1) for m in member], axis=1)
+                   for v in products)
+        masks = (patterns[:, None] >> np.arange(seen.shape[-1])) & 1 == 1
+        return cls(n=n, S=S, Y=Y, U=U, masks=masks)
+
+    def take(self, rows: np.ndarray) -> _Sums:
+        return _Sums(n=self.n[rows], S=self.S[rows], Y=self.Y[rows], U=self.U[rows], masks=self.masks)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(R, T, q)``."""
+        return self.n.shape[0], self.masks.shape[1], self.S.shape[-1]
+
+
+def _start(d: _Sums) -> np.ndarray:
+    """Moment start: per-visit least squares, pooled residual cross-products, shrunk to positive definite."""
+    _, T, q = d.shape
+    m = d.masks.astype(float)
+    xtx = np.einsum("pt,rpij->rtij", m, d.S) + 1e-9 * np.eye(q)
+    xty = np.einsum("pt,rpti->rti", m, d.Y)
+    coef = np.linalg.solve(xtx, xty[..., None])[..., 0]          # (R, T, q)
+    ys = d.Y @ np.swapaxes(coef, 1, 2)[:, None]
+    resid = d.U - ys - np.swapaxes(ys, -1, -2) + coef[:, None] @ d.S @ np.swapaxes(coef, 1, 2)[:, None]
+    both = m[:, :, None] * m[:, None, :]
+    cov = (resid * both).sum(axis=1) / np.maximum(np.einsum("rp,pab->rab", d.n, both) - q, 1.0)
+    sd = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 1e-8))
+    corr = np.clip(cov / (sd[:, :, None] * sd[:, None, :]), -0.95, 0.95)
+    start = np.eye(T) * sd[:, :, None] ** 2
+    for shrink in (0.5, 1.0):  # the least shrunk positive definite start
+        candidate = (shrink * corr + (1.0 - shrink) * np.eye(T)) * sd[:, :, None] * sd[:, None, :]
+        start = np.where(_positive_definite(candidate)[:, None, None], candidate, start)
+    return start
+
+
+def _score(d: _Sums, sigma: np.ndarray) -> dict[str, np.ndarray]:
+    """-2 REML log-likelihood (without constants) ``f``, its gradient in Sigma, and the GLS pieces."""
+    R, T, q = d.shape
+    P = d.masks.shape[0]
+    outer = d.masks[:, :, None] & d.masks[:, None, :]
+    a = np.where(outer, sigma[:, None], 0.0) + np.eye(T) * ~d.masks[:, None, :]
+    _, logdet = np.linalg.slogdet(a)
+    w = np.linalg.inv(a) * outer
+    m = _kron_sum(w, d.S)
+    c = _inverse(m)
+    b = (w @ d.Y).sum(axis=1).reshape(R, T * q)
+    beta = (c @ b[..., None]).reshape(R, T, q)
+    ys = d.Y @ np.swapaxes(beta, 1, 2)[:, None]
+    resid = d.U - ys - np.swapaxes(ys, -1, -2) + beta[:, None] @ d.S @ np.swapaxes(beta, 1, 2)[:, None]
+    blocks = c.reshape(R, T, q, T, q).transpose(0, 1, 3, 4, 2).reshape(R, T * T, q * q)
+    k = np.swapaxes(blocks @ np.swapaxes(d.S.reshape(R, P, q * q), 1, 2), 1, 2).reshape(R, P, T, T)
+    grad = (d.n[..., None, None] * w - w @ (resid + k) @ w).sum(axis=1)
+    _, logdet_m = np.linalg.slogdet(m)
+    f = ((d.n * logdet).sum(axis=1) + logdet_m + (w * d.U).sum(axis=(1, 2, 3))
+         - (b * beta.reshape(R, T * q)).sum(axis=1))
+    return {"f": f, "grad": 0.5 * (grad + np.swapaxes(grad, 1, 2)), "w": w, "c": c, "beta": beta,
+            "resid": resid, "k": k}
+
+
+def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> np.ndarray:
+    """Observed Hessian of -2 l_R in the free elements ``theta`` of Sigma (``Sigma = sum_k theta_k B_k``).
+
+    With ``P = V^-1 - V^-1 X C X' V^-1`` and ``e = P y``: ``H_kl = -tr(P B_k P B_l) + 2 e' B_k P B_l e``,
+    expanded over patterns: ``tr(P B_k P B_l) = T1 - 2 T2 + T3`` and ``e' B_k P B_l e = T4 - T5``.
+    """
+    R, T, q = d.shape
+    K = T * (T + 1) // 2
+    w, c, beta = s["w"], s["c"], s["beta"]
+    basis = _basis(T)
+    wbw = w[:, :, None] @ basis @ w[:, :, None]                # (R, P, K, T, T)
+    z = w @ s["k"] @ w                                           # T2: W K_p W
+    e = w @ s["resid"] @ w                                       # T4: sum of e e' over the pattern
+    left = -d.n[..., None, None] * w + 2.0 * z + 2.0 * e        # T1, T2 and T4 share kron(., W_p)
+    flat = basis.reshape(K, T * T)
+    h = flat @ _kron(left, w).sum(axis=1) @ flat.T
+    cd = c[:, None] @ _kron_sum_k(wbw, d.S)                      # T3: C D_k, D_k = sum_p W B_k W (x) S_p
+    h -= cd.reshape(R, K, -1) @ np.swapaxes(cd, 2, 3).reshape(R, K, -1).swapaxes(1, 2)
+    f = d.Y - beta[:, None] @ d.S                                # T5: sum of r x' over the pattern
+    hk = (wbw @ f[:, :, None]).sum(axis=1).reshape(R, K, T * q)
+    h -= 2.0 * hk @ c @ hk.swapaxes(1, 2)
+    return 0.5 * (h + np.swapaxes(h, 1, 2))
+
+
+def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Newton steps with step halving, each on the replicates not yet converged.
+
+    Returns Sigma, the Hessian of the last step (at most a converged step away from the optimum, which
+    is plenty for Satterthwaite df) and a converged flag per replicate.
+    """
+    R, T, _ = d.shape
+    sigma = sigma.copy()
+    hessian = np.zeros((R, T * (T + 1) // 2, T * (T + 1) // 2))
+    done = np.zeros(R, dtype=bool)
+    for _ in range(MAX_STEPS):
+        rows = np.flatnonzero(~done)
+        if not rows.size:
+            break
+        sub = d.take(rows)
+        s = _score(sub, sigma[rows])
+        hessian[rows] = _hessian(sub, s)
+        step = _newton_step(hessian[rows], _to_theta(s["grad"], derivative=True))
+        theta = _to_theta(sigma[rows])
+        accept = np.zeros(rows.size, dtype=bool)
+        new = sigma[rows]
+        for halving in range(30):
+            candidate = _from_theta(theta - step / 2.0**halving, T)
+            f = _score(sub, candidate)["f"]
+            better = ~accept & _positive_definite(candidate) & (f <= s["f"] + 1e-12 * np.abs(s["f"]))
+            new = np.where(better[:, None, None], candidate, new)
+            accept |= better
+            if accept.all():
+                break
+        sigma[rows] = new
+        done[rows] = accept & (np.abs(step).max(axis=1) <= TOLERANCE * np.abs(theta).max(axis=1))
+    return sigma, hessian, done
+
+
+def _contrast(d: _Sums, sigma: np.ndarray, hessian: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
+    """Treated minus control at post-baseline visit ``t``: estimate, model-based SE, Satterthwaite df."""
+    R, T, q = d.shape
+    s = _score(d, sigma)
+    c = s["c"].reshape(R, T, q, T, q)
+    variance = c[:, t, 1, t, 1]
+    u = c[:, :, :, t, 1]
+    quad = u[:, None] @ d.S @ np.swapaxes(u, 1, 2)[:, None]
+    g = _to_theta((s["w"] @ quad @ s["w"]).sum(axis=1), derivative=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = (g[:, None, :] @ _solve_each(hessian, g))[:, 0, 0]
+        df = variance**2 / spread
+        return s["beta"][:, t, 1], np.sqrt(variance), df
+
+
+def _to_theta(matrix: np.ndarray, *, derivative: bool = False) -> np.ndarray:
+    """The free elements (upper triangle) of symmetric ``(R, T, T)``; for a derivative ``d/dSigma``, the
+    off-diagonal entries count twice (each is two matrix elements)."""
+    T = matrix.shape[-1]
+    iu = np.triu_indices(T)
+    theta = matrix[:, iu[0], iu[1]]
+    if derivative:
+        theta = theta * np.where(iu[0] == iu[1], 1.0, 2.0)
+    return theta
+
+
+def _from_theta(theta: np.ndarray, T: int) -> np.ndarray:
+    iu = np.triu_indices(T)
+    out = np.zeros((theta.shape[0], T, T))
+    out[:, iu[0], iu[1]] = theta
+    out[:, iu[1], iu[0]] = theta
+    return out
+
+
+def _positive_definite(sigma: np.ndarray) -> np.ndarray:
+    """``(R,)`` True where the symmetric ``(R, T, T)`` matrix is positive definite."""
+    with np.errstate(invalid="ignore"):
+        return np.linalg.eigvalsh(sigma)[:, 0] > 1e-12 * np.abs(np.diagonal(sigma, axis1=1, axis2=2)).max(axis=1)
+
+
+def _inverse(a: np.ndarray) -> np.ndarray:
+    """Inverses of stacked matrices; a singular one gives NaN instead of failing the whole batch."""
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        out = np.full(a.shape, np.nan)
+        for i, one in enumerate(a):
+            with contextlib.suppress(np.linalg.LinAlgError):
+                out[i] = np.linalg.inv(one)
+        return out
+
+
+def _solve_each(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a^-1 b`` for stacked ``a`` ``(R, K, K)`` and ``b`` ``(R, K)``, as ``(R, K, 1)``; NaN where singular."""
+    return _inverse(a) @ b[..., None]
+
+
+def _kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Kronecker products of stacked matrices: ``(..., m, n)`` and ``(..., p, q)`` give ``(..., m p, n q)``."""
+    *lead, m, n = a.shape
+    p, q = b.shape[-2:]
+    return (a[..., :, None, :, None] * b[..., None, :, None, :]).reshape(*lead, m * p, n * q)
+
+
+def _kron_sum(w: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``sum_p W_p (x) S_p`` over the pattern axis 1: ``(R, T q, T q)``."""
+    R, P, T, _ = w.shape
+    q = s.shape[-1]
+    flat = np.swapaxes(w.reshape(R, P, T * T), 1, 2) @ s.reshape(R, P, q * q)
+    return flat.reshape(R, T, T, q, q).transpose(0, 1, 3, 2, 4).reshape(R, T * q, T * q)
+
+
+def _kron_sum_k(wbw: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``D_k = sum_p A_pk (x) S_p`` for ``A`` ``(R, P, K, T, T)``: ``(R, K, T q, T q)``."""
+    R, P, K, T, _ = wbw.shape
+    q = s.shape[-1]
+    flat = wbw.transpose(0, 2, 3, 4, 1).reshape(R, K, T * T, P) @ s.reshape(R, 1, P, q * q)
+    return flat.reshape(R, K, T, T, q, q).transpose(0, 1, 2, 4, 3, 5).reshape(R, K, T * q, T * q)
+
+
+def _basis(T: int) -> np.ndarray:
+    """``(K, T, T)``: the symmetric matrix of each free element of Sigma (upper triangle order)."""
+    iu = np.triu_indices(T)
+    out = np.zeros((len(iu[0]), T, T))
+    out[np.arange(len(iu[0])), iu[0], iu[1]] = 1.0
+    out[np.arange(len(iu[0])), iu[1], iu[0]] = 1.0
+    return out
+
+
+def _newton_step(h: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``H^-1 g``; where H is not positive definite, a gradient step scaled by the diagonal instead."""
+    eig = np.linalg.eigvalsh(h)
+    pd = eig[:, 0] > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        newton = np.linalg.solve(np.where(pd[:, None, None], h, np.eye(h.shape[-1])), g[..., None])[..., 0]
+        diag = np.abs(np.diagonal(h, axis1=1, axis2=2))
+        fallback = g / np.where(diag > 0, diag, 1.0)
+    return np.where(pd[:, None], newton, fallback)

@@ -1,0 +1,55 @@
+"""Single-arm analyses against natural history: each treated child's observed change minus the change
+expected for a child of that GMFCS level and age (``expected``, points), as uncontrolled studies judged
+"better than expected" (Lee et al. 2012; Sun et al. 2017's above-predicted change).
+
+The expectation comes from the natural-history model (see :mod:`cbcp_sim.expected_change`), so a
+wrong expectation, an expectation response or an unblinded assessor shows up as false positives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from cbcp_sim.analysis.inference import Estimates
+
+
+def _excess(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int,
+            expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mask = observed[..., 0] & observed[..., visit] & np.broadcast_to(treated, observed.shape[:2])
+    return np.where(mask, values[..., visit] - values[..., 0] - expected, 0.0), mask
+
+
+def above_expected(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *,
+                   expected: np.ndarray) -> Estimates:
+    """One-sample t-test of the mean excess change over the expected one; ``df = n - 1``."""
+    excess, mask = _excess(values, observed, treated, visit, expected)
+    n = mask.sum(axis=1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = excess.sum(axis=1) / n
+        var = (np.where(mask, excess - mean[:, None], 0.0) ** 2).sum(axis=1) / (n - 1.0)
+        se = np.sqrt(var / n)
+    nan = np.where(n < 2, np.nan, 1.0)
+    return Estimates(estimate=mean * nan, se=se * nan, df=(n - 1.0) * nan)
+
+
+def count_above(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *,
+                expected: np.ndarray) -> Estimates:
+    """Share of children above their expected change, minus one half, with the exact binomial (sign) test
+    of one half (two-sided as R ``binom.test``); SE of the share from the Agresti-Coull interval.
+
+    A child exactly at the expectation counts as not above. The change of a child is skewed, so even
+    a correct mean expectation does not put half the children above it: the test's level is off.
+    """
+    excess, mask = _excess(values, observed, treated, visit, expected)
+    n = mask.sum(axis=1)
+    k = (mask & (excess > 0.0)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        upper = stats.binom.sf(k - 1, n, 0.5)
+        lower = stats.binom.cdf(k, n, 0.5)
+        shrunk = (k + 2.0) / (n + 4.0)
+        se = np.sqrt(shrunk * (1.0 - shrunk) / (n + 4.0))
+        estimate = k / n - 0.5
+    nan = np.where(n < 2, np.nan, 1.0)
+    return Estimates(estimate=estimate * nan, se=se * nan, df=np.full(n.shape, np.inf) * nan,
+                     p_two=np.minimum(1.0, 2.0 * np.minimum(upper, lower)) * nan, p_upper=upper * nan)
