@@ -1,5 +1,8 @@
 """Benchmark the engine against a one-trial-at-a-time statsmodels loop, and time the whole CLI process.
 
+Two analyses: ANCOVA (against formula OLS) and MMRM with 20% MAR dropout (against MixedLM with a random
+intercept per child), the latter also for peak memory in fresh processes of up to 100,000 replicates.
+
 Run from the repository root: ``python -m benchmarks`` prints the machine and the figures as Markdown;
 ``--write`` also replaces the figures section of ``benchmarks/README.md`` with them.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import resource
@@ -15,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +29,7 @@ import statsmodels
 import statsmodels.formula.api as smf
 
 import cbcp_sim
-from cbcp_sim import outcomes
+from cbcp_sim import engine, outcomes
 from cbcp_sim.streams import Streams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +43,37 @@ LOOP_REPS = 300        #: replicates of the baseline loop
 SCALING_REPS = 50_000  #: replicates of the jobs=1 vs jobs=2 comparison
 SCALING_RUNS = 3
 TARGET_SECONDS, TARGET_PROCESS_SECONDS, TARGET_SPEEDUP = 0.5, 1.5, 50.0
+#: The MMRM case: the default scenario (72 children, 5 visits) analysed by MMRM alone, 20% MAR dropout by month 12.
+MMRM = {"analysis.primary": "mmrm", "analysis.secondary": [], "dropout.mechanism": "mar", "dropout.fraction": 0.2}
+MMRM_RUNS = 3          #: timed MMRM runs of REPS replicates after one warm-up
+MMRM_LOOP_REPS = 40    #: replicates fitted one at a time by statsmodels MixedLM
+MEMORY_REPS = (engine.CHUNK_SIZE, REPS, 100_000)  #: MMRM runs measured for peak memory, each in a fresh process
+MEMORY_FALLBACK_REPS, MEMORY_BUDGET = 30_000, 60.0  #: the largest run falls back to this if projected > budget (s)
+TARGET_MMRM_SECONDS, TARGET_MMRM_MIB = 5.0, 2048.0
+#: Run in a fresh interpreter: the command argv[1:]; prints its ru_maxrss (KiB).
+PEAK_OF = """
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+#: Run in a fresh interpreter: argv[1] replicates of scenario argv[2] with settings argv[3], seed argv[4]; prints
+#: the run's seconds and the peak RSS (MiB; VmHWM, this process's own, where ru_maxrss would start from the
+#: parent's resident size) before and after it.
+MEMORY_RUN = """
+import json, sys, time
+from pathlib import Path
+import cbcp_sim
+import cbcp_sim.engine  # the package imports it lazily: count its imports (numpy, scipy) before the run
+def peak():
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+scenario = cbcp_sim.load_scenario(sys.argv[2], json.loads(sys.argv[3]))
+before = peak()
+start = time.perf_counter()
+cbcp_sim.simulate(scenario, reps=int(sys.argv[1]), seed=int(sys.argv[4]), jobs=1)
+seconds = time.perf_counter() - start
+print(json.dumps([seconds, before, peak()]))
+"""
 
 
 def repeat(fn, runs):
@@ -56,12 +92,24 @@ def in_process(scenario, reps, jobs, runs):
     return repeat(lambda: cbcp_sim.simulate(scenario, reps=reps, seed=SEED, jobs=jobs), runs)
 
 
-def whole_process(*args):
-    """Wall times of the ``cbcp-sim run`` process (interpreter start, imports, run, printing)."""
+def run_command(*args):
+    """The ``cbcp-sim run`` command of ``REPS`` replicates with further arguments ``args``."""
     script = Path(sys.executable).with_name("cbcp-sim")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "cbcp_sim.cli"]
-    command += ["run", "--reps", str(REPS), *args]
+    return [*command, "run", "--reps", str(REPS), *args]
+
+
+def whole_process(*args):
+    """Wall times of the ``cbcp-sim run`` process (interpreter start, imports, run, printing)."""
+    command = run_command(*args)
     return repeat(lambda: subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL), RUNS)
+
+
+def process_peak_mib(command):
+    """Peak resident memory of one run of ``command``, started from a small interpreter: on Linux a child's
+    ``ru_maxrss`` starts from its parent's resident size at the fork, which here would be this process's."""
+    wrapper = [sys.executable, "-c", PEAK_OF, *command]
+    return int(subprocess.run(wrapper, cwd=ROOT, check=True, capture_output=True, text=True).stdout) / 1024
 
 
 def trial_frames(scenario, i):
@@ -104,6 +152,60 @@ def max_difference(scenario, fits):
     return float(max(np.abs(fits[:, 0] - alt).max(), np.abs(fits[:, 1, ::2] - null).max()))
 
 
+def long_frame(values, observed, treated):
+    """One trial's children seen at baseline, one row per post-baseline visit seen (``visit`` 1..T)."""
+    child, visit = np.nonzero(observed[:, :1] & observed[:, 1:])
+    return pd.DataFrame({"y": values[child, visit + 1], "visit": visit + 1, "baseline": values[child, 0],
+                         "arm": treated[child].astype(float), "child": child})
+
+
+def fit_mixed(frame, visit):
+    """statsmodels MixedLM, REML, random intercept per child, the MMRM's fixed effects (visit, visit by arm,
+    visit by baseline): the arm contrast at post-baseline ``visit``, its SE, and whether it converged."""
+    result = smf.mixedlm("y ~ 0 + C(visit) + C(visit):arm + C(visit):baseline", frame, groups=frame["child"]
+                         ).fit(reml=True)
+    name = f"C(visit)[{visit}]:arm"
+    return result.params[name], result.bse[name], bool(result.converged)
+
+
+def mixed_baseline(scenario, reps):
+    """The MMRM loop users write today: the first ``reps`` trials of chunk 0 (simulated together, untimed),
+    each fitted alone by MixedLM with and without the effect.
+
+    Returns the seconds building the long frames, the seconds fitting them, the fits ``(reps, 2, 3)``
+    (with/without effect; estimate, SE, converged) and the warnings raised.
+    """
+    data = outcomes.simulate(scenario, engine.CHUNK_SIZE, Streams(SEED, 0))  # what the engine's chunk 0 draws
+    treated = data.arm > 0
+    pairs = ((data.values, data.observed), (data.null_values, data.null_observed))
+    fit_mixed(long_frame(data.values[0], data.observed[0], treated[0]), data.primary)  # warm-up
+    start = time.perf_counter()
+    frames = [long_frame(v[i], o[i], treated[i]) for i in range(reps) for v, o in pairs]
+    built = time.perf_counter() - start
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        fits = [fit_mixed(frame, data.primary) for frame in frames]
+        fitted = time.perf_counter() - start
+    return built, fitted, np.array(fits).reshape(reps, 2, 3), len(caught)
+
+
+def against_engine(scenario, fits):
+    """MixedLM's estimates and SEs (with the effect) against the engine's MMRM on the same trials:
+    median absolute difference of the estimates, their correlation, and the median ratio of the SEs."""
+    mmrm = cbcp_sim.simulate(scenario, reps=engine.CHUNK_SIZE, seed=SEED).replicates["mmrm"]
+    n = len(fits)
+    estimate, se = mmrm["estimate"][:n], mmrm["se"][:n]
+    return (float(np.median(np.abs(fits[:, 0, 0] - estimate))), float(np.corrcoef(fits[:, 0, 0], estimate)[0, 1]),
+            float(np.median(fits[:, 0, 1] / se)))
+
+
+def memory_run(reps):
+    """MMRM run of ``reps`` replicates in a fresh interpreter: seconds, peak RSS (MiB) after imports and at the end."""
+    command = [sys.executable, "-c", MEMORY_RUN, str(reps), str(SCENARIO), json.dumps(MMRM), str(SEED)]
+    return json.loads(subprocess.run(command, cwd=ROOT, check=True, capture_output=True, text=True).stdout)
+
+
 def peak_mib(who):
     """Peak resident memory (Linux reports KiB) of this process or of its largest waited-for child."""
     return resource.getrusage(who).ru_maxrss / 1024
@@ -130,7 +232,7 @@ def measure():
     m["engine"] = in_process(ancova_only, REPS, 1, RUNS)
     m["engine_rss"] = peak_mib(resource.RUSAGE_SELF) - rss_before
     m["process"] = whole_process("--set", "analysis.secondary=[]")
-    m["process_rss"] = peak_mib(resource.RUSAGE_CHILDREN)
+    m["process_rss"] = process_peak_mib(run_command("--set", "analysis.secondary=[]"))
     m["process_default"] = whole_process()
     fits, m["loop"], frames = baseline_loop(ancova_only, LOOP_REPS)
     start = time.perf_counter()
@@ -140,6 +242,16 @@ def measure():
     m["mismatch"] = max_difference(ancova_only, fits)
     m["jobs1"] = in_process(ancova_only, SCALING_REPS, 1, SCALING_RUNS)
     m["jobs2"] = in_process(ancova_only, SCALING_REPS, 2, SCALING_RUNS)
+    mmrm = cbcp_sim.load_scenario(SCENARIO, MMRM)
+    m["mmrm"] = in_process(mmrm, REPS, 1, MMRM_RUNS)
+    m["mixed_frames"], m["mixed_fits"], fits, m["mixed_warnings"] = mixed_baseline(mmrm, MMRM_LOOP_REPS)
+    m["mixed_failed"] = int((fits[..., 2] == 0).sum())
+    m["mixed_vs_mmrm"] = against_engine(mmrm, fits)
+    largest = MEMORY_REPS[-1]
+    if statistics.median(m["mmrm"]) * largest / REPS > MEMORY_BUDGET:
+        largest = MEMORY_FALLBACK_REPS
+    m["memory"] = {reps: memory_run(reps) for reps in (*MEMORY_REPS[:-1], largest)}
+    m["load_after"] = os.getloadavg()
     return m
 
 
@@ -156,8 +268,15 @@ def report(host, m):
     def target(label, measured, met):
         return f"| {label} | {measured} | {'yes' if met else 'NO'} |"
 
+    mmrm_ms = median["mmrm"] / REPS * 1e3
+    mixed_ms = (m["mixed_frames"] + m["mixed_fits"]) / MMRM_LOOP_REPS * 1e3
+    mixed_ratio = mixed_ms / mmrm_ms
+    difference, correlation, se_ratio = m["mixed_vs_mmrm"]
+    peak = max(after for _, _, after in m["memory"].values())
+
     return "\n".join([
-        "### Machine", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in host), "",
+        "### Machine", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in host),
+        f"| load average after run | {' '.join(f'{x:.2f}' for x in m['load_after'])} |", "",
         "### Figures", "",
         f"Best and median of {RUNS} runs after one warm-up ({SCALING_RUNS} runs for {SCALING_REPS:,} replicates).", "",
         "| measurement | best | median | note |", "|---|---|---|---|",
@@ -179,6 +298,33 @@ def report(host, m):
         f"| **speedup** (baseline loop / engine) | **{speedup:.0f}x** |", "",
         "The loop's estimates, SEs and p-values match the engine's on the same trials "
         f"(largest difference {m['mismatch']:.1e}).", "",
+        "### MMRM", "",
+        "Default scenario (36 per arm, visits 0, 1, 3, 6, 12) analysed by MMRM alone (unstructured, REML, "
+        "Satterthwaite), with 20% MAR dropout by month 12; `jobs=1`, with its type I error pass. "
+        f"Best and median of {MMRM_RUNS} runs after one warm-up.", "",
+        "| measurement | best | median | note |", "|---|---|---|---|",
+        timed(f"`simulate()`, MMRM, {REPS:,} replicates, jobs=1", "mmrm",
+              f"{mmrm_ms:.3f} ms per replicate; {REPS / median['mmrm']:,.0f} replicates/s"), "",
+        f"Baseline: the first {MMRM_LOOP_REPS} trials of the same run (chunk 0, simulated together, untimed), "
+        "each turned into a long frame and fitted alone with and without the effect by statsmodels "
+        "`mixedlm(\"y ~ 0 + C(visit) + C(visit):arm + C(visit):baseline\", groups=child)`, REML: "
+        "a random intercept per child (compound symmetry), a simpler model than the engine's unstructured one.", "",
+        f"| per replicate | ms | projected for {REPS:,} |", "|---|---|---|",
+        f"| baseline (build 2 long frames, 2 MixedLM fits; {m['mixed_fits'] / (2 * MMRM_LOOP_REPS) * 1e3:.1f} ms "
+        f"per fit) | {mixed_ms:.1f} | {mixed_ms * REPS / 1e3:.0f} s |",
+        f"| engine MMRM (median {REPS:,}-replicate run / {REPS:,}) | {mmrm_ms:.3f} | {median['mmrm']:.2f} s |",
+        f"| **ratio** (baseline / engine) | **{mixed_ratio:.0f}x** | |", "",
+        f"MixedLM fits that did not converge: {m['mixed_failed']} of {2 * MMRM_LOOP_REPS}; warnings: "
+        f"{m['mixed_warnings']}. On the same trials MixedLM's estimates differ from the engine's MMRM by "
+        f"{difference:.3f} points (median absolute difference; correlation {correlation:.3f}) and its SEs are "
+        f"{se_ratio:.3f} times the MMRM's (median ratio): the same contrast under a different covariance model.",
+        "",
+        "Peak resident memory (`VmHWM`) of MMRM runs with `jobs=1`, each in a fresh interpreter (chunks of "
+        f"{engine.CHUNK_SIZE:,} replicates); after imports means after importing the engine and loading the scenario.",
+        "",
+        "| replicates | wall time | peak RSS after imports | peak RSS at the end |", "|---|---|---|---|",
+        *(f"| {reps:,} | {seconds:.1f} s | {before:.0f} MiB | {after:.0f} MiB |"
+          for reps, (seconds, before, after) in m["memory"].items()), "",
         "### Targets", "", "| target | measured (median) | met |", "|---|---|---|",
         target(f"simulation + analysis < {TARGET_SECONDS} s", f"{median['engine']:.3f} s",
                median["engine"] < TARGET_SECONDS),
@@ -186,6 +332,10 @@ def report(host, m):
                median["process"] < TARGET_PROCESS_SECONDS),
         target(f"at least {TARGET_SPEEDUP:.0f}x faster per replicate than the loop", f"{speedup:.0f}x",
                speedup >= TARGET_SPEEDUP),
+        target(f"MMRM, 20% dropout, {REPS:,} replicates, one core, simulation included < {TARGET_MMRM_SECONDS:.0f} s",
+               f"{median['mmrm']:.2f} s", median["mmrm"] < TARGET_MMRM_SECONDS),
+        target(f"MMRM peak memory < {TARGET_MMRM_MIB / 1024:.0f} GiB for any number of replicates",
+               f"{peak:.0f} MiB at up to {max(m['memory']):,} replicates", peak < TARGET_MMRM_MIB),
     ]) + "\n"
 
 

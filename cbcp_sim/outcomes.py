@@ -39,7 +39,7 @@ class TrialData:
     null_values: np.ndarray    #: (R, N, V) the same trials with no cell effect
     observed: np.ndarray       #: (R, N, V) True where the value was observed
     null_observed: np.ndarray  #: (R, N, V) the same for the null trials (differs only under MAR dropout)
-    under: np.ndarray          #: (k, R, N) each child's primary-visit score under arm j's cells alone
+    under: np.ndarray          #: (k + 1, R, N) primary-visit score under arm j's cells alone; last: untreated
     covariates: dict[str, np.ndarray]  #: per-child (R, N): age (years), gmfcs, dose (10^7 TNC/kg)
     expected: np.ndarray | None        #: (R, N) single-arm designs: expected natural change to the primary visit
     screened: np.ndarray       #: (R,) children screened to enrol N
@@ -112,20 +112,18 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
 
 def _under(s: Scenario, month: np.ndarray, true: np.ndarray, noise: np.ndarray,
            child: dict[str, np.ndarray]) -> np.ndarray:
-    """``(k, R, N)``: every child's score at ``month`` under each arm's cells alone (no expectation response
-    or assessor bias), for the true effect of each comparison."""
+    """``(k + 1, R, N)``: every child's score at ``month`` under each arm's cells alone (no expectation
+    response or assessor bias), and last untreated, for the true effect of each comparison."""
     nh, t = s.natural_history, s.treatment
-    untreated = None
+    untreated = natural_history.observe(nh, true.copy(), noise)
     out = []
     for regimen in s.regimens:
         if regimen.doses:
             effect = treatment.cell_effect(t, regimen, month, **child)[..., 0]
             out.append(natural_history.observe(nh, true + effect, noise))
         else:
-            if untreated is None:
-                untreated = natural_history.observe(nh, true.copy(), noise)
             out.append(untreated)
-    return np.stack(out)
+    return np.stack([*out, untreated])
 
 
 def _switch(s: Scenario, months: np.ndarray) -> int | None:
@@ -146,7 +144,8 @@ def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     active = layout.arm[0] > 0
     values = null_values.copy()
     values[:, active, 1] += o.effect
-    under = np.stack([null_values[..., 1] + (o.effect if j else 0.0) for j in range(len(sizes))])
+    under = np.stack([null_values[..., 1] + (o.effect if j else 0.0) for j in range(len(sizes))]
+                     + [null_values[..., 1]])
     observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values)
     null_observed = (observed if s.dropout.mechanism == "mcar"
                      else dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values))

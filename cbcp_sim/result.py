@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +86,15 @@ class SimulationResult:
                 f"    power         {r['power']:.3f}  MCSE {r['mcse']:.4f}  "
                 f"95% CI {r['ci_low']:.3f} to {r['ci_high']:.3f}",
                 f"    type I error  {r['type1_error']:.4f}  MCSE {r['type1_mcse']:.4f}  (nominal {d.alpha:g})",
-                f"    effect        true {r['true_effect']:.3f}  mean estimate {r['mean_estimate']:.3f}  "
-                f"bias {r['bias']:+.3f} (MCSE {r['bias_mcse']:.3f})",
-                f"    RMSE {r['rmse']:.3f}  coverage {r['coverage']:.3f}  failed replicates {r['n_failed']}",
+                _effect_line(r),
+                f"    RMSE {r['rmse']:.3f}  coverage {r['coverage']:.3f}  failed replicates {r['n_failed']}"
+                if math.isfinite(r["true_effect"]) else f"    failed replicates {r['n_failed']}",
             ]
         return "\n".join(lines)
+
+
+def _effect_line(r: dict[str, Any]) -> str:
+    if not math.isfinite(r["true_effect"]):
+        return f"    effect        mean estimate {r['mean_estimate']:.3f} (its true value is not computed)"
+    return (f"    effect        true {r['true_effect']:.3f}  mean estimate {r['mean_estimate']:.3f}  "
+            f"bias {r['bias']:+.3f} (MCSE {r['bias_mcse']:.3f})")

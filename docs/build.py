@@ -1,6 +1,6 @@
 """Regenerate the generated parts of the docs: parameter tables and model figures.
 
-    python docs/build.py            # tables in README.md, docs/natural_history.md and docs/treatment.md
+    python docs/build.py            # tables in README.md and the docs/ model pages
     python docs/build.py --figures  # also the figures in docs/figures/ (about 15 s)
 
 tests/test_docs.py fails when a table is out of date.
@@ -21,7 +21,10 @@ COLUMNS = ("path", "default", "allowed", "unit", "doc", "source")
 MODEL_SECTIONS = ("population.", "eligibility.", "natural_history.")
 #: Sections documented on the treatment page.
 TREATMENT_SECTIONS = ("treatment.", "arms.", "design.blinding")
-PAGES = (("README.md", ("",)), ("docs/natural_history.md", MODEL_SECTIONS), ("docs/treatment.md", TREATMENT_SECTIONS))
+#: Sections documented on the designs and analyses page.
+DESIGN_SECTIONS = ("design.", "dropout.", "analysis.")
+PAGES = (("README.md", ("",)), ("docs/natural_history.md", MODEL_SECTIONS), ("docs/treatment.md", TREATMENT_SECTIONS),
+         ("docs/designs.md", DESIGN_SECTIONS))
 
 
 def table(prefixes: tuple[str, ...] = ("",)) -> str:

@@ -17,14 +17,14 @@ only through sums over children sharing a missingness pattern ``p`` (``n_p``, ``
     -2 l_R = sum_p n_p log|Sigma_p| + log|M| + sum_p tr(W_p U_p) - b' M^-1 b + const,   b = vec(sum_p W_p Y_p).
 
 Its gradient in ``Sigma`` is ``sum_p n_p W_p - W_p (R_p + K_p) W_p`` (``R_p`` the residual cross-products,
-``K_p[a, b] = tr(C_ab S_p)``, ``C = M^-1``), so each replicate is fitted from a few small matrices:
-EM steps (``Sigma + Sigma (-grad) Sigma / n``, which keep ``Sigma`` positive definite) and then
-Newton steps on the ``T (T + 1) / 2`` free elements with a central-difference Hessian of the analytic
-gradient. The treatment contrast at the compared visit has variance ``c' M^-1 c`` (model-based,
-as in ``mmrm`` with Satterthwaite and ``gls``) and Satterthwaite degrees of freedom
-``2 v^2 / (g' A g)``, ``A = 2 H^-1`` the inverse REML information from the same Hessian (Satterthwaite
-1946; Christensen 2018, the ``mmrm`` vignette). Checked against ``nlme::gls`` and ``emmeans``
-(fixtures in ``tests/fixtures/mmrm``).
+``K_p[a, b] = tr(C_ab S_p)``, ``C = M^-1``), and its observed Hessian has a closed form too
+(:func:`_hessian`), so each replicate is fitted from a few small matrices: Newton steps with step
+halving on the ``T (T + 1) / 2`` free elements of ``Sigma``, from a moment start, all replicates at
+once (those converged drop out). The treatment contrast at the compared visit has the model-based
+variance ``v = c' M^-1 c`` (as ``mmrm`` with Satterthwaite, and ``gls``) and Satterthwaite degrees of
+freedom ``2 v^2 / (g' A g)``, ``g = dv/dtheta``, ``A = 2 H^-1`` the inverse observed REML information
+at the optimum (Satterthwaite 1946; Christensen 2018; the ``mmrm`` package's vignette). Checked against
+``nlme::gls`` with exact Satterthwaite df (fixtures in ``tests/fixtures/mmrm``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from cbcp_sim.analysis.inference import Estimates
 #: Newton steps at most, and the relative step in Sigma below which a replicate has converged (its
 #: error is then about the square of that, Newton's convergence being quadratic).
 MAX_STEPS = 50
-TOLERANCE = 1e-7
+TOLERANCE = 1e-6
 
 
 def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *, endpoint: str = "change",
@@ -63,8 +63,8 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
     out = Estimates(*(np.full(R, np.nan) for _ in range(3)))
     if good.size:
         sums = sums.take(good)
-        sigma, hessian, converged = _solve(sums, _start(sums))
-        estimate, se, df = _contrast(sums, sigma, hessian, visit - 1)
+        sigma, converged = _solve(sums, _start(sums))
+        estimate, se, df = _contrast(sums, sigma, visit - 1)
         ok = converged & np.isfinite(df) & (df > 0) & (se > 0)
         for name, value in zip(("estimate", "se", "df"), (estimate, se, df), strict=True):
             getattr(out, name)[good] = np.where(ok, value, np.nan)
@@ -180,44 +180,44 @@ def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> np.ndarray:
     return 0.5 * (h + np.swapaxes(h, 1, 2))
 
 
-def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Newton steps with step halving, each on the replicates not yet converged.
-
-    Returns Sigma, the Hessian of the last step (at most a converged step away from the optimum, which
-    is plenty for Satterthwaite df) and a converged flag per replicate.
-    """
+def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Newton steps with step halving, each on the replicates not yet converged; Sigma and a converged
+    flag per replicate."""
     R, T, _ = d.shape
     sigma = sigma.copy()
-    hessian = np.zeros((R, T * (T + 1) // 2, T * (T + 1) // 2))
     done = np.zeros(R, dtype=bool)
+    rows = np.arange(R)
+    sub = d
+    s = _score(sub, sigma)
     for _ in range(MAX_STEPS):
-        rows = np.flatnonzero(~done)
-        if not rows.size:
-            break
-        sub = d.take(rows)
-        s = _score(sub, sigma[rows])
-        hessian[rows] = _hessian(sub, s)
-        step = _newton_step(hessian[rows], _to_theta(s["grad"], derivative=True))
+        step = _newton_step(_hessian(sub, s), _to_theta(s["grad"], derivative=True))
         theta = _to_theta(sigma[rows])
         accept = np.zeros(rows.size, dtype=bool)
         new = sigma[rows]
         for halving in range(30):
             candidate = _from_theta(theta - step / 2.0**halving, T)
-            f = _score(sub, candidate)["f"]
-            better = ~accept & _positive_definite(candidate) & (f <= s["f"] + 1e-12 * np.abs(s["f"]))
+            trial = _score(sub, candidate)
+            better = ~accept & _positive_definite(candidate) & (trial["f"] <= s["f"] + 1e-12 * np.abs(s["f"]))
             new = np.where(better[:, None, None], candidate, new)
             accept |= better
             if accept.all():
                 break
         sigma[rows] = new
         done[rows] = accept & (np.abs(step).max(axis=1) <= TOLERANCE * np.abs(theta).max(axis=1))
-    return sigma, hessian, done
+        if done.all():
+            break
+        keep = ~done[rows]
+        rows, sub = rows[keep], sub.take(np.flatnonzero(keep))
+        s = ({k: v[keep] for k, v in trial.items()} if halving == 0
+             else _score(sub, sigma[rows]))  # a full step: the trial point is the new point
+    return sigma, done
 
 
-def _contrast(d: _Sums, sigma: np.ndarray, hessian: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
+def _contrast(d: _Sums, sigma: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
     """Treated minus control at post-baseline visit ``t``: estimate, model-based SE, Satterthwaite df."""
     R, T, q = d.shape
     s = _score(d, sigma)
+    hessian = _hessian(d, s)
     c = s["c"].reshape(R, T, q, T, q)
     variance = c[:, t, 1, t, 1]
     u = c[:, :, :, t, 1]
