@@ -558,6 +558,9 @@ def _check_design(s: Scenario) -> None:
         if not regimens[0].doses:
             raise ScenarioError(f"arms.{d.arms[0]}.kind", "the arm of a single_arm design gets cells")
         only(SINGLE_ARM_ANALYSES, "does not apply to a single_arm design")
+        if a.dose_strata:
+            raise ScenarioError("analysis.dose_strata", "compares dose strata with a reference arm, which a "
+                                                        "single_arm design lacks")
         return
     if k < 2:
         raise ScenarioError("design.arms", "needs two or more arms, the reference first (one arm: design.kind = "
@@ -572,7 +575,10 @@ def _check_design(s: Scenario) -> None:
             raise ScenarioError("design.primary_visit", f"must be in period 1 (at most design.crossover_month "
                                                         f"{d.crossover_month:g}), got {d.primary_visit:g}")
         for r, first in zip(regimens, (d.crossover_month, 0.0), strict=True):
-            if not r.doses or r.doses[0].month != first:
+            if not r.doses:
+                raise ScenarioError(f"arms.{r.name}.kind", "both sequences of a crossover get cells (placebo is "
+                                                           "the other period's infusion)")
+            if r.doses[0].month != first:
                 raise ScenarioError(f"arms.{r.name}.schedule", f"must give cells first at month {first:g} (a "
                                                                "crossover's first arm at the switch, the other at 0)")
         only(PARALLEL_ANALYSES + CROSSOVER_ANALYSES, "does not apply to a crossover design")

@@ -13,7 +13,9 @@ from cbcp_sim.scenario import Scenario
 @dataclass(frozen=True)
 class Comparison:
     """``active`` arm against ``control`` arm (``None``: against expectation), in dose stratum ``dose``
-    (``"high"``: at or above ``design.dose_threshold``, ``"low"``: below; ``None``: every child)."""
+    (``"high"``: at or above ``design.dose_threshold``, ``"low"``: below; ``None``: every child). A child's
+    dose is the one the population model gives it, known for control children too (their own banked unit,
+    or the allogeneic dose)."""
 
     label: str
     active: int
@@ -26,11 +28,11 @@ class Comparison:
         return self.dose is None and self.control is not None
 
     def groups(self, arm: np.ndarray, dose: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(R, N)`` masks of the active group and of the children in the comparison."""
-        active = arm == self.active
-        if self.dose is not None:
-            active = active & (self.stratum(dose, threshold))
-        members = active | (arm == self.control) if self.control is not None else active
+        """``(R, N)`` masks of the active group and of the children in the comparison: in a dose stratum, the
+        children of both arms whose (banked or assigned) dose falls in it, so the comparison stays randomised."""
+        stratum = self.stratum(dose, threshold)
+        active = (arm == self.active) & stratum
+        members = active | ((arm == self.control) & stratum) if self.control is not None else active
         return active, members
 
     def stratum(self, dose: np.ndarray, threshold: float) -> np.ndarray:
