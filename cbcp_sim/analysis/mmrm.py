@@ -58,9 +58,11 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
         columns += list(np.moveaxis(covariates, -1, 0))
     sums = _Sums.of(np.where(seen, values[..., 1:], 0.0), seen, np.stack(columns, axis=-1))
     R, T, q = len(seen), seen.shape[-1], len(columns)
-    arm_counts = np.stack([(seen & ~treated[..., None]).sum(axis=1), (seen & treated[..., None]).sum(axis=1)])
-    good = np.flatnonzero((arm_counts >= 2).all(axis=(0, 2)) & (sums.n.sum(axis=1) > T + q))
     out = Estimates(*(np.full(R, np.nan) for _ in range(3)))
+    if sums is None:
+        return out
+    arm_counts = np.stack([(seen & ~treated[..., None]).sum(axis=1), (seen & treated[..., None]).sum(axis=1)])
+    good = np.flatnonzero((arm_counts >= 2).all(axis=(0, 2)) & (sums.n.sum(axis=1) > T + q) & sums.full_rank())
     if good.size:
         sums = sums.take(good)
         sigma, converged = _solve(sums, _start(sums))
@@ -83,10 +85,16 @@ class _Sums:
     masks: np.ndarray   #: (P, T) bool
 
     @classmethod
-    def of(cls, y: np.ndarray, seen: np.ndarray, x: np.ndarray) -> _Sums:
-        """Sums of ``y`` ``(R, N, T)`` seen where ``seen``, regressors ``x`` ``(R, N, q)``; covariates
-        after the arm column are centred over the children in the fit (the arm contrast does not change)."""
+    def of(cls, y: np.ndarray, seen: np.ndarray, x: np.ndarray) -> _Sums | None:
+        """Sums of ``y`` ``(R, N, T)`` seen where ``seen``, regressors ``x`` ``(R, N, q)`` (``None`` when no
+        child is seen after baseline). For precision, ``y`` is centred per visit and the covariates after
+        the arm column over the children in the fit: shifts the intercepts absorb, so the arm contrast
+        does not change."""
         included = seen.any(axis=-1)
+        if not included.any():
+            return None
+        seen_count = np.maximum(seen.sum(axis=1, keepdims=True), 1)
+        y = np.where(seen, y - np.where(seen, y, 0.0).sum(axis=1, keepdims=True) / seen_count, 0.0)
         weight = included[..., None]
         count = np.maximum(weight.sum(axis=1, keepdims=True), 1)
         x = x.copy()
@@ -102,6 +110,13 @@ class _Sums:
                    for v in products)
         masks = (patterns[:, None] >> np.arange(seen.shape[-1])) & 1 == 1
         return cls(n=n, S=S, Y=Y, U=U, masks=masks)
+
+    def full_rank(self) -> np.ndarray:
+        """``(R,)`` True where the regressors of the children in the fit are not collinear."""
+        total = self.S.sum(axis=1)
+        scale = np.sqrt(np.maximum(np.diagonal(total, axis1=1, axis2=2), 1e-300))
+        with np.errstate(invalid="ignore"):
+            return np.linalg.eigvalsh(total / scale[:, :, None] / scale[:, None, :])[:, 0] > 1e-10
 
     def take(self, rows: np.ndarray) -> _Sums:
         return _Sums(n=self.n[rows], S=self.S[rows], Y=self.Y[rows], U=self.U[rows], masks=self.masks)
@@ -156,11 +171,13 @@ def _score(d: _Sums, sigma: np.ndarray) -> dict[str, np.ndarray]:
             "resid": resid, "k": k}
 
 
-def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> np.ndarray:
-    """Observed Hessian of -2 l_R in the free elements ``theta`` of Sigma (``Sigma = sum_k theta_k B_k``).
+def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Observed and expected Hessians of -2 l_R in the free elements ``theta`` of Sigma
+    (``Sigma = sum_k theta_k B_k``), each ``(R, K, K)``.
 
-    With ``P = V^-1 - V^-1 X C X' V^-1`` and ``e = P y``: ``H_kl = -tr(P B_k P B_l) + 2 e' B_k P B_l e``,
-    expanded over patterns: ``tr(P B_k P B_l) = T1 - 2 T2 + T3`` and ``e' B_k P B_l e = T4 - T5``.
+    With ``P = V^-1 - V^-1 X C X' V^-1`` and ``e = P y``: observed ``H_kl = -tr(P B_k P B_l) + 2 e' B_k P B_l e``,
+    expected ``tr(P B_k P B_l)`` (the REML Fisher information, times 2), expanded over patterns:
+    ``tr(P B_k P B_l) = T1 - 2 T2 + T3`` and ``e' B_k P B_l e = T4 - T5``.
     """
     R, T, q = d.shape
     K = T * (T + 1) // 2
@@ -169,20 +186,26 @@ def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> np.ndarray:
     wbw = w[:, :, None] @ basis @ w[:, :, None]                # (R, P, K, T, T)
     z = w @ s["k"] @ w                                           # T2: W K_p W
     e = w @ s["resid"] @ w                                       # T4: sum of e e' over the pattern
-    left = -d.n[..., None, None] * w + 2.0 * z + 2.0 * e        # T1, T2 and T4 share kron(., W_p)
     flat = basis.reshape(K, T * T)
-    h = flat @ _kron(left, w).sum(axis=1) @ flat.T
+    t12 = flat @ _kron(d.n[..., None, None] * w - 2.0 * z, w).sum(axis=1) @ flat.T
+    t4 = flat @ _kron(e, w).sum(axis=1) @ flat.T
     cd = c[:, None] @ _kron_sum_k(wbw, d.S)                      # T3: C D_k, D_k = sum_p W B_k W (x) S_p
-    h -= cd.reshape(R, K, -1) @ np.swapaxes(cd, 2, 3).reshape(R, K, -1).swapaxes(1, 2)
+    t3 = cd.reshape(R, K, -1) @ np.swapaxes(cd, 2, 3).reshape(R, K, -1).swapaxes(1, 2)
     f = d.Y - beta[:, None] @ d.S                                # T5: sum of r x' over the pattern
     hk = (wbw @ f[:, :, None]).sum(axis=1).reshape(R, K, T * q)
-    h -= 2.0 * hk @ c @ hk.swapaxes(1, 2)
-    return 0.5 * (h + np.swapaxes(h, 1, 2))
+    t5 = hk @ c @ hk.swapaxes(1, 2)
+    expected = t12 + t3
+    observed = 2.0 * (t4 - t5) - expected
+    return tuple(0.5 * (h + np.swapaxes(h, 1, 2)) for h in (observed, expected))
 
 
 def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Newton steps with step halving, each on the replicates not yet converged; Sigma and a converged
-    flag per replicate."""
+    """Newton steps (Fisher scoring where the observed Hessian is not positive definite) with step
+    halving, each on the replicates not yet converged; Sigma and a converged flag per replicate.
+
+    A replicate has converged when a full Newton step, at a positive definite observed Hessian, is at
+    most :data:`TOLERANCE` relative; one whose criterion is not finite, or that stalls, is not converged.
+    """
     R, T, _ = d.shape
     sigma = sigma.copy()
     done = np.zeros(R, dtype=bool)
@@ -190,9 +213,13 @@ def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sub = d
     s = _score(sub, sigma)
     for _ in range(MAX_STEPS):
-        step = _newton_step(_hessian(sub, s), _to_theta(s["grad"], derivative=True))
+        live = np.isfinite(s["f"]) & np.isfinite(s["grad"]).all(axis=(1, 2))
+        observed, expected = _hessian(sub, s)
+        newton = _positive_definite(observed) & live
+        step = _step(np.where(newton[:, None, None], observed, expected), _to_theta(s["grad"], derivative=True),
+                     live)
         theta = _to_theta(sigma[rows])
-        accept = np.zeros(rows.size, dtype=bool)
+        accept = ~live
         new = sigma[rows]
         for halving in range(30):
             candidate = _from_theta(theta - step / 2.0**halving, T)
@@ -200,16 +227,20 @@ def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             better = ~accept & _positive_definite(candidate) & (trial["f"] <= s["f"] + 1e-12 * np.abs(s["f"]))
             new = np.where(better[:, None, None], candidate, new)
             accept |= better
+            if halving == 0:
+                full = better
             if accept.all():
                 break
         sigma[rows] = new
-        done[rows] = accept & (np.abs(step).max(axis=1) <= TOLERANCE * np.abs(theta).max(axis=1))
-        if done.all():
+        small = np.abs(step).max(axis=1) <= TOLERANCE * np.abs(theta).max(axis=1)
+        done[rows] = full & newton & small
+        finished = done[rows] | ~live
+        if finished.all():
             break
-        keep = ~done[rows]
+        keep = ~finished
         rows, sub = rows[keep], sub.take(np.flatnonzero(keep))
         s = ({k: v[keep] for k, v in trial.items()} if halving == 0
-             else _score(sub, sigma[rows]))  # a full step: the trial point is the new point
+             else _score(sub, sigma[rows]))  # every step full: the trial point is the new point
     return sigma, done
 
 
@@ -217,7 +248,7 @@ def _contrast(d: _Sums, sigma: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
     """Treated minus control at post-baseline visit ``t``: estimate, model-based SE, Satterthwaite df."""
     R, T, q = d.shape
     s = _score(d, sigma)
-    hessian = _hessian(d, s)
+    hessian = _hessian(d, s)[0]
     c = s["c"].reshape(R, T, q, T, q)
     variance = c[:, t, 1, t, 1]
     u = c[:, :, :, t, 1]
@@ -303,10 +334,12 @@ def _basis(T: int) -> np.ndarray:
     return out
 
 
-def _newton_step(h: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``H^-1 g``; where H is not positive definite, a gradient step scaled by the diagonal instead."""
-    eig = np.linalg.eigvalsh(h)
-    pd = eig[:, 0] > 0
+def _step(h: np.ndarray, g: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """``H^-1 g`` for positive definite ``H``; a diagonally scaled gradient step where ``H`` is not positive
+    definite, and zero where the replicate is not ``live`` (non-finite)."""
+    h = np.where(live[:, None, None], h, np.eye(h.shape[-1]))
+    g = np.where(live[:, None], g, 0.0)
+    pd = _positive_definite(h)
     with np.errstate(invalid="ignore", divide="ignore"):
         newton = np.linalg.solve(np.where(pd[:, None, None], h, np.eye(h.shape[-1])), g[..., None])[..., 0]
         diag = np.abs(np.diagonal(h, axis1=1, axis2=2))
