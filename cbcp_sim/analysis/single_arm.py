@@ -38,8 +38,9 @@ def count_above(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, v
     """Share of children above their expected change, minus one half, with the exact binomial (sign) test
     of one half (two-sided as R ``binom.test``); SE of the share from the Agresti-Coull interval.
 
-    A child exactly at the expectation counts as not above. The change of a child is skewed, so even
-    a correct mean expectation does not put half the children above it: the test's level is off.
+    A child exactly at the expectation counts as not above. The sign test is discrete (its size is below
+    alpha at these n), and a mean expectation puts half the children above it only when the change is
+    symmetric; a biased expectation or an assessor's bias moves the share and the test with it.
     """
     excess, mask = _excess(values, observed, treated, visit, expected)
     n = mask.sum(axis=1)
