@@ -54,18 +54,21 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     context = {"endpoint": a.endpoint, "covariates": covariates, "switch": data.switch, "expected": data.expected,
                "mcid": a.mcid}
     dose = data.covariates.get("dose", np.zeros(data.arm.shape))
+    arm = data.arm[0] if data.arm.strides[0] == 0 else data.arm  # children stored by arm: one row for all
     alt, null, truth = {}, {}, {}
     counts: dict[int, dict[str, np.ndarray]] = {id(alt): {}, id(null): {}}
     for c in comparisons(scenario):
-        active, members = c.groups(data.arm, dose, d.dose_threshold)
+        active, members = c.groups(arm, dose, d.dose_threshold)
         for out, values, observed in ((alt, data.values, data.observed),
                                       (null, data.null_values, data.null_observed)):
-            seen = observed & members[..., None]
+            seen = observed if members.all() else observed & members[..., None]
             for name in scenario.analyses:
                 out[name, c.label] = _analyse(name, data, values, seen, active, context)
-            at_visit = seen[..., 0] & seen[..., data.primary]
-            counts[id(out)][c.label] = np.stack([(at_visit & ~active).sum(axis=1), (at_visit & active).sum(axis=1)])
-        truth[c.label] = _truth(data, c, c.stratum(dose, d.dose_threshold), a.mcid)
+            if a.multiplicity == "dunnett":
+                at_visit = seen[..., 0] & seen[..., data.primary]
+                counts[id(out)][c.label] = np.stack([(at_visit & ~active).sum(axis=1),
+                                                     (at_visit & active).sum(axis=1)])
+        truth[c.label] = _truth(data, c, None if c.dose is None else c.stratum(dose, d.dose_threshold), a.mcid)
     for out in (alt, null):
         for name in scenario.analyses:
             _adjust(out, name, scenario, counts[id(out)])
@@ -83,16 +86,18 @@ def _analyse(name: str, data: outcomes.TrialData, values: np.ndarray, observed: 
     return analyse(name, values, observed, active, data.primary, **context)
 
 
-def _truth(data: outcomes.TrialData, c: Comparison, population: np.ndarray, mcid: float) -> np.ndarray:
-    """Sums over the comparison's population of children (every child, or a dose stratum) of the effect of
-    the active arm's cells over the control's (or over none) at the primary visit, in points and in
-    responders (change >= ``mcid``); and their number."""
+def _truth(data: outcomes.TrialData, c: Comparison, population: np.ndarray | None, mcid: float) -> np.ndarray:
+    """Sums over the comparison's population of children (``None``: every child; else a dose-stratum mask) of
+    the effect of the active arm's cells over the control's (or over none) at the primary visit, in points
+    and in responders (change >= ``mcid``); and their number."""
     treated = data.under[c.active]
     control = data.under[c.control if c.control is not None else -1]
     baseline = data.null_values[..., 0]
     responders = (treated - baseline >= mcid).astype(float) - (control - baseline >= mcid)
-    return np.array([((treated - control) * population).sum(), (responders * population).sum(),
-                     float(population.sum())])
+    effect = treated - control
+    if population is None:
+        return np.array([effect.sum(), responders.sum(), float(effect.size)])
+    return np.array([effect[population].sum(), responders[population].sum(), float(population.sum())])
 
 
 def _adjust(out: dict[tuple[str, str], Estimates], name: str, scenario: Scenario,

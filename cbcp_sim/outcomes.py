@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cbcp_sim import dropout, expected_change, natural_history, population, treatment
+from cbcp_sim.cells import Regimen
 from cbcp_sim.designs import parallel, randomisation
 from cbcp_sim.scenario import LONGITUDINAL_ANALYSES, Scenario
 from cbcp_sim.streams import Streams
@@ -96,7 +97,8 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
             effect = treatment.cell_effect(t, regimen, months, **{k: parallel.pick(v, where) for k, v in child.items()})
             null = natural_history.observe(nh, base + effect, parallel.pick(noise, where))
         parallel.place(values, where, null)
-    under = _under(s, months[primary:primary + 1], true[..., primary], noise[..., primary], child)
+    under = _under(s, layout, months[primary:primary + 1], true[..., primary], noise[..., primary], child,
+                   values[..., primary], null_values[..., primary])
     observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values)
     null_observed = (observed if s.dropout.mechanism == "mcar"
                      else dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values))
@@ -110,19 +112,38 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
                      covariates=covariates, expected=expected, screened=children.screened)
 
 
-def _under(s: Scenario, month: np.ndarray, true: np.ndarray, noise: np.ndarray,
-           child: dict[str, np.ndarray]) -> np.ndarray:
+def _under(s: Scenario, layout: parallel.Layout, month: np.ndarray, true: np.ndarray, noise: np.ndarray,
+           child: dict[str, np.ndarray], values: np.ndarray, null_values: np.ndarray) -> np.ndarray:
     """``(k + 1, R, N)``: every child's score at ``month`` under each arm's cells alone (no expectation
-    response or assessor bias), and last untreated, for the true effect of each comparison."""
+    response or assessor bias), and last untreated, for the true effect of each comparison.
+
+    Where children are stored by arm and an arm has no expectation response or assessor bias at ``month``,
+    its children's simulated ``values`` (and ``null_values``) already are those scores: only the rest are
+    simulated again, from the same true scores and noise.
+    """
     nh, t = s.natural_history, s.treatment
-    untreated = natural_history.observe(nh, true.copy(), noise)
-    out = []
-    for regimen in s.regimens:
-        if regimen.doses:
-            effect = treatment.cell_effect(t, regimen, month, **child)[..., 0]
-            out.append(natural_history.observe(nh, true + effect, noise))
-        else:
-            out.append(untreated)
+    regimens = s.regimens
+    n = true.shape[1]
+    plain = [layout.by_arm and treatment.nonspecific(t, r, s.design.blinding, month)[0] == 0.0 for r in regimens]
+    slices = parallel.arm_slices(layout.sizes) if layout.by_arm else []
+
+    def fill(known: list[slice], source: np.ndarray, regimen: Regimen | None) -> np.ndarray:
+        """Scores under ``regimen`` (None: untreated), from ``source`` for the ``known`` arms' children."""
+        out = np.empty(true.shape)
+        todo = np.ones(n, dtype=bool)
+        for where in known:
+            out[:, where] = source[:, where]
+            todo[where] = False
+        if todo.any():
+            score = true[:, todo]
+            if regimen is not None:
+                score = score + treatment.cell_effect(t, regimen, month,
+                                                      **{k: v[:, todo] for k, v in child.items()})[..., 0]
+            out[:, todo] = natural_history.observe(nh, score, noise[:, todo])
+        return out
+
+    untreated = fill([slices[i] for i in range(len(regimens)) if plain[i]], null_values, None)
+    out = [fill([slices[j]] if plain[j] else [], values, r) if r.doses else untreated for j, r in enumerate(regimens)]
     return np.stack([*out, untreated])
 
 

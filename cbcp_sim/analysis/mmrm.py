@@ -39,6 +39,8 @@ from cbcp_sim.analysis.inference import Estimates
 #: Newton steps at most, and the relative step in Sigma below which a replicate has converged (its
 #: error is then about the square of that, Newton's convergence being quadratic).
 MAX_STEPS = 50
+#: EM steps (each a REML score, no Hessian) between the moment start and Newton.
+EM_STEPS = 2
 TOLERANCE = 1e-6
 
 
@@ -102,12 +104,13 @@ class _Sums:
         x = np.where(weight, x, 0.0)
         codes = seen @ (1 << np.arange(seen.shape[-1]))
         patterns = np.unique(codes[included])
-        products = (x[..., :, None] * x[..., None, :], y[..., :, None] * x[..., None, :],
-                    y[..., :, None] * y[..., None, :])
-        member = [(codes == code) & included for code in patterns]
-        n = np.stack([m.sum(axis=1) for m in member], axis=1).astype(float)
-        S, Y, U = (np.stack([np.where(m[..., None, None], v, 0.0).sum(axis=1) for m in member], axis=1)
-                   for v in products)
+        z = np.concatenate([x, y], axis=-1)
+        zt = np.swapaxes(z, 1, 2)
+        member = [((codes == code) & included).astype(float) for code in patterns]
+        n = np.stack([m.sum(axis=1) for m in member], axis=1)
+        blocks = np.stack([(zt * m[:, None, :]) @ z for m in member], axis=1)  # sums of z z' per pattern
+        q = x.shape[-1]
+        S, Y, U = blocks[..., :q, :q], blocks[..., q:, :q], blocks[..., q:, q:]
         masks = (patterns[:, None] >> np.arange(seen.shape[-1])) & 1 == 1
         return cls(n=n, S=S, Y=Y, U=U, masks=masks)
 
@@ -171,8 +174,8 @@ def _score(d: _Sums, sigma: np.ndarray) -> dict[str, np.ndarray]:
             "resid": resid, "k": k}
 
 
-def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Observed and expected Hessians of -2 l_R in the free elements ``theta`` of Sigma
+def _hessian(d: _Sums, s: dict[str, np.ndarray], expected: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Observed and (if ``expected``) expected Hessians of -2 l_R in the free elements ``theta`` of Sigma
     (``Sigma = sum_k theta_k B_k``), each ``(R, K, K)``.
 
     With ``P = V^-1 - V^-1 X C X' V^-1`` and ``e = P y``: observed ``H_kl = -tr(P B_k P B_l) + 2 e' B_k P B_l e``,
@@ -187,16 +190,18 @@ def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
     z = w @ s["k"] @ w                                           # T2: W K_p W
     e = w @ s["resid"] @ w                                       # T4: sum of e e' over the pattern
     flat = basis.reshape(K, T * T)
-    t12 = flat @ _kron(d.n[..., None, None] * w - 2.0 * z, w).sum(axis=1) @ flat.T
-    t4 = flat @ _kron(e, w).sum(axis=1) @ flat.T
     cd = c[:, None] @ _kron_sum_k(wbw, d.S)                      # T3: C D_k, D_k = sum_p W B_k W (x) S_p
     t3 = cd.reshape(R, K, -1) @ np.swapaxes(cd, 2, 3).reshape(R, K, -1).swapaxes(1, 2)
     f = d.Y - beta[:, None] @ d.S                                # T5: sum of r x' over the pattern
     hk = (wbw @ f[:, :, None]).sum(axis=1).reshape(R, K, T * q)
     t5 = hk @ c @ hk.swapaxes(1, 2)
-    expected = t12 + t3
-    observed = 2.0 * (t4 - t5) - expected
-    return tuple(0.5 * (h + np.swapaxes(h, 1, 2)) for h in (observed, expected))
+    left = 2.0 * (z + e) - d.n[..., None, None] * w             # -(T1 - 2 T2) + 2 T4 share kron(., W_p)
+    observed = flat @ _kron(left, w).sum(axis=1) @ flat.T - t3 - 2.0 * t5
+    observed = 0.5 * (observed + np.swapaxes(observed, 1, 2))
+    if not expected:
+        return observed, None
+    information = flat @ _kron(d.n[..., None, None] * w - 2.0 * z, w).sum(axis=1) @ flat.T + t3
+    return observed, 0.5 * (information + np.swapaxes(information, 1, 2))
 
 
 def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -212,12 +217,22 @@ def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.arange(R)
     sub = d
     s = _score(sub, sigma)
+    n = np.maximum(d.n.sum(axis=1), 1.0)[:, None, None]
+    for _ in range(EM_STEPS):  # REML EM steps (Laird, Lange & Stram 1987): cheap, monotone, keep Sigma
+        candidate = sigma - sigma @ s["grad"] @ sigma / n  # positive definite, and bring Newton close
+        candidate = 0.5 * (candidate + np.swapaxes(candidate, 1, 2))
+        sigma = np.where((_positive_definite(candidate) & np.isfinite(candidate).all(axis=(1, 2)))[:, None, None],
+                         candidate, sigma)
+        s = _score(sub, sigma)
     for _ in range(MAX_STEPS):
         live = np.isfinite(s["f"]) & np.isfinite(s["grad"]).all(axis=(1, 2))
-        observed, expected = _hessian(sub, s)
+        observed = _hessian(sub, s)[0]
         newton = _positive_definite(observed) & live
-        step = _step(np.where(newton[:, None, None], observed, expected), _to_theta(s["grad"], derivative=True),
-                     live)
+        expected = observed.copy()
+        if not newton.all():  # Fisher scoring for the others
+            other = np.flatnonzero(~newton)
+            expected[other] = _hessian(sub.take(other), {k: v[other] for k, v in s.items()}, expected=True)[1]
+        step = _step(observed, expected, newton, _to_theta(s["grad"], derivative=True), live)
         theta = _to_theta(sigma[rows])
         accept = ~live
         new = sigma[rows]
@@ -280,9 +295,15 @@ def _from_theta(theta: np.ndarray, T: int) -> np.ndarray:
 
 
 def _positive_definite(sigma: np.ndarray) -> np.ndarray:
-    """``(R,)`` True where the symmetric ``(R, T, T)`` matrix is positive definite."""
+    """``(R,)`` True where the symmetric ``(R, T, T)`` matrix is positive definite (smallest eigenvalue above
+    1e-12 of the largest diagonal element); a Cholesky factorisation settles the common all-definite case."""
+    scale = np.abs(np.diagonal(sigma, axis1=1, axis2=2)).max(axis=1)
     with np.errstate(invalid="ignore"):
-        return np.linalg.eigvalsh(sigma)[:, 0] > 1e-12 * np.abs(np.diagonal(sigma, axis1=1, axis2=2)).max(axis=1)
+        try:
+            np.linalg.cholesky(sigma - 1e-12 * scale[:, None, None] * np.eye(sigma.shape[-1]))
+        except np.linalg.LinAlgError:
+            return np.linalg.eigvalsh(sigma)[:, 0] > 1e-12 * scale
+        return np.isfinite(sigma).all(axis=(1, 2))
 
 
 def _inverse(a: np.ndarray) -> np.ndarray:
@@ -334,14 +355,17 @@ def _basis(T: int) -> np.ndarray:
     return out
 
 
-def _step(h: np.ndarray, g: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """``H^-1 g`` for positive definite ``H``; a diagonally scaled gradient step where ``H`` is not positive
-    definite, and zero where the replicate is not ``live`` (non-finite)."""
-    h = np.where(live[:, None, None], h, np.eye(h.shape[-1]))
+def _step(observed: np.ndarray, expected: np.ndarray, newton: np.ndarray, g: np.ndarray,
+          live: np.ndarray) -> np.ndarray:
+    """The Newton step ``H^-1 g`` where the ``observed`` Hessian is positive definite (``newton``), else the
+    Fisher-scoring step with the ``expected`` one, else a diagonally scaled gradient step; zero where the
+    replicate is not ``live`` (non-finite)."""
+    scoring = ~newton & live & _positive_definite(np.where(live[:, None, None], expected, 1.0))
+    usable = newton | scoring
+    h = np.where(newton[:, None, None], observed, np.where(usable[:, None, None], expected, np.eye(g.shape[1])))
     g = np.where(live[:, None], g, 0.0)
-    pd = _positive_definite(h)
     with np.errstate(invalid="ignore", divide="ignore"):
-        newton = np.linalg.solve(np.where(pd[:, None, None], h, np.eye(h.shape[-1])), g[..., None])[..., 0]
-        diag = np.abs(np.diagonal(h, axis1=1, axis2=2))
-        fallback = g / np.where(diag > 0, diag, 1.0)
-    return np.where(pd[:, None], newton, fallback)
+        solved = np.linalg.solve(h, g[..., None])[..., 0]
+        diag = np.abs(np.diagonal(expected, axis1=1, axis2=2))
+        fallback = g / np.where(np.isfinite(diag) & (diag > 0), diag, 1.0)
+    return np.where(usable[:, None], solved, fallback)

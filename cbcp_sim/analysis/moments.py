@@ -32,7 +32,6 @@ def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.nd
     whatever the level of the scores.
     """
     w = mask.astype(float)
-    treated = np.broadcast_to(treated, mask.shape)
     arms = (~treated, treated)
     n = _by_arm(w, arms)
     total = n.sum(axis=1)
@@ -49,8 +48,11 @@ def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.nd
 
 
 def _by_arm(values: np.ndarray, arms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Sums over each arm's children, ``(R, 2)``: numpy's own reduction, so the bits never depend on
-    BLAS threading (results must be identical in any worker process)."""
+    """Sums over each arm's children, ``(R, 2)``, for arms given per child ``(N,)`` (columns are selected) or per
+    replicate ``(R, N)``: numpy's own reduction, so the bits never depend on BLAS threading (results must be
+    identical in any worker process)."""
+    if arms[0].ndim == 1:
+        return np.stack([values[:, arm].sum(axis=1) for arm in arms], axis=1)
     return np.stack([np.where(arm, values, 0.0).sum(axis=1) for arm in arms], axis=1)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 #: Largest quadrature array built at once (bytes): with its temporaries a block stays under ~100 MB.
 MAX_BLOCK_BYTES = 32 * 2**20
@@ -74,6 +74,8 @@ def dunnett(t: np.ndarray, df: np.ndarray, n_control: np.ndarray, n_active: np.n
 def dunnett_critical(alpha: float, df: float, n_control: float, n_active: Sequence[float], *, sides: int) -> float:
     """Dunnett's critical value ``c`` with ``P(max_j |T_j| >= c) = alpha`` (``sides=2``) or
     ``P(max_j T_j >= c) = alpha`` (``sides=1``); see :func:`dunnett`. ``n_active`` has one size per arm."""
+    from scipy import optimize  # here: importing it costs a tenth of a second that simulations never need
+
     lam = np.sqrt(np.asarray(n_active, dtype=float) / (n_control + np.asarray(n_active, dtype=float)))[None]
     dfs = np.array([float(df)])
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from cbcp_sim.analysis.inference import Estimates, guarded
 from cbcp_sim.analysis.ranks import outcome
@@ -33,7 +33,7 @@ def fisher(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit:
     """
     x0, x1, n0, n1 = _table(values, observed, treated, visit, endpoint, mcid)
     grid = np.arange(int((n0 + n1).max(initial=0)) + 1)
-    pmf = stats.hypergeom.pmf(grid, (n0 + n1)[:, None], (x0 + x1)[:, None], n1[:, None])
+    pmf = _hypergeom_pmf(grid, (n0 + n1)[:, None], (x0 + x1)[:, None], n1[:, None])
     observed_pmf = np.take_along_axis(pmf, x1[:, None], axis=1)
     p_two = np.minimum(np.where(pmf <= observed_pmf * (1 + 1e-7), pmf, 0.0).sum(axis=1), 1.0)
     p_upper = np.minimum(np.where(grid >= x1[:, None], pmf, 0.0).sum(axis=1), 1.0)
@@ -81,3 +81,18 @@ def _estimates(x0: np.ndarray, x1: np.ndarray, n0: np.ndarray, n1: np.ndarray, p
     est = guarded(estimate, se, np.full(len(x0), np.inf), n0, n1)
     ok = (n0 >= 2) & (n1 >= 2)
     return replace(est, p_two=np.where(ok, p_two, np.nan), p_upper=np.where(ok, p_upper, np.nan))
+
+
+def _hypergeom_pmf(x: np.ndarray, total: np.ndarray, successes: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """``P(X = x)`` of the hypergeometric distribution (as ``scipy.stats.hypergeom.pmf(x, total, successes,
+    draws)``), 0 outside its support; from log-gamma, without importing scipy.stats."""
+    x, total, successes, draws = np.broadcast_arrays(x, total, successes, draws)
+    inside = (x >= np.maximum(0, draws - (total - successes))) & (x <= np.minimum(successes, draws))
+    x = np.where(inside, x, 0)
+    with np.errstate(invalid="ignore"):
+        log = (_log_choose(successes, x) + _log_choose(total - successes, draws - x) - _log_choose(total, draws))
+    return np.where(inside, np.exp(log), 0.0)
+
+
+def _log_choose(n: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return special.gammaln(n + 1.0) - special.gammaln(k + 1.0) - special.gammaln(n - k + 1.0)

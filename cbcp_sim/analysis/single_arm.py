@@ -9,7 +9,7 @@ wrong expectation, an expectation response or an unblinded assessor shows up as 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 from cbcp_sim.analysis.inference import Estimates
 
@@ -46,8 +46,8 @@ def count_above(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, v
     n = mask.sum(axis=1)
     k = (mask & (excess > 0.0)).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        upper = stats.binom.sf(k - 1, n, 0.5)
-        lower = stats.binom.cdf(k, n, 0.5)
+        upper = np.where(k > 0, special.bdtrc(np.maximum(k - 1, 0), n, 0.5), 1.0)  # P(X >= k)
+        lower = special.bdtr(k, n, 0.5)  # P(X <= k)
         shrunk = (k + 2.0) / (n + 4.0)
         se = np.sqrt(shrunk * (1.0 - shrunk) / (n + 4.0))
         estimate = k / n - 0.5

@@ -28,12 +28,14 @@ class Comparison:
         return self.dose is None and self.control is not None
 
     def groups(self, arm: np.ndarray, dose: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(R, N)`` masks of the active group and of the children in the comparison: in a dose stratum, the
-        children of both arms whose (banked or assigned) dose falls in it, so the comparison stays randomised."""
-        stratum = self.stratum(dose, threshold)
-        active = (arm == self.active) & stratum
-        members = active | ((arm == self.control) & stratum) if self.control is not None else active
-        return active, members
+        """Masks of the active group and of the children in the comparison, ``(N,)`` for an ``(N,)`` ``arm``
+        outside dose strata, else ``(R, N)``: in a dose stratum, the children of both arms whose (banked or
+        assigned) dose falls in it, so the comparison stays randomised."""
+        active, control = arm == self.active, (arm == self.control) if self.control is not None else None
+        if self.dose is not None:
+            stratum = self.stratum(dose, threshold)
+            active, control = active & stratum, (control & stratum) if control is not None else None
+        return active, active if control is None else active | control
 
     def stratum(self, dose: np.ndarray, threshold: float) -> np.ndarray:
         """``(R, N)`` children (of any arm) in this comparison's dose stratum."""
