@@ -16,7 +16,6 @@ to stderr and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -254,8 +253,8 @@ def _analyze(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.alpha) and 0.0 < args.alpha < 1.0):
         raise ScenarioError("--alpha", f"must be in (0, 1), got {args.alpha:g}")
     covariates = () if args.covariates is None else tuple(c.strip() for c in args.covariates.split(","))
-    if covariates and "covariates" not in inspect.signature(registry[name]).parameters:
-        adjusting = [k for k, fn in registry.items() if "covariates" in inspect.signature(fn).parameters]
+    if covariates and "covariates" not in analysis.accepts(name):
+        adjusting = [k for k in registry if "covariates" in analysis.accepts(k)]
         raise ScenarioError("--covariates", f"the {args.method} analysis does not adjust for covariates "
                                             f"(those that do: {', '.join(adjusting) or 'none yet'})")
     data = read_long(args.data, covariates)

@@ -50,18 +50,14 @@ class LongData:
     source: str = ""         #: the file read, for messages
 
     def visit_index(self, month: float) -> int:
-        """Index into the last axis of ``values`` of the visit ``month`` months after baseline (> 0)."""
-        return visit_index(self.months, month, self.source)
-
-
-def visit_index(months: np.ndarray, month: float, source: str = "") -> int:
-    """Index of ``month`` among the post-baseline ``months[1:]``; a ScenarioError on ``--visit`` otherwise."""
-    hits = np.flatnonzero(np.abs(months[1:] - month) <= _MONTHS_TOLERANCE * max(1.0, abs(month)))
-    if not math.isfinite(month) or hits.size == 0:
-        where = f" in {source}" if source else ""
-        visits = ", ".join(f"{m:g}" for m in months[1:])
-        raise ScenarioError("--visit", f"must be one of the visits{where} ({visits} months), got {month:g}")
-    return int(hits[0]) + 1
+        """Index into the last axis of ``values`` of the visit ``month`` months after baseline (> 0); a
+        ScenarioError on ``--visit`` when the file has no such visit."""
+        hits = np.flatnonzero(np.abs(self.months[1:] - month) <= _MONTHS_TOLERANCE * max(1.0, abs(month)))
+        if not math.isfinite(month) or hits.size == 0:
+            where = f" in {self.source}" if self.source else ""
+            visits = ", ".join(f"{m:g}" for m in self.months[1:])
+            raise ScenarioError("--visit", f"must be one of the visits{where} ({visits} months), got {month:g}")
+        return int(hits[0]) + 1
 
 
 def read_long(path: str | PathLike[str], covariates: Sequence[str] = ()) -> LongData:

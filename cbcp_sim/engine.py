@@ -58,24 +58,24 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
                "mcid": a.mcid}
     dose = data.covariates.get("dose", np.zeros(data.arm.shape))
     arm = data.arm[0] if data.arm.strides[0] == 0 else data.arm  # children stored by arm: one row for all
-    alt, null, truth = {}, {}, {}
-    counts: dict[int, dict[str, np.ndarray]] = {id(alt): {}, id(null): {}}
+    passes = {"alt": (data.values, data.observed), "null": (data.null_values, data.null_observed)}
+    results: dict[str, dict[tuple[str, str], Estimates]] = {p: {} for p in passes}
+    counts: dict[str, dict[str, np.ndarray]] = {p: {} for p in passes}
+    truth = {}
     for c in comparisons(scenario):
         active, members = c.groups(arm, dose, d.dose_threshold)
-        for out, values, observed in ((alt, data.values, data.observed),
-                                      (null, data.null_values, data.null_observed)):
+        for p, (values, observed) in passes.items():
             seen = observed if members.all() else observed & members[..., None]
             for name in scenario.analyses:
-                out[name, c.label] = _analyse(name, data, values, seen, active, context)
+                results[p][name, c.label] = _analyse(name, data, values, seen, active, context)
             if a.multiplicity == "dunnett":
                 at_visit = seen[..., 0] & seen[..., data.primary]
-                counts[id(out)][c.label] = np.stack([(at_visit & ~active).sum(axis=1),
-                                                     (at_visit & active).sum(axis=1)])
+                counts[p][c.label] = np.stack([(at_visit & ~active).sum(axis=1), (at_visit & active).sum(axis=1)])
         truth[c.label] = _truth(data, c, None if c.dose is None else c.stratum(dose, d.dose_threshold), a.mcid)
-    for out in (alt, null):
+    for p in passes:
         for name in scenario.analyses:
-            _adjust(out, name, scenario, counts[id(out)])
-    return ChunkResult(alt=alt, null=null, truth=truth, screened=data.screened)
+            _adjust(results[p], name, scenario, counts[p])
+    return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened)
 
 
 def _analyse(name: str, data: outcomes.TrialData, values: np.ndarray, observed: np.ndarray, active: np.ndarray,
@@ -216,9 +216,9 @@ def _concat(parts: list[Estimates]) -> Estimates:
     return Estimates(*(join(f.name) for f in dataclasses.fields(Estimates)))
 
 
-def true_effect(truth: np.ndarray, name: str) -> float:
-    """The true value of what analysis ``name`` estimates, from a comparison's summed :func:`_truth`."""
-    estimand = ESTIMAND.get(name, "points")
+def true_effect(truth: np.ndarray, estimand: str | None = "points") -> float:
+    """The true value of an ``estimand`` (:data:`cbcp_sim.analysis.ESTIMAND`: ``"points"``, ``"responders"`` or
+    ``None``, not computed) from a comparison's summed :func:`_truth`."""
     if estimand is None:
         return float("nan")
     return float(truth[0 if estimand == "points" else 1] / truth[2])
@@ -231,14 +231,14 @@ def _collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int
     effects = {}
     for c in comps:
         truth = sum(ch.truth[c.label] for ch in chunks)
-        effects[c.label] = true_effect(truth, "ttest")
+        effects[c.label] = true_effect(truth)
         for i, name in enumerate(scenario.analyses):
             alt = _concat([ch.alt[name, c.label] for ch in chunks])
             null = _concat([ch.null[name, c.label] for ch in chunks])
             alt_inf, null_inf = infer(alt, alpha=alpha, sides=sides), infer(null, alpha=alpha, sides=sides)
             role = "primary" if i == 0 and (c.multiplicity or c.control is None) else "secondary"
-            rows.append(summarise(name, role, (alt, alt_inf), (null, null_inf), true_effect(truth, name),
-                                  comparison=c.label))
+            rows.append(summarise(name, role, (alt, alt_inf), (null, null_inf),
+                                  true_effect(truth, ESTIMAND.get(name, "points")), comparison=c.label))
             replicates[replicate_key(name, c, comps)] = {
                 "estimate": alt.estimate, "se": alt.se, "df": alt.df, "p": alt_inf.p, "reject": alt_inf.reject,
                 "null_estimate": null.estimate, "null_p": null_inf.p, "null_reject": null_inf.reject}

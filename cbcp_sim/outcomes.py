@@ -91,17 +91,15 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     for j, regimen in enumerate(regimens):
         where = layout.select(j)
         base = parallel.pick(true, where) + treatment.nonspecific(t, regimen, s.design.blinding, months)
-        null = natural_history.observe(nh, base, parallel.pick(noise, where))
-        parallel.place(null_values, where, null)
+        scores = natural_history.observe(nh, base, parallel.pick(noise, where))
+        parallel.place(null_values, where, scores)
         if regimen.doses:
             effect = treatment.cell_effect(t, regimen, months, **{k: parallel.pick(v, where) for k, v in child.items()})
-            null = natural_history.observe(nh, base + effect, parallel.pick(noise, where))
-        parallel.place(values, where, null)
+            scores = natural_history.observe(nh, base + effect, parallel.pick(noise, where))
+        parallel.place(values, where, scores)
     under = _under(s, layout, months[primary:primary + 1], true[..., primary], noise[..., primary], child,
                    values[..., primary], null_values[..., primary])
-    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values)
-    null_observed = (observed if s.dropout.mechanism == "mcar"
-                     else dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values))
+    observed, null_observed = _observed(s, months, sizes, n_reps, streams, values, null_values)
     covariates = {"age": children.age, "gmfcs": children.gmfcs.astype(float), "dose": children.dose}
     expected = None
     if s.design.kind == "single_arm":
@@ -147,6 +145,16 @@ def _under(s: Scenario, layout: parallel.Layout, month: np.ndarray, true: np.nda
     return np.stack([*out, untreated])
 
 
+def _observed(s: Scenario, months: np.ndarray, sizes: tuple[int, ...], n_reps: int, streams: Streams,
+              values: np.ndarray, null_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dropout masks of the trials with and without the cell effect: one mask under MCAR, each its own under
+    MAR (dropout follows the scores the children show)."""
+    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values)
+    if s.dropout.mechanism == "mcar":
+        return observed, observed
+    return observed, dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values)
+
+
 def _switch(s: Scenario, months: np.ndarray) -> int | None:
     if s.design.kind != "crossover":
         return None
@@ -155,7 +163,7 @@ def _switch(s: Scenario, months: np.ndarray) -> int | None:
 
 def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     o = s.outcome
-    layout, _ = parallel.fixed_layout(s.design, n_reps), None
+    layout = parallel.fixed_layout(s.design, n_reps)
     sizes = layout.sizes
     months = np.array([0.0, s.design.primary_visit])
     null_values = np.empty((n_reps, sum(sizes), 2))
@@ -167,9 +175,7 @@ def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     values[:, active, 1] += o.effect
     under = np.stack([null_values[..., 1] + (o.effect if j else 0.0) for j in range(len(sizes))]
                      + [null_values[..., 1]])
-    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values)
-    null_observed = (observed if s.dropout.mechanism == "mcar"
-                     else dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values))
+    observed, null_observed = _observed(s, months, sizes, n_reps, streams, values, null_values)
     return TrialData(months=months, primary=1, switch=None, arm=layout.arm, values=values, null_values=null_values,
                      observed=observed, null_observed=null_observed, under=under, covariates={}, expected=None,
                      screened=np.full(n_reps, sum(sizes)))

@@ -41,13 +41,12 @@ from cbcp_sim.schema import (
 
 #: Analysis names (the keys of :data:`cbcp_sim.analysis.ANALYSES`; a test keeps them equal, and
 #: the analysis package is not imported here so that loading a scenario stays light).
-ANALYSES = ("ttest", "welch", "ancova", "mmrm", "wilcoxon", "fisher", "chisquare", "crossover", "period2",
-            "above_expected", "count_above")
-PARALLEL_ANALYSES = ANALYSES[:7]
+PARALLEL_ANALYSES = ("ttest", "welch", "ancova", "mmrm", "wilcoxon", "fisher", "chisquare")
 CROSSOVER_ANALYSES = ("crossover", "period2")
-#: Analyses that read every visit up to the compared one (the others read baseline and that visit).
-LONGITUDINAL_ANALYSES = ("mmrm", "crossover", "period2")
 SINGLE_ARM_ANALYSES = ("above_expected", "count_above")
+ANALYSES = PARALLEL_ANALYSES + CROSSOVER_ANALYSES + SINGLE_ARM_ANALYSES
+#: Analyses that read every visit up to the compared one (the others read baseline and that visit).
+LONGITUDINAL_ANALYSES = ("mmrm", *CROSSOVER_ANALYSES)
 #: Analyses whose statistic is a t statistic with df, as Dunnett's adjustment needs.
 T_ANALYSES = ("ttest", "welch", "ancova", "mmrm")
 COVARIATES = ("age", "gmfcs", "dose")

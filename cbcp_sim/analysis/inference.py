@@ -29,10 +29,12 @@ class Estimates:
         return ~(np.isfinite(self.estimate) & np.isfinite(self.se) & (self.se > 0) & (self.df > 0))
 
 
-def guarded(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, n0: np.ndarray, n1: np.ndarray) -> Estimates:
-    """Estimates, set to NaN where an arm has fewer than two observed children."""
+def guarded(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, n0: np.ndarray, n1: np.ndarray,
+            p_two: np.ndarray | None = None, p_upper: np.ndarray | None = None) -> Estimates:
+    """Estimates (and any own p-values), set to NaN where an arm has fewer than two observed children."""
     nan = np.where((n0 < 2) | (n1 < 2), np.nan, 1.0)
-    return Estimates(estimate=estimate * nan, se=se * nan, df=df * nan)
+    return Estimates(estimate=estimate * nan, se=se * nan, df=df * nan,
+                     p_two=None if p_two is None else p_two * nan, p_upper=None if p_upper is None else p_upper * nan)
 
 
 @dataclass(frozen=True)

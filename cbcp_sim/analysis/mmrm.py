@@ -174,34 +174,46 @@ def _score(d: _Sums, sigma: np.ndarray) -> dict[str, np.ndarray]:
             "resid": resid, "k": k}
 
 
-def _hessian(d: _Sums, s: dict[str, np.ndarray], expected: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """Observed and (if ``expected``) expected Hessians of -2 l_R in the free elements ``theta`` of Sigma
-    (``Sigma = sum_k theta_k B_k``), each ``(R, K, K)``.
+def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> np.ndarray:
+    """Observed Hessian ``(R, K, K)`` of -2 l_R in the free elements ``theta`` of Sigma
+    (``Sigma = sum_k theta_k B_k``).
 
-    With ``P = V^-1 - V^-1 X C X' V^-1`` and ``e = P y``: observed ``H_kl = -tr(P B_k P B_l) + 2 e' B_k P B_l e``,
-    expected ``tr(P B_k P B_l)`` (the REML Fisher information, times 2), expanded over patterns:
-    ``tr(P B_k P B_l) = T1 - 2 T2 + T3`` and ``e' B_k P B_l e = T4 - T5``.
+    With ``P = V^-1 - V^-1 X C X' V^-1`` and ``e = P y``: ``H_kl = -tr(P B_k P B_l) + 2 e' B_k P B_l e``,
+    expanded over patterns: ``tr(P B_k P B_l) = T1 - 2 T2 + T3`` (see :func:`_information`) and
+    ``e' B_k P B_l e = T4 - T5``.
     """
     R, T, q = d.shape
-    K = T * (T + 1) // 2
-    w, c, beta = s["w"], s["c"], s["beta"]
-    basis = _basis(T)
-    wbw = w[:, :, None] @ basis @ w[:, :, None]                # (R, P, K, T, T)
-    z = w @ s["k"] @ w                                           # T2: W K_p W
+    w, c = s["w"], s["c"]
+    flat, wbw, z, t3 = _shared_terms(d, s)
     e = w @ s["resid"] @ w                                       # T4: sum of e e' over the pattern
-    flat = basis.reshape(K, T * T)
-    cd = c[:, None] @ _kron_sum_k(wbw, d.S)                      # T3: C D_k, D_k = sum_p W B_k W (x) S_p
-    t3 = cd.reshape(R, K, -1) @ np.swapaxes(cd, 2, 3).reshape(R, K, -1).swapaxes(1, 2)
-    f = d.Y - beta[:, None] @ d.S                                # T5: sum of r x' over the pattern
-    hk = (wbw @ f[:, :, None]).sum(axis=1).reshape(R, K, T * q)
+    f = d.Y - s["beta"][:, None] @ d.S                           # T5: sum of r x' over the pattern
+    hk = (wbw @ f[:, :, None]).sum(axis=1).reshape(R, flat.shape[0], T * q)
     t5 = hk @ c @ hk.swapaxes(1, 2)
     left = 2.0 * (z + e) - d.n[..., None, None] * w             # -(T1 - 2 T2) + 2 T4 share kron(., W_p)
-    observed = flat @ _kron(left, w).sum(axis=1) @ flat.T - t3 - 2.0 * t5
-    observed = 0.5 * (observed + np.swapaxes(observed, 1, 2))
-    if not expected:
-        return observed, None
-    information = flat @ _kron(d.n[..., None, None] * w - 2.0 * z, w).sum(axis=1) @ flat.T + t3
-    return observed, 0.5 * (information + np.swapaxes(information, 1, 2))
+    h = flat @ _kron(left, w).sum(axis=1) @ flat.T - t3 - 2.0 * t5
+    return 0.5 * (h + np.swapaxes(h, 1, 2))
+
+
+def _information(d: _Sums, s: dict[str, np.ndarray]) -> np.ndarray:
+    """Expected Hessian ``(R, K, K)`` of -2 l_R, ``tr(P B_k P B_l) = T1 - 2 T2 + T3`` (twice the REML Fisher
+    information): ``T1 = sum_p n_p tr(W B_k W B_l)``, ``T2 = sum_p tr(B_k W B_l W K_p W)``,
+    ``T3 = tr(C D_k C D_l)`` with ``D_k = sum_p W B_k W (x) S_p``."""
+    flat, _, z, t3 = _shared_terms(d, s)
+    w = s["w"]
+    h = flat @ _kron(d.n[..., None, None] * w - 2.0 * z, w).sum(axis=1) @ flat.T + t3
+    return 0.5 * (h + np.swapaxes(h, 1, 2))
+
+
+def _shared_terms(d: _Sums, s: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """What both Hessians use: the basis as rows ``(K, T^2)``, ``W B_k W`` per pattern ``(R, P, K, T, T)``,
+    ``W K_p W`` and ``T3``."""
+    R, T, _ = d.shape
+    w, c = s["w"], s["c"]
+    basis = _basis(T)
+    wbw = w[:, :, None] @ basis @ w[:, :, None]
+    cd = c[:, None] @ _kron_sum_k(wbw, d.S)
+    t3 = cd.reshape(R, len(basis), -1) @ np.swapaxes(cd, 2, 3).reshape(R, len(basis), -1).swapaxes(1, 2)
+    return basis.reshape(len(basis), T * T), wbw, w @ s["k"] @ w, t3
 
 
 def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,13 +238,12 @@ def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = _score(sub, sigma)
     for _ in range(MAX_STEPS):
         live = np.isfinite(s["f"]) & np.isfinite(s["grad"]).all(axis=(1, 2))
-        observed = _hessian(sub, s)[0]
-        newton = _positive_definite(observed) & live
-        expected = observed.copy()
+        h = _hessian(sub, s)
+        newton = _positive_definite(h) & live
         if not newton.all():  # Fisher scoring for the others
             other = np.flatnonzero(~newton)
-            expected[other] = _hessian(sub.take(other), {k: v[other] for k, v in s.items()}, expected=True)[1]
-        step = _step(observed, expected, newton, _to_theta(s["grad"], derivative=True), live)
+            h[other] = _information(sub.take(other), {k: v[other] for k, v in s.items()})
+        step = _step(h, _to_theta(s["grad"], derivative=True), live)
         theta = _to_theta(sigma[rows])
         accept = ~live
         new = sigma[rows]
@@ -263,7 +274,7 @@ def _contrast(d: _Sums, sigma: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
     """Treated minus control at post-baseline visit ``t``: estimate, model-based SE, Satterthwaite df."""
     R, T, q = d.shape
     s = _score(d, sigma)
-    hessian = _hessian(d, s)[0]
+    hessian = _hessian(d, s)
     c = s["c"].reshape(R, T, q, T, q)
     variance = c[:, t, 1, t, 1]
     u = c[:, :, :, t, 1]
@@ -355,17 +366,14 @@ def _basis(T: int) -> np.ndarray:
     return out
 
 
-def _step(observed: np.ndarray, expected: np.ndarray, newton: np.ndarray, g: np.ndarray,
-          live: np.ndarray) -> np.ndarray:
-    """The Newton step ``H^-1 g`` where the ``observed`` Hessian is positive definite (``newton``), else the
-    Fisher-scoring step with the ``expected`` one, else a diagonally scaled gradient step; zero where the
-    replicate is not ``live`` (non-finite)."""
-    scoring = ~newton & live & _positive_definite(np.where(live[:, None, None], expected, 1.0))
-    usable = newton | scoring
-    h = np.where(newton[:, None, None], observed, np.where(usable[:, None, None], expected, np.eye(g.shape[1])))
+def _step(h: np.ndarray, g: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """``H^-1 g`` where ``H`` is positive definite, a diagonally scaled gradient step elsewhere, and zero where
+    the replicate is not ``live`` (non-finite)."""
+    h = np.where(live[:, None, None], h, np.eye(h.shape[-1]))
     g = np.where(live[:, None], g, 0.0)
+    pd = _positive_definite(h)
     with np.errstate(invalid="ignore", divide="ignore"):
-        solved = np.linalg.solve(h, g[..., None])[..., 0]
-        diag = np.abs(np.diagonal(expected, axis1=1, axis2=2))
+        solved = np.linalg.solve(np.where(pd[:, None, None], h, np.eye(h.shape[-1])), g[..., None])[..., 0]
+        diag = np.abs(np.diagonal(h, axis1=1, axis2=2))
         fallback = g / np.where(np.isfinite(diag) & (diag > 0), diag, 1.0)
-    return np.where(usable[:, None], solved, fallback)
+    return np.where(pd[:, None], solved, fallback)

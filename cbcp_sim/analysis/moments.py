@@ -1,4 +1,5 @@
-"""Masked sums by arm, batched over replicates: the sufficient statistics of the linear analyses."""
+"""The analysed value of each child, and masked sums by arm over replicates: the sufficient statistics of the
+linear analyses."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ class ArmMoments:
         """Pooled within-arm sum of cross-products of ``a`` and ``b`` (about each arm's means)."""
         key = a + b if a + b in self.products else b + a
         return sum(self.products[key][g] - self.sums[a][g] * self.sums[b][g] / self.n[g] for g in (0, 1))
+
+
+def outcome(values: np.ndarray, observed: np.ndarray, visit: int, endpoint: str) -> tuple[np.ndarray, np.ndarray]:
+    """The analysed value ``(R, N)`` and where it is observed: the change from baseline (observed at
+    baseline and ``visit``) for ``endpoint="change"``, else the score at ``visit``."""
+    if endpoint == "change":
+        return values[..., visit] - values[..., 0], observed[..., visit] & observed[..., 0]
+    return values[..., visit], observed[..., visit]
 
 
 def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.ndarray) -> ArmMoments:

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 from scipy import special
 
 from cbcp_sim.analysis.inference import Estimates, guarded
+from cbcp_sim.analysis.moments import outcome
 
 #: Largest pairwise-difference array built at once (bytes): with its temporaries a block stays under ~100 MB.
 MAX_BLOCK_BYTES = 32 * 2**20
 
 _Z975 = special.ndtri(0.975)
-
-
-def outcome(values: np.ndarray, observed: np.ndarray, visit: int, endpoint: str) -> tuple[np.ndarray, np.ndarray]:
-    """The analysed value ``(R, N)`` and where it is observed: the change from baseline (observed at
-    baseline and ``visit``) for ``endpoint="change"``, else the score at ``visit``."""
-    if endpoint == "change":
-        return values[..., visit] - values[..., 0], observed[..., visit] & observed[..., 0]
-    return values[..., visit], observed[..., visit]
 
 
 def wilcoxon(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *,
@@ -51,9 +42,7 @@ def wilcoxon(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visi
         excess = u - mn / 2.0
         p_two = 2.0 * special.ndtr(-np.maximum(np.abs(excess) - 0.5, 0.0) / sigma)
         p_upper = special.ndtr((0.5 - excess) / sigma)
-    est = guarded(estimate, width / (2.0 * _Z975), np.full(len(y), np.inf), n0, n1)
-    ok = (n0 >= 2) & (n1 >= 2)
-    return replace(est, p_two=np.where(ok, p_two, np.nan), p_upper=np.where(ok, p_upper, np.nan))
+    return guarded(estimate, width / (2.0 * _Z975), np.full(len(y), np.inf), n0, n1, p_two, p_upper)
 
 
 def _shift(y: np.ndarray, control: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -10,13 +10,11 @@ see the reference parameters, section 2.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 from scipy import special
 
 from cbcp_sim.analysis.inference import Estimates, guarded
-from cbcp_sim.analysis.ranks import outcome
+from cbcp_sim.analysis.moments import outcome
 
 #: Default responder threshold, GMFM-66 points (RECALLED, low confidence: Oeffinger et al. 2008).
 MCID = 1.5
@@ -78,9 +76,7 @@ def _estimates(x0: np.ndarray, x1: np.ndarray, n0: np.ndarray, n1: np.ndarray, p
         estimate = x1 / n1 - x0 / n0
     a0, a1 = (x0 + 1.0) / (n0 + 2.0), (x1 + 1.0) / (n1 + 2.0)
     se = np.sqrt(a0 * (1 - a0) / (n0 + 2.0) + a1 * (1 - a1) / (n1 + 2.0))
-    est = guarded(estimate, se, np.full(len(x0), np.inf), n0, n1)
-    ok = (n0 >= 2) & (n1 >= 2)
-    return replace(est, p_two=np.where(ok, p_two, np.nan), p_upper=np.where(ok, p_upper, np.nan))
+    return guarded(estimate, se, np.full(len(x0), np.inf), n0, n1, p_two, p_upper)
 
 
 def _hypergeom_pmf(x: np.ndarray, total: np.ndarray, successes: np.ndarray, draws: np.ndarray) -> np.ndarray:

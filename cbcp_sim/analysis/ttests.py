@@ -5,16 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from cbcp_sim.analysis.inference import Estimates, guarded
-from cbcp_sim.analysis.moments import ArmMoments, arm_moments
+from cbcp_sim.analysis.moments import ArmMoments, arm_moments, outcome
 
 
 def _moments(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int,
              endpoint: str) -> ArmMoments:
-    if endpoint == "change":
-        y = values[..., visit] - values[..., 0]
-        mask = observed[..., visit] & observed[..., 0]
-    else:
-        y, mask = values[..., visit], observed[..., visit]
+    y, mask = outcome(values, observed, visit, endpoint)
     return arm_moments({"y": y}, mask, treated)
 
 

@@ -38,9 +38,7 @@ class Comparison:
         return active, active if control is None else active | control
 
     def stratum(self, dose: np.ndarray, threshold: float) -> np.ndarray:
-        """``(R, N)`` children (of any arm) in this comparison's dose stratum."""
-        if self.dose is None:
-            return np.ones(dose.shape, dtype=bool)
+        """``(R, N)`` children (of any arm) in this comparison's dose stratum (``dose`` must be set)."""
         return (dose >= threshold) if self.dose == "high" else (dose < threshold)
 
 
