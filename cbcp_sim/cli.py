@@ -104,6 +104,33 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--mcid", type=float, default=None, metavar="POINTS",
                     help="fisher and chisquare: a responder's change is at least this (default 1.5)")
     an.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    bd = sub.add_parser(
+        "boundaries", help="group-sequential efficacy bounds (Lan-DeMets spending) on the z scale",
+        description="One-sided efficacy bounds on the z scale at the given information fractions, with the "
+                    "cumulative alpha spent and the nominal one-sided p-value of each look (as rpact's "
+                    "getDesignGroupSequential with typeOfDesign asOF or asP).")
+    bd.add_argument("--info", required=True, type=_fractions, metavar="T[,T...]",
+                    help="information fractions of the looks, increasing, the last 1 (e.g. 0.5,1)")
+    bd.add_argument("--alpha", type=float, default=0.025, help="one-sided alpha (default 0.025)")
+    bd.add_argument("--spending", choices=("obf", "pocock"), default="obf",
+                    help="O'Brien-Fleming-type (obf, default) or Pocock-type (pocock) alpha spending")
+    bd.add_argument("--futility", type=_fractions, metavar="Z[,Z...]",
+                    help="z-scale futility bounds, one per interim look")
+    bd.add_argument("--binding", action="store_true", help="futility bounds are binding")
+    bd.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    tl = sub.add_parser(
+        "timeline", help="how long the trial takes: enrolment and total duration, accrual with its band",
+        description="Simulate the calendar of many trials of a scenario (its [operations] section: sites, "
+                    "screening, units, infusion slots, visit windows, dropout) and report the distribution of "
+                    "enrolment duration, total duration and the other milestones; --plot draws the accrual "
+                    "curve with its 80%% and 95%% bands.")
+    tl.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    tl.add_argument("--reps", type=int, default=1000, help="simulated trials (default 1000)")
+    tl.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    tl.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
+                    help="override a scenario value by dotted path, e.g. operations.sites=3 (repeatable)")
+    tl.add_argument("--plot", metavar="FILE", help="save the accrual figure (PNG, SVG or PDF by extension)")
+    tl.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     params = sub.add_parser("params", help="list every scenario parameter with its default and source")
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
     return parser
@@ -138,6 +165,13 @@ def _age_range(text: str) -> tuple[float, float]:
     if not sep or len(ages) != 2 or not 1.0 <= ages[0] <= ages[1] <= 21.0:
         raise argparse.ArgumentTypeError(f"expected A:B with 1 <= A <= B <= 21 years, got {text!r}")
     return ages
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.5,1, got {text!r}") from None
 
 
 def _shares(text: str) -> tuple[float, ...]:
@@ -310,6 +344,37 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _boundaries(args: argparse.Namespace) -> int:
+    from cbcp_sim.boundaries import boundaries
+
+    b = boundaries(args.info, alpha=args.alpha, spending=args.spending, futility=args.futility, binding=args.binding)
+    if args.json:
+        print(json.dumps(_json_safe(b.to_json()), allow_nan=False))
+        return 0
+    lines = [f"{args.spending} alpha spending, one-sided alpha {b.alpha:g}"
+             + ("" if args.futility is None else f"; {'binding' if b.binding else 'non-binding'} futility"),
+             "  look  fraction  critical_z  alpha_spent  nominal_p" + ("  futility_z" if args.futility else "")]
+    for k, t in enumerate(b.info):
+        line = f"  {k + 1:>4}  {t:8.4g}  {b.critical_z[k]:10.4f}  {b.alpha_spent[k]:11.6f}  {b.nominal_p[k]:9.6f}"
+        if args.futility:
+            line += f"  {b.futility_z[k]:10.4f}" if np.isfinite(b.futility_z[k]) else "           -"
+        lines.append(line)
+    print("\n".join(lines))
+    return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from cbcp_sim import plots
+    from cbcp_sim.timeline import timeline
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    tl = timeline(scenario, reps=args.reps, seed=args.seed)
+    if args.plot:
+        plots.timeline(tl, args.plot)
+    print(json.dumps(_json_safe(tl.to_json()), allow_nan=False) if args.json else tl)
+    return 0
+
+
 def _params(args: argparse.Namespace) -> int:
     from cbcp_sim.scenario import Scenario
     from cbcp_sim.schema import describe
@@ -336,7 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
-                "analyze": _analyze, "params": _params}[args.command](args)
+                "analyze": _analyze, "boundaries": _boundaries, "timeline": _timeline,
+                "params": _params}[args.command](args)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from cbcp_sim import outcomes
+from cbcp_sim import operations, outcomes, sequential
 from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, infer
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
 from cbcp_sim.designs.comparisons import Comparison, comparisons
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.result import SimulationResult
 from cbcp_sim.scenario import Scenario, load_scenario
+from cbcp_sim.sequential import Monitoring
 from cbcp_sim.streams import Streams
 from cbcp_sim.summary import rate, summarise
 
@@ -47,6 +48,8 @@ class ChunkResult:
     null: dict[tuple[str, str], Estimates]
     truth: dict[str, np.ndarray]  #: per comparison: [sum of effects (points), sum of responder differences, n]
     screened: np.ndarray
+    milestones: dict[str, np.ndarray] | None = None  #: with a calendar: per trial (R,), see Calendar.milestones
+    monitoring: dict[str, Monitoring] | None = None  #: with interim looks: per pass ("alt", "null")
 
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
@@ -75,7 +78,30 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     for p in passes:
         for name in scenario.analyses:
             _adjust(results[p], name, scenario, counts[p])
-    return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened)
+    milestones = monitoring = None
+    if data.calendar is not None:
+        milestones = operations.summary_arrays(data.calendar, scenario)
+    if scenario.sequential.interims:
+        monitoring = _monitor(scenario, data, passes, results, context, milestones["database_lock"])
+    return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
+                       milestones=milestones, monitoring=monitoring)
+
+
+def _monitor(scenario: Scenario, data: outcomes.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
+             results: dict[str, dict[tuple[str, str], Estimates]], context: dict,
+             database_lock: np.ndarray) -> dict[str, Monitoring]:
+    """Interim looks at the primary analysis of the first comparison, in each pass."""
+    name, c = scenario.analyses[0], comparisons(scenario)[0]
+    arm = data.arm[0] if data.arm.strides[0] == 0 else data.arm
+    active, _ = c.groups(arm, data.covariates.get("dose", np.zeros(data.arm.shape)), scenario.design.dose_threshold)
+    calendar = data.calendar
+    dates = calendar.dates[..., data.columns]
+    out = {}
+    for p, (values, observed) in passes.items():
+        out[p] = sequential.monitor(
+            scenario, calendar.randomised, dates, observed, data.primary, results[p][name, c.label],
+            lambda seen, values=values: _analyse(name, data, values, seen, active, context), database_lock)
+    return out
 
 
 def _analyse(name: str, data: outcomes.TrialData, values: np.ndarray, observed: np.ndarray, active: np.ndarray,
@@ -244,9 +270,17 @@ def _collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int
                 "null_estimate": null.estimate, "null_p": null_inf.p, "null_reject": null_inf.reject}
     screened = np.concatenate([c.screened for c in chunks])
     enrolled = sum(scenario.design.n_per_arm) * screened.size
+    calendar = monitored = None
+    if chunks[0].milestones is not None:
+        calendar = operations.summarise({k: np.concatenate([c.milestones[k] for c in chunks])
+                                         for k in chunks[0].milestones})
+    if chunks[0].monitoring is not None:
+        monitored = sequential.summarise(scenario, *(Monitoring.concat([c.monitoring[p] for c in chunks])
+                                                     for p in ("alt", "null")))
     return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=seed, jobs=jobs,
                             seconds=seconds, true_effect=effects[comps[0].label],
-                            screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates)
+                            screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
+                            operations=calendar, sequential=monitored)
 
 
 def replicate_key(name: str, c: Comparison, comps: tuple[Comparison, ...]) -> str:

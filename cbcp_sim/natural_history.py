@@ -130,12 +130,12 @@ def occasion_correlation(nh: NaturalHistory, months_apart: np.ndarray) -> np.nda
 
 
 def fluctuation(nh: NaturalHistory, months: np.ndarray, innovations: np.ndarray) -> np.ndarray:
-    """The Ornstein-Uhlenbeck fluctuation at visits ``months`` (V,) from standard normal ``innovations`` (..., V),
-    computed in place: ``innovations`` is overwritten and returned."""
+    """The Ornstein-Uhlenbeck fluctuation at visits ``months`` ((V,), or each child's (..., V)) from standard
+    normal ``innovations`` (..., V), computed in place: ``innovations`` is overwritten and returned."""
     out = innovations
     out[..., 0] *= nh.occasion_sd
-    for j in range(1, len(months)):
-        r = occasion_correlation(nh, months[j] - months[j - 1])
+    for j in range(1, months.shape[-1]):
+        r = occasion_correlation(nh, months[..., j] - months[..., j - 1])
         out[..., j] *= nh.occasion_sd * np.sqrt(1.0 - r**2)
         out[..., j] += r * out[..., j - 1]
     return out
@@ -155,12 +155,13 @@ def true_scores(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: 
     """Each child's true GMFM-66 at each visit, ``(R, N, V)``: own curve, fluctuation and trial effect; and the
     children's curve effects.
 
-    ``gmfcs`` and ``age`` (years at baseline) are ``(R, N)``; ``months`` are visit times ``(V,)``.
+    ``gmfcs`` and ``age`` (years at baseline) are ``(R, N)``; ``months`` are visit times ``(V,)``, or each
+    child's actual times ``(R, N, V)``.
     """
     n_reps = gmfcs.shape[0]
     u, w = streams.per_child("limit", sizes, n_reps), streams.per_child("rate", sizes, n_reps)
     kids = random_effects(nh, gmfcs, u, w)
-    innovations = streams.per_child("occasion", sizes, n_reps, extra=(len(months),))
+    innovations = streams.per_child("occasion", sizes, n_reps, extra=(months.shape[-1],))
     return true_scores_from(nh, gmfcs, age, months, kids, innovations), kids
 
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cbcp_sim import dropout, expected_change, natural_history, population, treatment
+from cbcp_sim import dropout, expected_change, natural_history, operations, population, treatment
 from cbcp_sim.cells import Regimen
 from cbcp_sim.designs import parallel, randomisation
+from cbcp_sim.operations import Calendar
 from cbcp_sim.scenario import LONGITUDINAL_ANALYSES, Scenario
 from cbcp_sim.streams import Streams
 
@@ -44,6 +45,8 @@ class TrialData:
     covariates: dict[str, np.ndarray]  #: per-child (R, N): age (years), gmfcs, dose (10^7 TNC/kg)
     expected: np.ndarray | None        #: (R, N) single-arm designs: expected natural change to the primary visit
     screened: np.ndarray       #: (R,) children screened to enrol N
+    calendar: Calendar | None = None  #: the trial calendar (every visit of design.visits), when simulated
+    columns: np.ndarray | None = None  #: (V,) with a calendar: the simulated visits' indices in design.visits
 
     @property
     def n_reps(self) -> int:
@@ -57,6 +60,20 @@ def visits(s: Scenario) -> np.ndarray:
     if d.kind == "crossover" or set(s.analyses) & set(LONGITUDINAL_ANALYSES):
         return np.array(d.visits)
     return np.array([0.0, d.primary_visit])
+
+
+def _calendar(s: Scenario, layout: parallel.Layout, months: np.ndarray, n_reps: int,
+              streams: Streams) -> tuple[Calendar | None, np.ndarray | None]:
+    """The trial calendar when ``operations.enabled``, with the indices of the simulated visits ``months``."""
+    if not s.operations.enabled:
+        return None, None
+    calendar = operations.simulate(s, layout.sizes, layout.by_arm, n_reps, streams)
+    return calendar, np.searchsorted(s.design.visits, months)
+
+
+def _at(times: np.ndarray, where: slice | np.ndarray) -> np.ndarray:
+    """Visit times of the children ``where``: the common schedule ``(V,)`` or their own ``(R, N, V)``."""
+    return times if times.ndim == 1 else parallel.pick(times, where)
 
 
 def simulate(scenario: Scenario, n_reps: int, streams: Streams) -> TrialData:
@@ -82,24 +99,27 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     primary = int(np.flatnonzero(months == s.design.primary_visit)[0])
     layout, children = _layout(s, n_reps, streams)
     sizes = layout.sizes
+    calendar, columns = _calendar(s, layout, months, n_reps, streams)
+    times = months if calendar is None else calendar.months[..., columns]
     nh, t = s.natural_history, s.treatment
-    true, kids = natural_history.true_scores(nh, children.gmfcs, children.age, months, sizes, streams)
+    true, kids = natural_history.true_scores(nh, children.gmfcs, children.age, times, sizes, streams)
     noise = natural_history.measurement_noise(sizes, n_reps, len(months), streams)
     child = treatment.recipients(t, children, kids.limit, sizes, streams)
     values, null_values = np.empty_like(true), np.empty_like(true)
     regimens = s.regimens
     for j, regimen in enumerate(regimens):
         where = layout.select(j)
-        base = parallel.pick(true, where) + treatment.nonspecific(t, regimen, s.design.blinding, months)
+        at = _at(times, where)
+        base = parallel.pick(true, where) + treatment.nonspecific(t, regimen, s.design.blinding, at)
         scores = natural_history.observe(nh, base, parallel.pick(noise, where))
         parallel.place(null_values, where, scores)
         if regimen.doses:
-            effect = treatment.cell_effect(t, regimen, months, **{k: parallel.pick(v, where) for k, v in child.items()})
+            effect = treatment.cell_effect(t, regimen, at, **{k: parallel.pick(v, where) for k, v in child.items()})
             scores = natural_history.observe(nh, base + effect, parallel.pick(noise, where))
         parallel.place(values, where, scores)
-    under = _under(s, layout, months[primary:primary + 1], true[..., primary], noise[..., primary], child,
+    under = _under(s, layout, times[..., primary:primary + 1], true[..., primary], noise[..., primary], child,
                    values[..., primary], null_values[..., primary])
-    observed, null_observed = _observed(s, months, sizes, n_reps, streams, values, null_values)
+    observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
     covariates = {"age": children.age, "gmfcs": children.gmfcs.astype(float), "dose": children.dose}
     expected = None
     if s.design.kind == "single_arm":
@@ -107,13 +127,16 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
                     + s.analysis.expected_error)
     return TrialData(months=months, primary=primary, switch=_switch(s, months), arm=layout.arm, values=values,
                      null_values=null_values, observed=observed, null_observed=null_observed, under=under,
-                     covariates=covariates, expected=expected, screened=children.screened)
+                     covariates=covariates, expected=expected,
+                     screened=children.screened if calendar is None else calendar.screened,
+                     calendar=calendar, columns=columns)
 
 
 def _under(s: Scenario, layout: parallel.Layout, month: np.ndarray, true: np.ndarray, noise: np.ndarray,
            child: dict[str, np.ndarray], values: np.ndarray, null_values: np.ndarray) -> np.ndarray:
-    """``(k + 1, R, N)``: every child's score at ``month`` under each arm's cells alone (no expectation
-    response or assessor bias), and last untreated, for the true effect of each comparison.
+    """``(k + 1, R, N)``: every child's score at ``month`` (``(1,)``, or each child's ``(R, N, 1)``) under each
+    arm's cells alone (no expectation response or assessor bias), and last untreated, for the true effect of
+    each comparison.
 
     Where children are stored by arm and an arm has no expectation response or assessor bias at ``month``,
     its children's simulated ``values`` (and ``null_values``) already are those scores: only the rest are
@@ -122,7 +145,7 @@ def _under(s: Scenario, layout: parallel.Layout, month: np.ndarray, true: np.nda
     nh, t = s.natural_history, s.treatment
     regimens = s.regimens
     n = true.shape[1]
-    plain = [layout.by_arm and treatment.nonspecific(t, r, s.design.blinding, month)[0] == 0.0 for r in regimens]
+    plain = [layout.by_arm and not treatment.nonspecific(t, r, s.design.blinding, month).any() for r in regimens]
     slices = parallel.arm_slices(layout.sizes) if layout.by_arm else []
 
     def fill(known: list[slice], source: np.ndarray, regimen: Regimen | None) -> np.ndarray:
@@ -135,8 +158,9 @@ def _under(s: Scenario, layout: parallel.Layout, month: np.ndarray, true: np.nda
         if todo.any():
             score = true[:, todo]
             if regimen is not None:
-                score = score + treatment.cell_effect(t, regimen, month,
-                                                      **{k: v[:, todo] for k, v in child.items()})[..., 0]
+                at = month if month.ndim == 1 else month[:, todo]
+                effect = treatment.cell_effect(t, regimen, at, **{k: v[:, todo] for k, v in child.items()})
+                score = score + effect[..., 0]
             out[:, todo] = natural_history.observe(nh, score, noise[:, todo])
         return out
 
@@ -146,13 +170,19 @@ def _under(s: Scenario, layout: parallel.Layout, month: np.ndarray, true: np.nda
 
 
 def _observed(s: Scenario, months: np.ndarray, sizes: tuple[int, ...], n_reps: int, streams: Streams,
-              values: np.ndarray, null_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dropout masks of the trials with and without the cell effect: one mask under MCAR, each its own under
-    MAR (dropout follows the scores the children show)."""
-    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values)
+              values: np.ndarray, null_values: np.ndarray, calendar: Calendar | None = None,
+              columns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the visits seen in the trials with and without the cell effect: one mask under MCAR, each its
+    own under MAR (dropout follows the scores the children show). With a calendar, at each child's actual
+    visit times (``months`` ``(R, N, V)``), and missed visits are not seen either."""
+    if calendar is not None and s.dropout.mechanism == "mcar":
+        attended = calendar.attended[..., columns]
+        return attended, attended
+    seen = True if calendar is None else ~calendar.missed[..., columns]
+    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values) & seen
     if s.dropout.mechanism == "mcar":
         return observed, observed
-    return observed, dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values)
+    return observed, dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values) & seen
 
 
 def _switch(s: Scenario, months: np.ndarray) -> int | None:
@@ -175,10 +205,13 @@ def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     values[:, active, 1] += o.effect
     under = np.stack([null_values[..., 1] + (o.effect if j else 0.0) for j in range(len(sizes))]
                      + [null_values[..., 1]])
-    observed, null_observed = _observed(s, months, sizes, n_reps, streams, values, null_values)
+    calendar, columns = _calendar(s, layout, months, n_reps, streams)
+    times = months if calendar is None else calendar.months[..., columns]
+    observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
     return TrialData(months=months, primary=1, switch=None, arm=layout.arm, values=values, null_values=null_values,
                      observed=observed, null_observed=null_observed, under=under, covariates={}, expected=None,
-                     screened=np.full(n_reps, sum(sizes)))
+                     screened=np.full(n_reps, sum(sizes)) if calendar is None else calendar.screened,
+                     calendar=calendar, columns=columns)
 
 
 MODELS = {"gmfm66": _gmfm66, "normal": _normal}

@@ -13,6 +13,7 @@ from cbcp_sim import growth, natural_history, treatment
 from cbcp_sim.cells import Course
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import NaturalHistory
+from cbcp_sim.timeline import BANDS, Timeline
 from cbcp_sim.trajectories import BAND, Trajectories
 
 ROMAN = ("I", "II", "III", "IV", "V")
@@ -118,3 +119,25 @@ def time_courses(courses: list[Course], path: str | Path, months: float = 24.0) 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     _save(fig, path)
+
+
+def timeline(tl: Timeline, path: str | Path) -> None:
+    """Accrual (children randomised by month: median with 80% and 95% bands over trials, and the target) beside
+    the distributions of enrolment and total duration."""
+    plt = _pyplot()
+    fig, (ax, hist) = plt.subplots(1, 2, figsize=(10.0, 4.5), layout="constrained")
+    for (lo, hi), shade in zip(reversed(BANDS), (0.15, 0.3), strict=True):
+        ax.fill_between(tl.months, tl.band(lo), tl.band(hi), color="tab:blue", alpha=shade, lw=0,
+                        label=f"{100 * (hi - lo):.0f}% of trials")
+    ax.plot(tl.months, tl.band(0.5), color="tab:blue", lw=2, label="median")
+    ax.axhline(tl.n_children, color="k", ls="--", lw=1, label=f"target {tl.n_children}")
+    ax.set(xlabel="months since the first site opened", ylabel="children randomised", xlim=(0, tl.months[-1]),
+           title="Accrual")
+    ax.legend(loc="lower right", fontsize=8)
+    for key, label, colour in (("last_child_in", "enrolment", "tab:blue"), ("database_lock", "total", "tab:orange")):
+        hist.hist(tl.milestones[key], bins=40, color=colour, alpha=0.6, label=label)
+    hist.set(xlabel="months", ylabel="trials", title=f"Duration ({tl.n_reps:,} simulated trials)")
+    hist.legend(fontsize=8)
+    fig.suptitle(tl.title, fontsize=10)
+    _save(fig, path)
+

@@ -10,6 +10,7 @@ their identity across trial sizes (see :mod:`cbcp_sim.streams`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,6 +150,19 @@ def _enrol_arm(p: Population, e: Eligibility, n: int, n_reps: int, streams: Stre
         out["dose"] = np.minimum(out["dose"], p.max_dose)
     out["screened"] = rows[-1] + 1
     return out
+
+
+#: Candidates drawn once per population to estimate its eligible share (SE at most 0.0011).
+SHARE_CANDIDATES = 200_000
+
+
+@functools.lru_cache(maxsize=64)
+def eligible_share(p: Population, e: Eligibility) -> float:
+    """Share of referred children who are eligible, from :data:`SHARE_CANDIDATES` candidates of a fixed stream
+    (the trial calendar screens each referral with this probability)."""
+    streams = Streams(0, 0)
+    rngs = {name: streams.rng(f"eligible_share:{name}", 0) for name in SCREENING_STREAMS}
+    return float(eligible(p, e, _candidates(p, SHARE_CANDIDATES, 1, rngs)).mean())
 
 
 def enrol(p: Population, e: Eligibility, sizes: tuple[int, ...], n_reps: int, streams: Streams) -> Children:

@@ -37,6 +37,11 @@ class SimulationResult:
     true_effect: float
     screen_failure: float
     replicates: dict[str, dict[str, np.ndarray]] = field(repr=False)
+    #: With a trial calendar: per quantity (milestones in months since the first site opened, children
+    #: screened, unit failures, share of visits missed, infusion wait in days) its mean and 5/50/95% quantiles.
+    operations: dict[str, dict[str, float]] | None = None
+    #: With interim looks: the group-sequential operating characteristics (:func:`cbcp_sim.sequential.summarise`).
+    sequential: dict[str, Any] | None = None
 
     @property
     def primary(self) -> dict[str, Any]:
@@ -64,6 +69,10 @@ class SimulationResult:
         out.update({"n_reps": self.n_reps, "seed": self.seed, "jobs": self.jobs, "seconds": self.seconds,
                     "screen_failure": self.screen_failure, "title": self.scenario.title,
                     "scenario_digest": self.scenario.digest(), "analyses": [dict(r) for r in self.rows]})
+        if self.operations is not None:
+            out["operations"] = self.operations
+        if self.sequential is not None:
+            out["sequential"] = self.sequential
         return out
 
     def __str__(self) -> str:
@@ -90,7 +99,41 @@ class SimulationResult:
                 f"    RMSE {r['rmse']:.3f}  coverage {r['coverage']:.3f}  failed replicates {r['n_failed']}"
                 if math.isfinite(r["true_effect"]) else f"    failed replicates {r['n_failed']}",
             ]
+        lines += _operations_lines(self.operations) + _sequential_lines(self.sequential)
         return "\n".join(lines)
+
+
+#: Labels of the calendar quantities printed, in months unless said.
+OPERATIONS_LABELS = {"last_child_in": "last child randomised", "last_primary_visit": "last primary visit",
+                     "database_lock": "database lock", "screened": "children screened",
+                     "infusion_wait_days": "wait for infusion (days)", "missed_visits": "visits missed (share)"}
+
+
+def _operations_lines(ops: dict[str, dict[str, float]] | None) -> list[str]:
+    if ops is None:
+        return []
+    lines = ["  calendar (months since the first site opened; median, 5-95%)"]
+    for key, label in OPERATIONS_LABELS.items():
+        q = ops[key]
+        lines.append(f"    {label:<26}{q['q50']:8.3g}  ({q['q05']:.3g} to {q['q95']:.3g})")
+    return lines
+
+
+def _sequential_lines(seq: dict[str, Any] | None) -> list[str]:
+    if seq is None:
+        return []
+    looks = ", ".join(f"{x:.3g}" for x in seq["interims"])
+    lines = [f"  group sequential ({seq['spending']} spending; interims at {seq['timing']} {looks})",
+             f"    power         {seq['power']:.3f}  MCSE {seq['mcse']:.4f}",
+             f"    type I error  {seq['type1_error']:.4f}  MCSE {seq['type1_mcse']:.4f}",
+             "    look   month  fraction  stop for efficacy  futility   (under no effect)"]
+    for k in range(seq["looks"]):
+        lines.append(f"    {k + 1:>4}  {seq['look_months'][k]:6.1f}  {seq['look_fraction'][k]:8.3f}  "
+                     f"{seq['stop_efficacy'][k]:17.3f}  {seq['stop_futility'][k]:8.3f}   "
+                     f"({seq['null_stop_efficacy'][k]:.3f}, {seq['null_stop_futility'][k]:.3f})")
+    lines.append(f"    expected children {seq['expected_children']:.1f} ({seq['null_expected_children']:.1f}); "
+                 f"expected months {seq['expected_months']:.1f} ({seq['null_expected_months']:.1f})")
+    return lines
 
 
 def _effect_line(r: dict[str, Any]) -> str:

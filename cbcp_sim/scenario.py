@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import tomllib
@@ -53,6 +54,8 @@ COVARIATES = ("age", "gmfcs", "dose")
 #: Largest SD of the random GMFM-66 limit on the logit scale; beyond about sqrt(2) a logit-normal is bimodal,
 #: piling limits near 0 and 100.
 MAX_LIMIT_LOGIT_SD = 1.4
+#: Days per month (365.25 / 12): operations take days, the rest of the model months.
+DAYS_PER_MONTH = 30.4375
 
 @dataclass(frozen=True)
 class Population:
@@ -359,6 +362,102 @@ class Analysis:
 
 
 @dataclass(frozen=True)
+class Operations:
+    """The trial on the calendar (SimPy): sites, screening, banked units, infusion slots, visit windows."""
+
+    enabled: bool = param(
+        False, choice(False, True),
+        doc="Simulate each trial's calendar: enrolment and infusion dates, actual visit times (which feed the "
+            "outcome model), missed visits and dropout times, and milestones. Needed for interim looks.",
+        source="design (off: every child is seen exactly on schedule and the trial has no calendar)")
+    sites: int = param(
+        1, integer(1, 500), unit="sites", doc="Recruiting sites.",
+        source="single-site trials: Sun et al. 2017 (Duke), Zarrabi et al. 2022 (Royan); ref §3")
+    activation_months: float = param(
+        0.0, number(0.0, 120.0), unit="months",
+        doc="The first site opens at month 0, each other at a uniform random time in [0, activation_months].",
+        source="ASSUMPTION: staggered openings over the first months of multicentre trials")
+    screening_rate: float = param(
+        8.0, number(0.0, 1000.0, lo_open=True), unit="children per site per month",
+        doc="Referred children screened per open site per month (Poisson arrivals); population and eligibility "
+            "decide who is eligible.",
+        source="ASSUMPTION anchored on single-site enrolment of 6.7 children per month in ACCeNT-CP (91 "
+               "randomised 10 Apr 2018 - 30 May 2019, NCT03473301 results) and 10.2 in Min et al. 2013 (105 in "
+               "10.3 months, NCT01193660): 87% of referred children are eligible in the default scenario, so it "
+               "randomises about 7 a month")
+    screening_dispersion: float = param(
+        0.0, number(0.0, 10.0), unit="(CV of site rate)^2",
+        doc="Variation of screening rates between sites: each site's rate is screening_rate times a gamma "
+            "frailty with this variance, so counts are negative binomial; 0: Poisson at every site.",
+        source="negative binomial recruitment model (Anisimov & Fedorov 2007, Stat Med 26:4958)")
+    unit_lead_days: float = param(
+        28.0, number(0.0, 365.0), unit="days",
+        doc="Mean time from an eligible child's consent to a released unit at the site (retrieval from the "
+            "bank, shipping, qualification); gamma distributed.",
+        source="ASSUMPTION: about 4 weeks for a private autologous unit (release, HLA identity check, dry-shipper "
+               "courier; no published duration); public units: 80% ship within 14 days of the order (2,931 US "
+               "shipments FY2018-22, 'Cord blood: defining urgency & delivering speed')")
+    unit_lead_cv: float = param(
+        0.5, number(0.0, 5.0), doc="Coefficient of variation of the unit lead time (0: fixed).",
+        source="ASSUMPTION")
+    unit_failure: float = param(
+        0.0, number(0.0, 1.0, hi_open=True), unit="probability",
+        doc="Chance that a child's unit is not released (fails qualification); the child is not randomised "
+            "and another is screened.",
+        source="ASSUMPTION: 0 because population.eligibility already applies the dose criterion; units that "
+               "fail sterility or identity testing are rare (Sun et al. 2010); set it for other products")
+    infusions_per_week: int = param(
+        4, integer(0, 1000), unit="infusions per site per week",
+        doc="Infusion (and sedation) slots per site per calendar week; children wait in order for the next "
+            "free slot. 0: no limit.",
+        source="Duke's expanded-access programme gave about 3.6 IV infusions a week (302 from Nov 2017 to Jun "
+               "2019); ASSUMPTION of 4 slots at an experienced site")
+    window_days: tuple[float, ...] = param(
+        (), array(number(0.0, 365.0), min_length=0, max_length=59), unit="days",
+        doc="Visit windows: each follow-up visit falls uniformly within target +/- this many days; one value for "
+            "every follow-up visit or one per follow-up visit. Empty: 7 days up to month 1, 14 up to month 6, 30 "
+            "later, each at most a quarter of the gap to a neighbouring visit.",
+        source="Gu et al. 2020: 1, 3, 6 months +/- 7 days, 12 months +/- 15 days; a Vinmec phase II trial +/- 21 "
+               "days at 6-18 months")
+    missed_visit: float = param(
+        0.03, number(0.0, 1.0, hi_open=True), unit="probability",
+        doc="Chance that a child still in the trial misses a follow-up visit (the later visits still happen).",
+        source="ASSUMPTION: no figure for CP trials was found")
+    lock_days: float = param(
+        36.0, number(0.0, 730.0), unit="days", doc="Database lock after the last child's last visit.",
+        source="median about 36 days from last patient last visit to lock (Tufts CSDD / Veeva EDC survey)")
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """Interim analyses of the primary analysis with Lan-DeMets spending boundaries."""
+
+    interims: tuple[float, ...] = param(
+        (), array(number(0.0, 1000.0, lo_open=True), min_length=0, max_length=19, increasing=True),
+        doc="Interim looks before the final analysis: information fractions in (0, 1) (timing 'information') "
+            "or months since the first site opened (timing 'calendar'). Empty: a fixed design.",
+        source="design")
+    timing: str = param(
+        "information", choice("information", "calendar"),
+        doc="information: a look when that fraction of the children who will have a primary outcome have it; "
+            "calendar: a look at that month (skipped if after the final analysis).",
+        source="Lan & DeMets 1983 Biometrika 70:659")
+    spending: str = param(
+        "obf", choice("obf", "pocock"),
+        doc="Alpha-spending function: O'Brien-Fleming-type or Pocock-type (rpact asOF, asP), spent at each "
+            "look's actual information fraction.",
+        source="Lan & DeMets 1983; rpact getDesignGroupSequential")
+    futility: tuple[float, ...] = param(
+        (), array(number(-10.0, 10.0), min_length=0, max_length=19), unit="z",
+        doc="Futility bounds on the z scale, one per interim (stop when z falls below); empty: none.",
+        source="design")
+    binding: bool = param(
+        False, choice(False, True),
+        doc="Futility bounds binding (the efficacy bounds use them) or not (the usual choice).",
+        source="rpact bindingFutility")
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The outcome model: the GMFM-66 model of children and cells, or a plain normal model."""
 
@@ -395,6 +494,8 @@ class Scenario:
     dropout: Dropout = section(Dropout)
     analysis: Analysis = section(Analysis)
     outcome: Outcome = section(Outcome)
+    operations: Operations = section(Operations)
+    sequential: Sequential = section(Sequential)
 
     @property
     def analyses(self) -> tuple[str, ...]:
@@ -536,7 +637,7 @@ def _finish(s: Scenario) -> Scenario:
         raise ScenarioError("design.arms", f"arm names must differ, got {list(d.arms)}")
     out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
     _check_design(out)
-    return out
+    return _check_operations(out)
 
 
 def _check_design(s: Scenario) -> None:
@@ -590,6 +691,40 @@ def _check_design(s: Scenario) -> None:
         if d.block_size % sum(ratio):
             raise ScenarioError("design.block_size", f"must be a multiple of {sum(ratio)} (allocation ratio "
                                                      f"{':'.join(map(str, ratio))}), got {d.block_size}")
+
+
+def _check_operations(s: Scenario) -> Scenario:
+    """Resolve the visit windows (days, one per follow-up visit) and check the interim looks."""
+    o, q, d = s.operations, s.sequential, s.design
+    gaps = [b - a for a, b in itertools.pairwise(d.visits)]
+    if not o.window_days:
+        rule = [7.0 if m <= 1.0 else 14.0 if m <= 6.0 else 30.0 for m in d.visits[1:]]
+        near = [min(gaps[i:i + 2]) for i in range(len(gaps))]
+        windows = tuple(min(w, 0.25 * g * DAYS_PER_MONTH) for w, g in zip(rule, near, strict=True))
+    elif len(o.window_days) in (1, len(d.visits) - 1):
+        windows = o.window_days * (len(d.visits) - 1) if len(o.window_days) == 1 else o.window_days
+    else:
+        raise ScenarioError("operations.window_days", f"must give one value or {len(d.visits) - 1} (one per "
+                                                      f"follow-up visit), got {len(o.window_days)}")
+    edges = [0.0] + [x for m, w in zip(d.visits[1:], windows, strict=True) for x in (m - w / DAYS_PER_MONTH,
+                                                                                     m + w / DAYS_PER_MONTH)]
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ScenarioError("operations.window_days", f"windows {[f'{w:g}' for w in windows]} days overlap each "
+                                                      "other or the baseline; narrow them")
+    if q.interims:
+        if not o.enabled:
+            raise ScenarioError("sequential.interims", "interim looks need the trial calendar: set "
+                                                       "operations.enabled = true")
+        if q.timing == "information" and q.interims[-1] >= 1.0:
+            raise ScenarioError("sequential.interims", f"information fractions must be in (0, 1), got "
+                                                       f"{list(q.interims)}")
+        if len(d.arms) > 2:
+            raise ScenarioError("sequential.interims", f"interim looks are for one comparison (two arms or a "
+                                                       f"single arm), got {len(d.arms)} arms")
+    if q.futility and len(q.futility) != len(q.interims):
+        raise ScenarioError("sequential.futility", f"must give one bound per interim ({len(q.interims)}), got "
+                                                   f"{len(q.futility)}")
+    return dataclasses.replace(s, operations=dataclasses.replace(o, window_days=windows))
 
 
 def allocation_ratio(n_per_arm: tuple[int, ...]) -> tuple[int, ...]:

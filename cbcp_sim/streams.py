@@ -33,6 +33,12 @@ class Streams:
         key = (self.chunk, zlib.crc32(name.encode()), arm)
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=key)))
 
+    def trial_rng(self, name: str, replicate: int) -> np.random.Generator:
+        """A generator for stream ``name`` of one trial (replicate ``replicate`` of the chunk), for draws made
+        one event at a time (the trial calendar)."""
+        key = (self.chunk, zlib.crc32(name.encode()), 0, replicate)
+        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=key)))
+
     def per_child(self, name: str, sizes: Sequence[int], n_reps: int, draw: Draw = standard_normal,
                   extra: tuple[int, ...] = ()) -> np.ndarray:
         """Draws of shape ``(n_reps, sum(sizes), *extra)``; child k of each arm reads row k of its stream."""

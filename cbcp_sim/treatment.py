@@ -87,7 +87,8 @@ def modifier(m: Modifiers, gmfcs: np.ndarray, topography: np.ndarray, age: np.nd
 
 def cell_effect(t: Treatment, regimen: Regimen, months: np.ndarray, *, gmfcs: np.ndarray, topography: np.ndarray,
                 age: np.ndarray, dose: np.ndarray, limit: np.ndarray, child_response: np.ndarray) -> np.ndarray:
-    """Cell effect ``(..., V)`` at visit ``months`` (V,) on children ``(...)`` given ``regimen``.
+    """Cell effect ``(..., V)`` at visit ``months`` ((V,), or each child's (..., V)) on children ``(...)`` given
+    ``regimen``.
 
     ``age`` is years at baseline, ``dose`` each child's dose from the population model (used by doses whose
     dose the arm does not fix), ``limit`` each child's GMFM-66 limit (for the ceiling) and ``child_response``
@@ -95,7 +96,7 @@ def cell_effect(t: Treatment, regimen: Regimen, months: np.ndarray, *, gmfcs: np
     """
     months = np.asarray(months, dtype=float)
     if not regimen.doses:
-        return np.zeros((*np.shape(gmfcs), months.size))
+        return np.zeros(np.broadcast_shapes((*np.shape(gmfcs), 1), months.shape))
     capped = not math.isinf(t.ceiling_fraction)
     ceiling = t.ceiling_fraction * limit[..., None] if capped else None
     total = None
@@ -116,11 +117,11 @@ def cell_effect(t: Treatment, regimen: Regimen, months: np.ndarray, *, gmfcs: np
 
 
 def nonspecific(t: Treatment, regimen: Regimen, blinding: str, months: np.ndarray) -> np.ndarray:
-    """Gain ``(V,)`` at visit ``months`` not due to cells: the expectation response of children who get a
-    procedure while blinded or knowing they got cells, and an unblinded assessor's bias for cell arms."""
+    """Gain at visit ``months`` (of the same shape) not due to cells: the expectation response of children who
+    get a procedure while blinded or knowing they got cells, and an unblinded assessor's bias for cell arms."""
     months = np.asarray(months, dtype=float)
     expects = regimen.procedure and (blinding == "double" or regimen.kind == "cells")
-    out = np.zeros(months.size)
+    out = np.zeros(months.shape)
     if expects and t.expectation_response:
         out += t.expectation_response * -np.expm1(-np.maximum(months, 0.0) / t.expectation_onset_months)
     if blinding == "open" and regimen.kind == "cells" and t.assessor_bias:
