@@ -1,7 +1,8 @@
 """Benchmark the engine against a one-trial-at-a-time statsmodels loop, and time the whole CLI process.
 
 Two analyses: ANCOVA (against formula OLS) and MMRM with 20% MAR dropout (against MixedLM with a random
-intercept per child), the latter also for peak memory in fresh processes of up to 100,000 replicates.
+intercept per child), the latter also for peak memory in fresh processes of up to 100,000 replicates; and the
+cost of the trial calendar (SimPy) and of an interim look when they are on.
 
 Run from the repository root: ``python -m benchmarks`` prints the machine and the figures as Markdown;
 ``--write`` also replaces the figures section of ``benchmarks/README.md`` with them.
@@ -29,7 +30,9 @@ import statsmodels
 import statsmodels.formula.api as smf
 
 import cbcp_sim
-from cbcp_sim import engine, outcomes
+from cbcp_sim import engine, operations, outcomes
+from cbcp_sim.boundaries import boundaries
+from cbcp_sim.designs import parallel
 from cbcp_sim.streams import Streams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +53,10 @@ MMRM_LOOP_REPS = 40    #: replicates fitted one at a time by statsmodels MixedLM
 MEMORY_REPS = (engine.CHUNK_SIZE, REPS, 100_000)  #: MMRM runs measured for peak memory, each in a fresh process
 MEMORY_FALLBACK_REPS, MEMORY_BUDGET = 30_000, 60.0  #: the largest run falls back to this if projected > budget (s)
 TARGET_MMRM_SECONDS, TARGET_MMRM_MIB = 5.0, 2048.0
+#: The trial calendar on (default operations values), and with one interim look at half the information.
+CALENDAR = {"analysis.secondary": [], "operations.enabled": True}
+SEQUENTIAL = {**CALENDAR, "sequential.interims": [0.5]}
+CALENDAR_RUNS = 3      #: timed runs of REPS replicates with the calendar, after one warm-up
 #: Run in a fresh interpreter: the command argv[1:]; prints its ru_maxrss (KiB).
 PEAK_OF = """
 import resource, subprocess, sys
@@ -264,6 +271,14 @@ def measure():
     if statistics.median(m["mmrm"]) * largest / REPS > MEMORY_BUDGET:
         largest = MEMORY_FALLBACK_REPS
     m["memory"] = {reps: memory_run(reps) for reps in (*MEMORY_REPS[:-1], largest)}
+    calendar = cbcp_sim.load_scenario(SCENARIO, CALENDAR)
+    sizes = parallel.arm_sizes(calendar.design)
+    m["calendar_alone"] = repeat(lambda: [operations.simulate(calendar, sizes, True, n, Streams(SEED, c))
+                                          for c, n in enumerate(engine.chunk_plan(REPS))], CALENDAR_RUNS)
+    m["calendar"] = in_process(calendar, REPS, 1, CALENDAR_RUNS)
+    m["sequential"] = in_process(cbcp_sim.load_scenario(SCENARIO, SEQUENTIAL), REPS, 1, CALENDAR_RUNS)
+    m["boundaries"] = {k: statistics.median(repeat(lambda k=k: boundaries(np.arange(1, k + 1) / k), 20))
+                       for k in (2, 3, 5)}
     m["load_after"] = os.getloadavg()
     return m
 
@@ -339,6 +354,20 @@ def report(host, m):
         "| replicates | wall time | peak RSS after imports | peak RSS at the end |", "|---|---|---|---|",
         *(f"| {reps:,} | {seconds:.1f} s | {before:.0f} MiB | {after:.0f} MiB |"
           for reps, (seconds, before, after) in m["memory"].items()), "",
+        "### Trial calendar and interim looks", "",
+        f"The default scenario, ANCOVA only, {REPS:,} replicates, jobs=1; best and median of {CALENDAR_RUNS} runs "
+        "after one warm-up. With `operations.enabled = false` (the first row of the figures above) no calendar is "
+        "built.", "",
+        "| measurement | best | median | note |", "|---|---|---|---|",
+        timed(f"calendars alone (`operations.simulate`, SimPy), {REPS:,} trials", "calendar_alone",
+              f"{median['calendar_alone'] / REPS * 1e3:.3f} ms per trial"),
+        timed("`simulate()` with `operations.enabled = true`", "calendar",
+              f"{median['calendar'] / median['engine']:.1f}x the run without a calendar"),
+        timed("`simulate()` with the calendar and an interim at half the information", "sequential",
+              "the interim ANCOVA, per-trial bounds and stopping rules add "
+              f"{median['sequential'] - median['calendar']:.2f} s"), "",
+        "Lan-DeMets bounds (`boundaries()`, O'Brien-Fleming type, equally spaced looks), median of 20 calls: "
+        + ", ".join(f"{k} looks {t * 1e3:.2f} ms" for k, t in m["boundaries"].items()) + ".", "",
         "### Targets", "", "| target | measured (median) | met |", "|---|---|---|",
         target(f"simulation + analysis < {TARGET_SECONDS} s", f"{median['engine']:.3f} s",
                median["engine"] < TARGET_SECONDS),

@@ -23,8 +23,10 @@ MODEL_SECTIONS = ("population.", "eligibility.", "natural_history.")
 TREATMENT_SECTIONS = ("treatment.", "arms.", "design.blinding")
 #: Sections documented on the designs and analyses page.
 DESIGN_SECTIONS = ("design.", "dropout.", "analysis.")
+#: Sections documented on the operations and interim-analyses page.
+OPERATIONS_SECTIONS = ("operations.", "sequential.")
 PAGES = (("README.md", ("",)), ("docs/natural_history.md", MODEL_SECTIONS), ("docs/treatment.md", TREATMENT_SECTIONS),
-         ("docs/designs.md", DESIGN_SECTIONS))
+         ("docs/designs.md", DESIGN_SECTIONS), ("docs/operations.md", OPERATIONS_SECTIONS))
 
 
 def table(prefixes: tuple[str, ...] = ("",)) -> str:
