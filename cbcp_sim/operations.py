@@ -27,6 +27,7 @@ with block randomisation they already are in enrolment order.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,8 @@ from cbcp_sim.streams import Streams
 
 #: Months per calendar week.
 WEEK = 7.0 / DAYS_PER_MONTH
+#: A unit lead time with a smaller coefficient of variation is taken as fixed (its gamma shape would overflow).
+MIN_CV = 1e-6
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,12 @@ class Calendar:
         return self.infused[..., None] + self.months
 
     def milestones(self, primary: int, lock_days: float) -> dict[str, np.ndarray]:
-        """Per trial (R,): last child randomised, last infusion, last primary visit, last visit, database lock."""
-        primary_dates = np.where(self.attended[..., primary], self.dates[..., primary], -np.inf)
+        """Per trial (R,): last child randomised, last infusion, last primary visit (NaN if no child attended it),
+        last visit, database lock."""
+        primary_dates = np.where(self.attended[..., primary], self.dates[..., primary], -np.inf).max(axis=1)
         return {"last_child_in": self.randomised.max(axis=1), "last_infusion": self.infused.max(axis=1),
-                "last_primary_visit": primary_dates.max(axis=1), "last_visit": self.last_visit,
+                "last_primary_visit": np.where(np.isinf(primary_dates), np.nan, primary_dates),
+                "last_visit": self.last_visit,
                 "database_lock": self.last_visit + lock_days / DAYS_PER_MONTH}
 
 
@@ -140,7 +145,10 @@ class WeeklySlots:
         while self.booked.get(week, 0) >= self.per_week:
             week += 1
         self.booked[week] = self.booked.get(week, 0) + 1
-        return now if week == this else week * WEEK
+        if week == this:
+            return now
+        start = week * WEEK
+        return start if start // WEEK == week else float(np.nextafter(start, np.inf))
 
 
 class Trial:
@@ -209,9 +217,10 @@ class Trial:
         i = self.enrolled
         self.enrolled += 1
         self.randomised[i] = env.now
-        if slots is not None:
-            yield env.timeout(slots.book(env.now) - env.now)
-        self.infused[i] = env.now
+        when = env.now if slots is None else slots.book(env.now)
+        if when > env.now:
+            yield env.timeout(when - env.now)
+        self.infused[i] = when
         yield from self._follow_up(i)
 
     def _follow_up(self, i: int):
@@ -224,7 +233,7 @@ class Trial:
     def _lead_time(self) -> float:
         o = self.o
         mean = o.unit_lead_days / DAYS_PER_MONTH
-        if mean == 0.0 or o.unit_lead_cv == 0.0:
+        if mean == 0.0 or o.unit_lead_cv < MIN_CV:
             return mean
         shape = o.unit_lead_cv ** -2
         return self.rng.gamma(shape, mean / shape)
@@ -235,7 +244,13 @@ QUANTILES = (0.05, 0.5, 0.95)
 
 
 def summarise(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Mean and :data:`QUANTILES` over trials of each quantity of :func:`summary_arrays`."""
-    return {k: {"mean": float(v.mean()), **{f"q{round(100 * q):02d}": float(np.quantile(v, q)) for q in QUANTILES}}
-            for k, v in arrays.items()}
+    """Mean and :data:`QUANTILES` over trials of each quantity of :func:`summary_arrays`, over the trials where it
+    is defined (NaN where it is in none)."""
+    out = {}
+    for k, v in arrays.items():
+        v = v[~np.isnan(v)]
+        stats = {"mean": float(v.mean())} if v.size else {"mean": math.nan}
+        stats.update({f"q{round(100 * q):02d}": float(np.quantile(v, q)) if v.size else math.nan for q in QUANTILES})
+        out[k] = stats
+    return out
 

@@ -125,7 +125,8 @@ def _sequential_lines(seq: dict[str, Any] | None) -> list[str]:
     looks = ", ".join(f"{x:.3g}" for x in seq["interims"])
     lines = [f"  group sequential ({seq['spending']} spending; interims at {seq['timing']} {looks})",
              f"    power         {seq['power']:.3f}  MCSE {seq['mcse']:.4f}",
-             f"    type I error  {seq['type1_error']:.4f}  MCSE {seq['type1_mcse']:.4f}",
+             f"    type I error  {seq['type1_error']:.4f}  MCSE {seq['type1_mcse']:.4f}  (nominal {seq['alpha']:g} "
+             "one-sided)",
              "    look   month  fraction  stop for efficacy  futility   (under no effect)"]
     for k in range(seq["looks"]):
         lines.append(f"    {k + 1:>4}  {seq['look_months'][k]:6.1f}  {seq['look_fraction'][k]:8.3f}  "

@@ -386,7 +386,7 @@ class Operations:
                "10.3 months, NCT01193660): 87% of referred children are eligible in the default scenario, so it "
                "randomises about 7 a month")
     screening_dispersion: float = param(
-        0.0, number(0.0, 10.0), unit="(CV of site rate)^2",
+        0.0, number(0.0, 2.0), unit="(CV of site rate)^2",
         doc="Variation of screening rates between sites: each site's rate is screening_rate times a gamma "
             "frailty with this variance, so counts are negative binomial; 0: Poisson at every site.",
         source="negative binomial recruitment model (Anisimov & Fedorov 2007, Stat Med 26:4958)")
@@ -706,9 +706,9 @@ def _check_operations(s: Scenario) -> Scenario:
     else:
         raise ScenarioError("operations.window_days", f"must give one value or {len(d.visits) - 1} (one per "
                                                       f"follow-up visit), got {len(o.window_days)}")
-    edges = [0.0] + [x for m, w in zip(d.visits[1:], windows, strict=True) for x in (m - w / DAYS_PER_MONTH,
-                                                                                     m + w / DAYS_PER_MONTH)]
-    if any(b <= a for a, b in itertools.pairwise(edges)):
+    spans = [(0.0, 0.0)] + [(m - w / DAYS_PER_MONTH, m + w / DAYS_PER_MONTH)
+                            for m, w in zip(d.visits[1:], windows, strict=True)]
+    if any(later[0] <= earlier[1] for earlier, later in itertools.pairwise(spans)):
         raise ScenarioError("operations.window_days", f"windows {[f'{w:g}' for w in windows]} days overlap each "
                                                       "other or the baseline; narrow them")
     if q.interims:

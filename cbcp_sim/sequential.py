@@ -160,7 +160,8 @@ def summarise(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[str, Any]:
     number of children randomised and the expected duration (months), with and without the cell effect; and
     the mean date and information fraction of each look."""
     out: dict[str, Any] = {"looks": alt.dates.shape[1], "timing": s.sequential.timing,
-                           "spending": s.sequential.spending, "interims": list(s.sequential.interims)}
+                           "spending": s.sequential.spending, "interims": list(s.sequential.interims),
+                           "alpha": s.design.alpha / s.design.sides}
     for prefix, m in (("", alt), ("null_", null)):
         k = m.dates.shape[1]
         stops = np.arange(k)[:, None] == m.look
