@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -347,7 +348,11 @@ def _json_safe(value: Any) -> Any:
 def _boundaries(args: argparse.Namespace) -> int:
     from cbcp_sim.boundaries import boundaries
 
-    b = boundaries(args.info, alpha=args.alpha, spending=args.spending, futility=args.futility, binding=args.binding)
+    try:
+        b = boundaries(args.info, alpha=args.alpha, spending=args.spending, futility=args.futility,
+                       binding=args.binding)
+    except ScenarioError as exc:  # name the option, as the other commands do
+        raise ScenarioError(f"--{exc.path}", exc.message) from None
     if args.json:
         print(json.dumps(_json_safe(b.to_json()), allow_nan=False))
         return 0
@@ -393,10 +398,25 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Options whose value may be a comma-separated list starting with a minus sign.
+SIGNED_LISTS = ("--futility",)
+
+
+def _joined_negatives(argv: Sequence[str]) -> list[str]:
+    """``--futility -0.5,0`` as ``--futility=-0.5,0``: argparse takes a list starting with ``-`` for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in SIGNED_LISTS and re.fullmatch(r"-[\d.][\d.eE+,inf-]*|-inf.*", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cbcp-sim`` console script; returns the exit status."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(_joined_negatives(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # --help (0) or a bad option (2, message already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:

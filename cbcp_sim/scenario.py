@@ -724,7 +724,20 @@ def _check_operations(s: Scenario) -> Scenario:
     if q.futility and len(q.futility) != len(q.interims):
         raise ScenarioError("sequential.futility", f"must give one bound per interim ({len(q.interims)}), got "
                                                    f"{len(q.futility)}")
+    if q.futility and q.timing == "information":
+        _check_futility(q, d.alpha / d.sides)
     return dataclasses.replace(s, operations=dataclasses.replace(o, window_days=windows))
+
+
+def _check_futility(q: Sequential, alpha: float) -> None:
+    """Futility bounds below the efficacy bounds at the planned information fractions."""
+    from cbcp_sim.boundaries import boundaries
+
+    try:
+        boundaries((*q.interims, 1.0), alpha=alpha, spending=q.spending, futility=q.futility, binding=q.binding)
+    except ScenarioError as exc:
+        raise ScenarioError("sequential.futility" if exc.path == "futility" else "sequential.interims",
+                            exc.message) from None
 
 
 def allocation_ratio(n_per_arm: tuple[int, ...]) -> tuple[int, ...]:

@@ -16,6 +16,7 @@ on or after the final analysis (the last primary visit) being skipped, as is one
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from scipy.special import ndtri
 
 from cbcp_sim.analysis.inference import Estimates, infer
 from cbcp_sim.boundaries import boundaries
+from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import Scenario, Sequential
 from cbcp_sim.summary import rate
 
@@ -86,7 +88,16 @@ def fractions(dates: np.ndarray, primary_dates: np.ndarray, seen: np.ndarray) ->
 @functools.lru_cache(maxsize=4096)
 def _bounds(info: tuple[float, ...], alpha: float, spending: str, futility: tuple[float, ...],
             binding: bool) -> tuple[np.ndarray, np.ndarray]:
-    b = boundaries(info, alpha=alpha, spending=spending, futility=futility or None, binding=binding)
+    """Efficacy and futility bounds at ``info``. Non-binding futility bounds do not enter the efficacy bounds and
+    are applied as given (a trial at or above both stops for efficacy); binding ones do."""
+    if not binding:
+        b = boundaries(info, alpha=alpha, spending=spending)
+        return b.critical_z, np.asarray([*futility, -np.inf]) if futility else b.futility_z
+    try:
+        b = boundaries(info, alpha=alpha, spending=spending, futility=futility, binding=True)
+    except ScenarioError as exc:
+        raise ScenarioError("sequential.futility", f"{exc.message} (at information fractions {list(info)} of a "
+                                                   "simulated trial)") from None
     return b.critical_z, b.futility_z
 
 
@@ -172,9 +183,11 @@ def summarise(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[str, Any]:
     none = np.zeros(alt.reject.shape, dtype=bool)
     power, type1 = rate(alt.reject, none), rate(null.reject, none)
     out.update(power=power["rate"], mcse=power["mcse"], type1_error=type1["rate"], type1_mcse=type1["mcse"])
-    with np.errstate(invalid="ignore"):
-        out["look_months"] = np.nanmean(alt.dates, axis=0).tolist()
-        out["look_fraction"] = np.nanmean(alt.fraction, axis=0).tolist()
-        out["look_held"] = (~np.isnan(alt.dates)).mean(axis=0).tolist()
+    held = ~np.isnan(alt.dates)
+    count = held.sum(axis=0)
+    for key, values in (("look_months", alt.dates), ("look_fraction", alt.fraction)):
+        total = np.where(held, values, 0.0).sum(axis=0)
+        out[key] = [float(x / n) if n else math.nan for x, n in zip(total, count, strict=True)]
+    out["look_held"] = held.mean(axis=0).tolist()
     return out
 
