@@ -373,7 +373,10 @@ def _timeline(args: argparse.Namespace) -> int:
     from cbcp_sim.timeline import timeline
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
-    tl = timeline(scenario, reps=args.reps, seed=args.seed)
+    try:
+        tl = timeline(scenario, reps=args.reps, seed=args.seed)
+    except ScenarioError as exc:
+        raise ScenarioError(f"--{exc.path}" if exc.path in ("reps", "seed") else exc.path, exc.message) from None
     if args.plot:
         plots.timeline(tl, args.plot)
     print(json.dumps(_json_safe(tl.to_json()), allow_nan=False) if args.json else tl)

@@ -34,10 +34,11 @@ def times(d: Dropout, sizes: tuple[int, ...], n_reps: int, streams: Streams) -> 
 
 
 def observed(d: Dropout, months: np.ndarray, sizes: tuple[int, ...], n_reps: int, streams: Streams,
-             values: np.ndarray) -> np.ndarray:
+             values: np.ndarray, missed: np.ndarray | None = None) -> np.ndarray:
     """Mask ``(R, N, V)``: True where the child is still in the trial at the visit; ``months`` are the visit times
     ``(V,)``, or each child's ``(R, N, V)``; ``values`` ``(R, N, V)`` are the scores the children would have (only
-    those at attended visits matter, under MAR)."""
+    those at attended visits matter, under MAR). Under MAR a child who ``missed`` ``(R, N, V)`` a visit leaves
+    after it with the MCAR probability (no score was seen), and the standardisation is over the children seen."""
     h = hazard(d)
     months = np.asarray(months)
     if h == 0.0:
@@ -51,10 +52,11 @@ def observed(d: Dropout, months: np.ndarray, sizes: tuple[int, ...], n_reps: int
     out = np.ones((n_reps, sum(sizes), months.shape[-1]), dtype=bool)
     for j in range(months.shape[-1] - 1):
         present = out[..., j]
-        n = np.maximum(present.sum(axis=1, keepdims=True), 1)
-        score = np.where(present, values[..., j], 0.0)
+        shown = present if missed is None else present & ~missed[..., j]
+        n = np.maximum(shown.sum(axis=1, keepdims=True), 1)
+        score = np.where(shown, values[..., j], 0.0)
         mean = score.sum(axis=1, keepdims=True) / n
-        sd = np.sqrt(np.where(present, (score - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n)
-        z = (values[..., j] - mean) / np.where(sd > 0.0, sd, 1.0)
+        sd = np.sqrt(np.where(shown, (score - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n)
+        z = np.where(shown, (values[..., j] - mean) / np.where(sd > 0.0, sd, 1.0), 0.0)
         out[..., j + 1] = present & (u[..., j] >= expit(base[..., j] - slope * z))
     return out

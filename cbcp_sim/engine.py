@@ -82,14 +82,13 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     if data.calendar is not None:
         milestones = operations.summary_arrays(data.calendar, scenario)
     if scenario.sequential.interims:
-        monitoring = _monitor(scenario, data, passes, results, context, milestones["database_lock"])
+        monitoring = _monitor(scenario, data, passes, results, context)
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
                        milestones=milestones, monitoring=monitoring)
 
 
 def _monitor(scenario: Scenario, data: outcomes.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
-             results: dict[str, dict[tuple[str, str], Estimates]], context: dict,
-             database_lock: np.ndarray) -> dict[str, Monitoring]:
+             results: dict[str, dict[tuple[str, str], Estimates]], context: dict) -> dict[str, Monitoring]:
     """Interim looks at the primary analysis of the first comparison, in each pass."""
     name, c = scenario.analyses[0], comparisons(scenario)[0]
     arm = data.arm[0] if data.arm.strides[0] == 0 else data.arm
@@ -100,7 +99,7 @@ def _monitor(scenario: Scenario, data: outcomes.TrialData, passes: dict[str, tup
     for p, (values, observed) in passes.items():
         out[p] = sequential.monitor(
             scenario, calendar.randomised, dates, observed, data.primary, results[p][name, c.label],
-            lambda seen, values=values: _analyse(name, data, values, seen, active, context), database_lock)
+            lambda seen, values=values: _analyse(name, data, values, seen, active, context))
     return out
 
 

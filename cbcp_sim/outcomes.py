@@ -62,6 +62,15 @@ def visits(s: Scenario) -> np.ndarray:
     return np.array([0.0, d.primary_visit])
 
 
+def calendar_layout(s: Scenario) -> tuple[tuple[int, ...], bool]:
+    """How a run stores the children its calendar serves: the sizes of the per-arm random streams, and whether
+    they are stored by arm (fixed arm sizes, or the normal model) or in enrolment order (block randomisation)."""
+    d = s.design
+    if s.outcome.model == "normal" or d.randomisation == "fixed":
+        return parallel.arm_sizes(d), True
+    return (sum(d.n_per_arm),), False
+
+
 def _calendar(s: Scenario, layout: parallel.Layout, months: np.ndarray, n_reps: int,
               streams: Streams) -> tuple[Calendar | None, np.ndarray | None]:
     """The trial calendar when ``operations.enabled``, with the indices of the simulated visits ``months``."""
@@ -74,6 +83,18 @@ def _calendar(s: Scenario, layout: parallel.Layout, months: np.ndarray, n_reps: 
 def _at(times: np.ndarray, where: slice | np.ndarray) -> np.ndarray:
     """Visit times of the children ``where``: the common schedule ``(V,)`` or their own ``(R, N, V)``."""
     return times if times.ndim == 1 else parallel.pick(times, where)
+
+
+def _dose_months(s: Scenario, regimen: Regimen, calendar: Calendar | None) -> list[np.ndarray] | None:
+    """With a calendar, each child's month of each dose ``(R, N)``: a dose scheduled at a follow-up visit is given
+    at the child's actual time of that visit, after its assessment (a crossover's switch, a repeat dose); any
+    other on schedule. Without one, None (the schedule's)."""
+    if calendar is None:
+        return None
+    visits = s.design.visits
+    shape = calendar.dropout.shape
+    return [calendar.months[..., visits.index(d.month)] if d.month > 0.0 and d.month in visits
+            else np.full(shape, d.month) for d in regimen.doses]
 
 
 def simulate(scenario: Scenario, n_reps: int, streams: Streams) -> TrialData:
@@ -114,11 +135,14 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
         scores = natural_history.observe(nh, base, parallel.pick(noise, where))
         parallel.place(null_values, where, scores)
         if regimen.doses:
-            effect = treatment.cell_effect(t, regimen, at, **{k: parallel.pick(v, where) for k, v in child.items()})
+            given = _dose_months(s, regimen, calendar)
+            effect = treatment.cell_effect(t, regimen, at, **{k: parallel.pick(v, where) for k, v in child.items()},
+                                           dose_months=None if given is None else [parallel.pick(g, where)
+                                                                                   for g in given])
             scores = natural_history.observe(nh, base + effect, parallel.pick(noise, where))
         parallel.place(values, where, scores)
     under = _under(s, layout, times[..., primary:primary + 1], true[..., primary], noise[..., primary], child,
-                   values[..., primary], null_values[..., primary])
+                   values[..., primary], null_values[..., primary], calendar)
     observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
     covariates = {"age": children.age, "gmfcs": children.gmfcs.astype(float), "dose": children.dose}
     expected = None
@@ -133,7 +157,8 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
 
 
 def _under(s: Scenario, layout: parallel.Layout, month: np.ndarray, true: np.ndarray, noise: np.ndarray,
-           child: dict[str, np.ndarray], values: np.ndarray, null_values: np.ndarray) -> np.ndarray:
+           child: dict[str, np.ndarray], values: np.ndarray, null_values: np.ndarray,
+           calendar: Calendar | None = None) -> np.ndarray:
     """``(k + 1, R, N)``: every child's score at ``month`` (``(1,)``, or each child's ``(R, N, 1)``) under each
     arm's cells alone (no expectation response or assessor bias), and last untreated, for the true effect of
     each comparison.
@@ -159,7 +184,9 @@ def _under(s: Scenario, layout: parallel.Layout, month: np.ndarray, true: np.nda
             score = true[:, todo]
             if regimen is not None:
                 at = month if month.ndim == 1 else month[:, todo]
-                effect = treatment.cell_effect(t, regimen, at, **{k: v[:, todo] for k, v in child.items()})
+                given = _dose_months(s, regimen, calendar)
+                effect = treatment.cell_effect(t, regimen, at, **{k: v[:, todo] for k, v in child.items()},
+                                               dose_months=None if given is None else [g[:, todo] for g in given])
                 score = score + effect[..., 0]
             out[:, todo] = natural_history.observe(nh, score, noise[:, todo])
         return out
@@ -178,11 +205,12 @@ def _observed(s: Scenario, months: np.ndarray, sizes: tuple[int, ...], n_reps: i
     if calendar is not None and s.dropout.mechanism == "mcar":
         attended = calendar.attended[..., columns]
         return attended, attended
-    seen = True if calendar is None else ~calendar.missed[..., columns]
-    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values) & seen
+    missed = None if calendar is None else calendar.missed[..., columns]
+    seen = True if missed is None else ~missed
+    observed = dropout.observed(s.dropout, months, sizes, n_reps, streams, values, missed) & seen
     if s.dropout.mechanism == "mcar":
         return observed, observed
-    return observed, dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values) & seen
+    return observed, dropout.observed(s.dropout, months, sizes, n_reps, streams, null_values, missed) & seen
 
 
 def _switch(s: Scenario, months: np.ndarray) -> int | None:

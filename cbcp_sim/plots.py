@@ -6,6 +6,7 @@ Each function saves one figure to ``path``; the format follows its extension (PN
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,8 +14,10 @@ from cbcp_sim import growth, natural_history, treatment
 from cbcp_sim.cells import Course
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import NaturalHistory
-from cbcp_sim.timeline import BANDS, Timeline
 from cbcp_sim.trajectories import BAND, Trajectories
+
+if TYPE_CHECKING:
+    from cbcp_sim.timeline import Timeline
 
 ROMAN = ("I", "II", "III", "IV", "V")
 
@@ -124,6 +127,8 @@ def time_courses(courses: list[Course], path: str | Path, months: float = 24.0) 
 def timeline(tl: Timeline, path: str | Path) -> None:
     """Accrual (children randomised by month: median with 80% and 95% bands over trials, and the target) beside
     the distributions of enrolment and total duration."""
+    from cbcp_sim.timeline import BANDS
+
     plt = _pyplot()
     fig, (ax, hist) = plt.subplots(1, 2, figsize=(10.0, 4.5), layout="constrained")
     for (lo, hi), shade in zip(reversed(BANDS), (0.15, 0.3), strict=True):

@@ -115,7 +115,8 @@ def _operations_lines(ops: dict[str, dict[str, float]] | None) -> list[str]:
     lines = ["  calendar (months since the first site opened; median, 5-95%)"]
     for key, label in OPERATIONS_LABELS.items():
         q = ops[key]
-        lines.append(f"    {label:<26}{q['q50']:8.3g}  ({q['q05']:.3g} to {q['q95']:.3g})")
+        digits = 3 if key == "missed_visits" else 1
+        lines.append(f"    {label:<26}{q['q50']:8.{digits}f}  ({q['q05']:.{digits}f} to {q['q95']:.{digits}f})")
     return lines
 
 
@@ -123,7 +124,8 @@ def _sequential_lines(seq: dict[str, Any] | None) -> list[str]:
     if seq is None:
         return []
     looks = ", ".join(f"{x:.3g}" for x in seq["interims"])
-    lines = [f"  group sequential ({seq['spending']} spending; interims at {seq['timing']} {looks})",
+    lines = [f"  group sequential ({seq['spending']} spending; interims at {seq['timing']} {looks}; the "
+             "analyses above are the fixed design, without interim stopping)",
              f"    power         {seq['power']:.3f}  MCSE {seq['mcse']:.4f}",
              f"    type I error  {seq['type1_error']:.4f}  MCSE {seq['type1_mcse']:.4f}  (nominal {seq['alpha']:g} "
              "one-sided)",
@@ -133,7 +135,8 @@ def _sequential_lines(seq: dict[str, Any] | None) -> list[str]:
                      f"{seq['stop_efficacy'][k]:17.3f}  {seq['stop_futility'][k]:8.3f}   "
                      f"({seq['null_stop_efficacy'][k]:.3f}, {seq['null_stop_futility'][k]:.3f})")
     lines.append(f"    expected children {seq['expected_children']:.1f} ({seq['null_expected_children']:.1f}); "
-                 f"expected months {seq['expected_months']:.1f} ({seq['null_expected_months']:.1f})")
+                 f"expected months {seq['expected_months']:.1f} ({seq['null_expected_months']:.1f}); "
+                 f"failed final analyses {seq['n_failed']}")
     return lines
 
 

@@ -694,23 +694,15 @@ def _check_design(s: Scenario) -> None:
 
 
 def _check_operations(s: Scenario) -> Scenario:
-    """Resolve the visit windows (days, one per follow-up visit) and check the interim looks."""
+    """Check the visit windows and the interim looks."""
     o, q, d = s.operations, s.sequential, s.design
-    gaps = [b - a for a, b in itertools.pairwise(d.visits)]
-    if not o.window_days:
-        rule = [7.0 if m <= 1.0 else 14.0 if m <= 6.0 else 30.0 for m in d.visits[1:]]
-        near = [min(gaps[i:i + 2]) for i in range(len(gaps))]
-        windows = tuple(min(w, 0.25 * g * DAYS_PER_MONTH) for w, g in zip(rule, near, strict=True))
-    elif len(o.window_days) in (1, len(d.visits) - 1):
-        windows = o.window_days * (len(d.visits) - 1) if len(o.window_days) == 1 else o.window_days
-    else:
-        raise ScenarioError("operations.window_days", f"must give one value or {len(d.visits) - 1} (one per "
-                                                      f"follow-up visit), got {len(o.window_days)}")
+    windows = visit_windows(o, d.visits)
     spans = [(0.0, 0.0)] + [(m - w / DAYS_PER_MONTH, m + w / DAYS_PER_MONTH)
                             for m, w in zip(d.visits[1:], windows, strict=True)]
     if any(later[0] <= earlier[1] for earlier, later in itertools.pairwise(spans)):
         raise ScenarioError("operations.window_days", f"windows {[f'{w:g}' for w in windows]} days overlap each "
-                                                      "other or the baseline; narrow them")
+                                                      "other or the baseline; each must be less than half the gap "
+                                                      "to its neighbouring visits")
     if q.interims:
         if not o.enabled:
             raise ScenarioError("sequential.interims", "interim looks need the trial calendar: set "
@@ -726,7 +718,23 @@ def _check_operations(s: Scenario) -> Scenario:
                                                    f"{len(q.futility)}")
     if q.futility and q.timing == "information":
         _check_futility(q, d.alpha / d.sides)
-    return dataclasses.replace(s, operations=dataclasses.replace(o, window_days=windows))
+    return s
+
+
+def visit_windows(o: Operations, visits: tuple[float, ...]) -> tuple[float, ...]:
+    """Half-width in days of each follow-up visit's window: ``o.window_days`` (one for all, or one each), or by
+    default 7 days up to month 1, 14 up to month 6, 30 later, each at most a quarter of the gap to a neighbour."""
+    if not o.window_days:
+        gaps = [b - a for a, b in itertools.pairwise(visits)]
+        rule = [7.0 if m <= 1.0 else 14.0 if m <= 6.0 else 30.0 for m in visits[1:]]
+        near = [min(gaps[i:i + 2]) for i in range(len(gaps))]
+        return tuple(min(w, 0.25 * g * DAYS_PER_MONTH) for w, g in zip(rule, near, strict=True))
+    if len(o.window_days) == 1:
+        return o.window_days * (len(visits) - 1)
+    if len(o.window_days) == len(visits) - 1:
+        return o.window_days
+    raise ScenarioError("operations.window_days", f"must give one value or {len(visits) - 1} (one per follow-up "
+                                                  f"visit), got {len(o.window_days)}")
 
 
 def _check_futility(q: Sequential, alpha: float) -> None:

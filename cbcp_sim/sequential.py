@@ -27,7 +27,7 @@ from scipy.special import ndtri
 from cbcp_sim.analysis.inference import Estimates, infer
 from cbcp_sim.boundaries import boundaries
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.scenario import Scenario, Sequential
+from cbcp_sim.scenario import DAYS_PER_MONTH, Scenario, Sequential
 from cbcp_sim.summary import rate
 
 #: Information fractions are rounded to this step before the bounds are computed.
@@ -46,7 +46,8 @@ class Monitoring:
     dates: np.ndarray     #: (R, K) look dates, months since the first site opened (NaN: skipped)
     fraction: np.ndarray  #: (R, K) information fraction at each look (NaN: skipped)
     children: np.ndarray  #: children randomised by the stopping date
-    months: np.ndarray    #: months from the first site opening to the stopping analysis (final: database lock)
+    months: np.ndarray    #: months from the first site opening to the lock of the stopping look's data
+    failed: np.ndarray    #: bool, ran to the final look and its analysis failed (no decision)
 
     @staticmethod
     def concat(parts: list[Monitoring]) -> Monitoring:
@@ -89,15 +90,16 @@ def fractions(dates: np.ndarray, primary_dates: np.ndarray, seen: np.ndarray) ->
 def _bounds(info: tuple[float, ...], alpha: float, spending: str, futility: tuple[float, ...],
             binding: bool) -> tuple[np.ndarray, np.ndarray]:
     """Efficacy and futility bounds at ``info``. Non-binding futility bounds do not enter the efficacy bounds and
-    are applied as given (a trial at or above both stops for efficacy); binding ones do."""
+    are applied as given (a trial at or above both stops for efficacy); binding ones do, unless at these actual
+    fractions they reach the efficacy bounds, when that trial's efficacy bounds are the non-binding ones."""
     if not binding:
         b = boundaries(info, alpha=alpha, spending=spending)
         return b.critical_z, np.asarray([*futility, -np.inf]) if futility else b.futility_z
     try:
         b = boundaries(info, alpha=alpha, spending=spending, futility=futility, binding=True)
-    except ScenarioError as exc:
-        raise ScenarioError("sequential.futility", f"{exc.message} (at information fractions {list(info)} of a "
-                                                   "simulated trial)") from None
+    except ScenarioError:  # at this trial's fractions the binding bounds reach the efficacy bounds
+        b = boundaries(info, alpha=alpha, spending=spending)
+        return b.critical_z, np.asarray([*futility, -np.inf])
     return b.critical_z, b.futility_z
 
 
@@ -121,12 +123,13 @@ def bounds(s: Scenario, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def monitor(s: Scenario, randomised: np.ndarray, visit_dates: np.ndarray, observed: np.ndarray, primary: int,
-            final: Estimates, analyse: Callable[[np.ndarray], Estimates], database_lock: np.ndarray) -> Monitoring:
+            final: Estimates, analyse: Callable[[np.ndarray], Estimates]) -> Monitoring:
     """Run the looks of one pass.
 
     ``randomised`` ``(R, N)`` and ``visit_dates`` ``(R, N, V)`` are calendar dates, ``observed`` the visits seen
-    in the end, ``final`` the primary analysis of all of them, ``analyse(seen)`` the primary analysis of the
-    visits ``seen`` ``(R, N, V)``, and ``database_lock`` ``(R,)`` the end of a trial that runs to the end.
+    in the end, ``final`` the primary analysis of all of them and ``analyse(seen)`` the primary analysis of the
+    visits ``seen`` ``(R, N, V)``. A trial's duration runs to the lock of the data of the look at which it stops
+    (its date plus ``operations.lock_days``).
     """
     q = s.sequential
     alpha = s.design.alpha / s.design.sides
@@ -154,9 +157,10 @@ def monitor(s: Scenario, randomised: np.ndarray, visit_dates: np.ndarray, observ
         stopped |= win | lose
     at = dates[np.arange(n_reps), look]
     children = (randomised <= np.where(look < k - 1, at, np.inf)[:, None]).sum(axis=1)
-    months = np.where(look < k - 1, at, database_lock)
+    months = at + s.operations.lock_days / DAYS_PER_MONTH
+    failed = (look == k - 1) & np.isnan(z[:, -1])
     return Monitoring(reject=reject, futile=futile, look=look, dates=dates, fraction=t, children=children,
-                      months=months)
+                      months=months, failed=failed)
 
 
 def _z(est: Estimates, alpha: float) -> np.ndarray:
@@ -167,8 +171,9 @@ def _z(est: Estimates, alpha: float) -> np.ndarray:
 
 def summarise(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[str, Any]:
     """Operating characteristics of the group-sequential design: power and type I error (rejection at any
-    look) with MCSE, the probability of stopping for efficacy and for futility at each look, the expected
-    number of children randomised and the expected duration (months), with and without the cell effect; and
+    look, among trials with a decision) with MCSE and the trials whose final analysis failed, the probability of
+    stopping for efficacy and for futility at each look, the expected number of children randomised and the
+    expected duration (months, to the lock of the stopping look's data), with and without the cell effect; and
     the mean date and information fraction of each look."""
     out: dict[str, Any] = {"looks": alt.dates.shape[1], "timing": s.sequential.timing,
                            "spending": s.sequential.spending, "interims": list(s.sequential.interims),
@@ -180,9 +185,9 @@ def summarise(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[str, Any]:
         out[f"{prefix}stop_futility"] = (stops & m.futile).mean(axis=1).tolist()
         out[f"{prefix}expected_children"] = float(m.children.mean())
         out[f"{prefix}expected_months"] = float(m.months.mean())
-    none = np.zeros(alt.reject.shape, dtype=bool)
-    power, type1 = rate(alt.reject, none), rate(null.reject, none)
-    out.update(power=power["rate"], mcse=power["mcse"], type1_error=type1["rate"], type1_mcse=type1["mcse"])
+    power, type1 = rate(alt.reject, alt.failed), rate(null.reject, null.failed)
+    out.update(power=power["rate"], mcse=power["mcse"], type1_error=type1["rate"], type1_mcse=type1["mcse"],
+               n_failed=int(alt.failed.sum()), n_failed_null=int(null.failed.sum()))
     held = ~np.isnan(alt.dates)
     count = held.sum(axis=0)
     for key, values in (("look_months", alt.dates), ("look_fraction", alt.fraction)):

@@ -12,8 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cbcp_sim import operations
-from cbcp_sim.designs import parallel
+from cbcp_sim import operations, outcomes
 from cbcp_sim.engine import CHUNK_SIZE, chunk_plan
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import Scenario
@@ -77,8 +76,7 @@ def timeline(s: Scenario, reps: int = DEFAULT_REPS, seed: int = 1) -> Timeline:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ScenarioError("seed", f"must be a whole number >= 0, got {seed!r}")
     s = replace(s, operations=replace(s.operations, enabled=True))
-    d = s.design
-    sizes, by_arm = (parallel.arm_sizes(d), True) if d.randomisation == "fixed" else ((sum(d.n_per_arm),), False)
+    sizes, by_arm = outcomes.calendar_layout(s)
     parts = [operations.simulate(s, sizes, by_arm, n, Streams(seed, c))
              for c, n in enumerate(chunk_plan(reps, CHUNK_SIZE))]
     arrays = [operations.summary_arrays(c, s) for c in parts]

@@ -86,13 +86,15 @@ def modifier(m: Modifiers, gmfcs: np.ndarray, topography: np.ndarray, age: np.nd
 
 
 def cell_effect(t: Treatment, regimen: Regimen, months: np.ndarray, *, gmfcs: np.ndarray, topography: np.ndarray,
-                age: np.ndarray, dose: np.ndarray, limit: np.ndarray, child_response: np.ndarray) -> np.ndarray:
+                age: np.ndarray, dose: np.ndarray, limit: np.ndarray, child_response: np.ndarray,
+                dose_months: list[np.ndarray] | None = None) -> np.ndarray:
     """Cell effect ``(..., V)`` at visit ``months`` ((V,), or each child's (..., V)) on children ``(...)`` given
     ``regimen``.
 
     ``age`` is years at baseline, ``dose`` each child's dose from the population model (used by doses whose
     dose the arm does not fix), ``limit`` each child's GMFM-66 limit (for the ceiling) and ``child_response``
-    from :func:`response`.
+    from :func:`response`; ``dose_months``, one per dose, each child's actual month of that dose ``(...)``
+    (default: the schedule's).
     """
     months = np.asarray(months, dtype=float)
     if not regimen.doses:
@@ -101,11 +103,12 @@ def cell_effect(t: Treatment, regimen: Regimen, months: np.ndarray, *, gmfcs: np
     ceiling = t.ceiling_fraction * limit[..., None] if capped else None
     total = None
     for k, d in enumerate(regimen.doses):
+        given = d.month if dose_months is None else dose_months[k]
         peak = dose_response(d.course, dose if d.dose is None else d.dose)
-        peak = peak * modifier(t.modifiers, gmfcs, topography, age + d.month / 12.0, d.route) * child_response
+        peak = peak * modifier(t.modifiers, gmfcs, topography, age + given / 12.0, d.route) * child_response
         if k:
             peak *= t.relative_efficacy
-        effect = peak[..., None] * time_course(d.course, months - d.month)
+        effect = peak[..., None] * time_course(d.course, months - np.asarray(given)[..., None])
         if len(regimen.doses) == 1:
             return np.minimum(effect, ceiling) if capped else effect
         if not capped:

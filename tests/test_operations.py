@@ -22,7 +22,14 @@ import cbcp_sim
 from cbcp_sim import dropout, operations, outcomes, population
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.operations import WEEK, Calendar, Trial, WeeklySlots
-from cbcp_sim.scenario import DAYS_PER_MONTH, Scenario, default_scenario_path, load_scenario, scenario_from_dict
+from cbcp_sim.scenario import (
+    DAYS_PER_MONTH,
+    Scenario,
+    default_scenario_path,
+    load_scenario,
+    scenario_from_dict,
+    visit_windows,
+)
 from cbcp_sim.streams import Streams
 
 from .support import floats, stable
@@ -344,8 +351,7 @@ def _recorded(o: Any, n: int, reps: int) -> tuple[np.ndarray, np.ndarray]:
     """Arrival and randomisation dates (R, n) of ``reps`` single trials (every child eligible)."""
     arrivals, randomised = np.empty((reps, n)), np.empty((reps, n))
     for r in range(reps):
-        trial = _RecordingTrial(o, 1.0, n, np.zeros((n, 1)), np.ones((n, 1), dtype=bool), np.full(n, np.inf),
-                                np.random.default_rng([SEED, r]))
+        trial = _RecordingTrial(o, 1.0, n, np.random.default_rng([SEED, r]))
         trial.run()
         assert len(trial.arrivals) == n  # no unit fails: one eligible child per place
         arrivals[r], randomised[r] = trial.arrivals, trial.randomised
@@ -588,10 +594,21 @@ def test_missed_visits_and_dropout_feed_the_observed_mask(mechanism):
 def test_default_windows_resolve_per_visit():
     """Empty window_days: 7 days up to month 1, 14 up to month 6, 30 later, at most a quarter of the nearest gap;
     one value applies to every follow-up visit."""
-    assert scenario_from_dict({}).operations.window_days == (7.0, 14.0, 14.0, 30.0)
+    def days(s):
+        return visit_windows(s.operations, s.design.visits)
+
+    assert days(scenario_from_dict({})) == (7.0, 14.0, 14.0, 30.0)
     s = scenario_from_dict({}, {"design.visits": [0, 0.5, 1, 12], "design.primary_visit": 12})
-    assert s.operations.window_days == pytest.approx((0.125 * DAYS_PER_MONTH, 0.125 * DAYS_PER_MONTH, 30.0))
-    assert scenario_from_dict({}, {"operations.window_days": [10]}).operations.window_days == (10.0,) * 4
+    assert days(s) == pytest.approx((0.125 * DAYS_PER_MONTH, 0.125 * DAYS_PER_MONTH, 30.0))
+    assert days(scenario_from_dict({}, {"operations.window_days": [10]})) == (10.0,) * 4
+    np.testing.assert_array_equal(operations.windows(s) * DAYS_PER_MONTH, days(s))
+
+
+def test_default_windows_follow_a_changed_schedule():
+    """The windows are resolved from the visits whenever they are needed, so replacing the visits of a loaded
+    scenario (as a sweep does) gives windows for the new schedule."""
+    s = scenario_from_dict({}).replace({"design.visits": [0, 6, 12]})
+    assert visit_windows(s.operations, s.design.visits) == (14.0, 30.0)
 
 
 @pytest.mark.parametrize(("overrides", "field", "fragment"), [

@@ -155,8 +155,8 @@ def test_cli_table_and_plot(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(("argv", "fragments"), [
-    (["--reps", "0"], ["reps"]),
-    (["--seed", "-1"], ["seed"]),
+    (["--reps", "0"], ["--reps"]),
+    (["--seed", "-1"], ["--seed"]),
     (["--set", "operations.sites=0"], ["operations.sites"]),
     (["--set", "operations.window_days=[400]"], ["operations.window_days"]),
     (["--set", "operations.window_days=[7, 60, 60, 30]"], ["operations.window_days", "overlap"]),
