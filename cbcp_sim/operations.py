@@ -16,8 +16,8 @@ site opened:
 - **follow-up** from the infusion date: each visit at its target plus a uniform deviation within its window,
   missed with ``missed_visit``; **dropout** is a time-to-event process (the hazard of :mod:`cbcp_sim.dropout`)
   that ends the child's follow-up. Follow-up uses no shared resource, so it is computed for all trials at once
-  from the infusion dates rather than as SimPy events (a per-visit SimPy process gave the same calendars at
-  1.7 ms per trial instead of 0.9).
+  from the infusion dates rather than as SimPy events (a first version with per-visit SimPy events and a SimPy
+  container for the slots took 1.7 ms per trial; this one 0.7 ms, see ``benchmarks/README.md``).
 
 Every random number comes from the chunk's :class:`~cbcp_sim.streams.Streams`: per child (window deviations,
 missed visits, dropout times: the same dropout times as without a calendar) from per-child streams, and per trial
