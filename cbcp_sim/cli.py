@@ -57,8 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1, help="parallel jobs over chunks; -1 = all cores (default 1)")
     run.add_argument("--target-mcse", type=float, default=None,
                      help="stop once the Monte Carlo SE of power is at most this (--reps is then the maximum)")
-    run.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
-                     help="override a scenario value by dotted path, e.g. design.n_per_arm=40 (repeatable)")
+    _settings_option(run, "design.n_per_arm=40")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text summary")
     nh = sub.add_parser(
         "natural-history", help="what the natural-history model assumes: centiles by age, or natural change",
@@ -128,8 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     tl.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
     tl.add_argument("--reps", type=int, default=1000, help="simulated trials (default 1000)")
     tl.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    tl.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
-                    help="override a scenario value by dotted path, e.g. operations.sites=3 (repeatable)")
+    _settings_option(tl, "operations.sites=3")
     tl.add_argument("--plot", metavar="FILE", help="save the accrual figure (PNG, SVG or PDF by extension)")
     tl.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     params = sub.add_parser("params", help="list every scenario parameter with its default and source")
@@ -137,10 +135,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cohort_options(parser: argparse.ArgumentParser, example: str, children: int, json_detail: str) -> None:
-    """Options shared by the commands that follow a simulated cohort: --set, --children, --seed, --plot, --json."""
+def _settings_option(parser: argparse.ArgumentParser, example: str) -> None:
+    """The repeatable ``--set PATH=VALUE`` scenario override."""
     parser.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
                         help=f"override a scenario value by dotted path, e.g. {example} (repeatable)")
+
+
+def _cohort_options(parser: argparse.ArgumentParser, example: str, children: int, json_detail: str) -> None:
+    """Options shared by the commands that follow a simulated cohort: --set, --children, --seed, --plot, --json."""
+    _settings_option(parser, example)
     parser.add_argument("--children", type=int, default=None, help=f"children simulated (default {children})")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")

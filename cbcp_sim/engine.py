@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,7 @@ CHUNK_SIZE = 1000
 #: 70 bytes per analysis and comparison), so this keeps a run's peak memory under 2 GiB; for more, combine
 #: runs with different seeds. MCSE of a power at 1,000,000 replicates is at most 0.0005.
 MAX_REPS = 1_000_000
+MAX_SEED = 2**63 - 1
 #: Step-down and step-up adjustments of p-values ``(R, m)`` over the arm comparisons.
 ADJUSTMENTS = {"holm": holm, "hochberg": hochberg}
 
@@ -64,9 +66,10 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     passes = {"alt": (data.values, data.observed), "null": (data.null_values, data.null_observed)}
     results: dict[str, dict[tuple[str, str], Estimates]] = {p: {} for p in passes}
     counts: dict[str, dict[str, np.ndarray]] = {p: {} for p in passes}
-    truth = {}
+    truth, first = {}, None
     for c in comparisons(scenario):
         active, members = c.groups(arm, dose, d.dose_threshold)
+        first = active if first is None else first
         for p, (values, observed) in passes.items():
             seen = observed if members.all() else observed & members[..., None]
             for name in scenario.analyses:
@@ -82,17 +85,16 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     if data.calendar is not None:
         milestones = operations.summary_arrays(data.calendar, scenario)
     if scenario.sequential.interims:
-        monitoring = _monitor(scenario, data, passes, results, context)
+        monitoring = _monitor(scenario, data, passes, results, first, context)
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
                        milestones=milestones, monitoring=monitoring)
 
 
 def _monitor(scenario: Scenario, data: outcomes.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
-             results: dict[str, dict[tuple[str, str], Estimates]], context: dict) -> dict[str, Monitoring]:
-    """Interim looks at the primary analysis of the first comparison, in each pass."""
+             results: dict[str, dict[tuple[str, str], Estimates]], active: np.ndarray,
+             context: dict) -> dict[str, Monitoring]:
+    """Interim looks at the primary analysis of the first comparison (its ``active`` children), in each pass."""
     name, c = scenario.analyses[0], comparisons(scenario)[0]
-    arm = data.arm[0] if data.arm.strides[0] == 0 else data.arm
-    active, _ = c.groups(arm, data.covariates.get("dose", np.zeros(data.arm.shape)), scenario.design.dose_threshold)
     calendar = data.calendar
     dates = calendar.dates[..., data.columns]
     out = {}
@@ -161,7 +163,8 @@ def chunk_plan(reps: int, chunk_size: int = CHUNK_SIZE) -> list[int]:
     return [chunk_size] * full + ([rest] if rest else [])
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+def check_int(name: str, value: object, lo: int, hi: int) -> int:
+    """``value`` if it is a whole number in ``[lo, hi]``, else a ScenarioError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
         raise ScenarioError(name, f"must be a whole number in [{lo}, {hi}], got {value!r}")
     return int(value)
@@ -184,10 +187,10 @@ def simulate(scenario: Scenario | str | Path, reps: int = DEFAULT_REPS, seed: in
     start = time.perf_counter()
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    reps = _check_int("reps", reps, 1, MAX_REPS)
-    seed = _check_int("seed", seed, 0, 2**63 - 1)
-    jobs = _check_int("jobs", jobs, -64, 256)
-    chunk_size = _check_int("chunk_size", chunk_size, 1, 10_000_000)
+    reps = check_int("reps", reps, 1, MAX_REPS)
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    jobs = check_int("jobs", jobs, -64, 256)
+    chunk_size = check_int("chunk_size", chunk_size, 1, 10_000_000)
     if jobs == 0:
         raise ScenarioError("jobs", "must not be 0 (use 1 for one core, -1 for all cores)")
     if target_mcse is not None and not 0.0 < target_mcse < 0.5:
@@ -233,12 +236,13 @@ def _precise_enough(scenario: Scenario, results: list[ChunkResult], target_mcse:
     return bool(mcse <= target_mcse)
 
 
-def _concat(parts: list[Estimates]) -> Estimates:
+def _concat(parts: list[Any]) -> Any:
+    """Per-replicate dataclasses (Estimates, Monitoring) of consecutive chunks joined into one."""
     def join(field: str) -> np.ndarray | None:
         arrays = [getattr(p, field) for p in parts]
         return None if arrays[0] is None else np.concatenate(arrays)
 
-    return Estimates(*(join(f.name) for f in dataclasses.fields(Estimates)))
+    return type(parts[0])(*(join(f.name) for f in dataclasses.fields(parts[0])))
 
 
 def true_effect(truth: np.ndarray, estimand: str | None = "points") -> float:
@@ -274,7 +278,7 @@ def _collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int
         calendar = operations.summarise({k: np.concatenate([c.milestones[k] for c in chunks])
                                          for k in chunks[0].milestones})
     if chunks[0].monitoring is not None:
-        monitored = sequential.summarise(scenario, *(Monitoring.concat([c.monitoring[p] for c in chunks])
+        monitored = sequential.summarise(scenario, *(_concat([c.monitoring[p] for c in chunks])
                                                      for p in ("alt", "null")))
     return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=seed, jobs=jobs,
                             seconds=seconds, true_effect=effects[comps[0].label],

@@ -62,9 +62,9 @@ def visits(s: Scenario) -> np.ndarray:
     return np.array([0.0, d.primary_visit])
 
 
-def calendar_layout(s: Scenario) -> tuple[tuple[int, ...], bool]:
-    """How a run stores the children its calendar serves: the sizes of the per-arm random streams, and whether
-    they are stored by arm (fixed arm sizes, or the normal model) or in enrolment order (block randomisation)."""
+def storage(s: Scenario) -> tuple[tuple[int, ...], bool]:
+    """How a run stores its children: the sizes of the per-arm random streams, and whether they are stored by arm
+    (fixed arm sizes, or the normal model) or in enrolment order (block randomisation)."""
     d = s.design
     if s.outcome.model == "normal" or d.randomisation == "fixed":
         return parallel.arm_sizes(d), True
@@ -105,10 +105,10 @@ def simulate(scenario: Scenario, n_reps: int, streams: Streams) -> TrialData:
 def _layout(s: Scenario, n_reps: int, streams: Streams) -> tuple[parallel.Layout, population.Children]:
     """Enrol the children and allocate them to arms."""
     d = s.design
-    if d.randomisation == "fixed":
+    sizes, by_arm = storage(s)
+    if by_arm:
         layout = parallel.fixed_layout(d, n_reps)
         return layout, population.enrol(s.population, s.eligibility, layout.sizes, n_reps, streams)
-    sizes = (sum(d.n_per_arm),)
     children = population.enrol(s.population, s.eligibility, sizes, n_reps, streams)
     stratum = randomisation.strata(d, children.gmfcs, children.age, children.dose)
     arm = randomisation.assign(d, stratum, streams.rng("randomisation", 0))

@@ -49,11 +49,6 @@ class Monitoring:
     months: np.ndarray    #: months from the first site opening to the lock of the stopping look's data
     failed: np.ndarray    #: bool, ran to the final look and its analysis failed (no decision)
 
-    @staticmethod
-    def concat(parts: list[Monitoring]) -> Monitoring:
-        return Monitoring(*(np.concatenate([getattr(p, f) for p in parts])
-                            for f in Monitoring.__dataclass_fields__))
-
 
 def look_dates(q: Sequential, primary_dates: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """``(R, K)`` dates of the interims and the final look from each child's primary-visit date and whether it
@@ -111,12 +106,12 @@ def bounds(s: Scenario, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     futility = np.asarray(q.futility)
     eff = np.full(t.shape, np.inf)
     fut = np.full(t.shape, -np.inf)
-    held = ~np.isnan(t)
-    for row in np.unique(np.where(held, t, -1.0), axis=0):
+    schedules, which = np.unique(np.where(np.isnan(t), -1.0, t), axis=0, return_inverse=True)
+    for i, row in enumerate(schedules):
         keep = row >= 0.0
         f = tuple(float(x) for x in futility[keep[:-1]]) if q.futility else ()
         c, g = _bounds(tuple(float(x) for x in row[keep]), alpha, q.spending, f, q.binding)
-        same = (np.where(held, t, -1.0) == row).all(axis=1)
+        same = which.ravel() == i
         eff[np.ix_(same, keep)] = c
         fut[np.ix_(same, keep)] = g
     return eff, fut

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from cbcp_sim import operations, outcomes
-from cbcp_sim.engine import CHUNK_SIZE, chunk_plan
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.engine import CHUNK_SIZE, MAX_SEED, check_int, chunk_plan
 from cbcp_sim.scenario import Scenario
 from cbcp_sim.streams import Streams
 
@@ -71,12 +70,10 @@ class Timeline:
 
 def timeline(s: Scenario, reps: int = DEFAULT_REPS, seed: int = 1) -> Timeline:
     """Simulate the calendars of ``reps`` trials of ``s`` (its operations section, whether or not enabled)."""
-    if isinstance(reps, bool) or not isinstance(reps, int) or not 1 <= reps <= MAX_REPS:
-        raise ScenarioError("reps", f"must be a whole number in [1, {MAX_REPS}], got {reps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ScenarioError("seed", f"must be a whole number >= 0, got {seed!r}")
+    check_int("reps", reps, 1, MAX_REPS)
+    check_int("seed", seed, 0, MAX_SEED)
     s = replace(s, operations=replace(s.operations, enabled=True))
-    sizes, by_arm = outcomes.calendar_layout(s)
+    sizes, by_arm = outcomes.storage(s)
     parts = [operations.simulate(s, sizes, by_arm, n, Streams(seed, c))
              for c, n in enumerate(chunk_plan(reps, CHUNK_SIZE))]
     arrays = [operations.summary_arrays(c, s) for c in parts]
