@@ -9,19 +9,24 @@ Chunks run in order (or in parallel with joblib, results gathered in order).
 from __future__ import annotations
 
 import dataclasses
+import socket
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from cbcp_sim import operations, outcomes, sequential
 from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, infer
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
+from cbcp_sim.checkpoint import Store, chunk_key
 from cbcp_sim.designs.comparisons import Comparison, comparisons
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.progress import Progress
 from cbcp_sim.result import SimulationResult
 from cbcp_sim.scenario import Scenario, load_scenario
 from cbcp_sim.sequential import Monitoring
@@ -39,6 +44,8 @@ MAX_REPS = 1_000_000
 MAX_SEED = 2**63 - 1
 #: Step-down and step-up adjustments of p-values ``(R, m)`` over the arm comparisons.
 ADJUSTMENTS = {"holm": holm, "hochberg": hochberg}
+#: Where chunks run: joblib's local processes, or a Dask cluster through joblib's Dask backend.
+BACKENDS = ("loky", "dask")
 
 
 @dataclass(frozen=True)
@@ -171,59 +178,196 @@ def check_int(name: str, value: object, lo: int, hi: int) -> int:
 
 
 def simulate(scenario: Scenario | str | Path, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED, jobs: int = 1,
-             *, target_mcse: float | None = None, chunk_size: int = CHUNK_SIZE) -> SimulationResult:
+             *, target_mcse: float | None = None, chunk_size: int = CHUNK_SIZE, backend: str = "loky",
+             address: str | None = None) -> SimulationResult:
     """Simulate ``reps`` trials of ``scenario`` and summarise power, type I error, bias and coverage.
 
     Parameters
     ----------
     scenario : Scenario or path to a TOML scenario file
     reps : number of simulated trials (the maximum when ``target_mcse`` is set)
-    seed : non-negative integer; the same seed gives bit-identical results for any ``jobs``
-    jobs : chunks run in parallel with joblib (``-1`` = all cores)
+    seed : non-negative integer; the same seed gives bit-identical results for any ``jobs`` and backend
+    jobs : chunks run in parallel (``-1`` = all cores)
     target_mcse : stop after the first chunk at which the Monte Carlo SE of the primary power is
         at or below this bound (chunks are checked in order, so the stop does not depend on ``jobs``)
     chunk_size : replicates per chunk (changes the random-number layout)
+    backend, address : see :func:`execute`
     """
     start = time.perf_counter()
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     reps = check_int("reps", reps, 1, MAX_REPS)
     seed = check_int("seed", seed, 0, MAX_SEED)
-    jobs = check_int("jobs", jobs, -64, 256)
+    jobs = check_jobs(jobs)
     chunk_size = check_int("chunk_size", chunk_size, 1, 10_000_000)
-    if jobs == 0:
-        raise ScenarioError("jobs", "must not be 0 (use 1 for one core, -1 for all cores)")
     if target_mcse is not None and not 0.0 < target_mcse < 0.5:
         raise ScenarioError("target_mcse", f"must be in (0, 0.5), got {target_mcse!r}")
-    plan = chunk_plan(reps, chunk_size)
-    chunks = _run(scenario, seed, plan, jobs, target_mcse)
-    return _collect(scenario, chunks, seed, jobs, time.perf_counter() - start)
+    tasks = point_tasks(scenario, reps, seed, chunk_size)
+    chunks: list[ChunkResult] = []
+    results = execute(tasks, jobs, backend, address)
+    try:
+        for result in _in_order(results):
+            chunks.append(result)
+            if _precise_enough(scenario, chunks, target_mcse):
+                break
+    finally:
+        with warnings.catch_warnings():  # joblib warns of the chunks an early stop leaves unused
+            warnings.filterwarnings("ignore", message=r".*(not used|have been cancelled)", category=UserWarning)
+            results.close()
+    return collect(scenario, chunks, seed, jobs, time.perf_counter() - start)
 
 
-def _run(scenario: Scenario, seed: int, plan: list[int], jobs: int, target_mcse: float | None) -> list[ChunkResult]:
-    """Chunk results in chunk order, stopping at the first chunk that meets ``target_mcse``."""
-    results: list[ChunkResult] = []
-    for result in _chunks_in_order(scenario, seed, plan, jobs, early_stop=target_mcse is not None):
-        results.append(result)
-        if _precise_enough(scenario, results, target_mcse):
-            break
-    return results
+def check_jobs(jobs: object) -> int:
+    """``jobs`` if it is a valid number of parallel jobs (``-1`` = all cores), else a ScenarioError."""
+    jobs = check_int("jobs", jobs, -64, 256)
+    if jobs == 0:
+        raise ScenarioError("jobs", "must not be 0 (use 1 for one core, -1 for all cores)")
+    return jobs
 
 
-def _chunks_in_order(scenario: Scenario, seed: int, plan: list[int], jobs: int,
-                     early_stop: bool) -> Iterator[ChunkResult]:
-    """Run the chunks of ``plan`` one by one, or with joblib in waves (small waves when the run may stop early)."""
-    if jobs == 1:
-        for c, n in enumerate(plan):
-            yield run_chunk(scenario, seed, c, n)
+@dataclass(frozen=True)
+class Task:
+    """Chunk ``chunk`` (``n_reps`` trials) of ``scenario`` seeded with ``seed``: the unit of work sent to a worker."""
+
+    scenario: Scenario
+    seed: int
+    chunk: int
+    n_reps: int
+
+    def key(self, digest: str | None = None) -> str:
+        """A name for the task's result that changes with any of its inputs (``digest``: the scenario's, if known)."""
+        return chunk_key(digest or self.scenario.digest(), self.seed, self.chunk, self.n_reps)
+
+
+class Done(NamedTuple):
+    """A finished task: its index among the tasks run, its result, and where and how long it ran."""
+
+    index: int
+    result: ChunkResult
+    seconds: float
+    host: str
+
+
+def _run_task(index: int, task: Task) -> Done:
+    start = time.perf_counter()
+    result = run_chunk(task.scenario, task.seed, task.chunk, task.n_reps)
+    return Done(index, result, time.perf_counter() - start, socket.gethostname())
+
+
+def point_tasks(scenario: Scenario, reps: int, seed: int, chunk_size: int = CHUNK_SIZE) -> list[Task]:
+    """The chunks of a run of ``reps`` trials: the tasks of one point of a sweep."""
+    return [Task(scenario, seed, c, n) for c, n in enumerate(chunk_plan(reps, chunk_size))]
+
+
+def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str = "loky", address: str | None = None,
+               store: Store | None = None, progress: Progress | None = None,
+               keep_replicates: bool = False) -> list[SimulationResult]:
+    """The summaries of many runs (``points``, each a list of tasks of one scenario), run together.
+
+    Every task of every point is one unit of work for :func:`execute`, so a sweep of few replicates per point
+    still uses every job. With a ``store`` each chunk found there is read instead of run, and each chunk run is
+    saved (atomically) as soon as it finishes, with its time and host in the store's log. A point is
+    summarised as soon as its last chunk is in and its chunks are then freed, so memory stays bounded by
+    the points under way; per-replicate arrays are dropped unless ``keep_replicates``.
+    """
+    digests: dict[int, str] = {}
+    keys = [[t.key(digests.setdefault(id(t.scenario), t.scenario.digest())) for t in tasks] for tasks in points]
+    found: list[dict[int, ChunkResult]] = [{} for _ in points]
+    out: list[SimulationResult | None] = [None] * len(points)
+    seconds = [0.0] * len(points)
+
+    def add(p: int, c: int, result: ChunkResult) -> None:
+        found[p][c] = result
+        if len(found[p]) == len(points[p]):
+            first = points[p][0]
+            chunks = [found[p][i] for i in range(len(points[p]))]
+            res = collect(first.scenario, chunks, first.seed, jobs, seconds[p])
+            out[p] = res if keep_replicates else dataclasses.replace(res, replicates={})
+            found[p] = {}
+
+    todo: list[tuple[int, int]] = []
+    for p, tasks in enumerate(points):
+        for c in range(len(tasks)):
+            if store is not None and store.has(keys[p][c]):
+                add(p, c, store.load(keys[p][c], ChunkResult))
+                if progress is not None:
+                    progress.advance()
+            else:
+                todo.append((p, c))
+    for done in execute([points[p][c] for p, c in todo], jobs, backend, address):
+        p, c = todo[done.index]
+        if store is not None:
+            store.save(keys[p][c], done.result)
+            store.log(event="chunk", point=p, chunk=points[p][c].chunk, reps=points[p][c].n_reps,
+                      seconds=round(done.seconds, 4), worker=done.host)
+        seconds[p] += done.seconds
+        add(p, c, done.result)
+        if progress is not None:
+            progress.advance()
+    return out  # type: ignore[return-value]
+
+
+def execute(tasks: Sequence[Task], jobs: int = 1, backend: str = "loky",
+            address: str | None = None) -> Iterator[Done]:
+    """Run ``tasks`` and yield each as it finishes (in order when run in this process).
+
+    ``backend`` is ``"loky"`` (joblib's local processes, ``jobs`` of them; one job runs here) or ``"dask"``
+    (joblib's Dask backend on the scheduler at ``address``, e.g. ``tcp://10.0.0.5:8786``; with no address a
+    ``distributed.LocalCluster`` of ``jobs`` single-threaded worker processes is started and closed). A task's
+    result depends only on the task, so the backend and the number of jobs never change it. Closing the
+    generator early cancels the tasks not yet started.
+    """
+    if backend not in BACKENDS:
+        raise ScenarioError("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if address is not None and backend != "dask":
+        raise ScenarioError("address", "is the address of a Dask scheduler: give it with backend dask")
+    if backend == "loky" and jobs == 1:
+        for i, task in enumerate(tasks):
+            yield _run_task(i, task)
         return
-    from joblib import Parallel, delayed, effective_n_jobs
+    from joblib import Parallel, delayed
 
-    wave = effective_n_jobs(jobs) * 2 if early_stop else len(plan)
-    with Parallel(n_jobs=jobs) as parallel:
-        for first in range(0, len(plan), wave):
-            yield from parallel(delayed(run_chunk)(scenario, seed, c, plan[c])
-                                for c in range(first, min(first + wave, len(plan))))
+    with _backend(backend, address, jobs) as n_jobs, \
+            Parallel(n_jobs=n_jobs, return_as="generator_unordered") as parallel:
+        yield from parallel(delayed(_run_task)(i, task) for i, task in enumerate(tasks))
+
+
+@contextmanager
+def _backend(backend: str, address: str | None, jobs: int) -> Iterator[int]:
+    """The number of joblib jobs to ask for, inside the backend's context."""
+    if backend == "loky":
+        yield jobs
+        return
+    try:
+        from distributed import Client, LocalCluster
+        from joblib import effective_n_jobs, parallel_config
+    except ImportError:
+        raise ScenarioError("backend", "dask needs the distributed package: pip install 'cbcp_sim[dask]'") from None
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=effective_n_jobs(jobs), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    try:
+        try:
+            client = Client(address or cluster, timeout="20s")
+        except OSError as exc:
+            raise ScenarioError("address", f"no Dask scheduler answered at {address}: {exc}") from None
+        with client, parallel_config(backend="dask"):
+            yield -1
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _in_order(results: Iterator[Done]) -> Iterator[ChunkResult]:
+    """Results that arrive in any order, yielded in task order."""
+    waiting: dict[int, ChunkResult] = {}
+    following = 0
+    for done in results:
+        waiting[done.index] = done.result
+        while following in waiting:
+            yield waiting.pop(following)
+            following += 1
 
 
 def _precise_enough(scenario: Scenario, results: list[ChunkResult], target_mcse: float | None) -> bool:
@@ -253,7 +397,8 @@ def true_effect(truth: np.ndarray, estimand: str | None = "points") -> float:
     return float(truth[0 if estimand == "points" else 1] / truth[2])
 
 
-def _collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int, seconds: float) -> SimulationResult:
+def collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int, seconds: float) -> SimulationResult:
+    """The summary of a run from its chunk results, in chunk order."""
     alpha, sides = scenario.design.alpha, scenario.design.sides
     rows, replicates = [], {}
     comps = comparisons(scenario)
