@@ -146,3 +146,22 @@ class Store:
         path = self.root / name
         write_atomic(path, data.encode() if isinstance(data, str) else data)
         return path
+
+
+class MemoryStore:
+    """The chunk interface of :class:`Store`, in memory: chunks reused within one process, nothing written."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[str, Any] = {}
+
+    def has(self, key: str) -> bool:
+        return key in self._chunks
+
+    def load(self, key: str, cls: type) -> Any:
+        return self._chunks[key]
+
+    def save(self, key: str, chunk: Any) -> None:
+        self._chunks[key] = chunk
+
+    def log(self, **entry: Any) -> None:
+        """Nothing to log to."""

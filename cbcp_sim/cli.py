@@ -26,9 +26,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from cbcp_sim import growth, trajectories
+from cbcp_sim import cli_planning, growth, trajectories
+from cbcp_sim.cli_options import execution_options, json_safe, settings_option
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.scenario import default_scenario_path, load_scenario, parse_value
+from cbcp_sim.scenario import default_scenario_path, load_scenario
 
 EXIT_USAGE = 2
 
@@ -36,13 +37,6 @@ EXIT_USAGE = 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")
-
-
-def _setting(text: str) -> tuple[str, Any]:
-    path, sep, value = text.partition("=")
-    if not sep or not path.strip():
-        raise argparse.ArgumentTypeError(f"expected dotted.path=value, got {text!r}")
-    return path.strip(), parse_value(value.strip())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,11 +47,12 @@ def _parser() -> argparse.ArgumentParser:
                                      "type I error under no effect, mean estimate and bias.")
     run.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
     run.add_argument("--reps", type=int, default=None, help="simulated trials (default 10000)")
-    run.add_argument("--seed", type=int, default=None, help="random seed (default 1)")
-    run.add_argument("--jobs", type=int, default=1, help="parallel jobs over chunks; -1 = all cores (default 1)")
+    execution_options(run, 1)
     run.add_argument("--target-mcse", type=float, default=None,
                      help="stop once the Monte Carlo SE of power is at most this (--reps is then the maximum)")
-    _settings_option(run, "design.n_per_arm=40")
+    run.add_argument("--out", metavar="DIR", help="save every finished chunk and the result in DIR (resumable; "
+                                                  "for `cbcp-sim report`; not with --target-mcse)")
+    settings_option(run, "design.n_per_arm=40")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text summary")
     nh = sub.add_parser(
         "natural-history", help="what the natural-history model assumes: centiles by age, or natural change",
@@ -127,23 +122,18 @@ def _parser() -> argparse.ArgumentParser:
     tl.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
     tl.add_argument("--reps", type=int, default=1000, help="simulated trials (default 1000)")
     tl.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    _settings_option(tl, "operations.sites=3")
+    settings_option(tl, "operations.sites=3")
     tl.add_argument("--plot", metavar="FILE", help="save the accrual figure (PNG, SVG or PDF by extension)")
     tl.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     params = sub.add_parser("params", help="list every scenario parameter with its default and source")
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    cli_planning.add_commands(sub)
     return parser
-
-
-def _settings_option(parser: argparse.ArgumentParser, example: str) -> None:
-    """The repeatable ``--set PATH=VALUE`` scenario override."""
-    parser.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
-                        help=f"override a scenario value by dotted path, e.g. {example} (repeatable)")
 
 
 def _cohort_options(parser: argparse.ArgumentParser, example: str, children: int, json_detail: str) -> None:
     """Options shared by the commands that follow a simulated cohort: --set, --children, --seed, --plot, --json."""
-    _settings_option(parser, example)
+    settings_option(parser, example)
     parser.add_argument("--children", type=int, default=None, help=f"children simulated (default {children})")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
@@ -251,11 +241,18 @@ def _run(args: argparse.Namespace) -> int:
 
     path = args.scenario or default_scenario_path()
     scenario = load_scenario(path, args.settings)
-    result = simulate(scenario, reps=DEFAULT_REPS if args.reps is None else args.reps,
-                      seed=DEFAULT_SEED if args.seed is None else args.seed, jobs=args.jobs,
-                      target_mcse=args.target_mcse)
+    reps = DEFAULT_REPS if args.reps is None else args.reps
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    where = {"jobs": args.jobs, "backend": args.backend, "address": args.address}
+    if args.out:
+        if args.target_mcse is not None:
+            raise ScenarioError("--target-mcse", "stops at a precision, --out saves a fixed number of trials: "
+                                                 "give one of them")
+        result = cli_planning.saved_run(scenario, reps, seed, args.out, **where)
+    else:
+        result = simulate(scenario, reps=reps, seed=seed, target_mcse=args.target_mcse, **where)
     if args.json:
-        print(json.dumps(_json_safe(result.to_json()), allow_nan=False))
+        print(json.dumps(json_safe(result.to_json()), allow_nan=False))
     else:
         print(result)
     return 0
@@ -271,7 +268,7 @@ def _trajectories(args: argparse.Namespace) -> int:
     tr = trajectories.trajectories(scenario, n_children=n, seed=args.seed)
     if args.plot:
         plots.trajectories(tr, args.plot)
-    print(json.dumps(_json_safe(tr.to_json())) if args.json else trajectories.table(tr, scenario.design.visits))
+    print(json.dumps(json_safe(tr.to_json())) if args.json else trajectories.table(tr, scenario.design.visits))
     return 0
 
 
@@ -320,7 +317,7 @@ def _analyze(args: argparse.Namespace) -> int:
     out = {"method": args.method, "visit": month, "n_subjects": n_subjects, "estimate": est.estimate[0],
            "se": est.se[0], "df": est.df[0], "ci_low": result.ci_low[0], "ci_high": result.ci_high[0],
            "p": result.p[0], "alpha": args.alpha, "level": round(1.0 - args.alpha, 12)}
-    print(json.dumps(_json_safe(out), allow_nan=False) if args.json else _analysis_text(out, args.data))
+    print(json.dumps(json_safe(out), allow_nan=False) if args.json else _analysis_text(out, args.data))
     return 0
 
 
@@ -335,19 +332,6 @@ def _analysis_text(out: dict[str, Any], source: str) -> str:
     return "\n".join([f"{source}: arm 1 minus arm 0 (two-sided)", *(f"  {k:<{width}}  {v}" for k, v in rows)])
 
 
-def _json_safe(value: Any) -> Any:
-    """Plain JSON values; NaN and infinities (e.g. an MCSE from one replicate) become null."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _boundaries(args: argparse.Namespace) -> int:
     from cbcp_sim.boundaries import boundaries
 
@@ -357,7 +341,7 @@ def _boundaries(args: argparse.Namespace) -> int:
     except ScenarioError as exc:  # name the option, as the other commands do
         raise ScenarioError(f"--{exc.path}", exc.message) from None
     if args.json:
-        print(json.dumps(_json_safe(b.to_json()), allow_nan=False))
+        print(json.dumps(json_safe(b.to_json()), allow_nan=False))
         return 0
     lines = [f"{args.spending} alpha spending, one-sided alpha {b.alpha:g}"
              + ("" if args.futility is None else f"; {'binding' if b.binding else 'non-binding'} futility"),
@@ -382,7 +366,7 @@ def _timeline(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--{exc.path}" if exc.path in ("reps", "seed") else exc.path, exc.message) from None
     if args.plot:
         plots.timeline(tl, args.plot)
-    print(json.dumps(_json_safe(tl.to_json()), allow_nan=False) if args.json else tl)
+    print(json.dumps(json_safe(tl.to_json()), allow_nan=False) if args.json else tl)
     return 0
 
 
@@ -428,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
                 "analyze": _analyze, "boundaries": _boundaries, "timeline": _timeline,
-                "params": _params}[args.command](args)
+                "params": _params, **cli_planning.HANDLERS}[args.command](args)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

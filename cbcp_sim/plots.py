@@ -1,14 +1,18 @@
-"""Figures (matplotlib, no display needed): what the natural-history and treatment models assume.
+"""Figures (matplotlib, no display needed): what the natural-history and treatment models assume, and the
+answers of the planning commands (sweep, sample size, sensitivity, assurance).
 
-Each function saves one figure to ``path``; the format follows its extension (PNG, SVG, PDF).
+Each function saves one figure to ``path``; the format follows its extension (PNG, SVG, PDF). The planning
+figures return the figure as PNG bytes instead when ``path`` is None (for :mod:`cbcp_sim.report`).
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from cbcp_sim import growth, natural_history, treatment
 from cbcp_sim.cells import Course
@@ -146,3 +150,140 @@ def timeline(tl: Timeline, path: str | Path) -> None:
     fig.suptitle(tl.title, fontsize=10)
     _save(fig, path)
 
+
+def _output(fig, path: str | Path | None) -> bytes | None:  # noqa: ANN001 - matplotlib Figure
+    """Save ``fig`` to ``path``, or with no path return it as PNG bytes."""
+    if path is not None:
+        _save(fig, path)
+        return None
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=110)
+    finally:
+        _pyplot().close(fig)
+    return buffer.getvalue()
+
+
+def _show(value: Any) -> str:
+    """A parameter value in a label: floats without trailing zeros."""
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
+def swept_columns(table: pd.DataFrame) -> list[str]:
+    """The swept paths of a sweep's table: its columns between ``point`` and ``analysis``."""
+    columns = list(table.columns)
+    if "point" not in columns or "analysis" not in columns:
+        raise ScenarioError("table", "is not a sweep's table: it needs the columns point and analysis")
+    return columns[columns.index("point") + 1:columns.index("analysis")]
+
+
+def curve_axis(table: pd.DataFrame) -> str | None:
+    """The x axis of a sweep's power curves: ``design.n_per_arm`` if it is swept over several numbers, else the
+    first swept column that is; None if no swept column is."""
+    numeric = [c for c in swept_columns(table) if pd.api.types.is_numeric_dtype(table[c]) and table[c].nunique() > 1]
+    return "design.n_per_arm" if "design.n_per_arm" in numeric else next(iter(numeric), None)
+
+
+def power_curves(table: pd.DataFrame, x: str, path: str | Path | None = None, *, target: float | None = None,
+                 analysis: str | None = None) -> bytes | None:
+    """Power against a swept column with its Monte Carlo 95% band, one line per combination of the other swept
+    columns (and per comparison when there are several).
+
+    Parameters
+    ----------
+    table : a sweep's table (``results.csv``): ``point``, one column per swept path, ``analysis``, ...
+    x : the numeric swept column on the x axis (``"design.n_per_arm"``).
+    path : file to write (.png, .svg, .pdf); None returns PNG bytes.
+    target : power drawn as a dashed line.
+    analysis : the rows of this analysis; default the primary rows (``role == "primary"``).
+    """
+    swept = swept_columns(table)
+    if x not in swept or not pd.api.types.is_numeric_dtype(table[x]):
+        raise ScenarioError(x, f"is not a numeric swept column; swept: {', '.join(swept) or 'none'}")
+    rows = table[table["role"] == "primary"] if analysis is None else table[table["analysis"] == analysis]
+    if rows.empty:
+        known = ", ".join(map(str, table["analysis"].unique()))
+        raise ScenarioError("analysis", f"the table has no rows of {analysis or 'a primary analysis'}; it has: {known}")
+    keys = [c for c in swept if c != x] + (["comparison"] if rows["comparison"].nunique() > 1 else [])
+    groups = rows.groupby(keys, sort=False, dropna=False) if keys else [((), rows)]
+    fig, ax = _figure()
+    for i, (values, group) in enumerate(groups):
+        g = group.sort_values(x)
+        colour = f"C{i % 10}"
+        ax.fill_between(g[x], g["ci_low"], g["ci_high"], color=colour, alpha=0.2, lw=0)
+        ax.plot(g[x], g["power"], "o-", color=colour, lw=1.5, ms=4,
+                label=", ".join(f"{k}={_show(v)}" for k, v in zip(keys, values, strict=True)) or None)
+    if target is not None:
+        ax.axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}")
+    ax.set(xlabel=x, ylabel="power", ylim=(0, 1),
+           title=f"Power of {rows['analysis'].iloc[0]} by {x} (band: Monte Carlo 95% interval)")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    if pd.api.types.is_integer_dtype(table[x]):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=8, loc="best")
+    return _output(fig, path)
+
+
+def sample_size(result: dict[str, Any], path: str | Path | None = None) -> bytes | None:
+    """Simulated power (with its 95% interval) and the fitted power curve by sample size, the target and the
+    chosen size, from a ``sample-size`` result (``result.json``); by children per arm, or in total when the
+    arms differ in size."""
+    curve = pd.DataFrame(result["curve"]).sort_values("total")
+    key = "n_per_arm" if pd.api.types.is_numeric_dtype(curve["n_per_arm"]) else "total"
+    n, power = curve[key], curve["power"]
+    fig, ax = _figure()
+    ax.errorbar(n, power, yerr=[power - curve["ci_low"], curve["ci_high"] - power], fmt="o", color="tab:blue",
+                capsize=3, ms=4, label="simulated power (95% interval)")
+    ax.plot(n, curve["fitted_power"], color="tab:blue", lw=1.5, label="fitted curve")
+    ax.axhline(result["target"], color="k", ls="--", lw=1, label=f"target {result['target']:g}")
+    ax.axvline(result[key], color="tab:red", ls=":", lw=1.5,
+               label=f"chosen: {result[key]} {'per arm' if key == 'n_per_arm' else 'in total'}")
+    ax.plot(result[key], result["power"], "*", color="tab:red", ms=12)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set(xlabel="children per arm" if key == "n_per_arm" else "children in total", ylabel="power", ylim=(0, 1),
+           title=f"{result['title']}\nsample size for power {result['target']:g} ({result['analysis']})")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _output(fig, path)
+
+
+def tornado(result: dict[str, Any], path: str | Path | None = None) -> bytes | None:
+    """One horizontal bar per parameter, largest swing on top: power at its low and at its high value around
+    the base power, each end labelled with the value, from a ``sensitivity`` result (``result.json``)."""
+    rows = sorted(result["tornado"], key=lambda r: r["swing"])
+    base = result["base_power"]
+    y = np.arange(len(rows))
+    fig, ax = _pyplot().subplots(figsize=(7.0, max(2.5, 1.2 + 0.45 * len(rows))), layout="constrained")
+    for end, colour in (("low", "tab:blue"), ("high", "tab:orange")):
+        power = np.array([r[f"power_{end}"] for r in rows], dtype=float)
+        ax.barh(y, power - base, left=base, height=0.6, color=colour, alpha=0.8, label=f"at the {end} value")
+        for yi, p, r in zip(y, power, rows, strict=True):
+            ax.annotate(_show(r[end]), (p, yi), xytext=(3 if p >= base else -3, 0), textcoords="offset points",
+                        ha="left" if p >= base else "right", va="center", fontsize=8)
+    ax.axvline(base, color="k", lw=1, label=f"base power {base:.3f}")
+    ax.set_yticks(y, [r["path"] for r in rows], fontsize=8)
+    ax.margins(x=0.2)
+    ax.set(xlabel="power", title=f"{result['title']}\none-at-a-time sensitivity of power ({result['analysis']})")
+    ax.title.set_fontsize(9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(fontsize=8, loc="outside lower center", ncols=3)
+    return _output(fig, path)
+
+
+def assurance(draws: pd.DataFrame, result: dict[str, Any], path: str | Path | None = None) -> bytes | None:
+    """Histogram of the power at each draw from the priors (``draws.csv``) with the assurance, their mean,
+    from an ``assurance`` result (``result.json``)."""
+    value = result["assurance"]
+    fig, ax = _figure()
+    ax.hist(draws["power"].dropna(), bins=np.linspace(0.0, 1.0, 41), color="tab:blue", alpha=0.7)
+    ax.axvline(value, color="k", lw=1.5,
+               label=f"assurance {value:.3f} (95% interval {result['ci_low']:.3f}-{result['ci_high']:.3f})")
+    ax.set(xlabel="power at the drawn parameters", ylabel="draws", xlim=(0, 1),
+           title=f"{result['title']}\nassurance {value:.3f} over {len(draws):,} draws from the priors")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return _output(fig, path)

@@ -23,6 +23,7 @@ from typing import Any
 from cbcp_sim import cells
 from cbcp_sim.cells import Arm, Treatment
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.priors import Assurance, Sensitivity, check_priors
 from cbcp_sim.schema import (
     GMFCS_LEVELS,
     TOPOGRAPHIES,
@@ -496,6 +497,8 @@ class Scenario:
     outcome: Outcome = section(Outcome)
     operations: Operations = section(Operations)
     sequential: Sequential = section(Sequential)
+    assurance: Assurance = section(Assurance)
+    sensitivity: Sensitivity = section(Sensitivity)
 
     @property
     def analyses(self) -> tuple[str, ...]:
@@ -637,6 +640,7 @@ def _finish(s: Scenario) -> Scenario:
         raise ScenarioError("design.arms", f"arm names must differ, got {list(d.arms)}")
     out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
     _check_design(out)
+    check_priors(out.assurance)
     return _check_operations(out)
 
 

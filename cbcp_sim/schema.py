@@ -24,10 +24,11 @@ GMFCS_LEVELS = (1, 2, 3, 4, 5)
 TOPOGRAPHIES = ("hemiplegia", "diplegia", "quadriplegia")
 
 
-def param(default: Any, check: Check, *, unit: str = "", doc: str, source: str) -> Any:
-    """A scenario field: its default, how it is checked, its unit, meaning and source."""
+def param(default: Any, check: Check, *, unit: str = "", doc: str, source: str, shown: str | None = None) -> Any:
+    """A scenario field: its default (``shown`` as such in the docs if given), how it is checked, its unit,
+    meaning and source."""
     return dataclasses.field(
-        default=default, metadata={"check": check, "unit": unit, "doc": doc, "source": source}
+        default=default, metadata={"check": check, "unit": unit, "doc": doc, "source": source, "shown": shown}
     )
 
 
@@ -223,7 +224,7 @@ def describe(cls: type, path: str = "") -> list[dict[str, str]]:
         meta = f.metadata
         rows.append({
             "path": where,
-            "default": _show_default(f.default),
+            "default": meta.get("shown") or _show_default(f.default),
             "allowed": getattr(meta["check"], "allowed", ""),
             "unit": meta["unit"],
             "doc": meta["doc"],

@@ -1,0 +1,152 @@
+"""Assurance (probability of success): the power of a design averaged over what is believed about its
+uncertain values, as priors in ``[assurance.priors."<dotted path>"]`` (see :mod:`cbcp_sim.priors`).
+
+Each of ``draws`` draws sets every prior's value in the scenario and simulates ``reps_per_draw`` trials of
+it (O'Hagan, Stevens & Campbell 2005 Pharm Stat 4:187, by simulation). Draw ``k`` runs as chunk ``k`` of
+the seed's streams, so the trials of different draws are independent and, with a point-mass prior, the
+whole is exactly the run of ``draws × reps_per_draw`` trials in chunks of ``reps_per_draw``: assurance then
+equals that run's power. Success is what power counts: the primary test rejects (for a two-sided test in
+either direction; ``favourable`` counts only rejections with an estimate in favour of the cells).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cbcp_sim.checkpoint import Store
+from cbcp_sim.engine import MAX_SEED, Task, check_int, check_jobs, run_points
+from cbcp_sim.errors import ScenarioError
+from cbcp_sim.priors import draw, stream, typed_value
+from cbcp_sim.progress import Progress
+from cbcp_sim.scenario import Scenario
+from cbcp_sim.summary import Z95
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+@dataclass(frozen=True)
+class AssuranceResult:
+    """Per draw: the prior values, the simulated power (over ``reps_per_draw`` trials) and the true effect."""
+
+    scenario: Scenario
+    values: dict[str, np.ndarray]  #: per prior path, the value of each draw
+    successes: np.ndarray  #: per draw, trials whose primary test rejected
+    favourable: np.ndarray  #: per draw, rejections with an estimate in favour of the cells
+    analysed: np.ndarray  #: per draw, trials analysed (not failed)
+    true_effect: np.ndarray  #: per draw, the true effect of the primary comparison
+    analysis: str
+    comparison: str
+    seed: int
+
+    @property
+    def power(self) -> np.ndarray:
+        """Simulated power of each draw."""
+        return self.successes / np.maximum(self.analysed, 1)
+
+    @property
+    def assurance(self) -> float:
+        """Share of all analysed trials that succeeded (equal trials per draw: the mean power)."""
+        return float(self.successes.sum() / self.analysed.sum())
+
+    @property
+    def mcse(self) -> float:
+        """Monte Carlo SE of :attr:`assurance`, a ratio estimator over independent draws (with the prior's
+        spread and the trials' binomial noise both in it)."""
+        k = self.successes.size
+        if k < 2:
+            return float("nan")
+        resid = self.successes - self.assurance * self.analysed
+        return float(np.sqrt(k / (k - 1) * np.sum(resid ** 2)) / self.analysed.sum())
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per draw: ``draw``, each prior's value, ``power``, ``true_effect``."""
+        import pandas as pd
+
+        return pd.DataFrame({"draw": np.arange(self.power.size), **self.values, "power": self.power,
+                             "true_effect": self.true_effect})
+
+    def to_json(self) -> dict[str, Any]:
+        a, se = self.assurance, self.mcse
+        priors = self.scenario.assurance.priors
+        return {"kind": "assurance", "title": self.scenario.title, "scenario_digest": self.scenario.digest(),
+                "analysis": self.analysis, "comparison": self.comparison, "assurance": a, "mcse": se,
+                "ci_low": max(0.0, a - Z95 * se), "ci_high": min(1.0, a + Z95 * se),
+                "favourable": float(self.favourable.sum() / self.analysed.sum()), "draws": int(self.power.size),
+                "reps_per_draw": self.scenario.assurance.reps_per_draw, "seed": self.seed,
+                "priors": {path: p.parameters() for path, p in priors.items()},
+                "power_quantiles": {f"q{round(100 * q):02d}": float(np.quantile(self.power, q)) for q in QUANTILES},
+                "mean_true_effect": float(np.mean(self.true_effect))}
+
+    def __str__(self) -> str:
+        out = self.to_json()
+        q = out["power_quantiles"]
+        lines = [self.scenario.title,
+                 f"  assurance     {out['assurance']:.3f}  MCSE {out['mcse']:.4f}  95% CI {out['ci_low']:.3f} to "
+                 f"{out['ci_high']:.3f}  ({out['analysis']}, {out['comparison']})",
+                 f"  favourable    {out['favourable']:.3f}  (rejections with an estimate favouring the cells)",
+                 f"  power by draw 5% {q['q05']:.3f}  25% {q['q25']:.3f}  median {q['q50']:.3f}  75% {q['q75']:.3f}  "
+                 f"95% {q['q95']:.3f}",
+                 f"  {out['draws']} prior draws x {out['reps_per_draw']} trials; seed {self.seed}; mean true effect "
+                 f"{out['mean_true_effect']:.3f}",
+                 "  priors"]
+        lines += [f"    {path}: " + ", ".join(f"{k} {v}" if isinstance(v, str) else f"{k} {v:g}"
+                                            for k, v in params.items()) for path, params in out["priors"].items()]
+        return "\n".join(lines)
+
+
+def prior_draws(scenario: Scenario, n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` draws of every prior of the scenario, each prior from its own stream of ``seed``."""
+    raw = scenario.to_dict()
+    out = {}
+    for path, prior in scenario.assurance.priors.items():
+        values = draw(path, prior, n, stream(seed, f"prior {path}"))
+        out[path] = np.array([typed_value(raw, path, v) for v in values])
+    return out
+
+
+def assurance(scenario: Scenario, *, seed: int = 1, jobs: int = 1, backend: str = "loky", address: str | None = None,
+              store: Store | None = None, progress: bool = True) -> AssuranceResult:
+    """Assurance of the scenario's primary analysis over its ``[assurance]`` priors (``draws`` ×
+    ``reps_per_draw`` trials); ``store`` keeps each draw's chunk to resume from."""
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    jobs = check_jobs(jobs)
+    a = scenario.assurance
+    if not a.priors:
+        raise ScenarioError("assurance.priors", "give at least one prior, e.g. [assurance.priors.\"outcome.effect\"] "
+                                                "distribution = \"normal\", mean = 3, sd = 1.5 (or --prior)")
+    values = prior_draws(scenario, a.draws, seed)
+    tasks = []
+    for k in range(a.draws):
+        point = {path: v[k].item() for path, v in values.items()}
+        try:
+            s = scenario.replace(point)
+        except ScenarioError as exc:
+            path = next((p for p in point if exc.path.startswith(p)), exc.path)
+            raise ScenarioError(f"assurance.priors.{path}", f"draw {k} gives {point.get(path)!r}, which the "
+                                f"scenario refuses ({exc.message}); truncate the prior (lower, upper)") from None
+        tasks.append([Task(s, seed, k, a.reps_per_draw)])
+    bar = Progress(len(tasks), "assurance") if progress else None
+    try:
+        runs = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store, progress=bar,
+                          keep_replicates=True)
+    finally:
+        if bar is not None:
+            bar.close()
+    primary = runs[0].primary
+    name = runs[0].scenario.analyses[0]
+    rows = [r.primary for r in runs]
+    reps = [r.replicates[name] for r in runs]
+    return AssuranceResult(
+        scenario, values,
+        successes=np.array([x["reject"].sum() for x in reps]),
+        favourable=np.array([(x["reject"] & (x["estimate"] > 0)).sum() for x in reps]),
+        analysed=np.array([r["n_reps"] - r["n_failed"] for r in rows]),
+        true_effect=np.array([r.true_effect for r in runs]),
+        analysis=primary["analysis"], comparison=primary["comparison"], seed=seed)
