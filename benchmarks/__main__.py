@@ -57,6 +57,10 @@ TARGET_MMRM_SECONDS, TARGET_MMRM_MIB = 5.0, 2048.0
 CALENDAR = {"analysis.secondary": [], "operations.enabled": True}
 SEQUENTIAL = {**CALENDAR, "sequential.interims": [0.5]}
 CALENDAR_RUNS = 3      #: timed runs of REPS replicates with the calendar, after one warm-up
+#: The issue's sweep: 40 points of the default scenario (10 sizes x 4 maximum effects), 5,000 trials each.
+SWEEP_GRID = ("design.n_per_arm=20:110:10", "treatment.dose_response.emax=2,4,6,8")
+SWEEP_REPS = 5000
+TARGET_SWEEP_SECONDS, TARGET_SWEEP_MIB = 60.0, 2048.0
 #: Run in a fresh interpreter: the command argv[1:]; prints its ru_maxrss (KiB).
 PEAK_OF = """
 import resource, subprocess, sys
@@ -220,6 +224,32 @@ def against_engine(scenario, fits):
             float(np.median(fits[:, 0, 1] / se)))
 
 
+def sweep_run(tmp, jobs, backend="loky"):
+    """The sweep as a whole ``cbcp-sim sweep`` process into a new directory: wall seconds, the peak of the summed
+    resident memory of the process and all its descendants (workers included; sampled every 50 ms), and the
+    bytes of ``results.csv``."""
+    import psutil
+
+    out = Path(tmp) / f"sweep-{backend}-{jobs}"
+    command = [str(Path(sys.executable).with_name("cbcp-sim")), "sweep", str(SCENARIO),
+               *(f"--grid={g}" for g in SWEEP_GRID), "--reps", str(SWEEP_REPS), "--seed", str(SEED),
+               "--jobs", str(jobs), "--backend", backend, "--out", str(out)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+    root, peak = psutil.Process(proc.pid), 0.0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree) / 2**20)
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(command)} exited with {proc.returncode}")
+    return seconds, peak, (out / "results.csv").read_bytes()
+
+
 def memory_run(reps):
     """MMRM run of ``reps`` replicates in a fresh interpreter: seconds, peak RSS (MiB) after imports and at the end."""
     command = [sys.executable, "-c", MEMORY_RUN, str(reps), str(SCENARIO), json.dumps(MMRM), str(SEED)]
@@ -279,6 +309,12 @@ def measure():
     m["sequential"] = in_process(cbcp_sim.load_scenario(SCENARIO, SEQUENTIAL), REPS, 1, CALENDAR_RUNS)
     m["boundaries"] = {k: statistics.median(repeat(lambda k=k: boundaries(np.arange(1, k + 1) / k), 20))
                        for k in (2, 3, 5)}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {key: sweep_run(tmp, *key) for key in ((1, "loky"), (2, "loky"), (2, "dask"))}
+    m["sweep"] = {key: run[:2] for key, run in runs.items()}
+    m["sweep_identical"] = len({run[2] for run in runs.values()}) == 1
     m["load_after"] = os.getloadavg()
     return m
 
@@ -368,6 +404,16 @@ def report(host, m):
               f"{median['sequential'] - median['calendar']:.2f} s"), "",
         "Lan-DeMets bounds (`boundaries()`, O'Brien-Fleming type, equally spaced looks), median of 20 calls: "
         + ", ".join(f"{k} looks {t * 1e3:.2f} ms" for k, t in m["boundaries"].items()) + ".", "",
+        "### Sweep", "",
+        f"`cbcp-sim sweep scenarios/default.toml {' '.join('--grid ' + g for g in SWEEP_GRID)} --reps {SWEEP_REPS}` "
+        "(40 points, 200,000 trials with ANCOVA and the secondary t-test, each with its type I error pass), one run "
+        "each as a whole process into a new directory (every chunk saved as it finishes). Peak memory is the "
+        "largest sum of the resident memory of the process and its workers, sampled every 50 ms.", "",
+        "| jobs | backend | wall time | peak memory (all processes) |", "|---|---|---|---|",
+        *(f"| {jobs} | {backend} | {seconds:.1f} s | {mib:.0f} MiB |"
+          for (jobs, backend), (seconds, mib) in m["sweep"].items()), "",
+        f"Scaling: jobs=2 takes {m['sweep'][2, 'loky'][0] / m['sweep'][1, 'loky'][0]:.2f} of the time of jobs=1. "
+        f"The three `results.csv` files are {'byte-identical' if m['sweep_identical'] else 'NOT identical'}.", "",
         "### Targets", "", "| target | measured (median) | met |", "|---|---|---|",
         target(f"simulation + analysis < {TARGET_SECONDS} s", f"{median['engine']:.3f} s",
                median["engine"] < TARGET_SECONDS),
@@ -379,6 +425,11 @@ def report(host, m):
                f"{median['mmrm']:.2f} s", median["mmrm"] < TARGET_MMRM_SECONDS),
         target(f"MMRM peak memory < {TARGET_MMRM_MIB / 1024:.0f} GiB for any number of replicates",
                f"{peak:.0f} MiB at up to {max(m['memory']):,} replicates", peak < TARGET_MMRM_MIB),
+        target(f"40-point sweep x {SWEEP_REPS:,} trials < {TARGET_SWEEP_SECONDS:.0f} s (2 cores, jobs=2)",
+               f"{m['sweep'][2, 'loky'][0]:.1f} s", m["sweep"][2, "loky"][0] < TARGET_SWEEP_SECONDS),
+        target(f"its peak memory < {TARGET_SWEEP_MIB / 1024:.0f} GiB",
+               f"{max(mib for _, mib in m['sweep'].values()):.0f} MiB",
+               max(mib for _, mib in m["sweep"].values()) < TARGET_SWEEP_MIB),
     ]) + "\n"
 
 

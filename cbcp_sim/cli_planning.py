@@ -117,13 +117,16 @@ def _execution(args: argparse.Namespace) -> dict[str, Any]:
             "address": args.address}
 
 
-def _named(fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
-    """Call ``fn``; an error about one of the engine's arguments (reps, seed, jobs, ...) names the option."""
+def _named(fn: Callable[..., Any], *a: Any, options: dict[str, str] | None = None, **kw: Any) -> Any:
+    """Call ``fn``; an error about one of the engine's arguments (reps, seed, jobs, ...) or about a scenario value
+    given by an option (``options``: dotted path to option) names the option."""
     try:
         return fn(*a, **kw)
     except ScenarioError as exc:
         if exc.path in ("reps", "seed", "jobs", "backend", "address", "target", "max_n"):
             raise ScenarioError(f"--{exc.path.replace('_', '-')}", exc.message) from None
+        if exc.path in (options or {}):
+            raise ScenarioError(options[exc.path], f"{exc.path}: {exc.message}") from None
         raise
 
 
@@ -228,7 +231,8 @@ def _sensitivity(args: argparse.Namespace) -> int:
     scenario = _option_values(scenario, overrides, {"sensitivity.samples": "--samples", "sensitivity.reps": "--reps",
                                                     "sensitivity.ranges": "--range"})
     store = _store(args, "sensitivity", scenario)
-    result = _named(sensitivity, scenario, store=store, **_execution(args))
+    given = {"sensitivity.samples": "--samples"} if args.samples is not None else {}
+    result = _named(sensitivity, scenario, store=store, options=given, **_execution(args))
     tables = {"tornado.csv": pd.DataFrame(list(result.tornado))}
     if result.prcc:
         tables["global.csv"] = result.table

@@ -72,7 +72,8 @@ class Assurance:
                        source="ASSUMPTION: 200 draws give the prior's spread of power; MCSE is reported")
     reps_per_draw: int = param(100, integer(1, 100_000), unit="trials",
                                doc="Simulated trials per draw (fewer trials over more draws estimate assurance "
-                                   "best for the same work).", source="ASSUMPTION; Kunzmann et al. 2021 Am Stat")
+                                   "best for the same work).",
+                               source="ASSUMPTION; see docs/planning.md (variance of the estimate)")
     priors: dict[str, Prior] = table_of(Prior, doc="Prior of each uncertain value, by dotted path.", source=SOURCE)
 
 

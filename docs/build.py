@@ -25,8 +25,11 @@ TREATMENT_SECTIONS = ("treatment.", "arms.", "design.blinding")
 DESIGN_SECTIONS = ("design.", "dropout.", "analysis.")
 #: Sections documented on the operations and interim-analyses page.
 OPERATIONS_SECTIONS = ("operations.", "sequential.")
+#: Sections documented on the planning page.
+PLANNING_SECTIONS = ("assurance.", "sensitivity.")
 PAGES = (("README.md", ("",)), ("docs/natural_history.md", MODEL_SECTIONS), ("docs/treatment.md", TREATMENT_SECTIONS),
-         ("docs/designs.md", DESIGN_SECTIONS), ("docs/operations.md", OPERATIONS_SECTIONS))
+         ("docs/designs.md", DESIGN_SECTIONS), ("docs/operations.md", OPERATIONS_SECTIONS),
+         ("docs/planning.md", PLANNING_SECTIONS))
 
 
 def table(prefixes: tuple[str, ...] = ("",)) -> str:

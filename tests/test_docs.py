@@ -81,3 +81,39 @@ def test_readme_lists_every_trajectories_json_field():
     out = trajectories(load_scenario(ROOT / "scenarios" / "default.toml"), n_children=100).to_json()
     keys = {*out, *out["arms"][0]}
     assert not [k for k in sorted(keys) if f"`{k}`" not in README]
+
+
+def _keys(obj):
+    """Every key of a nested JSON object and of the dicts in its lists (not inside ``priors``: scenario keys)."""
+    out = set()
+    items = obj.items() if isinstance(obj, dict) else ()
+    for k, v in items:
+        out.add(k)
+        if k == "priors":
+            continue
+        rows = v if isinstance(v, list) else [v]
+        for row in rows:
+            out |= _keys(row)
+    return out
+
+
+def test_readme_lists_every_planning_output_field(tmp_path):
+    """Each field of the sweep table and of the sample-size, assurance and sensitivity --json is in the README."""
+    import json
+
+    from cbcp_sim.cli import main
+
+    base = ["--set", "outcome.model=normal", "--set", "outcome.effect=3", "--jobs", "1", "--seed", "1"]
+    outputs = []
+    for command in (["sample-size", "--reps", "300", "--json"],
+                    ["assurance", "--draws", "4", "--reps-per-draw", "20", "--json"],
+                    ["sensitivity", "--samples", "12", "--reps", "100", "--json",
+                     "--range", "outcome.effect=1:3", "--range", "outcome.sd=4:6"]):
+        path = tmp_path / command[0]
+        assert main([*command, *base, "--out", str(path)]) == 0
+        outputs.append(json.loads((path / "result.json").read_text()))
+    assert main(["sweep", "scenarios/default.toml", "--grid", "outcome.effect=1,2", "--reps", "200", *base,
+                 "--out", str(tmp_path / "sweep")]) == 0
+    columns = (tmp_path / "sweep" / "results.csv").read_text().splitlines()[0].split(",")
+    fields = set().union(*map(_keys, outputs)) | {c for c in columns if "." not in c}
+    assert not sorted(f for f in fields if f"`{f}`" not in README)
