@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: What to change in a prior that draws a value the scenario refuses.
+ADVICE = {"normal": "truncate the prior (lower, upper)", "lognormal": "truncate the prior (lower, upper)",
+          "uniform": "narrow its low and high", "point": "change its value", "file": "remove such draws from the file"}
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,9 @@ def assurance(scenario: Scenario, *, seed: int = 1, jobs: int = 1, backend: str 
             s = scenario.replace(point)
         except ScenarioError as exc:
             path = next((p for p in point if exc.path.startswith(p)), exc.path)
+            advice = ADVICE[a.priors[path].distribution] if path in a.priors else "check the priors"
             raise ScenarioError(f"assurance.priors.{path}", f"draw {k} gives {point.get(path)!r}, which the "
-                                f"scenario refuses ({exc.message}); truncate the prior (lower, upper)") from None
+                                f"scenario refuses ({exc.message}); {advice}") from None
         tasks.append([Task(s, seed, k, a.reps_per_draw)])
     bar = Progress(len(tasks), "assurance") if progress else None
     try:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
 import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from cbcp_sim.schema import (
     array,
     build,
     choice,
+    describe,
     gmfcs_mix,
     integer,
     number,
@@ -641,7 +644,23 @@ def _finish(s: Scenario) -> Scenario:
     out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
     _check_design(out)
     check_priors(out.assurance)
+    _check_planning_paths(out)
     return _check_operations(out)
+
+
+@functools.cache
+def _key_patterns() -> tuple[re.Pattern[str], ...]:
+    """Every scenario key as a pattern (a table's ``<name>`` matches any name)."""
+    return tuple(re.compile(re.escape(r["path"]).replace("<name>", "[^.]+")) for r in describe(Scenario))
+
+
+def _check_planning_paths(s: Scenario) -> None:
+    """Priors and sensitivity ranges name scenario keys (not themselves: they are not simulated)."""
+    named = [(f"assurance.priors.{p}", p) for p in s.assurance.priors]
+    named += [(f"sensitivity.ranges.{p}", p) for p, _, _ in s.sensitivity.ranges]
+    for where, path in named:
+        if path.startswith(("assurance.", "sensitivity.")) or not any(k.fullmatch(path) for k in _key_patterns()):
+            raise ScenarioError(where, "is not a scenario key that can vary (cbcp-sim params lists them)")
 
 
 def _check_design(s: Scenario) -> None:
