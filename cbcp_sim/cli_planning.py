@@ -139,7 +139,9 @@ def _sweep(args: argparse.Namespace) -> int:
     listed = sw.read_points(args.points) if args.points else []
     points = sw.grid_points(axes, listed)
     reps = DEFAULT_REPS if args.reps is None else args.reps
-    result = _named(sw.sweep, base, points, reps=reps, out=args.out, parquet=args.parquet, **_execution(args))
+    option = "--points" if args.points and not args.grid else "--grid"
+    result = _named(sw.sweep, base, points, reps=reps, out=args.out, parquet=args.parquet, option=option,
+                    **_execution(args))
     table = result.table
     if args.plot:
         from cbcp_sim import plots

@@ -291,7 +291,7 @@ def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str 
             if store is not None and store.has(keys[p][c]):
                 add(p, c, store.load(keys[p][c], ChunkResult))
                 if progress is not None:
-                    progress.advance()
+                    progress.skip()
             else:
                 todo.append((p, c))
     for done in execute([points[p][c] for p, c in todo], jobs, backend, address):

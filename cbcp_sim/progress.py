@@ -21,13 +21,18 @@ class Progress:
     """Counts finished units of work out of ``total``; draws ``label [#####...] k/total  elapsed  ETA`` on
     ``stream`` (standard error) when it is a terminal, at most ten times a second."""
 
-    def __init__(self, total: int, label: str, stream: TextIO | None = None, *, done: int = 0) -> None:
+    def __init__(self, total: int, label: str, stream: TextIO | None = None) -> None:
         self.total, self.label = total, label
         self.stream = sys.stderr if stream is None else stream
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.done = self.start_done = done
+        self.done = self.start_done = 0
         self.start = self.drawn = time.monotonic()
         self.shown = False
+
+    def skip(self, n: int = 1) -> None:
+        """Count ``n`` units done before this process started (read back on a resume): not in the ETA's rate."""
+        self.done += n
+        self.start_done += n
 
     def advance(self, n: int = 1) -> None:
         self.done += n

@@ -113,6 +113,8 @@ def read_points(path: str | Path, option: str = "--points") -> list[dict[str, An
         raise ScenarioError(option, f"{path}: a column is given twice in {header}")
     points = []
     for i, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
         if len(row) != len(header):
             raise ScenarioError(option, f"{path} line {i}: {len(row)} values for {len(header)} columns")
         points.append({h: parse_value(v.strip()) for h, v in zip(header, row, strict=True)})
@@ -147,7 +149,7 @@ def point_scenarios(base: Scenario, points: Sequence[dict[str, Any]], option: st
 
 
 def _show(value: Any) -> Any:
-    """A point's value as a table cell: lists as JSON text."""
+    """A point's value in a message: lists as JSON text."""
     return json.dumps(value) if isinstance(value, list | tuple | dict) else value
 
 
@@ -168,12 +170,14 @@ class Sweep:
     @property
     def table(self) -> pd.DataFrame:
         """One row per point × analysis (× comparison): ``point``, the point's values, then the summary of
-        :func:`cbcp_sim.summary.summarise`; with interim looks also ``sequential_*`` columns."""
+        :func:`cbcp_sim.summary.summarise`; with interim looks also ``sequential_*`` columns. A path with a list
+        value at any point is a column of JSON text (one type per column, as Parquet needs)."""
         import pandas as pd
 
+        structured = {k for point in self.points for k, v in point.items() if isinstance(v, list | tuple | dict)}
         rows = []
         for i, (point, result) in enumerate(zip(self.points, self.results, strict=True)):
-            values = {"point": i, **{k: _show(v) for k, v in point.items()}}
+            values = {"point": i, **{k: json.dumps(v) if k in structured else v for k, v in point.items()}}
             extra = ({f"sequential_{k}": result.sequential[k] for k in SEQUENTIAL_COLUMNS}
                      if result.sequential is not None else {})
             rows += [{**values, **row, **extra} for row in result.rows]
@@ -182,19 +186,19 @@ class Sweep:
 
 def sweep(base: Scenario, points: Sequence[dict[str, Any]], *, reps: int, seed: int, out: str | Path,
           jobs: int = 1, backend: str = "loky", address: str | None = None, parquet: bool = False,
-          progress: bool = True, chunk_size: int = CHUNK_SIZE) -> Sweep:
+          progress: bool = True, chunk_size: int = CHUNK_SIZE, option: str = "--grid") -> Sweep:
     """Run ``base`` at every point with ``reps`` trials each and seed ``seed``, saving every finished chunk in
     directory ``out`` and the table in ``out/results.csv`` (and ``out/results.parquet``).
 
     Run again with the same arguments, it reads the chunks already saved and runs only the rest; with
-    another scenario, points, reps or seed it refuses the directory.
+    another scenario, points, reps or seed it refuses the directory. ``option`` is named by an error in a point.
     """
     reps = check_int("reps", reps, 1, MAX_REPS)
     seed = check_int("seed", seed, 0, MAX_SEED)
     jobs = check_jobs(jobs)
     if not points:
         raise ScenarioError("--grid", "a sweep needs at least one point (--grid path=values or --points FILE)")
-    scenarios = point_scenarios(base, points)
+    scenarios = point_scenarios(base, points, option)
     if parquet:
         _need_pyarrow()
     store = Store(out, "sweep", {"scenario": base.to_dict(), "points": [dict(p) for p in points], "reps": reps,
