@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cbcp_sim.checkpoint import Store
-from cbcp_sim.engine import MAX_SEED, Task, check_int, check_jobs, run_points
+from cbcp_sim.engine import DEFAULT_SEED, MAX_REPS, MAX_SEED, Task, check_int, check_jobs, run_points
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.priors import draw, stream, typed_value
-from cbcp_sim.progress import Progress
+from cbcp_sim.priors import draw, typed_value
+from cbcp_sim.result import SimulationResult
 from cbcp_sim.scenario import Scenario
+from cbcp_sim.streams import named_rng
 from cbcp_sim.summary import Z95
 
 if TYPE_CHECKING:
@@ -109,18 +110,21 @@ def prior_draws(scenario: Scenario, n: int, seed: int) -> dict[str, np.ndarray]:
     raw = scenario.to_dict()
     out = {}
     for path, prior in scenario.assurance.priors.items():
-        values = draw(path, prior, n, stream(seed, f"prior {path}"))
+        values = draw(path, prior, n, named_rng(seed, f"prior {path}"))
         out[path] = np.array([typed_value(raw, path, v) for v in values])
     return out
 
 
-def assurance(scenario: Scenario, *, seed: int = 1, jobs: int = 1, backend: str = "loky", address: str | None = None,
-              store: Store | None = None, progress: bool = True) -> AssuranceResult:
+def assurance(scenario: Scenario, *, seed: int = DEFAULT_SEED, jobs: int = 1, backend: str = "loky",
+              address: str | None = None, store: Store | None = None, progress: bool = True) -> AssuranceResult:
     """Assurance of the scenario's primary analysis over its ``[assurance]`` priors (``draws`` ×
     ``reps_per_draw`` trials); ``store`` keeps each draw's chunk to resume from."""
     seed = check_int("seed", seed, 0, MAX_SEED)
     jobs = check_jobs(jobs)
     a = scenario.assurance
+    if a.draws * a.reps_per_draw > MAX_REPS:
+        raise ScenarioError("assurance.draws", f"draws x reps_per_draw must be at most {MAX_REPS:,}, got "
+                                               f"{a.draws} x {a.reps_per_draw}")
     if not a.priors:
         raise ScenarioError("assurance.priors", "give at least one prior, e.g. [assurance.priors.\"outcome.effect\"] "
                                                 "distribution = \"normal\", mean = 3, sd = 1.5 (or --prior)")
@@ -131,26 +135,26 @@ def assurance(scenario: Scenario, *, seed: int = 1, jobs: int = 1, backend: str 
         try:
             s = scenario.replace(point)
         except ScenarioError as exc:
-            path = next((p for p in point if exc.path.startswith(p)), exc.path)
-            advice = ADVICE[a.priors[path].distribution] if path in a.priors else "check the priors"
-            raise ScenarioError(f"assurance.priors.{path}", f"draw {k} gives {point.get(path)!r}, which the "
-                                f"scenario refuses ({exc.message}); {advice}") from None
+            path = next((p for p in point if exc.path == p or exc.path.startswith(f"{p}.")), None)
+            if path is None:  # a rule spanning fields refused the combination of the draw's values
+                raise ScenarioError("assurance.priors", f"draw {k} ({point}) is refused: {exc}") from None
+            raise ScenarioError(f"assurance.priors.{path}", f"draw {k} gives {point[path]!r}, which the scenario "
+                                f"refuses ({exc.message}); {ADVICE[a.priors[path].distribution]}") from None
         tasks.append([Task(s, seed, k, a.reps_per_draw)])
-    bar = Progress(len(tasks), "assurance") if progress else None
-    try:
-        runs = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store, progress=bar,
-                          keep_replicates=True)
-    finally:
-        if bar is not None:
-            bar.close()
+    runs = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
+                      progress="assurance" if progress else None, keep_replicates=True)
     primary = runs[0].primary
-    name = runs[0].scenario.analyses[0]
-    rows = [r.primary for r in runs]
-    reps = [r.replicates[name] for r in runs]
+    successes, analysed = np.array([r.successes for r in runs]).T
     return AssuranceResult(
-        scenario, values,
-        successes=np.array([x["reject"].sum() for x in reps]),
-        favourable=np.array([(x["reject"] & (x["estimate"] > 0)).sum() for x in reps]),
-        analysed=np.array([r["n_reps"] - r["n_failed"] for r in rows]),
-        true_effect=np.array([r.true_effect for r in runs]),
-        analysis=primary["analysis"], comparison=primary["comparison"], seed=seed)
+        scenario, values, successes=successes, favourable=np.array([_favourable(r) for r in runs]),
+        analysed=analysed, true_effect=np.array([r.true_effect for r in runs]), analysis=primary["analysis"],
+        comparison=primary["comparison"], seed=seed)
+
+
+def _favourable(run: SimulationResult) -> int:
+    """Successes with an estimate favouring the cells (a group-sequential design's efficacy bounds are one-sided:
+    every success)."""
+    if run.sequential is not None:
+        return run.successes[0]
+    primary = run.replicates[run.scenario.analyses[0]]
+    return int((primary["reject"] & (primary["estimate"] > 0)).sum())

@@ -27,13 +27,16 @@ from cbcp_sim.errors import ScenarioError
 from cbcp_sim.sequential import Monitoring
 
 MANIFEST = "manifest.json"
+#: Part of every chunk's name and every manifest: raise it when a change to the models or analyses changes
+#: results, so no run resumes from chunks that older code computed.
+RESULTS_VERSION = 1
 #: Dataclasses stored field by field inside a chunk, by name.
 RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring}
 
 
 def chunk_key(digest: str, seed: int, chunk: int, n_reps: int) -> str:
     """File stem of one chunk of the scenario with ``digest``: the same inputs always give the same name."""
-    return hashlib.sha256(f"{digest}|{seed}|{chunk}|{n_reps}".encode()).hexdigest()[:24]
+    return hashlib.sha256(f"{RESULTS_VERSION}|{digest}|{seed}|{chunk}|{n_reps}".encode()).hexdigest()[:24]
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -45,6 +48,11 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a power cut
+        finally:
+            os.close(directory)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -99,31 +107,46 @@ class Store:
     """A run directory: the manifest of what is computed, finished chunks, and a log.
 
     Opening a directory that already holds a manifest resumes it if the manifest's ``inputs`` are the same,
-    and refuses (a :class:`ScenarioError` naming ``option``) if they differ.
+    and refuses (a :class:`ScenarioError` naming ``option``) if they differ. Nothing is written until the
+    first chunk or output, so a run refused for a bad option leaves no directory behind; the manifest is
+    written before any chunk, so a directory with chunks always says what they are.
     """
 
     def __init__(self, root: str | Path, kind: str, inputs: dict[str, Any], *, option: str = "--out") -> None:
         self.root = Path(root)
-        self.kind = kind
+        self.option = option
+        inputs = {**inputs, "results_version": RESULTS_VERSION}
         self.digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self._manifest = json.dumps({"kind": kind, "inputs_digest": self.digest, "inputs": inputs}, indent=1,
+                                    sort_keys=True, default=str) + "\n"
         self.chunks = self.root / "chunks"
         manifest = self.root / MANIFEST
         if self.root.exists() and not self.root.is_dir():
             raise ScenarioError(option, f"{self.root} is a file, not a directory")
-        if manifest.is_file():
-            old = json.loads(manifest.read_text())
+        self.resumed = manifest.is_file()
+        if self.resumed:
+            try:
+                old = json.loads(manifest.read_text())
+            except (OSError, ValueError) as exc:
+                raise ScenarioError(option, f"{manifest} cannot be read ({exc}); use a new directory") from None
             if old.get("kind") != kind or old.get("inputs_digest") != self.digest:
                 raise ScenarioError(option, f"{self.root} holds a different {old.get('kind', 'run')} (inputs digest "
                                             f"{old.get('inputs_digest')}, now {self.digest}: the scenario or an "
                                             "option changed); use a new directory or remove it")
-            self.resumed = True
-        else:
-            if self.root.is_dir() and any(self.root.iterdir()):
-                raise ScenarioError(option, f"{self.root} is not empty and holds no {MANIFEST}; use a new directory")
-            self.resumed = False
-            self.chunks.mkdir(parents=True, exist_ok=True)
-            write_atomic(manifest, (json.dumps({"kind": kind, "inputs_digest": self.digest, "inputs": inputs},
-                                               indent=1, sort_keys=True, default=str) + "\n").encode())
+            for stale in self.chunks.glob(".*.tmp"):  # left by a run killed while writing
+                stale.unlink(missing_ok=True)
+        elif self.root.is_dir() and any(p.name != "chunks" and not p.name.endswith(".tmp")
+                                        for p in self.root.iterdir()):
+            raise ScenarioError(option, f"{self.root} is not empty and holds no {MANIFEST}; use a new directory")
+
+    def _open(self) -> None:
+        """Create the directory and its manifest, once, before the first file."""
+        if not (self.root / MANIFEST).is_file():
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                write_atomic(self.root / MANIFEST, self._manifest.encode())
+            except OSError as exc:
+                raise ScenarioError(self.option, f"cannot write to {self.root}: {exc.strerror or exc}") from None
         self.chunks.mkdir(exist_ok=True)
 
     def path(self, key: str) -> Path:
@@ -136,25 +159,45 @@ class Store:
         return loads(self.path(key), cls)
 
     def save(self, key: str, chunk: Any) -> None:
+        self._open()
         write_atomic(self.path(key), dumps(chunk))
 
     def log(self, **entry: Any) -> None:
         """Append one line to ``log.jsonl`` (time, host and process added)."""
         entry = {"time": round(time.time(), 3), "host": socket.gethostname(), "pid": os.getpid(), **entry}
+        self._open()
         with (self.root / "log.jsonl").open("a") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
 
     def write(self, name: str, data: bytes | str) -> Path:
         """An output file of the run, written atomically."""
+        self._open()
         path = self.root / name
         write_atomic(path, data.encode() if isinstance(data, str) else data)
         return path
 
+    def write_json(self, name: str, value: Any) -> Path:
+        """A JSON output (NaN and infinities must already be None)."""
+        return self.write(name, json.dumps(value, indent=1, allow_nan=False) + "\n")
+
+    def write_table(self, name: str, table: Any) -> Path:
+        """A DataFrame as CSV (``.csv``) or Parquet (``.parquet``), the same bytes for the same table."""
+        if name.endswith(".parquet"):
+            buffer = io.BytesIO()
+            try:
+                table.to_parquet(buffer, index=False)
+            except (ImportError, ValueError, TypeError) as exc:  # pyarrow missing, or a column of mixed types
+                raise ScenarioError("--parquet", f"cannot write {name}: {exc}") from None
+            return self.write(name, buffer.getvalue())
+        return self.write(name, table.to_csv(index=False, lineterminator="\n"))
+
 
 class MemoryStore:
-    """The chunk interface of :class:`Store`, in memory: chunks reused within one process, nothing written."""
+    """The chunk interface of :class:`Store`, in memory: the first ``capacity`` chunks saved are kept for reuse
+    within one process (later ones are not, which bounds memory); nothing is written."""
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 64) -> None:
+        self.capacity = capacity
         self._chunks: dict[str, Any] = {}
 
     def has(self, key: str) -> bool:
@@ -164,7 +207,8 @@ class MemoryStore:
         return self._chunks[key]
 
     def save(self, key: str, chunk: Any) -> None:
-        self._chunks[key] = chunk
+        if len(self._chunks) < self.capacity:
+            self._chunks[key] = chunk
 
     def log(self, **entry: Any) -> None:
         """Nothing to log to."""

@@ -35,12 +35,25 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_figure_path(path: str) -> None:
+    """A ``--plot`` file name matplotlib can write, checked before any work."""
+    from pathlib import Path
+
+    from cbcp_sim.errors import ScenarioError
+
+    if Path(path).suffix.lower() not in FIGURE_SUFFIXES:
+        raise ScenarioError("--plot", f"file must end in .png, .svg or .pdf, got {Path(path).name!r}")
+
+
 def execution_options(parser: argparse.ArgumentParser, jobs: int) -> None:
     """``--seed``, ``--jobs``, ``--backend`` and ``--address``: how a run's chunks are seeded and where they run."""
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 1)")
     parser.add_argument("--jobs", type=int, default=jobs,
                         help=f"parallel jobs; -1 = all cores (default {jobs}); results do not depend on it")
-    parser.add_argument("--backend", choices=("loky", "dask"), default="loky",
+    parser.add_argument("--backend", default="loky", metavar="loky|dask",
                         help="loky: local processes (default); dask: a Dask cluster (needs distributed)")
     parser.add_argument("--address", metavar="tcp://HOST:PORT",
                         help="Dask scheduler to use; without it --backend dask starts a local cluster of --jobs "

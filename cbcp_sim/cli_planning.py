@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cbcp_sim.cli_options import execution_options, json_safe, settings_option
+from cbcp_sim.cli_options import check_figure_path, execution_options, json_safe, settings_option
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 
@@ -57,7 +57,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ss.add_argument("--target", type=float, default=0.8, help="target power (default 0.8)")
     ss.add_argument("--reps", type=int, default=None, help="simulated trials per size near the answer "
                                                            "(default 10000)")
-    ss.add_argument("--max-n", type=int, default=2000, help="largest children per arm searched (default 2000)")
+    ss.add_argument("--max-n", type=int, default=None, help="largest children per arm searched (default 2000)")
     _outputs(ss, "power curve around the answer")
     _common(ss, "outcome.effect=2")
 
@@ -113,7 +113,11 @@ def _outputs(parser: argparse.ArgumentParser, figure: str) -> None:
 
 
 def _execution(args: argparse.Namespace) -> dict[str, Any]:
-    return {"seed": 1 if args.seed is None else args.seed, "jobs": args.jobs, "backend": args.backend,
+    from cbcp_sim.engine import DEFAULT_SEED
+
+    if getattr(args, "plot", None):
+        check_figure_path(args.plot)  # before the work, not after it
+    return {"seed": DEFAULT_SEED if args.seed is None else args.seed, "jobs": args.jobs, "backend": args.backend,
             "address": args.address}
 
 
@@ -139,6 +143,11 @@ def _sweep(args: argparse.Namespace) -> int:
     listed = sw.read_points(args.points) if args.points else []
     points = sw.grid_points(axes, listed)
     reps = DEFAULT_REPS if args.reps is None else args.reps
+    if args.plot:
+        check_figure_path(args.plot)
+        if not any(isinstance(p[k], int | float) and not isinstance(p[k], bool) and p[k] != points[0][k]
+                   for p in points for k in p):
+            raise ScenarioError("--plot", "power curves need a numeric axis (e.g. --grid design.n_per_arm=20:80:10)")
     option = "--points" if args.points and not args.grid else "--grid"
     result = _named(sw.sweep, base, points, reps=reps, out=args.out, parquet=args.parquet, option=option,
                     **_execution(args))
@@ -171,9 +180,9 @@ def _finish(args: argparse.Namespace, store: Any, result: Any, tables: dict[str,
     """Save the result and its tables in the store, draw the figure, print text or JSON."""
     out = json_safe(result.to_json())
     if store is not None:
-        store.write("result.json", json.dumps(out, indent=1, allow_nan=False) + "\n")
+        store.write_json("result.json", out)
         for name, table in tables.items():
-            store.write(name, table.to_csv(index=False, lineterminator="\n"))
+            store.write_table(name, table)
     if args.plot:
         plot()
     print(json.dumps(out, allow_nan=False) if args.json else result)
@@ -185,13 +194,13 @@ def _sample_size(args: argparse.Namespace) -> int:
 
     from cbcp_sim import plots
     from cbcp_sim.engine import DEFAULT_REPS
-    from cbcp_sim.samplesize import sample_size
+    from cbcp_sim.samplesize import DEFAULT_MAX_N, sample_size
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
     reps = DEFAULT_REPS if args.reps is None else args.reps
-    store = _store(args, "sample-size", scenario, target=args.target, reps=reps, max_n=args.max_n)
-    result = _named(sample_size, scenario, args.target, reps=reps, max_n=args.max_n, store=store,
-                    **_execution(args))
+    max_n = DEFAULT_MAX_N if args.max_n is None else args.max_n
+    store = _store(args, "sample-size", scenario, target=args.target, reps=reps, max_n=max_n)
+    result = _named(sample_size, scenario, args.target, reps=reps, max_n=max_n, store=store, **_execution(args))
     curve = pd.DataFrame([{**c, "n_per_arm": json.dumps(c["n_per_arm"])} for c in result.curve])
     return _finish(args, store, result, {"curve.csv": curve},
                    lambda: plots.sample_size(json_safe(result.to_json()), args.plot))
@@ -271,20 +280,15 @@ def saved_run(scenario: Scenario, reps: int, seed: int, out: str, *, jobs: int, 
     """A ``run --out DIR``: its chunks saved in ``DIR`` as they finish (resumable), then ``result.json`` and
     ``summary.csv``."""
     from cbcp_sim.checkpoint import Store
-    from cbcp_sim.engine import point_tasks, run_points
-    from cbcp_sim.progress import Progress
+    from cbcp_sim.engine import check_jobs, point_tasks, run_points
 
-    store = Store(out, "run", {"scenario": scenario.to_dict(), "reps": reps, "seed": seed})
     tasks = _named(point_tasks, scenario, reps, seed)
-    bar = Progress(len(tasks), "run")
-    try:
-        result = _named(run_points, [tasks], jobs=jobs, backend=backend, address=address, store=store,
-                        progress=bar, keep_replicates=True)[0]
-    finally:
-        bar.close()
-    store.write("result.json", json.dumps(json_safe({"kind": "run", **result.to_json()}), indent=1,
-                                          allow_nan=False) + "\n")
-    store.write("summary.csv", result.table.to_csv(index=False, lineterminator="\n"))
+    _named(check_jobs, jobs)
+    store = Store(out, "run", {"scenario": scenario.to_dict(), "reps": reps, "seed": seed})
+    result = _named(run_points, [tasks], jobs=jobs, backend=backend, address=address, store=store,
+                    progress="run", keep_replicates=True)[0]
+    store.write_json("result.json", json_safe({"kind": "run", **result.to_json()}))
+    store.write_table("summary.csv", result.table)
     return result
 
 

@@ -3,7 +3,8 @@
 Replicates are split into chunks of ``chunk_size``; chunk ``c`` draws from
 ``SeedSequence(seed, spawn_key=(c, ...))`` (see :mod:`cbcp_sim.streams`), so a result depends on
 the seed, the number of replicates and the chunk size, never on the number of jobs or the backend.
-Chunks run in order (or in parallel with joblib, results gathered in order).
+Chunks run in order, or in parallel (joblib's loky processes or a Dask cluster) and are put back in chunk
+order before they are summarised.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import socket
 import time
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -23,7 +24,7 @@ import numpy as np
 from cbcp_sim import operations, outcomes, sequential
 from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, infer
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
-from cbcp_sim.checkpoint import Store, chunk_key
+from cbcp_sim.checkpoint import MemoryStore, Store, chunk_key
 from cbcp_sim.designs.comparisons import Comparison, comparisons
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.progress import Progress
@@ -256,11 +257,13 @@ def _run_task(index: int, task: Task) -> Done:
 
 def point_tasks(scenario: Scenario, reps: int, seed: int, chunk_size: int = CHUNK_SIZE) -> list[Task]:
     """The chunks of a run of ``reps`` trials: the tasks of one point of a sweep."""
+    reps = check_int("reps", reps, 1, MAX_REPS)
+    seed = check_int("seed", seed, 0, MAX_SEED)
     return [Task(scenario, seed, c, n) for c, n in enumerate(chunk_plan(reps, chunk_size))]
 
 
 def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str = "loky", address: str | None = None,
-               store: Store | None = None, progress: Progress | None = None,
+               store: Store | MemoryStore | None = None, progress: str | None = None,
                keep_replicates: bool = False) -> list[SimulationResult]:
     """The summaries of many runs (``points``, each a list of tasks of one scenario), run together.
 
@@ -268,13 +271,18 @@ def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str 
     still uses every job. With a ``store`` each chunk found there is read instead of run, and each chunk run is
     saved (atomically) as soon as it finishes, with its time and host in the store's log. A point is
     summarised as soon as its last chunk is in and its chunks are then freed, so memory stays bounded by
-    the points under way; per-replicate arrays are dropped unless ``keep_replicates``.
+    the points under way; per-replicate arrays are dropped unless ``keep_replicates``. ``progress`` labels a
+    progress bar on the terminal.
     """
-    digests: dict[int, str] = {}
-    keys = [[t.key(digests.setdefault(id(t.scenario), t.scenario.digest())) for t in tasks] for tasks in points]
+    jobs = check_jobs(jobs)
+    keys = []
+    for tasks in points:
+        digest = tasks[0].scenario.digest()  # a point's tasks share its scenario
+        keys.append([t.key(digest) for t in tasks])
     found: list[dict[int, ChunkResult]] = [{} for _ in points]
     out: list[SimulationResult | None] = [None] * len(points)
     seconds = [0.0] * len(points)
+    bar = Progress(sum(map(len, points)), progress) if progress else None
 
     def add(p: int, c: int, result: ChunkResult) -> None:
         found[p][c] = result
@@ -290,20 +298,25 @@ def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str 
         for c in range(len(tasks)):
             if store is not None and store.has(keys[p][c]):
                 add(p, c, store.load(keys[p][c], ChunkResult))
-                if progress is not None:
-                    progress.skip()
+                if bar is not None:
+                    bar.skip()
             else:
                 todo.append((p, c))
-    for done in execute([points[p][c] for p, c in todo], jobs, backend, address):
-        p, c = todo[done.index]
-        if store is not None:
-            store.save(keys[p][c], done.result)
-            store.log(event="chunk", point=p, chunk=points[p][c].chunk, reps=points[p][c].n_reps,
-                      seconds=round(done.seconds, 4), worker=done.host)
-        seconds[p] += done.seconds
-        add(p, c, done.result)
-        if progress is not None:
-            progress.advance()
+    try:
+        with closing(execute([points[p][c] for p, c in todo], jobs, backend, address)) as finished:
+            for done in finished:
+                p, c = todo[done.index]
+                if store is not None:
+                    store.save(keys[p][c], done.result)
+                    store.log(event="chunk", point=p, chunk=points[p][c].chunk, reps=points[p][c].n_reps,
+                              seconds=round(done.seconds, 4), worker=done.host)
+                seconds[p] += done.seconds
+                add(p, c, done.result)
+                if bar is not None:
+                    bar.advance()
+    finally:
+        if bar is not None:
+            bar.close()
     return out  # type: ignore[return-value]
 
 
@@ -312,8 +325,9 @@ def execute(tasks: Sequence[Task], jobs: int = 1, backend: str = "loky",
     """Run ``tasks`` and yield each as it finishes (in order when run in this process).
 
     ``backend`` is ``"loky"`` (joblib's local processes, ``jobs`` of them; one job runs here) or ``"dask"``
-    (joblib's Dask backend on the scheduler at ``address``, e.g. ``tcp://10.0.0.5:8786``; with no address a
-    ``distributed.LocalCluster`` of ``jobs`` single-threaded worker processes is started and closed). A task's
+    (joblib's Dask backend on the scheduler at ``address``, e.g. ``tcp://10.0.0.5:8786``, using all its workers
+    whatever ``jobs``; with no address a ``distributed.LocalCluster`` of ``jobs`` single-threaded worker
+    processes is started and closed). A task's
     result depends only on the task, so the backend and the number of jobs never change it. Closing the
     generator early cancels the tasks not yet started.
     """
@@ -321,6 +335,8 @@ def execute(tasks: Sequence[Task], jobs: int = 1, backend: str = "loky",
         raise ScenarioError("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if address is not None and backend != "dask":
         raise ScenarioError("address", "is the address of a Dask scheduler: give it with backend dask")
+    if not tasks:
+        return
     if backend == "loky" and jobs == 1:
         for i, task in enumerate(tasks):
             yield _run_task(i, task)
@@ -350,7 +366,7 @@ def _backend(backend: str, address: str | None, jobs: int) -> Iterator[int]:
     try:
         try:
             client = Client(address or cluster, timeout="20s")
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise ScenarioError("address", f"no Dask scheduler answered at {address}: {exc}") from None
         with client, parallel_config(backend="dask"):
             yield -1

@@ -11,24 +11,21 @@ from __future__ import annotations
 import csv
 import math
 import re
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.schema import choice, integer, number, param, table_of, text
+from cbcp_sim.schema import DOTTED, choice, integer, number, param, table_of, text
 
 DISTRIBUTIONS = ("normal", "lognormal", "uniform", "point", "file")
 #: The parameters each distribution needs (``lower``/``upper`` are optional for normal and lognormal).
 NEEDS = {"normal": ("mean", "sd"), "lognormal": ("meanlog", "sdlog"), "uniform": ("low", "high"),
          "point": ("value",), "file": ("file",)}
 OPTIONAL = {"normal": ("lower", "upper"), "lognormal": ("lower", "upper"), "file": ("column",)}
-DOTTED = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w -]*)+")
 SOURCE = "O'Hagan, Stevens & Campbell 2005 Pharm Stat 4:187 (assurance); design"
 
 
@@ -70,7 +67,7 @@ class Assurance:
 
     draws: int = param(200, integer(1, 100_000), doc="Draws from the priors; each is one scenario.",
                        source="ASSUMPTION: 200 draws give the prior's spread of power; MCSE is reported")
-    reps_per_draw: int = param(100, integer(1, 100_000), unit="trials",
+    reps_per_draw: int = param(100, integer(1, 10_000), unit="trials",
                                doc="Simulated trials per draw (fewer trials over more draws estimate assurance "
                                    "best for the same work).",
                                source="ASSUMPTION; see docs/planning.md (variance of the estimate)")
@@ -149,6 +146,8 @@ def draw(path: str, p: Prior, n: int, rng: np.random.Generator) -> np.ndarray:
         column = p.column or path
         values = read_draws(p.file, column, f"assurance.priors.{path}.file")
         return values[np.minimum((u * values.size).astype(int), values.size - 1)]
+    from scipy import stats  # not at import: every command imports the scenario schema
+
     dist = stats.norm(p.mean, p.sd) if p.distribution == "normal" else stats.lognorm(p.sdlog, scale=math.exp(p.meanlog))
     lo = dist.cdf(-np.inf if p.lower is None else p.lower)
     hi = dist.cdf(np.inf if p.upper is None else p.upper)
@@ -162,8 +161,8 @@ def read_draws(file: str | Path, column: str, where: str) -> np.ndarray:
     try:
         with Path(file).open(newline="") as fh:
             rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise ScenarioError(where, f"cannot read {file}: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(where, f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from None
     if not rows or column not in rows[0]:
         raise ScenarioError(where, f"{file} has no column {column!r}")
     try:
@@ -183,11 +182,6 @@ def typed_value(raw: Mapping[str, Any], path: str, value: float) -> Any:
     whole = (isinstance(node, int) and not isinstance(node, bool)) or (
         isinstance(node, list) and node and all(isinstance(v, int) and not isinstance(v, bool) for v in node))
     return round(value) if whole else float(value)
-
-
-def stream(seed: int, name: str) -> np.random.Generator:
-    """A generator of its own for ``name`` (a prior's path, the Latin hypercube), apart from the trials' streams."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),))))
 
 
 def lookup(raw: Mapping[str, Any], path: str) -> Any:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cbcp_sim.scenario import Scenario
+from cbcp_sim.summary import wilson
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +48,26 @@ class SimulationResult:
     def primary(self) -> dict[str, Any]:
         """Summary of the primary analysis."""
         return self.rows[0]
+
+    @property
+    def successes(self) -> tuple[int, int]:
+        """Trials that succeeded and trials counted, for the design as run: with interim looks, rejection at
+        any look (the group-sequential power); else the primary analysis's rejection. Failed analyses are
+        not counted."""
+        if self.sequential is not None:
+            power, failed = self.sequential["power"], self.sequential["n_failed"]
+        else:
+            power, failed = self.primary["power"], self.primary["n_failed"]
+        trials = self.n_reps - failed
+        return (round(power * trials) if trials else 0), trials
+
+    @property
+    def design_power(self) -> dict[str, float]:
+        """Power of the design as run (see :attr:`successes`) with its MCSE and Wilson 95% interval."""
+        k, n = self.successes
+        p = k / n if n else math.nan
+        low, high = wilson(k, n)
+        return {"power": p, "mcse": math.sqrt(p * (1 - p) / n) if n else math.nan, "ci_low": low, "ci_high": high}
 
     @property
     def table(self) -> pd.DataFrame:

@@ -39,7 +39,6 @@ from cbcp_sim.engine import (
     run_points,
 )
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.progress import Progress
 from cbcp_sim.result import SimulationResult
 from cbcp_sim.scenario import Scenario, allocation_ratio
 
@@ -50,6 +49,8 @@ WINDOW_POINTS = 9
 #: Half-width of that window, relative to the crossing.
 WINDOW = 0.15
 MAX_N = 100_000
+#: Largest arm searched unless asked.
+DEFAULT_MAX_N = 2000
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class SampleSize:
         return {"kind": "sample-size", "title": self.scenario.title, "scenario_digest": self.scenario.digest(),
                 "analysis": row["analysis"], "comparison": row["comparison"], "target": self.target,
                 "n_per_arm": self.n_per_arm, "total": self.multiplier * sum(self.allocation),
-                **{k: row[k] for k in ("power", "mcse", "ci_low", "ci_high")}, "fitted_power": self.fitted_power,
+                **self.result.design_power, "fitted_power": self.fitted_power,
                 "reps": self.reps, "seed": self.seed, "curve": [dict(c) for c in self.curve]}
 
     def __str__(self) -> str:
@@ -122,10 +123,10 @@ def fit_probit(m: np.ndarray, successes: np.ndarray, trials: np.ndarray) -> tupl
 
 
 def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED,
-                jobs: int = 1, backend: str = "loky", address: str | None = None, max_n: int = 2000,
+                jobs: int = 1, backend: str = "loky", address: str | None = None, max_n: int = DEFAULT_MAX_N,
                 store: Store | None = None, progress: bool = True, chunk_size: int = CHUNK_SIZE) -> SampleSize:
-    """The smallest ``n_per_arm`` (scaled in the scenario's allocation) whose power for the primary analysis
-    reaches ``target``; see the module docstring for the search.
+    """The smallest ``n_per_arm`` (scaled in the scenario's allocation) whose power reaches ``target``: the
+    primary analysis's, or with interim looks the group-sequential power; see the module docstring.
 
     ``max_n`` bounds the largest arm. ``store`` keeps every chunk (a directory to resume from); without one
     the chunks are kept in memory, so the bracketing runs are reused by the fit.
@@ -142,7 +143,7 @@ def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_
     if hi_m < lo_m:
         raise ScenarioError("max_n", f"must allow the allocation {':'.join(map(str, allocation))} at 2 or more "
                                      f"children per arm, got {max_n}")
-    store = store if store is not None else MemoryStore()
+    store = store if store is not None else MemoryStore()  # keeps the bracketing chunks for the fit
     scenarios: dict[int, Scenario] = {}
 
     def run(ms: list[int], n_reps: int, label: str) -> dict[int, SimulationResult]:
@@ -150,12 +151,8 @@ def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_
             if m not in scenarios:
                 scenarios[m] = scenario.replace({"design.n_per_arm": [m * r for r in allocation]})
         tasks = [point_tasks(scenarios[m], n_reps, seed, chunk_size) for m in ms]
-        bar = Progress(sum(map(len, tasks)), f"sample size: {label}") if progress else None
-        try:
-            results = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store, progress=bar)
-        finally:
-            if bar is not None:
-                bar.close()
+        results = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
+                             progress=f"sample size: {label}" if progress else None)
         return dict(zip(ms, results, strict=True))
 
     coarse_reps = min(reps, COARSE_REPS)
@@ -164,13 +161,13 @@ def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_
     def power(m: int) -> float:
         if m not in coarse:
             coarse.update(run([m], coarse_reps, f"bracket n={_shown(_per_arm(m, allocation))}"))
-        return coarse[m].primary["power"]
+        return coarse[m].design_power["power"]
 
     below, above = _bracket(power, target, min(max(scenario.design.n_per_arm[0] // allocation[0], lo_m), hi_m),
-                            lo_m, hi_m, scenario)
+                            lo_m, hi_m, max_n)
     while above - below > max(2, 0.25 * below) and below >= lo_m:
         middle = (below + above) // 2
-        below, above = (middle, above) if power(middle) < target else (below, middle)
+        below, above = (middle, above) if not power(middle) >= target else (below, middle)
     m_hat, fitted, full = _fit(run, coarse, below, above, target, reps, lo_m, hi_m)
     curve = tuple(_curve_row(m, allocation, full[m], fitted) for m in sorted(full))
     return SampleSize(scenario, float(target), allocation, m_hat, full[m_hat], _probit(fitted, m_hat), curve,
@@ -178,21 +175,22 @@ def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_
 
 
 def _bracket(power: Callable[[int], float], target: float, start: int, lo_m: int, hi_m: int,
-             scenario: Scenario) -> tuple[int, int]:
+             max_n: int) -> tuple[int, int]:
     """Sizes ``(below, above)`` with coarse power below and at or above the target (``below = lo_m - 1`` if
-    even the smallest size reaches it)."""
+    even the smallest size reaches it). A power that cannot be computed (every analysis failed) counts as
+    below."""
     m = start
-    if power(m) < target:
-        while power(m) < target:
+    if not power(m) >= target:
+        while not power(m) >= target:
             if m == hi_m:
-                raise ScenarioError("target", f"power {power(m):.3f} at the largest size allowed (max_n, "
-                                              f"{m * max(allocation_ratio(scenario.design.n_per_arm))} per arm) is "
-                                              f"below the target {target:g}; raise --max-n or lower the target")
+                raise ScenarioError("target", f"power {power(m):.3f} at the largest size allowed (--max-n {max_n} "
+                                              f"per arm) is below the target {target:g}; raise --max-n or lower "
+                                              "the target")
             below, m = m, min(2 * m, hi_m)
         return below, m
     while m > lo_m and power(m) >= target:
         above, m = m, max(m // 2, lo_m)
-        if power(m) < target:
+        if not power(m) >= target:
             return m, above
     return lo_m - 1, lo_m
 
@@ -206,8 +204,8 @@ def _fit(run: Callable[..., Runs], coarse: Runs, below: int, above: int, target:
     if below < lo_m:  # the smallest size already reaches the target
         full = run([lo_m], reps, "fit")
         return lo_m, _fit_runs(full), full
-    crossing = _crossing(_fit_runs({m: coarse[m] for m in coarse}), target, below, above)
-    full: dict[int, SimulationResult] = {}
+    crossing = _crossing(_fit_runs(coarse), target, below, above)
+    full: Runs = {}
     for _ in range(6):
         window = _window(crossing, lo_m, hi_m)
         full.update(run([m for m in window if m not in full], reps, f"fit n around {crossing}"))
@@ -224,10 +222,8 @@ def _fit(run: Callable[..., Runs], coarse: Runs, below: int, above: int, target:
 
 def _fit_runs(runs: dict[int, SimulationResult]) -> tuple[float, float]:
     ms = np.array(sorted(runs))
-    rows = [runs[m].primary for m in ms]
-    trials = np.array([r["n_reps"] - r["n_failed"] for r in rows], float)
-    successes = np.array([r["power"] for r in rows]) * trials
-    return fit_probit(ms, np.round(successes), trials)
+    successes, trials = np.array([runs[m].successes for m in ms], float).T
+    return fit_probit(ms, successes, trials)
 
 
 def _root(fitted: tuple[float, float], target: float) -> float:
@@ -258,6 +254,5 @@ def _probit(fitted: tuple[float, float], m: int) -> float:
 
 def _curve_row(m: int, allocation: tuple[int, ...], result: SimulationResult,
                fitted: tuple[float, float]) -> dict[str, Any]:
-    row = result.primary
-    return {"n_per_arm": _per_arm(m, allocation), "total": m * sum(allocation),
-            **{k: row[k] for k in ("power", "mcse", "ci_low", "ci_high")}, "fitted_power": _probit(fitted, m)}
+    return {"n_per_arm": _per_arm(m, allocation), "total": m * sum(allocation), **result.design_power,
+            "fitted_power": _probit(fitted, m)}

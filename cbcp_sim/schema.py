@@ -12,12 +12,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from cbcp_sim.errors import ScenarioError
 
 Check = Callable[[Any, str], Any]
+#: A dotted path to a scenario value (``design.n_per_arm``, ``arms.cord blood.dose``).
+DOTTED = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w -]*)+")
 
 GMFCS_LEVELS = (1, 2, 3, 4, 5)
 #: Distribution of spastic CP (dyskinetic and ataxic forms are not modelled separately).

@@ -19,12 +19,12 @@ from scipy import stats
 from scipy.stats import qmc
 
 from cbcp_sim.checkpoint import Store
-from cbcp_sim.engine import MAX_SEED, check_int, check_jobs, point_tasks, run_points
+from cbcp_sim.engine import DEFAULT_SEED, MAX_SEED, check_int, check_jobs, point_tasks, run_points
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.priors import lookup, stream, typed_value
-from cbcp_sim.progress import Progress
+from cbcp_sim.priors import lookup, typed_value
 from cbcp_sim.result import SimulationResult
 from cbcp_sim.scenario import Scenario
+from cbcp_sim.streams import named_rng
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,10 +52,10 @@ class SensitivityResult:
                              "power": self.sample_power})
 
     def to_json(self) -> dict[str, Any]:
-        row = self.base.primary
+        row, base = self.base.primary, self.base.design_power
         return {"kind": "sensitivity", "title": self.scenario.title, "scenario_digest": self.scenario.digest(),
-                "analysis": row["analysis"], "comparison": row["comparison"], "base_power": row["power"],
-                "base_mcse": row["mcse"], "reps": self.reps, "seed": self.seed,
+                "analysis": row["analysis"], "comparison": row["comparison"], "base_power": base["power"],
+                "base_mcse": base["mcse"], "reps": self.reps, "seed": self.seed,
                 "tornado": [dict(r) for r in self.tornado],
                 "global": ({"samples": int(self.sample_power.size), "rows": [dict(r) for r in self.prcc]}
                            if self.prcc else None)}
@@ -94,12 +94,12 @@ def prcc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def latin_hypercube(ranges: tuple[tuple[str, float, float], ...], n: int, seed: int) -> np.ndarray:
     """``(n, d)`` points of a Latin hypercube over the ranges, from a stream of its own."""
-    sampler = qmc.LatinHypercube(d=len(ranges), rng=stream(seed, "sensitivity latin hypercube"))
+    sampler = qmc.LatinHypercube(d=len(ranges), rng=named_rng(seed, "sensitivity latin hypercube"))
     lows, highs = np.array([r[1] for r in ranges]), np.array([r[2] for r in ranges])
     return qmc.scale(sampler.random(n), lows, highs)
 
 
-def sensitivity(scenario: Scenario, *, seed: int = 1, jobs: int = 1, backend: str = "loky",
+def sensitivity(scenario: Scenario, *, seed: int = DEFAULT_SEED, jobs: int = 1, backend: str = "loky",
                 address: str | None = None, store: Store | None = None, progress: bool = True) -> SensitivityResult:
     """One-at-a-time and Latin-hypercube sensitivity of the primary power to the scenario's
     ``[sensitivity]`` ranges, ``sensitivity.reps`` trials per point."""
@@ -124,18 +124,16 @@ def sensitivity(scenario: Scenario, *, seed: int = 1, jobs: int = 1, backend: st
         try:
             scenarios.append(scenario.replace(point))
         except ScenarioError as exc:
-            path = next((p for p in point if exc.path.startswith(p)), exc.path)
-            raise ScenarioError(f"sensitivity.ranges.{path}", f"the value {point.get(path)!r} is refused by the "
+            path = next((p for p in point if exc.path == p or exc.path.startswith(f"{p}.")), None)
+            if path is None:  # a rule spanning fields refused the combination of values
+                raise ScenarioError("sensitivity.ranges", f"the point {point} is refused: {exc}") from None
+            raise ScenarioError(f"sensitivity.ranges.{path}", f"the value {point[path]!r} is refused by the "
                                                               f"scenario ({exc.message})") from None
     tasks = [point_tasks(s, cfg.reps, seed) for s in scenarios]
-    bar = Progress(sum(map(len, tasks)), "sensitivity") if progress else None
-    try:
-        runs = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    power = np.array([r.primary["power"] for r in runs])
-    mcse = np.array([r.primary["mcse"] for r in runs])
+    runs = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
+                      progress="sensitivity" if progress else None)
+    power = np.array([r.design_power["power"] for r in runs])
+    mcse = np.array([r.design_power["mcse"] for r in runs])
     tornado = []
     for j, (path, _, _) in enumerate(ranges):
         lo_i, hi_i = 1 + 2 * j, 2 + 2 * j

@@ -21,6 +21,12 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     return rng.standard_normal(shape)
 
 
+def named_rng(seed: int, name: str) -> np.random.Generator:
+    """A generator of its own for ``name`` (a prior's path, the Latin hypercube of a sensitivity analysis),
+    apart from every chunk's streams (their spawn keys have three or four entries, this one has one)."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),))))
+
+
 class Streams:
     """Random streams of one chunk of replicates."""
 

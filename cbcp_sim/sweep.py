@@ -15,7 +15,6 @@ import csv
 import itertools
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from cbcp_sim.checkpoint import Store
 from cbcp_sim.engine import CHUNK_SIZE, MAX_REPS, MAX_SEED, check_int, check_jobs, point_tasks, run_points
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.progress import Progress
 from cbcp_sim.result import SimulationResult
 from cbcp_sim.scenario import Scenario, parse_value
+from cbcp_sim.schema import DOTTED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +76,7 @@ def parse_axis(text: str, option: str = "--grid") -> Axis:
     path, spec = path.strip(), spec.strip()
     if not sep or not path or not spec:
         raise ScenarioError(option, f"expected path=start:stop:step or path=v1,v2,..., got {text!r}")
-    if not re.fullmatch(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w -]*)+", path):
+    if not DOTTED.fullmatch(path):
         raise ScenarioError(option, f"{path!r} is not a dotted path such as design.n_per_arm")
     if ":" in spec and not spec.startswith(("[", '"', "'")):
         pieces = spec.split(":")
@@ -104,8 +103,8 @@ def read_points(path: str | Path, option: str = "--points") -> list[dict[str, An
     try:
         with Path(path).open(newline="") as fh:
             rows = list(csv.reader(fh))
-    except OSError as exc:
-        raise ScenarioError(option, f"cannot read {path}: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(option, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if len(rows) < 2 or not all(h.strip() for h in rows[0]):
         raise ScenarioError(option, f"{path}: expected a header of dotted paths and at least one row of values")
     header = [h.strip() for h in rows[0]]
@@ -128,12 +127,12 @@ def grid_points(axes: Sequence[Axis], points: Sequence[dict[str, Any]] = ()) -> 
     repeated = sorted({p for p in paths if paths.count(p) > 1})
     if repeated:
         raise ScenarioError("--grid", f"{repeated[0]} is given more than once")
+    count = math.prod(len(a.values) for a in axes) * max(len(points), 1)
+    if count > MAX_POINTS:
+        raise ScenarioError("--grid", f"{count} points; at most {MAX_POINTS} in a sweep")
     combos = list(itertools.product(*(a.values for a in axes)))
-    out = [{**base, **dict(zip([a.path for a in axes], combo, strict=True))}
-           for base in (points or [{}]) for combo in combos]
-    if len(out) > MAX_POINTS:
-        raise ScenarioError("--grid", f"{len(out)} points; at most {MAX_POINTS} in a sweep")
-    return out
+    return [{**base, **dict(zip([a.path for a in axes], combo, strict=True))}
+            for base in (points or [{}]) for combo in combos]
 
 
 def point_scenarios(base: Scenario, points: Sequence[dict[str, Any]], option: str = "--grid") -> list[Scenario]:
@@ -205,21 +204,13 @@ def sweep(base: Scenario, points: Sequence[dict[str, Any]], *, reps: int, seed: 
                                  "seed": seed, "chunk_size": chunk_size})
     store.log(event="start", jobs=jobs, backend=backend, address=address, resumed=store.resumed)
     tasks = [point_tasks(s, reps, seed, chunk_size) for s in scenarios]
-    bar = Progress(sum(map(len, tasks)), "sweep") if progress else None
-    try:
-        results = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
+    results = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
+                         progress="sweep" if progress else None)
     result = Sweep(base, tuple(dict(p) for p in points), tuple(results), reps, seed)
     table = result.table
-    store.write("results.csv", table.to_csv(index=False, lineterminator="\n"))
+    store.write_table("results.csv", table)
     if parquet:
-        import io
-
-        buffer = io.BytesIO()
-        table.to_parquet(buffer, index=False)
-        store.write("results.parquet", buffer.getvalue())
+        store.write_table("results.parquet", table)
     store.log(event="finish", points=len(points))
     return result
 

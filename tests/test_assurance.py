@@ -15,8 +15,9 @@ from scipy import integrate, stats
 import cbcp_sim
 from cbcp_sim.assurance import assurance, prior_draws
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.priors import Prior, draw, stream
+from cbcp_sim.priors import Prior, draw
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
+from cbcp_sim.streams import named_rng as stream
 
 from .support import assert_one_line_error, cli
 

@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,7 +23,7 @@ import pytest
 
 from cbcp_sim import engine, progress
 from cbcp_sim.analysis import Estimates
-from cbcp_sim.checkpoint import MANIFEST, MemoryStore, Store, chunk_key, dumps, loads, write_atomic
+from cbcp_sim.checkpoint import MANIFEST, RESULTS_VERSION, MemoryStore, Store, chunk_key, dumps, loads, write_atomic
 from cbcp_sim.engine import ChunkResult, point_tasks, run_chunk, run_points
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.progress import Progress
@@ -161,13 +162,16 @@ def test_write_atomic_failure_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 def test_store_resumes_the_same_inputs_and_refuses_others(tmp_path):
-    """Store: a new directory gets a manifest; the same inputs (in any key order) resume it; others are refused."""
+    """Store: nothing is written until the first file, then a manifest; the same inputs (in any key order) resume
+    it; others are refused."""
     root = tmp_path / "run"
     inputs = {"scenario": {"design": {"n_per_arm": 20}}, "reps": 1500, "seed": 3}
     store = Store(root, "sweep", inputs)
-    assert store.resumed is False
+    assert store.resumed is False and not root.exists()
+    store.log(event="start")
     manifest = json.loads((root / MANIFEST).read_text())
-    assert manifest["kind"] == "sweep" and manifest["inputs"] == inputs and manifest["inputs_digest"] == store.digest
+    assert manifest["kind"] == "sweep" and manifest["inputs_digest"] == store.digest
+    assert manifest["inputs"] == {**inputs, "results_version": RESULTS_VERSION}
     assert (root / "chunks").is_dir()
     before = (root / MANIFEST).read_bytes()
 
@@ -181,7 +185,7 @@ def test_store_resumes_the_same_inputs_and_refuses_others(tmp_path):
         Store(root, "run", inputs, option="--dir")
     assert info.value.path == "--dir"
     assert (root / MANIFEST).read_bytes() == before
-    assert sorted(p.name for p in root.iterdir()) == ["chunks", MANIFEST]
+    assert sorted(p.name for p in root.iterdir()) == ["chunks", "log.jsonl", MANIFEST]
 
 
 def test_store_refuses_foreign_directories(tmp_path):
@@ -196,7 +200,9 @@ def test_store_refuses_foreign_directories(tmp_path):
         Store(full / "data.csv", "run", {})
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert Store(empty, "run", {}).resumed is False
+    store = Store(empty, "run", {})
+    assert store.resumed is False and not (empty / MANIFEST).exists()
+    store.write("result.json", "{}")
     assert (empty / MANIFEST).is_file()
 
 
@@ -297,10 +303,10 @@ def test_resumed_progress_eta_counts_only_chunks_run_in_this_process(tmp_path, m
 
     monkeypatch.setattr(engine, "run_chunk", ten_seconds)
     stream = FakeTerminal()
-    bar = Progress(4, "sweep", stream)
-    run_points(tasks, store=Store(root, "t", {}), progress=bar)
+    monkeypatch.setattr(sys, "stderr", stream)
+    run_points(tasks, store=Store(root, "t", {}), progress="sweep")
     drawn = [line for line in stream.getvalue().split("\r") if line]
-    assert len(drawn) == 2 and bar.done == 4
+    assert len(drawn) == 2 and "4/4" in drawn[1]
     # two chunks read back at once, then one run in 10 s with one left: 10 s to go, not 10 / 3 s
     assert "elapsed 0:10  ETA 0:10" in drawn[0], drawn[0]
 

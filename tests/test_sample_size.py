@@ -227,3 +227,28 @@ def test_cli_sample_size_max_n_too_small(capsys, tmp_path):
     """--max-n below 2 children per arm exits 2 with one line naming --max-n."""
     code, out, err = cli(capsys, "sample-size", _toml(tmp_path), "--max-n", "1", "--jobs", "1")
     assert_one_line_error(code, out, err, "error: --max-n:")
+
+
+def test_design_power_with_interim_looks_is_the_group_sequential_power():
+    """With interim looks, the power a search or assurance counts is the group-sequential power, not the
+    fixed design's."""
+    scenario = load_scenario(default_scenario_path().parent / "group_sequential.toml")
+    result = cbcp_sim.simulate(scenario, reps=400, seed=2)
+    successes, trials = result.successes
+    assert trials == 400 - result.sequential["n_failed"]
+    assert successes / trials == pytest.approx(result.sequential["power"], abs=1e-12)
+    assert result.design_power["power"] == pytest.approx(result.sequential["power"], abs=1e-12)
+    assert result.design_power["power"] != result.primary["power"]
+
+
+@pytest.mark.parametrize("argv", [["sample-size", "--target", "80"], ["sample-size", "--reps", "0"],
+                                  ["run", "--reps", "0"], ["run", "--jobs", "0"], ["run", "--seed", "-1"],
+                                  ["sample-size", "--plot", "curve.gif"]])
+def test_refused_options_leave_no_output_directory(capsys, tmp_path, argv):
+    """A bad option with --out is refused in one line before anything is written: the directory is not
+    created, so the corrected command can use it."""
+    out = tmp_path / "out"
+    code, stdout, err = cli(capsys, *argv, "--out", str(out), "--jobs" if "--jobs" not in argv else "--seed",
+                            "1")
+    assert_one_line_error(code, stdout, err, "error: --")
+    assert not out.exists()
