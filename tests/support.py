@@ -67,3 +67,27 @@ def nh_overrides(draw: st.DrawFn) -> dict[str, Any]:
         "natural_history.trial_effect_per_year": draw(floats(-20.0, 20.0)),
         "natural_history.trial_effect_months": draw(floats(0.0, 240.0)),
     }
+
+
+#: The plain normal model: baseline and primary-visit scores bivariate normal, SD 5.5, correlation 0.5 (so the
+#: SD of the change is 5.5), no dropout, a t-test of the change.
+PLAIN = {"outcome.model": "normal", "analysis.primary": "ttest", "analysis.secondary": [], "dropout.fraction": 0.0,
+         "outcome.sd": 5.5, "outcome.correlation": 0.5}
+
+
+def plain_toml(effect: float = 3.0, n_per_arm: object = 36) -> str:
+    """The plain normal model as a scenario file."""
+    return f"""title = "plain normal model"
+[outcome]
+model = "normal"
+effect = {effect}
+sd = 5.5
+correlation = 0.5
+[design]
+n_per_arm = {n_per_arm}
+[dropout]
+fraction = 0.0
+[analysis]
+primary = "ttest"
+secondary = []
+"""

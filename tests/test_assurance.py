@@ -19,25 +19,9 @@ from cbcp_sim.priors import Prior, draw
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 from cbcp_sim.streams import named_rng as stream
 
-from .support import assert_one_line_error, cli
+from .support import PLAIN, assert_one_line_error, cli, plain_toml
 
 SD_CHANGE = 5.5
-PLAIN = {"outcome.model": "normal", "analysis.primary": "ttest", "analysis.secondary": [], "dropout.fraction": 0.0,
-         "outcome.sd": 5.5, "outcome.correlation": 0.5}
-PLAIN_TOML = """title = "plain normal model"
-[outcome]
-model = "normal"
-effect = 3.0
-sd = 5.5
-correlation = 0.5
-[design]
-n_per_arm = 36
-[dropout]
-fraction = 0.0
-[analysis]
-primary = "ttest"
-secondary = []
-"""
 
 
 def _plain(**overrides) -> Scenario:
@@ -249,7 +233,7 @@ BAD_PRIORS = [
 
 def _toml(tmp_path, extra: str = "") -> str:
     path = tmp_path / "scenario.toml"
-    path.write_text(PLAIN_TOML + extra)
+    path.write_text(plain_toml(3.0) + extra)
     return str(path)
 
 

@@ -19,27 +19,11 @@ import cbcp_sim
 from cbcp_sim.samplesize import fit_probit, sample_size
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 
-from .support import assert_one_line_error, cli
+from .support import PLAIN, assert_one_line_error, cli, plain_toml
 
 SD_CHANGE = 5.5  # outcome.sd 5.5 with correlation 0.5: the SD of the change is also 5.5
 REPS = 10_000
 SEED = 1
-PLAIN = {"outcome.model": "normal", "analysis.primary": "ttest", "analysis.secondary": [], "dropout.fraction": 0.0,
-         "outcome.sd": 5.5, "outcome.correlation": 0.5}
-PLAIN_TOML = """title = "plain normal model"
-[outcome]
-model = "normal"
-effect = {effect}
-sd = 5.5
-correlation = 0.5
-[design]
-n_per_arm = {n_per_arm}
-[dropout]
-fraction = 0.0
-[analysis]
-primary = "ttest"
-secondary = []
-"""
 
 
 def _plain(effect: float, **overrides) -> Scenario:
@@ -162,7 +146,7 @@ def test_fit_probit_is_a_maximum_of_the_likelihood():
 
 def _toml(tmp_path, effect: float = 4.0, n_per_arm: str = "36") -> str:
     path = tmp_path / "plain.toml"
-    path.write_text(PLAIN_TOML.format(effect=effect, n_per_arm=n_per_arm))
+    path.write_text(plain_toml(effect, n_per_arm))
     return str(path)
 
 

@@ -14,24 +14,8 @@ from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 from cbcp_sim.sensitivity import latin_hypercube, prcc, sensitivity
 
-from .support import assert_one_line_error, cli
+from .support import PLAIN, assert_one_line_error, cli, plain_toml
 
-PLAIN = {"outcome.model": "normal", "analysis.primary": "ttest", "analysis.secondary": [], "dropout.fraction": 0.0,
-         "outcome.sd": 5.5, "outcome.correlation": 0.5}
-PLAIN_TOML = """title = "plain normal model"
-[outcome]
-model = "normal"
-effect = 2.5
-sd = 5.5
-correlation = 0.5
-[design]
-n_per_arm = 36
-[dropout]
-fraction = 0.0
-[analysis]
-primary = "ttest"
-secondary = []
-"""
 RANGES = (("x1", 0.0, 1.0), ("x2", -2.0, 3.0), ("x3", 10.0, 20.0))
 
 
@@ -160,7 +144,7 @@ def test_sensitivity_without_ranges_is_an_error():
 
 def _toml(tmp_path) -> str:
     path = tmp_path / "plain.toml"
-    path.write_text(PLAIN_TOML)
+    path.write_text(plain_toml(2.5))
     return str(path)
 
 
