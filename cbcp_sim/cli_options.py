@@ -35,19 +35,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
-
-
-def check_figure_path(path: str) -> None:
-    """A ``--plot`` file name matplotlib can write, checked before any work."""
-    from pathlib import Path
-
-    from cbcp_sim.errors import ScenarioError
-
-    if Path(path).suffix.lower() not in FIGURE_SUFFIXES:
-        raise ScenarioError("--plot", f"file must end in .png, .svg or .pdf, got {Path(path).name!r}")
-
-
 def execution_options(parser: argparse.ArgumentParser, jobs: int) -> None:
     """``--seed``, ``--jobs``, ``--backend`` and ``--address``: how a run's chunks are seeded and where they run."""
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 1)")

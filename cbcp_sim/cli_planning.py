@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cbcp_sim.cli_options import check_figure_path, execution_options, json_safe, settings_option
+from cbcp_sim.cli_options import execution_options, json_safe, settings_option
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 
@@ -116,6 +116,8 @@ def _execution(args: argparse.Namespace) -> dict[str, Any]:
     from cbcp_sim.engine import DEFAULT_SEED
 
     if getattr(args, "plot", None):
+        from cbcp_sim.plots import check_figure_path
+
         check_figure_path(args.plot)  # before the work, not after it
     return {"seed": DEFAULT_SEED if args.seed is None else args.seed, "jobs": args.jobs, "backend": args.backend,
             "address": args.address}
@@ -123,15 +125,17 @@ def _execution(args: argparse.Namespace) -> dict[str, Any]:
 
 def _named(fn: Callable[..., Any], *a: Any, options: dict[str, str] | None = None, **kw: Any) -> Any:
     """Call ``fn``; an error about one of the engine's arguments (reps, seed, jobs, ...) or about a scenario value
-    given by an option (``options``: dotted path to option) names the option."""
+    given by an option (``options``: dotted path, or the path of a table, to option) names the option."""
     try:
         return fn(*a, **kw)
     except ScenarioError as exc:
         if exc.path in ("reps", "seed", "jobs", "backend", "address", "target", "max_n"):
             raise ScenarioError(f"--{exc.path.replace('_', '-')}", exc.message) from None
-        if exc.path in (options or {}):
-            raise ScenarioError(options[exc.path], f"{exc.path}: {exc.message}") from None
-        raise
+        option = next((o for key, o in (options or {}).items()
+                       if exc.path == key or exc.path.startswith(f"{key}.")), None)
+        if option is None:
+            raise
+        raise ScenarioError(option, f"{exc.path}: {exc.message}") from None
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -143,11 +147,8 @@ def _sweep(args: argparse.Namespace) -> int:
     listed = sw.read_points(args.points) if args.points else []
     points = sw.grid_points(axes, listed)
     reps = DEFAULT_REPS if args.reps is None else args.reps
-    if args.plot:
-        check_figure_path(args.plot)
-        if not any(isinstance(p[k], int | float) and not isinstance(p[k], bool) and p[k] != points[0][k]
-                   for p in points for k in p):
-            raise ScenarioError("--plot", "power curves need a numeric axis (e.g. --grid design.n_per_arm=20:80:10)")
+    if args.plot and not any(_numeric_axis(points, path) for path in points[0]):
+        raise ScenarioError("--plot", "power curves need a numeric axis (e.g. --grid design.n_per_arm=20:80:10)")
     option = "--points" if args.points and not args.grid else "--grid"
     result = _named(sw.sweep, base, points, reps=reps, out=args.out, parquet=args.parquet, option=option,
                     **_execution(args))
@@ -155,10 +156,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.plot:
         from cbcp_sim import plots
 
-        x = plots.curve_axis(table)
-        if x is None:
-            raise ScenarioError("--plot", "power curves need a numeric axis (e.g. --grid design.n_per_arm=20:80:10)")
-        plots.power_curves(table, x, args.plot, target=args.target)
+        plots.power_curves(table, plots.curve_axis(table), args.plot, target=args.target)
     primary = table[table["role"] == "primary"]
     shown = primary[[*result.paths, "power", "mcse", "ci_low", "ci_high", "type1_error", "bias"]]
     print(f"{base.title}\n  {len(points)} points x {reps:,} trials; seed {result.seed}; "
@@ -167,12 +165,20 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace, kind: str, scenario: Scenario, **inputs: Any) -> Any:
+def _numeric_axis(points: list[dict[str, Any]], path: str) -> bool:
+    """Whether ``path`` takes several numeric values over the points: a column power curves can be drawn over
+    (as :func:`cbcp_sim.plots.curve_axis` finds it in the table)."""
+    values = [p[path] for p in points]
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values) and len(set(values)) > 1
+
+
+def _store(args: argparse.Namespace, kind: str, scenario: Scenario, seed: int, **inputs: Any) -> Any:
+    """The ``--out`` directory of a command, if given, for the inputs that decide its result."""
     if not args.out:
         return None
     from cbcp_sim.checkpoint import Store
 
-    return Store(args.out, kind, {"scenario": scenario.to_dict(), "seed": _execution(args)["seed"], **inputs})
+    return Store(args.out, kind, {"scenario": scenario.to_dict(), "seed": seed, **inputs})
 
 
 def _finish(args: argparse.Namespace, store: Any, result: Any, tables: dict[str, Any], plot: Callable[[], None]
@@ -199,8 +205,9 @@ def _sample_size(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
     reps = DEFAULT_REPS if args.reps is None else args.reps
     max_n = DEFAULT_MAX_N if args.max_n is None else args.max_n
-    store = _store(args, "sample-size", scenario, target=args.target, reps=reps, max_n=max_n)
-    result = _named(sample_size, scenario, args.target, reps=reps, max_n=max_n, store=store, **_execution(args))
+    execution = _execution(args)
+    store = _store(args, "sample-size", scenario, execution["seed"], target=args.target, reps=reps, max_n=max_n)
+    result = _named(sample_size, scenario, args.target, reps=reps, max_n=max_n, store=store, **execution)
     curve = pd.DataFrame([{**c, "n_per_arm": json.dumps(c["n_per_arm"])} for c in result.curve])
     return _finish(args, store, result, {"curve.csv": curve},
                    lambda: plots.sample_size(json_safe(result.to_json()), args.plot))
@@ -217,10 +224,12 @@ def _assurance(args: argparse.Namespace) -> int:
     overrides: list[tuple[str, Any]] = [("assurance.priors", priors)]
     overrides += [(f"assurance.{k}", v) for k, v in (("draws", args.draws), ("reps_per_draw", args.reps_per_draw))
                   if v is not None]
-    scenario = _option_values(scenario, overrides, {"assurance.draws": "--draws", "assurance.priors": "--prior",
-                                                    "assurance.reps_per_draw": "--reps-per-draw"})
-    store = _store(args, "assurance", scenario)
-    result = _named(assurance, scenario, store=store, **_execution(args))
+    scenario = _named(scenario.replace, overrides,  # the scenario's own values were checked when it was read
+                      options={"assurance.draws": "--draws", "assurance.priors": "--prior",
+                               "assurance.reps_per_draw": "--reps-per-draw"})
+    execution = _execution(args)
+    store = _store(args, "assurance", scenario, execution["seed"])
+    result = _named(assurance, scenario, store=store, **execution)
     return _finish(args, store, result, {"draws.csv": result.table},
                    lambda: plots.assurance(result.table, json_safe(result.to_json()), args.plot))
 
@@ -239,31 +248,21 @@ def _sensitivity(args: argparse.Namespace) -> int:
     overrides: list[tuple[str, Any]] = [("sensitivity.ranges", ranges)]
     overrides += [(f"sensitivity.{k}", v) for k, v in (("samples", args.samples), ("reps", args.reps))
                   if v is not None]
-    scenario = _option_values(scenario, overrides, {"sensitivity.samples": "--samples", "sensitivity.reps": "--reps",
-                                                    "sensitivity.ranges": "--range"})
-    store = _store(args, "sensitivity", scenario)
+    scenario = _named(scenario.replace, overrides,  # the scenario's own values were checked when it was read
+                      options={"sensitivity.samples": "--samples", "sensitivity.reps": "--reps",
+                               "sensitivity.ranges": "--range"})
+    execution = _execution(args)
+    store = _store(args, "sensitivity", scenario, execution["seed"])
     given = {"sensitivity.samples": "--samples"} if args.samples is not None else {}
-    result = _named(sensitivity, scenario, store=store, options=given, **_execution(args))
+    result = _named(sensitivity, scenario, store=store, options=given, **execution)
     tables = {"tornado.csv": pd.DataFrame(list(result.tornado))}
     if result.prcc:
         tables["global.csv"] = result.table
     return _finish(args, store, result, tables, lambda: plots.tornado(json_safe(result.to_json()), args.plot))
 
 
-def _option_values(scenario: Scenario, overrides: list[tuple[str, Any]], options: dict[str, str]) -> Scenario:
-    """The scenario with values given by options (the scenario's own were checked when it was read); an error
-    names the option and the field."""
-    try:
-        return scenario.replace(overrides)
-    except ScenarioError as exc:
-        option = next((o for key, o in options.items() if exc.path.startswith(key)), None)
-        if option is None:
-            raise
-        raise ScenarioError(option, f"{exc.path}: {exc.message}") from None
-
-
 def _range(text: str) -> tuple[str, float, float]:
-    from cbcp_sim.priors import DOTTED
+    from cbcp_sim.schema import DOTTED
 
     path, sep, spec = text.partition("=")
     low, colon, high = spec.partition(":")

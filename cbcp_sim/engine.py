@@ -367,7 +367,8 @@ def _backend(backend: str, address: str | None, jobs: int) -> Iterator[int]:
         try:
             client = Client(address or cluster, timeout="20s")
         except (OSError, ValueError, TypeError) as exc:
-            raise ScenarioError("address", f"no Dask scheduler answered at {address}: {exc}") from None
+            raise ScenarioError("address", f"no Dask scheduler answered at {address or 'the local cluster'}: "
+                                           f"{exc}") from None
         with client, parallel_config(backend="dask"):
             yield -1
     finally:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cbcp_sim.timeline import Timeline
 
 ROMAN = ("I", "II", "III", "IV", "V")
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def _pyplot():
@@ -39,10 +40,15 @@ def _figure():
     return _pyplot().subplots(figsize=(7.0, 4.5), layout="constrained")
 
 
+def check_figure_path(path: str | Path) -> None:
+    """A ``--plot`` file name matplotlib can write (by its extension); the CLI checks it before any work."""
+    if Path(path).suffix.lower() not in FIGURE_SUFFIXES:
+        raise ScenarioError("--plot", f"file must end in .png, .svg or .pdf, got {Path(path).name!r}")
+
+
 def _save(fig, path: str | Path) -> None:  # noqa: ANN001 - matplotlib Figure
     path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ScenarioError("--plot", f"file must end in .png, .svg or .pdf, got {path.name!r}")
+    check_figure_path(path)
     try:
         fig.savefig(path, dpi=150)
     except OSError as exc:

@@ -20,6 +20,7 @@ import pandas as pd
 from cbcp_sim import __version__, plots
 from cbcp_sim.checkpoint import MANIFEST
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.samplesize import per_arm_text
 
 #: Columns of an analysis table shown on the page, when present (the CSV files hold all).
 COLUMNS = ("analysis", "comparison", "role", "power", "mcse", "ci_low", "ci_high", "type1_error", "type1_mcse",
@@ -145,9 +146,8 @@ def _run(directory: Path, manifest: dict[str, Any]) -> _Page:
 
 def _sample_size(directory: Path, manifest: dict[str, Any]) -> _Page:
     result = _json(directory / "result.json")
-    n = result["n_per_arm"]
     answer = (f"Sample size for power {result['target']:g} with {result['analysis']} ({result['comparison']}): "
-              f"{'/'.join(map(str, n)) if isinstance(n, list) else n} children per arm, {result['total']} in total. "
+              f"{per_arm_text(result['n_per_arm'])} children per arm, {result['total']} in total. "
               f"At this size the simulated power is {result['power']:.3f} ({_interval(result)}); the fitted curve "
               f"gives {result['fitted_power']:.3f}.")
     facts = _result_facts(result, "sample size", **{"target power": result["target"],

@@ -88,16 +88,17 @@ class SampleSize:
         lines = [self.scenario.title,
                  f"  target power {self.target:g} for {out['analysis']}, {out['comparison']}; "
                  f"{self.reps:,} trials per size; seed {self.seed}",
-                 f"  n_per_arm     {_shown(n)}  ({arms}; {out['total']} children)",
+                 f"  n_per_arm     {per_arm_text(n)}  ({arms}; {out['total']} children)",
                  f"  power there   {out['power']:.3f}  MCSE {out['mcse']:.4f}  95% CI {out['ci_low']:.3f} to "
                  f"{out['ci_high']:.3f}  (fitted curve {self.fitted_power:.3f})",
                  "  n_per_arm  total   power    MCSE  fitted"]
-        lines += [f"  {_shown(c['n_per_arm']):>9}  {c['total']:5d}  {c['power']:.3f}  {c['mcse']:.4f}  "
+        lines += [f"  {per_arm_text(c['n_per_arm']):>9}  {c['total']:5d}  {c['power']:.3f}  {c['mcse']:.4f}  "
                   f"{c['fitted_power']:.3f}" for c in self.curve]
         return "\n".join(lines)
 
 
-def _shown(n: int | list[int]) -> str:
+def per_arm_text(n: int | list[int]) -> str:
+    """Children per arm as printed: ``45``, or one per arm ``30/60``."""
     return str(n) if isinstance(n, int) else "/".join(map(str, n))
 
 
@@ -160,7 +161,7 @@ def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_
 
     def power(m: int) -> float:
         if m not in coarse:
-            coarse.update(run([m], coarse_reps, f"bracket n={_shown(_per_arm(m, allocation))}"))
+            coarse.update(run([m], coarse_reps, f"bracket n={per_arm_text(_per_arm(m, allocation))}"))
         return coarse[m].design_power["power"]
 
     below, above = _bracket(power, target, min(max(scenario.design.n_per_arm[0] // allocation[0], lo_m), hi_m),
