@@ -181,7 +181,7 @@ def _shares(text: str) -> tuple[float, ...]:
 def _natural_history(args: argparse.Namespace) -> int:
     from cbcp_sim import plots
 
-    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     nh = scenario.natural_history
     n = growth.DEFAULT_CHILDREN if args.children is None else args.children
     if not 100 <= n <= 10_000_000:
@@ -240,7 +240,7 @@ def _run(args: argparse.Namespace) -> int:
     from cbcp_sim.engine import DEFAULT_REPS, DEFAULT_SEED, simulate
 
     path = args.scenario or default_scenario_path()
-    scenario = load_scenario(path, args.settings)
+    scenario = load_scenario(path, args.settings, args.effect)
     reps = DEFAULT_REPS if args.reps is None else args.reps
     seed = DEFAULT_SEED if args.seed is None else args.seed
     where = {"jobs": args.jobs, "backend": args.backend, "address": args.address}
@@ -252,16 +252,16 @@ def _run(args: argparse.Namespace) -> int:
     else:
         result = simulate(scenario, reps=reps, seed=seed, target_mcse=args.target_mcse, **where)
     if args.json:
-        print(json.dumps(json_safe(result.to_json()), allow_nan=False))
+        print(json.dumps(json_safe({**result.to_json(), "effect": args.effect}), allow_nan=False))
     else:
-        print(result)
+        print(result if args.effect is None else f"{result}\nEffect hypothesis: [effects.{args.effect}]")
     return 0
 
 
 def _trajectories(args: argparse.Namespace) -> int:
     from cbcp_sim import plots
 
-    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     if args.seed < 0:
         raise ScenarioError("--seed", f"must be a whole number >= 0, got {args.seed}")
     n = trajectories.DEFAULT_CHILDREN if args.children is None else args.children
@@ -359,7 +359,7 @@ def _timeline(args: argparse.Namespace) -> int:
     from cbcp_sim import plots
     from cbcp_sim.timeline import timeline
 
-    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     try:
         tl = timeline(scenario, reps=args.reps, seed=args.seed)
     except ScenarioError as exc:

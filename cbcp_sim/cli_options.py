@@ -17,7 +17,10 @@ def _setting(text: str) -> tuple[str, Any]:
 
 
 def settings_option(parser: argparse.ArgumentParser, example: str) -> None:
-    """The repeatable ``--set PATH=VALUE`` scenario override."""
+    """``--effect NAME`` (one of the scenario's ``[effects]``) and the repeatable ``--set PATH=VALUE`` override."""
+    parser.add_argument("--effect", metavar="NAME",
+                        help="apply the scenario's effect hypothesis [effects.NAME] (e.g. reported, pooled) "
+                             "before any --set")
     parser.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
                         help=f"override a scenario value by dotted path, e.g. {example} (repeatable)")
 

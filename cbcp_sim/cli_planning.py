@@ -142,7 +142,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from cbcp_sim import sweep as sw
     from cbcp_sim.engine import DEFAULT_REPS
 
-    base = load_scenario(args.scenario, args.settings)
+    base = load_scenario(args.scenario, args.settings, args.effect)
     axes = [sw.parse_axis(text) for text in args.grid]
     listed = sw.read_points(args.points) if args.points else []
     points = sw.grid_points(axes, listed)
@@ -202,7 +202,7 @@ def _sample_size(args: argparse.Namespace) -> int:
     from cbcp_sim.engine import DEFAULT_REPS
     from cbcp_sim.samplesize import DEFAULT_MAX_N, sample_size
 
-    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     reps = DEFAULT_REPS if args.reps is None else args.reps
     max_n = DEFAULT_MAX_N if args.max_n is None else args.max_n
     execution = _execution(args)
@@ -218,7 +218,7 @@ def _assurance(args: argparse.Namespace) -> int:
     from cbcp_sim.assurance import assurance
     from cbcp_sim.priors import parse_prior
 
-    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     priors = dict(scenario.to_dict()["assurance"].get("priors", {}))
     priors.update(parse_prior(text) for text in args.prior)
     overrides: list[tuple[str, Any]] = [("assurance.priors", priors)]
@@ -240,7 +240,7 @@ def _sensitivity(args: argparse.Namespace) -> int:
     from cbcp_sim import plots
     from cbcp_sim.sensitivity import sensitivity
 
-    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings)
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     ranges = {path: [low, high] for path, low, high in scenario.sensitivity.ranges}
     for text in args.ranges:
         path, low, high = _range(text)

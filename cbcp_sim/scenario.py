@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cbcp_sim import cells
+from cbcp_sim import cells, effects
 from cbcp_sim.cells import Arm, Treatment
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.priors import Assurance, Sensitivity, check_priors
@@ -48,7 +48,7 @@ from cbcp_sim.schema import (
 #: the analysis package is not imported here so that loading a scenario stays light).
 PARALLEL_ANALYSES = ("ttest", "welch", "ancova", "mmrm", "wilcoxon", "fisher", "chisquare")
 CROSSOVER_ANALYSES = ("crossover", "period2")
-SINGLE_ARM_ANALYSES = ("above_expected", "count_above")
+SINGLE_ARM_ANALYSES = ("above_expected", "count_above", "before_after")
 ANALYSES = PARALLEL_ANALYSES + CROSSOVER_ANALYSES + SINGLE_ARM_ANALYSES
 #: Analyses that read every visit up to the compared one (the others read baseline and that visit).
 LONGITUDINAL_ANALYSES = ("mmrm", *CROSSOVER_ANALYSES)
@@ -328,7 +328,8 @@ class Analysis:
         doc="Primary analysis: ttest (pooled t on the change), welch, ancova (adjusted for baseline), mmrm "
             "(all visits, unstructured), wilcoxon (rank sum), fisher or chisquare (responders, change >= mcid); "
             "crossover designs: crossover (within-child) or period2; single_arm: above_expected (one-sample t "
-            "on the excess over expected change) or count_above (sign test). A crossover design's parallel "
+            "on the excess over expected change), count_above (sign test) or before_after (one-sample t of the "
+            "change against 0, no expectation). A crossover design's parallel "
             "analyses compare the arms in period 1.",
         source="ANCOVA on baseline: Borm et al. 2007 J Clin Epidemiol 60:1234; EMA covariate guideline")
     secondary: tuple[str, ...] = param(
@@ -502,6 +503,12 @@ class Scenario:
     sequential: Sequential = section(Sequential)
     assurance: Assurance = section(Assurance)
     sensitivity: Sensitivity = section(Sensitivity)
+    effects: effects.Effects = param(
+        (), effects.effects_table,
+        doc="Named effect hypotheses, each a table of dotted-path values that hold under it (e.g. [effects.reported] "
+            "and [effects.pooled]; an empty table is the file as written); --effect NAME applies one.",
+        source="design (a trial judged under the effect it reported and the effect pooled evidence suggests)",
+        shown="none")
 
     @property
     def analyses(self) -> tuple[str, ...]:
@@ -549,6 +556,10 @@ class Scenario:
         if "retained_fraction" in t:
             t.pop("waning_half_life_months", None)
         return scenario_from_dict(raw, overrides)
+
+    def with_effect(self, name: str) -> Scenario:
+        """This scenario under its named effect hypothesis ``[effects.<name>]``."""
+        return self.replace(effects.overrides(self.effects, name))
 
 
 def _plain(value: Any) -> Any:
@@ -655,11 +666,12 @@ def _key_patterns() -> tuple[re.Pattern[str], ...]:
 
 
 def _check_planning_paths(s: Scenario) -> None:
-    """Priors and sensitivity ranges name scenario keys (not themselves: they are not simulated)."""
+    """Priors, sensitivity ranges and effects name scenario keys (not theirs: they are not simulated)."""
     named = [(f"assurance.priors.{p}", p) for p in s.assurance.priors]
     named += [(f"sensitivity.ranges.{p}", p) for p, _, _ in s.sensitivity.ranges]
+    named += [(f"effects.{name}.{p}", p) for name, items in s.effects for p, _ in items]
     for where, path in named:
-        if path.startswith(("assurance.", "sensitivity.")) or not any(k.fullmatch(path) for k in _key_patterns()):
+        if path.startswith(effects.NOT_SIMULATED) or not any(k.fullmatch(path) for k in _key_patterns()):
             raise ScenarioError(where, "is not a scenario key that can vary (cbcp-sim params lists them)")
 
 
@@ -777,9 +789,10 @@ def allocation_ratio(n_per_arm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(n // g for n in n_per_arm)
 
 
-def load_scenario(path: str | Path,
-                  overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> Scenario:
-    """Read a TOML scenario file, apply dotted-path overrides, validate, and freeze.
+def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] = (),
+                  effect: str | None = None) -> Scenario:
+    """Read a TOML scenario file, apply its effect hypothesis ``effect`` (``[effects.<name>]``), then the
+    dotted-path overrides, validate, and freeze. Every named effect is checked to give a valid scenario.
 
     Raises :class:`ScenarioError` for a missing file, malformed TOML, or any invalid value.
     """
@@ -795,7 +808,24 @@ def load_scenario(path: str | Path,
         raise ScenarioError(str(path), f"malformed TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ScenarioError(str(path), "malformed TOML: not UTF-8 text") from None
-    return scenario_from_dict(raw, overrides)
+    settings = list(overrides.items() if isinstance(overrides, Mapping) else overrides)
+    scenario = scenario_from_dict(raw, settings)
+    under = {name: _under_effect(raw, name, items, settings) for name, items in scenario.effects}
+    if effect is None:
+        return scenario
+    if effect not in under:
+        raise effects.unknown(scenario.effects, effect)
+    return under[effect]
+
+
+def _under_effect(raw: Mapping[str, Any], name: str, items: tuple[tuple[str, Any], ...],
+                  settings: list[tuple[str, Any]]) -> Scenario:
+    """The scenario under effect ``name``, then the settings; a refused value is blamed on the effect."""
+    try:
+        return scenario_from_dict(raw, [*items, *settings])
+    except ScenarioError as exc:
+        where = f".{exc.path}" if exc.path in dict(items) else ""
+        raise ScenarioError(f"effects.{name}{where}", exc.message) from None
 
 
 def default_scenario_path() -> Path:

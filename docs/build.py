@@ -2,6 +2,7 @@
 
     python docs/build.py            # tables in README.md and the docs/ model pages
     python docs/build.py --figures  # also the figures in docs/figures/ (about 15 s)
+    python docs/build.py --trials   # also the published trials' powers in README.md (about 2 minutes)
 
 tests/test_docs.py fails when a table is out of date.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import Any
 
 from cbcp_sim.scenario import Scenario
 from cbcp_sim.schema import describe
@@ -27,6 +29,10 @@ DESIGN_SECTIONS = ("design.", "dropout.", "analysis.")
 OPERATIONS_SECTIONS = ("operations.", "sequential.")
 #: Sections documented on the planning page.
 PLANNING_SECTIONS = ("assurance.", "sensitivity.")
+#: The published trials as scenarios, in the README's order, and the simulated trials behind its figures.
+TRIALS = ("lee2012_single_arm", "nguyen2017_bmmnc_two_doses", "pla_ucmsc_courses", "sun2017_duke_crossover",
+          "royan_pooled_three_arm", "repeat_dose")
+TRIAL_REPS, TRIAL_SEED = 10_000, 1
 PAGES = (("README.md", ("",)), ("docs/natural_history.md", MODEL_SECTIONS), ("docs/treatment.md", TREATMENT_SECTIONS),
          ("docs/designs.md", DESIGN_SECTIONS), ("docs/operations.md", OPERATIONS_SECTIONS),
          ("docs/planning.md", PLANNING_SECTIONS))
@@ -55,6 +61,37 @@ def presets_table() -> str:
     return "\n".join(lines)
 
 
+def trial_results(name: str, reps: int) -> dict[str, list[dict[str, Any]]]:
+    """Rows of the primary analysis's main comparisons of scenario ``name`` under each of its effects."""
+    from cbcp_sim import load_scenario, simulate
+
+    path = ROOT / "scenarios" / f"{name}.toml"
+    return {effect: [r for r in simulate(load_scenario(path, effect=effect), reps=reps, seed=TRIAL_SEED).rows
+                     if r["role"] == "primary"]
+            for effect, _ in load_scenario(path).effects}
+
+
+def _by_arm(rows: list[dict[str, Any]], key: str) -> str:
+    """``arm 0.73`` per comparison (the active arm named), joined by ``; ``."""
+    return "; ".join(f"{r['comparison'].split(' vs ')[0]} {r[key]:.2f}" for r in rows)
+
+
+def trials_table(reps: int = TRIAL_REPS) -> str:
+    """Markdown table: each published trial's scenario, its primary analysis, and power under the effect it
+    reported and under the pooled evidence, with the type I error (no cell effect)."""
+    from cbcp_sim import load_scenario
+
+    lines = ["| scenario | the trial as run | primary analysis | power, reported effect | power, pooled effect | "
+             "type I error |", "|---|---|---|---|---|---|"]
+    for name in TRIALS:
+        results = trial_results(name, reps)
+        scenario = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+        lines.append(f"| `{name}.toml` | {scenario.title} | {scenario.analysis.primary} | "
+                     f"{_by_arm(results['reported'], 'power')} | {_by_arm(results['pooled'], 'power')} | "
+                     f"{_by_arm(results['reported'], 'type1_error')} |")
+    return "\n".join(lines)
+
+
 def replace_block(text: str, name: str, body: str) -> str:
     """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
     pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
@@ -66,12 +103,16 @@ def replace_block(text: str, name: str, body: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--figures", action="store_true", help="also redraw the natural-history figures")
+    parser.add_argument("--trials", action="store_true", help="also simulate the published trials' scenarios")
     args = parser.parse_args()
     for page, prefixes in PAGES:
         path = ROOT / page
         path.write_text(replace_block(path.read_text(), "params", table(prefixes)))
     page = ROOT / "docs" / "treatment.md"
     page.write_text(replace_block(page.read_text(), "presets", presets_table()))
+    if args.trials:
+        readme = ROOT / "README.md"
+        readme.write_text(replace_block(readme.read_text(), "trials", trials_table()))
     if args.figures:
         from cbcp_sim import plots
         from cbcp_sim.scenario import NaturalHistory, load_scenario, scenario_from_dict

@@ -71,7 +71,7 @@ def leaves(value: Any) -> list[Any]:
 # --- chunks as plain arrays ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["default", "group_sequential", "crossover_duke_like", "royan_pooled_three_arm"])
+@pytest.mark.parametrize("name", ["default", "group_sequential", "sun2017_duke_crossover", "royan_pooled_three_arm"])
 def test_chunk_round_trip(name):
     """dumps/loads give back a real chunk exactly: arrays (dtype, NaN), tuple and str keys, records, None fields."""
     chunk = run_chunk(load_scenario(SCENARIOS / f"{name}.toml"), 5, 1, 150)

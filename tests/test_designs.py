@@ -295,6 +295,35 @@ def test_single_arm_open_assessor_inflates_type1_error():
     assert row["type1_error"] > 0.1
 
 
+
+def test_before_after_is_the_one_sample_t_of_the_change():
+    """before_after on arrays with missing values: per replicate, the estimate, SE and df of scipy's one-sample t
+    of the observed changes against 0."""
+    from cbcp_sim.analysis import before_after
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(50.0, 8.0, (4, 15, 3))
+    observed = rng.random((4, 15, 3)) > 0.2
+    got = before_after(values, observed, np.ones(15, bool), 2)
+    for r in range(4):
+        keep = observed[r, :, 0] & observed[r, :, 2]
+        change = values[r, keep, 2] - values[r, keep, 0]
+        ref = stats.ttest_1samp(change, 0.0)
+        assert got.estimate[r] == pytest.approx(change.mean(), rel=1e-12)
+        assert got.estimate[r] / got.se[r] == pytest.approx(ref.statistic, rel=1e-10)
+        assert got.df[r] == keep.sum() - 1
+
+
+def test_before_after_counts_natural_growth_as_effect():
+    """No cell effect, children aged 1-6 followed 6 months: before/after 'succeeds' in most trials (their natural
+    gain and the trial effect), while the same trials judged against the expected change hold the nominal level."""
+    result = _simulate(_freeze({**SINGLE, "design.n_per_arm": 20, "design.visits": [0, 6], "design.primary_visit": 6,
+                                "analysis.secondary": ["before_after"]}), 4000, 11)
+    naive, judged = _row(result, "before_after"), _row(result, "above_expected")
+    assert naive["type1_error"] > 0.9, naive["type1_error"]
+    assert abs(judged["type1_error"] - 0.05) <= _band(0.05, 4000), judged["type1_error"]
+    assert naive["bias"] > 2.0, naive["bias"]
+
 def _sign_test_size(n: int, p: float, alpha: float = 0.05) -> float:
     """Exact rejection rate of the two-sided sign test (binomial test of 1/2) when each of ``n`` children is
     above expectation with probability ``p``: the binomial probabilities of the counts it rejects."""

@@ -164,7 +164,7 @@ def test_every_design_and_analysis_identical_across_jobs():
     royan = load_scenario(default_scenario_path().parent / "royan_pooled_three_arm.toml", {
         "design.randomisation": "blocks", "dropout.mechanism": "mar", "dropout.fraction": 0.2,
         "analysis.multiplicity": "hochberg", "analysis.secondary": ["mmrm"], "analysis.covariates": ["age"]})
-    cross = load_scenario(default_scenario_path().parent / "crossover_duke_like.toml",
+    cross = load_scenario(default_scenario_path().parent / "sun2017_duke_crossover.toml",
                           {"analysis.secondary": ["mmrm", "wilcoxon", "fisher", "crossover", "period2"]})
     for s in (royan, cross):
         one = cbcp_sim.simulate(s, reps=2100, seed=SEED, jobs=1)

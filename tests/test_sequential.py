@@ -447,6 +447,6 @@ def test_valid_sequential_settings_load():
     """Calendar looks are months (beyond 1); a single-arm design can be monitored."""
     s = scenario({"sequential.timing": "calendar", "sequential.interims": [6.0, 30.0]})
     assert s.sequential.interims == (6.0, 30.0)
-    single = load_scenario(default_scenario_path().parent / "single_arm_open.toml",
+    single = load_scenario(default_scenario_path().parent / "lee2012_single_arm.toml",
                            {"operations.enabled": True, "sequential.interims": [0.5]})
     assert single.sequential.interims == (0.5,)

@@ -25,7 +25,7 @@ from cbcp_sim.analysis.inference import Estimates, Inference, infer
 from cbcp_sim.analysis.mmrm import mmrm
 from cbcp_sim.analysis.ranks import wilcoxon
 from cbcp_sim.analysis.responder import chisquare, fisher
-from cbcp_sim.analysis.single_arm import above_expected, count_above
+from cbcp_sim.analysis.single_arm import above_expected, before_after, count_above
 from cbcp_sim.analysis.ttests import ttest, welch
 from cbcp_sim.scenario import CROSSOVER_ANALYSES, LONGITUDINAL_ANALYSES, SINGLE_ARM_ANALYSES
 
@@ -35,7 +35,7 @@ Analysis = Callable[..., Estimates]
 ANALYSES: dict[str, Analysis] = {
     "ttest": ttest, "welch": welch, "ancova": ancova, "mmrm": mmrm, "wilcoxon": wilcoxon, "fisher": fisher,
     "chisquare": chisquare, "crossover": crossover, "period2": period2, "above_expected": above_expected,
-    "count_above": count_above,
+    "count_above": count_above, "before_after": before_after,
 }
 #: Analyses that read every visit up to the compared one; those of crossover and of single-arm designs.
 LONGITUDINAL = frozenset(LONGITUDINAL_ANALYSES)

@@ -1,6 +1,7 @@
 """Single-arm analyses against natural history: each treated child's observed change minus the change
 expected for a child of that GMFCS level and age (``expected``, points), as uncontrolled studies judged
-"better than expected" (Lee et al. 2012; Sun et al. 2017's above-predicted change).
+"better than expected" (Lee et al. 2012; Sun et al. 2017's above-predicted change); and the plain
+before/after comparison that expects no change at all.
 
 The expectation comes from the natural-history model (see :mod:`cbcp_sim.expected_change`), so a
 wrong expectation, an expectation response or an unblinded assessor shows up as false positives.
@@ -54,3 +55,9 @@ def count_above(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, v
     nan = np.where(n < 2, np.nan, 1.0)
     return Estimates(estimate=estimate * nan, se=se * nan, df=np.full(n.shape, np.inf) * nan,
                      p_two=np.minimum(1.0, 2.0 * np.minimum(upper, lower)) * nan, p_upper=upper * nan)
+
+
+def before_after(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int) -> Estimates:
+    """One-sample t-test of the mean change from baseline against 0, as before/after studies reported: natural
+    motor growth, the trial effect and an assessor's bias all count as effect (its type I error shows how much)."""
+    return above_expected(values, observed, treated, visit, expected=np.zeros(values.shape[:2]))
