@@ -8,6 +8,8 @@ figures return the figure as PNG bytes instead when ``path`` is None (for :mod:`
 from __future__ import annotations
 
 import io
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +30,11 @@ FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 
 def _pyplot():
+    """pyplot, on the non-interactive Agg backend unless the caller (a notebook, a script) chose one already."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    if "matplotlib.pyplot" not in sys.modules and "MPLBACKEND" not in os.environ:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt

@@ -7,7 +7,10 @@ Each directory is written here by hand with plausible values (no simulation), in
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +254,15 @@ def test_bad_directories_refused(tmp_path):
     with pytest.raises(ScenarioError, match=r"its sample-size results lack '\w+': written by another version"):
         report(tmp_path)
     assert not (tmp_path / "report.html").exists()
+
+
+@pytest.mark.parametrize(("setup", "backend"), [("", "agg"),
+                                                ("matplotlib.use('svg'); import matplotlib.pyplot", "svg")])
+def test_plots_keep_a_backend_the_caller_chose(setup, backend):
+    """Drawing uses Agg when nothing chose a backend (the CLI), and leaves a notebook's or script's own alone, so
+    figures drawn after a cbcp_sim plot still show inline."""
+    code = (f"import matplotlib; {setup or 'pass'}; from cbcp_sim import plots; plots._pyplot(); "
+            "print(matplotlib.get_backend().lower())")
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == backend
