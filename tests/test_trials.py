@@ -1,6 +1,6 @@
-"""The published trials as scenarios: every scenario file runs under each of its effects, each header states its
-sources and assumptions, the effects hit the sizes the headers say they were tuned to, and the README's table of
-powers agrees with a fresh run."""
+"""The published trials as scenarios: each header states its sources, assumptions and effects, the effects hit the
+sizes the headers say they were tuned to, and the README's table of powers agrees with a fresh run (every scenario
+runs under each of its effects in test_scenario_files.py)."""
 
 from __future__ import annotations
 
@@ -47,18 +47,6 @@ def _row(name: str, effect: str, analysis: str, comparison: str) -> dict[str, An
 
 def _effects(name: str) -> list[str]:
     return [effect for effect, _ in load_scenario(SCENARIOS / f"{name}.toml").effects]
-
-
-CASES = [(p.stem, effect) for p in sorted(SCENARIOS.glob("*.toml")) for effect in (_effects(p.stem) or [None])]
-
-
-@pytest.mark.parametrize(("name", "effect"), CASES)
-def test_every_scenario_runs_under_each_effect(name, effect):
-    """Every trial is analysed by its primary analysis; a small dose stratum may be too small in a few trials."""
-    rows = _rows(name, effect)
-    assert rows and all(r["n_reps"] == REPS and r["n_failed"] < 0.1 * REPS for r in rows)
-    assert all(r["n_failed"] == 0 for r in rows if r["role"] == "primary")
-    assert all(0.0 <= r["power"] <= 1.0 and 0.0 <= r["type1_error"] <= 1.0 for r in rows)
 
 
 def test_every_published_trial_is_listed_and_has_both_effects():
