@@ -1,0 +1,70 @@
+"""What the benchmarks run: the scenarios, the sizes of a full and of a quick run, and the issues' targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "default.toml"
+SEED = 1
+#: The default scenario (72 children, visits 0, 1, 3, 6, 12, 5% MCAR dropout) analysed by ANCOVA alone.
+ANCOVA = {"analysis.secondary": []}
+#: The default scenario analysed by MMRM alone, 20% MAR dropout by month 12.
+MMRM = {"analysis.primary": "mmrm", "analysis.secondary": [], "dropout.mechanism": "mar", "dropout.fraction": 0.2}
+#: The analyses of the throughput and scaling tables.
+ANALYSES = {"ANCOVA": ANCOVA, "MMRM": MMRM}
+#: The plain model: baseline and month-12 scores bivariate normal (SD 5.5, correlation 0.5, so the SD of the change
+#: is 5.5), 50 children per arm, an effect of 3.3 points, no dropout, the pooled two-sample t-test of the change.
+PLAIN = {"outcome.model": "normal", "analysis.primary": "ttest", "analysis.secondary": [], "dropout.fraction": 0.0,
+         "design.n_per_arm": 50, "outcome.effect": 3.3, "outcome.sd": 5.5, "outcome.correlation": 0.5}
+#: The trial calendar on (default operations values), and with one interim look at half the information.
+CALENDAR = {"analysis.secondary": [], "operations.enabled": True}
+SEQUENTIAL = {**CALENDAR, "sequential.interims": [0.5]}
+#: The issue's sweep: 40 points of the default scenario (10 sizes x 4 maximum effects).
+SWEEP_GRID = ("design.n_per_arm=20:110:10", "treatment.dose_response.emax=2,4,6,8")
+#: Children in the trial (two equal arms) of the children scaling.
+CHILDREN = (20, 50, 100, 200, 500)
+#: Visit schedules (months) of the visits scaling, from baseline and month 12 alone to monthly.
+VISITS = ((0, 12), (0, 6, 12), (0, 1, 3, 6, 12), (0, 1.5, 3, 4.5, 6, 7.5, 9, 10.5, 12), tuple(range(13)))
+#: Seconds: the largest MMRM run of the replicates scaling falls back to ``Sizes.mmrm_fallback`` replicates if
+#: its run of ``Sizes.reps`` projects to more than this.
+LARGEST_MMRM_SECONDS = 60.0
+TARGET_SECONDS, TARGET_PROCESS_SECONDS, TARGET_SPEEDUP = 0.5, 1.5, 50.0
+TARGET_MMRM_SECONDS, TARGET_MMRM_MIB = 5.0, 2048.0
+TARGET_SWEEP_SECONDS, TARGET_SWEEP_MIB = 60.0, 2048.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Replicates (trials) and repeats of one benchmark run."""
+
+    reps: int = 10_000              #: replicates of the timed runs (the issues' figure)
+    runs: int = 5                   #: timed in-process runs after one warm-up
+    jobs_reps: int = 50_000         #: replicates of the jobs=1 vs jobs=2 comparison
+    jobs_runs: int = 3
+    loop_reps: int = 300            #: trials of the statsmodels OLS loop
+    mmrm_runs: int = 3              #: timed in-process MMRM runs of ``reps`` after one warm-up
+    mmrm_loop_reps: int = 40        #: trials fitted one at a time by statsmodels MixedLM
+    mmrm_fallback: int = 30_000     #: see LARGEST_MMRM_SECONDS
+    children_reps: int = 10_000     #: ANCOVA replicates per point of the children scaling
+    mmrm_children_reps: int = 2_000
+    visits_reps: int = 10_000       #: ANCOVA replicates per point of the visits scaling
+    mmrm_visits_reps: int = 200     #: the MMRM takes about 0.1 s per trial at 13 visits
+    plain_reps: int = 100_000       #: trials of the plain model, for the engine and for scipy.stats.power
+    fresh_runs: int = 3             #: most timed runs of a case in a fresh process
+    fresh_budget: float = 3.0       #: seconds: a fresh-process case stops repeating once its runs take this long
+    calendar_runs: int = 3          #: timed runs of ``reps`` with the calendar, after one warm-up
+    sweep_reps: int = 5_000         #: replicates per sweep point
+
+    @property
+    def replicates(self) -> tuple[int, ...]:
+        """The replicates scaling: a tenth of ``reps``, ``reps`` and ten times it."""
+        return self.reps // 10, self.reps, self.reps * 10
+
+
+FULL = Sizes()
+#: Tiny sizes that check the code runs (under a minute); its figures mean nothing.
+QUICK = Sizes(reps=100, runs=1, jobs_reps=400, jobs_runs=1, loop_reps=3, mmrm_runs=1, mmrm_loop_reps=2,
+              mmrm_fallback=300, children_reps=50, mmrm_children_reps=20, visits_reps=50, mmrm_visits_reps=2,
+              plain_reps=1_000, fresh_runs=1, fresh_budget=0.1, calendar_runs=1, sweep_reps=10)
