@@ -10,6 +10,7 @@ each once made the fit stall, report a degenerate fit as converged, or raise for
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -155,6 +156,19 @@ def test_batch_equals_one_replicate_at_a_time():
             alone = mmrm(values[r:r + 1], observed[r:r + 1], treated, 4)
             _assert_same(type(alone)(together.estimate[r:r + 1], together.se[r:r + 1], together.df[r:r + 1]), alone)
 
+
+
+def test_memory_batches_give_exactly_the_same_fits(monkeypatch):
+    """Under a memory budget the replicates are fitted in batches (here of one replicate) with the same patterns:
+    every estimate, SE and df equals that of one batch of all to rounding (1e-12)."""
+    module = importlib.import_module("cbcp_sim.analysis.mmrm")
+
+    values, observed, treated, _ = _trials(5, 12, 14, 16, missing="intermittent")
+    whole = mmrm(values, observed, treated, 4)
+    monkeypatch.setattr(module, "BATCH_BYTES", 1)
+    batched = mmrm(values, observed, treated, 4)
+    for name in ("estimate", "se", "df"):
+        np.testing.assert_allclose(getattr(batched, name), getattr(whole, name), rtol=1e-12, atol=0.0)
 
 def test_per_replicate_treated_equals_broadcast():
     """``treated`` (R, N) equal in every row gives exactly what (N,) gives, and rows that differ give what each

@@ -42,6 +42,10 @@ MAX_STEPS = 50
 #: EM steps (each a REML score, no Hessian) between the moment start and Newton.
 EM_STEPS = 2
 TOLERANCE = 1e-6
+#: Bytes of the largest intermediate (the observed Hessian's Kronecker products, ``P T^4`` doubles per replicate)
+#: per batch of fits: replicates are fitted in batches under it, so memory stays bounded with many visits
+#: (each fit is independent of the others: batches agree with one batch of all to rounding).
+BATCH_BYTES = 64 * 2**20
 
 
 def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *, endpoint: str = "change",
@@ -65,13 +69,14 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
         return out
     arm_counts = np.stack([(seen & ~treated[..., None]).sum(axis=1), (seen & treated[..., None]).sum(axis=1)])
     good = np.flatnonzero((arm_counts >= 2).all(axis=(0, 2)) & (sums.n.sum(axis=1) > T + q) & sums.full_rank())
-    if good.size:
-        sums = sums.take(good)
-        sigma, converged = _solve(sums, _start(sums))
-        estimate, se, df = _contrast(sums, sigma, visit - 1)
+    batch = max(1, BATCH_BYTES // (8 * len(sums.masks) * T ** 4))
+    for rows in np.array_split(good, max(1, -(-good.size // batch))):
+        part = sums.take(rows)
+        sigma, converged = _solve(part, _start(part))
+        estimate, se, df = _contrast(part, sigma, visit - 1)
         ok = converged & np.isfinite(df) & (df > 0) & (se > 0)
         for name, value in zip(("estimate", "se", "df"), (estimate, se, df), strict=True):
-            getattr(out, name)[good] = np.where(ok, value, np.nan)
+            getattr(out, name)[rows] = np.where(ok, value, np.nan)
     return out
 
 
