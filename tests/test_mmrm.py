@@ -275,6 +275,13 @@ def test_too_few_children_in_an_arm_fails_only_that_replicate():
     _assert_same(type(est)(est.estimate[~bad], est.se[~bad], est.df[~bad]), rest)
 
 
+
+def test_no_replicate_fittable_gives_nan_not_an_error():
+    """When no replicate has two children of each arm (a tiny dose stratum), every result is NaN (failed)."""
+    values, observed, treated, _ = _trials(4, 3, 5, 1)
+    out = mmrm(values, observed, treated, 4)
+    assert np.isnan(out.estimate).all() and np.isnan(out.se).all() and np.isnan(out.df).all()
+
 def test_children_without_post_baseline_values_or_baseline_are_ignored():
     """Adding children (both arms) seen only at baseline, or seen after baseline but without a baseline, changes
     nothing (1e-10); neither do NaN or huge numbers in unobserved cells. Fails if such children enter the

@@ -70,7 +70,8 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
     arm_counts = np.stack([(seen & ~treated[..., None]).sum(axis=1), (seen & treated[..., None]).sum(axis=1)])
     good = np.flatnonzero((arm_counts >= 2).all(axis=(0, 2)) & (sums.n.sum(axis=1) > T + q) & sums.full_rank())
     batch = max(1, BATCH_BYTES // (8 * len(sums.masks) * T ** 4))
-    for rows in np.array_split(good, max(1, -(-good.size // batch))):
+    for start in range(0, good.size, batch):
+        rows = good[start:start + batch]
         part = sums.take(rows)
         sigma, converged = _solve(part, _start(part))
         estimate, se, df = _contrast(part, sigma, visit - 1)
