@@ -50,10 +50,10 @@ from benchmarks.settings import (
     VISITS,
 )
 from benchmarks.timing import peak_rss_mib, repeat
-from cbcp_sim import engine, operations
-from cbcp_sim.boundaries import boundaries
-from cbcp_sim.designs import parallel
-from cbcp_sim.streams import Streams
+from cbcp_sim.analysis.boundaries import boundaries
+from cbcp_sim.models import layout, operations
+from cbcp_sim.models.streams import Streams
+from cbcp_sim.run import engine
 
 README = Path(__file__).with_name("README.md")
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
@@ -219,7 +219,7 @@ def plain_figures(sizes):
 def calendar_figures(sizes):
     """The trial calendar alone, ``simulate`` with it and with an interim look (s), and Lan-DeMets bounds."""
     calendar = cbcp_sim.load_scenario(SCENARIO, CALENDAR)
-    arms = parallel.arm_sizes(calendar.design)
+    arms = layout.arm_sizes(calendar.design)
     return {"calendar_alone": repeat(lambda: [operations.simulate(calendar, arms, True, n, Streams(SEED, c))
                                               for c, n in enumerate(engine.chunk_plan(sizes.reps))],
                                      sizes.calendar_runs),

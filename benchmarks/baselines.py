@@ -15,13 +15,14 @@ from statsmodels.stats.power import TTestIndPower
 
 import cbcp_sim
 from benchmarks.settings import SEED
-from cbcp_sim import engine, outcomes
-from cbcp_sim.streams import Streams
+from cbcp_sim.models import trial
+from cbcp_sim.models.streams import Streams
+from cbcp_sim.run import engine
 
 
 def trial_frames(scenario, i):
     """Replicate ``i`` simulated alone, as a user would: completers' frames with and without the effect."""
-    data = outcomes.simulate(scenario, 1, Streams(SEED, i))
+    data = trial.simulate(scenario, 1, Streams(SEED, i))
     k = data.primary
     done = data.observed[0, :, 0] & data.observed[0, :, k]
     arm = (data.arm[0, done] > 0).astype(int)
@@ -84,7 +85,7 @@ def mixed_loop(scenario, reps):
     Returns the seconds building the frames, the seconds fitting them, the fits ``(reps, 2, 3)`` (with/without
     effect; estimate, SE, converged) and the number of warnings raised.
     """
-    data = outcomes.simulate(scenario, engine.CHUNK_SIZE, Streams(SEED, 0))  # what the engine's chunk 0 draws
+    data = trial.simulate(scenario, engine.CHUNK_SIZE, Streams(SEED, 0))  # what the engine's chunk 0 draws
     treated = data.arm > 0
     pairs = ((data.values, data.observed), (data.null_values, data.null_observed))
     fit_mixed(long_frame(data.values[0], data.observed[0], treated[0]), data.primary)  # warm-up

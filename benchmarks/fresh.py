@@ -21,7 +21,7 @@ def simulate_case(overrides, reps, runs, budget):
     """``cbcp_sim.simulate`` of the default scenario with ``overrides``, ``reps`` replicates, jobs=1, timed as by
     :func:`benchmarks.timing.budgeted`; also its primary analysis's power, type I error and failed replicates."""
     import cbcp_sim
-    import cbcp_sim.engine  # the package imports it lazily: count its imports (numpy, scipy.special) before the run
+    import cbcp_sim.run.engine  # the package imports it lazily: count its imports (numpy, scipy.special) before the run
 
     scenario = cbcp_sim.load_scenario(SCENARIO, overrides)
     imports = peak_rss_mib()

@@ -17,7 +17,7 @@ from benchmarks.settings import (
     TARGET_SWEEP_SECONDS,
     VISITS,
 )
-from cbcp_sim import engine
+from cbcp_sim.run import engine
 
 
 def markdown(host, m, sizes):

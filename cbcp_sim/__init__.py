@@ -14,8 +14,8 @@ from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 if TYPE_CHECKING:
-    from cbcp_sim.engine import simulate
-    from cbcp_sim.result import SimulationResult
+    from cbcp_sim.run.engine import simulate
+    from cbcp_sim.run.result import SimulationResult
 
 __version__ = "0.1.0"
 __all__ = ["Scenario", "ScenarioError", "SimulationResult", "load_scenario", "scenario_from_dict", "simulate"]
@@ -24,11 +24,11 @@ __all__ = ["Scenario", "ScenarioError", "SimulationResult", "load_scenario", "sc
 def __getattr__(name: str) -> Any:
     """Import the numerical engine only when it is used (keeps ``import cbcp_sim`` light)."""
     if name == "simulate":
-        from cbcp_sim.engine import simulate
+        from cbcp_sim.run.engine import simulate
 
         return simulate
     if name == "SimulationResult":
-        from cbcp_sim.result import SimulationResult
+        from cbcp_sim.run.result import SimulationResult
 
         return SimulationResult
     raise AttributeError(f"module 'cbcp_sim' has no attribute {name!r}")

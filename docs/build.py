@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cbcp_sim.scenario import Scenario
-from cbcp_sim.schema import describe
+from cbcp_sim.scenario.schema import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("path", "default", "allowed", "unit", "doc", "source")
@@ -48,7 +48,7 @@ def table(prefixes: tuple[str, ...] = ("",)) -> str:
 
 def presets_table() -> str:
     """Markdown table of the cell-product presets."""
-    from cbcp_sim.cells import PRESETS
+    from cbcp_sim.scenario.products import PRESETS
 
     lines = ["| cells | dose-response | emax | ed50 | hill | threshold | onset (months) | peak (months) | "
              "half-life (months) | persistent | retained at 12 months |", "|---|" + "---|" * 10]
@@ -114,9 +114,9 @@ def main() -> None:
         readme = ROOT / "README.md"
         readme.write_text(replace_block(readme.read_text(), "trials", trials_table()))
     if args.figures:
-        from cbcp_sim import plots
+        from cbcp_sim.explore.trajectories import trajectories
+        from cbcp_sim.io import plots
         from cbcp_sim.scenario import NaturalHistory, load_scenario, scenario_from_dict
-        from cbcp_sim.trajectories import trajectories
 
         figures = ROOT / "docs" / "figures"
         for g in range(1, 6):

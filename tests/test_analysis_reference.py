@@ -92,6 +92,6 @@ def test_too_few_children_fail_instead_of_not_rejecting(name):
 
 def test_every_scenario_analysis_name_has_an_implementation():
     from cbcp_sim.analysis import ANALYSES
-    from cbcp_sim.scenario import ANALYSES as NAMES
+    from cbcp_sim.vocabulary import ANALYSES as NAMES
 
     assert set(ANALYSES) == set(NAMES)

@@ -13,11 +13,11 @@ import pytest
 from scipy import integrate, stats
 
 import cbcp_sim
-from cbcp_sim.assurance import assurance, prior_draws
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.priors import Prior, draw
+from cbcp_sim.models.streams import named_rng as stream
+from cbcp_sim.planning.assurance import assurance, prior_draws
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
-from cbcp_sim.streams import named_rng as stream
+from cbcp_sim.scenario.priors import Prior, draw
 
 from .support import PLAIN, assert_one_line_error, cli, plain_toml
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from cbcp_sim.boundaries import MAX_LOOKS, SPENDING, Z_CAP, Boundaries, boundaries, crossing, spent
+from cbcp_sim.analysis.boundaries import MAX_LOOKS, SPENDING, Z_CAP, Boundaries, boundaries, crossing, spent
 from cbcp_sim.errors import ScenarioError
 from tests.support import floats, stable
 

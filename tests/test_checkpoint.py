@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cbcp_sim import engine, progress
 from cbcp_sim.analysis import Estimates
-from cbcp_sim.checkpoint import MANIFEST, RESULTS_VERSION, MemoryStore, Store, chunk_key, dumps, loads, write_atomic
-from cbcp_sim.engine import ChunkResult, point_tasks, run_chunk, run_points
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.progress import Progress
+from cbcp_sim.run import engine, progress
+from cbcp_sim.run.engine import ChunkResult, point_tasks, run_chunk, run_points
+from cbcp_sim.run.monitoring import Monitoring
+from cbcp_sim.run.progress import Progress
+from cbcp_sim.run.store import MANIFEST, RESULTS_VERSION, MemoryStore, Store, chunk_key, dumps, loads, write_atomic
 from cbcp_sim.scenario import default_scenario_path, load_scenario
-from cbcp_sim.sequential import Monitoring
 
 from .support import assert_one_line_error, cli
 

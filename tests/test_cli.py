@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from cbcp_sim import load_scenario
-from cbcp_sim.result import PRIMARY_FIELDS
+from cbcp_sim.run.result import PRIMARY_FIELDS
 from cbcp_sim.scenario import Scenario, default_scenario_path
-from cbcp_sim.schema import describe
+from cbcp_sim.scenario.schema import describe
 
 from .support import assert_one_line_error, cli
 

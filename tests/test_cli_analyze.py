@@ -10,7 +10,7 @@ prints exactly estimate, se, df, ci_low, ci_high, p, n_subjects, method, visit, 
 column or option prints one line ``error: <file or column>: ...`` and exits 2.
 
 The reference numbers come from statsmodels and scipy on the fixture read with pandas (independently of
-cbcp_sim.data). Fixture: tests/fixtures/analyze/trial.csv, written by make_fixtures.py there.
+cbcp_sim.analysis.long_data). Fixture: tests/fixtures/analyze/trial.csv, written by make_fixtures.py there.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from scipy import stats
 
 from cbcp_sim import analysis
 from cbcp_sim.analysis import Estimates
-from cbcp_sim.data import read_long
+from cbcp_sim.analysis.long_data import read_long
 from cbcp_sim.errors import ScenarioError
 
 from .support import assert_one_line_error, cli

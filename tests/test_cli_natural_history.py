@@ -19,7 +19,7 @@ import json
 import numpy as np
 import pytest
 
-from cbcp_sim import natural_history
+from cbcp_sim.models import natural_history
 from cbcp_sim.scenario import NaturalHistory
 
 from .support import assert_one_line_error, cli

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from cbcp_sim.cells import PRESETS
+from cbcp_sim.scenario.products import PRESETS
 
 from .support import assert_one_line_error, cli
 

@@ -20,11 +20,10 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import cbcp_sim
-from cbcp_sim import outcomes, treatment
-from cbcp_sim.designs import randomisation
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.models import randomisation, treatment, trial
+from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import Scenario, allocation_ratio, scenario_from_dict
-from cbcp_sim.streams import Streams
 
 from .support import assert_one_line_error, cli, stable
 
@@ -109,7 +108,7 @@ def test_block_size_must_be_a_multiple_of_the_ratio(n_per_arm, block_size, ratio
     assert "\n" not in str(info.value) and ratio in str(info.value)
 
 
-def _arm_means(data: outcomes.TrialData, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _arm_means(data: trial.TrialData, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Per replicate: children in the active arm, and the active-minus-control difference in mean covariate."""
     x = data.covariates[name]
     arm = np.broadcast_to(data.arm, x.shape)
@@ -126,7 +125,7 @@ def test_blocks_through_the_engine_balance_gmfcs_and_age():
     sd = {}
     for method in ("fixed", "blocks"):
         s = _scenario({"design.randomisation": method})
-        data = outcomes.simulate(s, reps, Streams(4, 0))
+        data = trial.simulate(s, reps, Streams(4, 0))
         n1, gmfcs = _arm_means(data, "gmfcs")
         _, age = _arm_means(data, "age")
         sd[method] = (gmfcs.std(), age.std())
@@ -137,7 +136,7 @@ def test_blocks_through_the_engine_balance_gmfcs_and_age():
             assert np.unique(n1).size >= 3
             assert (np.abs(n1 - 36) <= strata * randomisation.block_size(s.design)).all()
             assert np.broadcast_to(data.arm, data.values.shape[:2]).shape[1] == 72
-            again = outcomes.simulate(s, reps, Streams(4, 0))
+            again = trial.simulate(s, reps, Streams(4, 0))
             np.testing.assert_array_equal(data.arm, again.arm)
             np.testing.assert_array_equal(data.values, again.values)
     assert sd["blocks"][0] < 0.5 * sd["fixed"][0], sd
@@ -418,10 +417,10 @@ def test_k_arms_without_adjustment_inflates_family_wise_error():
 
 # --- 6. MAR dropout -------------------------------------------------------------------------------------------------
 
-def _mar(odds_ratio: float) -> outcomes.TrialData:
+def _mar(odds_ratio: float) -> trial.TrialData:
     s = _scenario({"dropout.mechanism": "mar", "dropout.mar_odds_ratio": odds_ratio, "dropout.fraction": 0.2,
                    "analysis.primary": "mmrm", "design.n_per_arm": 50})
-    return outcomes.simulate(s, 1000, Streams(9, 0))
+    return trial.simulate(s, 1000, Streams(9, 0))
 
 
 @pytest.mark.parametrize("odds_ratio", [1.0, 3.0])

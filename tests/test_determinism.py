@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 import cbcp_sim
-from cbcp_sim import outcomes
-from cbcp_sim.engine import CHUNK_SIZE, chunk_plan
+from cbcp_sim.models import trial
+from cbcp_sim.models.streams import Streams
+from cbcp_sim.run.engine import CHUNK_SIZE, chunk_plan
 from cbcp_sim.scenario import default_scenario_path, load_scenario
-from cbcp_sim.streams import Streams
 
 SEED = 7
 
@@ -132,8 +132,8 @@ def test_target_mcse_never_reached_runs_all_reps(scenario):
 def test_larger_trial_keeps_first_children(model):
     """Streams: same seed, n_per_arm 20 -> 30 keeps the first 20 children of each arm (common random numbers)."""
     r = 40
-    small = outcomes.simulate(_scenario(**{"design.n_per_arm": 20, "outcome.model": model}), r, Streams(SEED, 0))
-    big = outcomes.simulate(_scenario(**{"design.n_per_arm": 30, "outcome.model": model}), r, Streams(SEED, 0))
+    small = trial.simulate(_scenario(**{"design.n_per_arm": 20, "outcome.model": model}), r, Streams(SEED, 0))
+    big = trial.simulate(_scenario(**{"design.n_per_arm": 30, "outcome.model": model}), r, Streams(SEED, 0))
     assert small.values.shape[1] == 40 and big.values.shape[1] == 60
     for key in ("values", "null_values", "observed"):
         a, b = getattr(small, key), getattr(big, key)
@@ -146,9 +146,9 @@ def test_larger_trial_keeps_first_children(model):
 def test_larger_effect_keeps_trials():
     """Streams: changing treatment emax keeps null_values, dropout and the control arm identical."""
     r = 40
-    low = outcomes.simulate(_scenario(**{"treatment.dose_response.emax": 2.0}), r, Streams(SEED, 0))
+    low = trial.simulate(_scenario(**{"treatment.dose_response.emax": 2.0}), r, Streams(SEED, 0))
     assert low.values.shape[1] == 72  # default: 36 per arm, control first
-    high = outcomes.simulate(_scenario(**{"treatment.dose_response.emax": 8.0}), r, Streams(SEED, 0))
+    high = trial.simulate(_scenario(**{"treatment.dose_response.emax": 8.0}), r, Streams(SEED, 0))
     np.testing.assert_array_equal(low.null_values, high.null_values)
     np.testing.assert_array_equal(low.observed, high.observed)
     np.testing.assert_array_equal(low.values[:, :36], high.values[:, :36])

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cbcp_sim.result import PRIMARY_FIELDS
+from cbcp_sim.run.result import PRIMARY_FIELDS
 from cbcp_sim.scenario import Scenario
-from cbcp_sim.schema import describe
+from cbcp_sim.scenario.schema import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -75,8 +75,8 @@ def test_natural_history_page_shows_a_figure_for_every_level():
 
 def test_readme_lists_every_trajectories_json_field():
     """Every key that `cbcp-sim trajectories --json` prints is documented in the README."""
+    from cbcp_sim.explore.trajectories import trajectories
     from cbcp_sim.scenario import load_scenario
-    from cbcp_sim.trajectories import trajectories
 
     out = trajectories(load_scenario(ROOT / "scenarios" / "default.toml"), n_children=100).to_json()
     keys = {*out, *out["arms"][0]}

@@ -22,8 +22,8 @@ from scipy import stats
 from scipy.special import expit
 
 from cbcp_sim.analysis import infer
+from cbcp_sim.analysis.long_data import read_long
 from cbcp_sim.analysis.mmrm import mmrm
-from cbcp_sim.data import read_long
 
 from .support import floats, stable
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from cbcp_sim import dropout, natural_history, population
+from cbcp_sim.models import dropout, natural_history, population
+from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import Dropout, Eligibility, NaturalHistory, Population
-from cbcp_sim.streams import Streams
 
 LEVELS = np.arange(1, 6)
 

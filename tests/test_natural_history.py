@@ -5,7 +5,7 @@ within stated tolerances, and the published peak age and decline for III–V. Te
 apart reproduce the published GMFM-66 reliability (ICC, SEM) within tolerance. hypothesis properties: scores
 in range for any parameter set accepted by the schema; median trajectory is monotone before the peak; higher
 GMFCS level never has a higher median limit." Plus the expected-change helper
-(:func:`cbcp_sim.expected_change.expected_change`).
+(:func:`cbcp_sim.models.expected_change.expected_change`).
 
 Published targets (shared/reference/parameters.md):
 
@@ -36,9 +36,10 @@ from scipy import stats
 from scipy.interpolate import RegularGridInterpolator
 from scipy.optimize import curve_fit
 
-from cbcp_sim import growth, natural_history
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.expected_change import expected_change
+from cbcp_sim.explore import centiles
+from cbcp_sim.models import natural_history
+from cbcp_sim.models.expected_change import expected_change
 from cbcp_sim.scenario import MAX_LIMIT_LOGIT_SD, NaturalHistory, scenario_from_dict
 
 from .support import five, nh_overrides, stable
@@ -52,9 +53,9 @@ QUIET = dataclasses.replace(NH, trial_effect_per_year=0.0)
 CURVE_AGES = np.linspace(1.0, 21.0, 161)
 
 
-def followed(nh: NaturalHistory, gmfcs: int, ages: np.ndarray, n: int, seed: int) -> growth.Cohort:
+def followed(nh: NaturalHistory, gmfcs: int, ages: np.ndarray, n: int, seed: int) -> centiles.Cohort:
     """``n`` children of level ``gmfcs`` followed from ``ages[0]`` and assessed at each of ``ages``."""
-    return growth.cohort(nh, np.full(n, gmfcs), np.full(n, ages[0]), (ages - ages[0]) * 12.0,
+    return centiles.cohort(nh, np.full(n, gmfcs), np.full(n, ages[0]), (ages - ages[0]) * 12.0,
                          np.random.default_rng(seed))
 
 
@@ -128,7 +129,7 @@ def retest() -> np.ndarray:
     counts = np.array([183, 80, 122, 137, 135])
     gmfcs = rng.choice(5, size=N_CHILDREN, p=counts / counts.sum()) + 1
     age = rng.uniform(1.0, 13.0, N_CHILDREN)
-    return growth.cohort(QUIET, gmfcs, age, np.array([0.0, 0.25]), rng).scores
+    return centiles.cohort(QUIET, gmfcs, age, np.array([0.0, 0.25]), rng).scores
 
 
 def icc_oneway(y: np.ndarray) -> float:
@@ -202,7 +203,7 @@ def accent_excess() -> dict[str, Any]:
     rng = np.random.default_rng(4)
     gmfcs = rng.integers(1, 5, N_CHILDREN)  # GMFCS I-IV, equal shares
     age = rng.uniform(2.0, 5.0, N_CHILDREN)
-    scores = growth.cohort(NH, gmfcs, age, np.array([0.0, 12.0]), rng).scores
+    scores = centiles.cohort(NH, gmfcs, age, np.array([0.0, 12.0]), rng).scores
     base = scores[:, 0]
     ages = np.linspace(2.0, 5.0, 5)
     expected = np.empty(N_CHILDREN)
@@ -370,7 +371,7 @@ def test_scores_in_range_for_any_schema_values(overrides, visits, seed):
     nh = scenario_from_dict({}, overrides).natural_history
     rng = np.random.default_rng(seed)
     gmfcs = np.tile(np.array(LEVELS), 40)
-    c = growth.cohort(nh, gmfcs, rng.uniform(0.0, 21.0, gmfcs.size), np.array(visits), rng)
+    c = centiles.cohort(nh, gmfcs, rng.uniform(0.0, 21.0, gmfcs.size), np.array(visits), rng)
     assert np.isfinite(c.scores).all()
     assert c.scores.min() >= 0.0 and c.scores.max() <= 100.0
 

@@ -1,5 +1,5 @@
-"""The trial calendar (cbcp_sim.operations): accrual, screening, units, infusion slots, visits and dropout, checked
-against closed forms (Poisson and negative binomial counts, gamma waiting times, an independent FIFO weekly-slot
+"""The trial calendar (cbcp_sim.models.operations): accrual, screening, units, infusion slots, visits and dropout,
+checked against closed forms (Poisson and negative binomial counts, gamma waiting times, an independent FIFO weekly-slot
 queue, exponential dropout) and its wiring into the outcome model and the engine.
 
 Every Monte Carlo check uses a fixed seed and compares with the theoretical value within ``Z`` Monte Carlo standard
@@ -19,18 +19,18 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import cbcp_sim
-from cbcp_sim import dropout, operations, outcomes, population
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.operations import WEEK, Calendar, Trial, WeeklySlots
+from cbcp_sim.models import dropout, operations, population, trial
+from cbcp_sim.models.operations import WEEK, Calendar, Trial, WeeklySlots
+from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import (
-    DAYS_PER_MONTH,
     Scenario,
     default_scenario_path,
     load_scenario,
     scenario_from_dict,
     visit_windows,
 )
-from cbcp_sim.streams import Streams
+from cbcp_sim.vocabulary import DAYS_PER_MONTH
 
 from .support import floats, stable
 
@@ -288,7 +288,8 @@ def test_infusion_dates_fall_in_their_booked_week():
 @pytest.mark.parametrize(("fraction", "by_month"), [(0.2, 12.0), (0.2, 6.0)])
 def test_dropout_times_are_exponential(fraction, by_month):
     """Dropout hazard h = -ln(1 - fraction) / by_month: the share dropping out by month 12 is 1 - exp(-12 h) (the
-    fraction itself when by_month = 12); the calendar's dropout times are those of cbcp_sim.dropout (same stream)."""
+    fraction itself when by_month = 12); the calendar's dropout times are those of cbcp_sim.models.dropout (same
+    stream)."""
     reps = 500
     s = _scenario(**{"dropout.fraction": fraction, "dropout.by_month": by_month})
     c = _calendar(s, reps)
@@ -351,10 +352,10 @@ def _recorded(o: Any, n: int, reps: int) -> tuple[np.ndarray, np.ndarray]:
     """Arrival and randomisation dates (R, n) of ``reps`` single trials (every child eligible)."""
     arrivals, randomised = np.empty((reps, n)), np.empty((reps, n))
     for r in range(reps):
-        trial = _RecordingTrial(o, 1.0, n, np.random.default_rng([SEED, r]))
-        trial.run()
-        assert len(trial.arrivals) == n  # no unit fails: one eligible child per place
-        arrivals[r], randomised[r] = trial.arrivals, trial.randomised
+        recording = _RecordingTrial(o, 1.0, n, np.random.default_rng([SEED, r]))
+        recording.run()
+        assert len(recording.arrivals) == n  # no unit fails: one eligible child per place
+        arrivals[r], randomised[r] = recording.arrivals, recording.randomised
     return arrivals, randomised
 
 
@@ -539,7 +540,7 @@ def test_window_zero_reproduces_the_schedule_exactly():
     reps = 200
     on = scenario_from_dict({}, {**MONOTONE, "operations.window_days": [0.0], "dropout.fraction": 0.2})
     off = scenario_from_dict({}, {**MONOTONE, "operations.enabled": False, "dropout.fraction": 0.2})
-    a, b = outcomes.simulate(on, reps, Streams(SEED, 0)), outcomes.simulate(off, reps, Streams(SEED, 0))
+    a, b = trial.simulate(on, reps, Streams(SEED, 0)), trial.simulate(off, reps, Streams(SEED, 0))
     visits = np.asarray(on.design.visits)
     assert b.calendar is None and a.calendar is not None
     np.testing.assert_array_equal(a.columns, np.arange(len(visits)))
@@ -555,7 +556,7 @@ def test_actual_visit_times_feed_the_outcome_model():
     reps = 200
     wide = scenario_from_dict({}, {**MONOTONE, "operations.window_days": [25.0]})
     exact = scenario_from_dict({}, {**MONOTONE, "operations.enabled": False})  # visits on their targets
-    a, b = outcomes.simulate(wide, reps, Streams(SEED, 0)), outcomes.simulate(exact, reps, Streams(SEED, 0))
+    a, b = trial.simulate(wide, reps, Streams(SEED, 0)), trial.simulate(exact, reps, Streams(SEED, 0))
     visits = np.asarray(wide.design.visits)
     deviation = a.calendar.months - visits
     assert np.abs(deviation[..., 1:]).min() > 0.0
@@ -575,7 +576,7 @@ def test_missed_visits_and_dropout_feed_the_observed_mask(mechanism):
     s = scenario_from_dict({}, {"operations.enabled": True, "design.n_per_arm": 10, "analysis.primary": "mmrm",
                                 "operations.missed_visit": 0.2, "dropout.fraction": 0.3,
                                 "dropout.mechanism": mechanism})
-    data = outcomes.simulate(s, reps, Streams(SEED, 0))
+    data = trial.simulate(s, reps, Streams(SEED, 0))
     attended = data.calendar.attended[..., data.columns]
     missed = data.calendar.missed[..., data.columns]
     if mechanism == "mcar":

@@ -1,4 +1,4 @@
-"""Figures and the HTML report of the planning commands' directories: ``cbcp_sim.plots`` and ``cbcp_sim.report``.
+"""Figures and the HTML report of the planning commands' directories: ``cbcp_sim.io.plots`` and ``cbcp_sim.io.report``.
 
 Each directory is written here by hand with plausible values (no simulation), in the layout the commands write:
 ``manifest.json`` naming the kind, and that kind's ``result.json`` and CSV files.
@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cbcp_sim import plots
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.report import report
+from cbcp_sim.io import plots
+from cbcp_sim.io.report import report
 
 TITLE = 'Cord blood vs sham <GMFCS I-IV> & "ages 2-10"'
 SHOWN_TITLE = "Cord blood vs sham &lt;GMFCS I-IV&gt; &amp; &quot;ages 2-10&quot;"
@@ -261,7 +261,7 @@ def test_bad_directories_refused(tmp_path):
 def test_plots_keep_a_backend_the_caller_chose(setup, backend):
     """Drawing uses Agg when nothing chose a backend (the CLI), and leaves a notebook's or script's own alone, so
     figures drawn after a cbcp_sim plot still show inline."""
-    code = (f"import matplotlib; {setup or 'pass'}; from cbcp_sim import plots; plots._pyplot(); "
+    code = (f"import matplotlib; {setup or 'pass'}; from cbcp_sim.io import plots; plots._pyplot(); "
             "print(matplotlib.get_backend().lower())")
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout

@@ -16,7 +16,7 @@ from scipy import special, stats
 from statsmodels.stats.power import TTestIndPower
 
 import cbcp_sim
-from cbcp_sim.samplesize import fit_probit, sample_size
+from cbcp_sim.planning.sample_size import fit_probit, sample_size
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 
 from .support import PLAIN, assert_one_line_error, cli, plain_toml

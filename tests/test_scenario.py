@@ -15,10 +15,10 @@ import pytest
 
 import cbcp_sim
 from cbcp_sim import Scenario, ScenarioError, load_scenario, scenario_from_dict
-from cbcp_sim.cells import PRESETS as CELL_PRESETS
-from cbcp_sim.cells import DoseResponse
 from cbcp_sim.scenario import default_scenario_path, parse_value
-from cbcp_sim.schema import describe
+from cbcp_sim.scenario.products import PRESETS as CELL_PRESETS
+from cbcp_sim.scenario.products import DoseResponse
+from cbcp_sim.scenario.schema import describe
 
 DEFAULT_TOML = Path(__file__).resolve().parents[1] / "scenarios" / "default.toml"
 PRESET_KEYS = ("onset_months", "peak_months", "waning_half_life_months", "persistent_fraction")

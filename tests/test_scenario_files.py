@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import cbcp_sim
-from cbcp_sim.designs.comparisons import comparisons
+from cbcp_sim.run.comparisons import comparisons
 from cbcp_sim.scenario import load_scenario
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))

@@ -11,8 +11,8 @@ import pytest
 
 import cbcp_sim
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.planning.sensitivity import latin_hypercube, prcc, sensitivity
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
-from cbcp_sim.sensitivity import latin_hypercube, prcc, sensitivity
 
 from .support import PLAIN, assert_one_line_error, cli, plain_toml
 

@@ -1,4 +1,4 @@
-"""Group-sequential monitoring on the trial calendar (:mod:`cbcp_sim.sequential`).
+"""Group-sequential monitoring on the trial calendar (:mod:`cbcp_sim.run.monitoring`).
 
 - type I error of OBF and Pocock designs with one or two interims stays at alpha (normal model, ANCOVA, dropout
   and missed visits, so the information fractions vary between trials); non-binding futility keeps it at most
@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 from scipy.special import ndtr, ndtri, stdtr
 
-from cbcp_sim import engine
-from cbcp_sim.boundaries import boundaries, crossing
+from cbcp_sim.analysis.boundaries import boundaries, crossing
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.result import SimulationResult
+from cbcp_sim.run import engine
+from cbcp_sim.run.monitoring import MIN_GAP, bounds, fractions, look_dates
+from cbcp_sim.run.result import SimulationResult
 from cbcp_sim.scenario import Scenario, Sequential, default_scenario_path, load_scenario
-from cbcp_sim.sequential import MIN_GAP, bounds, fractions, look_dates
 
 ALPHA = 0.025
 NORMAL = {"outcome.model": "normal", "analysis.primary": "ancova", "analysis.secondary": [], "design.sides": 1,
@@ -106,7 +106,7 @@ def t_reference(spending: str, reps: int = 400_000, seed: int = 2024) -> tuple[n
 
     Pooled two-sample t-tests of N(effect, 1) against N(0, 1) (SD units) at the interim (the first 50 of the
     100 children, whose arm split is hypergeometric, as a random enrolment order gives) and at the final look
-    (50 per arm), each turned into z through its one-sided p-value as :mod:`cbcp_sim.sequential` does.
+    (50 per arm), each turned into z through its one-sided p-value as :mod:`cbcp_sim.run.monitoring` does.
     Returns the z statistics and the final look's one-sided fixed-design decisions.
     """
     rng = np.random.default_rng(seed)

@@ -27,10 +27,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cbcp_sim
-from cbcp_sim.engine import point_tasks
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.planning.sweep import Axis, grid_points, parse_axis, point_scenarios
+from cbcp_sim.run.engine import point_tasks
 from cbcp_sim.scenario import default_scenario_path, load_scenario
-from cbcp_sim.sweep import Axis, grid_points, parse_axis, point_scenarios
 
 from .support import assert_one_line_error, cli, stable
 

@@ -1,4 +1,4 @@
-"""How long a trial takes: ``cbcp_sim.timeline`` and ``cbcp-sim timeline``.
+"""How long a trial takes: ``cbcp_sim.explore.timeline`` and ``cbcp-sim timeline``.
 
 The timeline is the calendar of a run with ``operations.enabled`` and the same seed, so its milestones must equal
 the engine's ``result.operations`` summary; its accrual curve counts the children randomised by each month of its
@@ -17,12 +17,12 @@ import pytest
 from scipy import stats
 
 import cbcp_sim
-from cbcp_sim import operations
-from cbcp_sim.engine import CHUNK_SIZE, chunk_plan
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.explore.timeline import BANDS, GRID_STEP, MAX_REPS, Timeline, timeline
+from cbcp_sim.models import operations
+from cbcp_sim.models.streams import Streams
+from cbcp_sim.run.engine import CHUNK_SIZE, chunk_plan
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario, scenario_from_dict
-from cbcp_sim.streams import Streams
-from cbcp_sim.timeline import BANDS, GRID_STEP, MAX_REPS, Timeline, timeline
 
 from .support import assert_one_line_error, cli
 

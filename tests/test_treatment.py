@@ -1,4 +1,4 @@
-"""The cell-effect model (cbcp_sim.treatment) and the arms' regimens (cbcp_sim.cells).
+"""The cell-effect model (cbcp_sim.models.treatment) and the arms' regimens (cbcp_sim.scenario.products).
 
 Spec (treatment.py module docstring): one dose k of product c at month t_k with dose d_k gives child i, s = t - t_k
 months later, ``E_ik(t) = r_k * response_i * modifier_ik * Emax_c(d_k) * course_c(s)`` with
@@ -22,11 +22,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import cbcp_sim
-from cbcp_sim import outcomes, treatment
-from cbcp_sim.cells import PRESETS, Course, Treatment, half_life_for
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.models import treatment, trial
+from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import scenario_from_dict
-from cbcp_sim.streams import Streams
+from cbcp_sim.scenario.products import PRESETS, Course, Treatment, half_life_for
 
 from .support import assert_one_line_error, cli, floats, stable
 
@@ -161,10 +161,10 @@ def test_control_regimens_have_no_cell_effect(kind):
 
 
 def test_simulate_sham_second_arm_values_equal_null_values():
-    """outcomes.simulate with a sham second arm (double-blind): values == null_values for every child."""
+    """trial.simulate with a sham second arm (double-blind): values == null_values for every child."""
     s = build({"design.arms": ["sham", "also sham"], "arms.also sham.kind": "sham", "design.blinding": "double",
                "design.n_per_arm": 20, "treatment.expectation_response": 2.0})
-    data = outcomes.simulate(s, 5, Streams(4, 0))
+    data = trial.simulate(s, 5, Streams(4, 0))
     assert np.array_equal(data.values, data.null_values)
     assert (data.under[1] == data.under[0]).all()
 
@@ -172,7 +172,7 @@ def test_simulate_sham_second_arm_values_equal_null_values():
 def test_simulate_zero_dose_cells_arm_values_equal_null_values():
     """A cells arm given dose 0 adds exactly nothing: values == null_values (same noise, zero cell effect)."""
     s = build({**ALLOGENEIC, "arms.cord blood.dose": 0.0, "design.n_per_arm": 20})
-    data = outcomes.simulate(s, 5, Streams(4, 0))
+    data = trial.simulate(s, 5, Streams(4, 0))
     assert np.array_equal(data.values, data.null_values)
 
 
@@ -613,13 +613,13 @@ def test_open_label_assessor_bias_inflates_type1_error():
 
 
 def test_assessor_bias_shifts_only_post_baseline_cells_scores():
-    """outcomes.simulate, open design with bias: null values of the cells arm sit exactly bias above the
+    """trial.simulate, open design with bias: null values of the cells arm sit exactly bias above the
     same children with bias 0 after baseline (where the bias is far from the scale ends), equal at baseline;
     the sham arm is untouched."""
     common = {"design.blinding": "open", "design.n_per_arm": 10, "natural_history.sem": 0.0,
               "natural_history.sem_extreme": 0.0}
-    a = outcomes.simulate(build({**common, "treatment.assessor_bias": 0.0}), 3, Streams(2, 0))
-    b = outcomes.simulate(build({**common, "treatment.assessor_bias": 3.0}), 3, Streams(2, 0))
+    a = trial.simulate(build({**common, "treatment.assessor_bias": 0.0}), 3, Streams(2, 0))
+    b = trial.simulate(build({**common, "treatment.assessor_bias": 3.0}), 3, Streams(2, 0))
     sham, cells = slice(0, 10), slice(10, 20)
     assert np.array_equal(a.null_values[:, sham], b.null_values[:, sham])
     assert np.array_equal(a.null_values[:, cells, 0], b.null_values[:, cells, 0])
@@ -680,10 +680,10 @@ def treatment_overrides(draw: st.DrawFn) -> dict[str, Any]:
 def test_any_valid_parameters_give_finite_nonnegative_effects_and_scores_in_range(overrides):
     """For any schema-valid treatment values (emax >= 0, waning incl. durable, ceiling incl. none, 1-4 doses of
     any products and routes, any modifiers): the cell effect is finite and >= 0 at every month, and
-    outcomes.simulate's values (and null values) stay within [0, 100]."""
+    trial.simulate's values (and null values) stay within [0, 100]."""
     s = build(overrides)
     streams = Streams(3, 0)
-    data = outcomes.simulate(s, 3, streams)
+    data = trial.simulate(s, 3, streams)
     for values in (data.values, data.null_values):
         assert np.all(np.isfinite(values))
         assert np.all((values >= 0.0) & (values <= 100.0))

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cbcp_sim.explore.trajectories import trajectories
 from cbcp_sim.scenario import load_scenario, scenario_from_dict
-from cbcp_sim.trajectories import trajectories
 
 ROYAN = Path(__file__).resolve().parents[1] / "scenarios" / "royan_pooled_three_arm.toml"
 MONTHS = np.array([0.0, 1.0, 3.0, 6.0, 12.0])

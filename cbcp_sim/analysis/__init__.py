@@ -27,7 +27,7 @@ from cbcp_sim.analysis.ranks import wilcoxon
 from cbcp_sim.analysis.responder import chisquare, fisher
 from cbcp_sim.analysis.single_arm import above_expected, before_after, count_above
 from cbcp_sim.analysis.ttests import ttest, welch
-from cbcp_sim.scenario import CROSSOVER_ANALYSES, LONGITUDINAL_ANALYSES, SINGLE_ARM_ANALYSES
+from cbcp_sim.vocabulary import CROSSOVER_ANALYSES, LONGITUDINAL_ANALYSES, SINGLE_ARM_ANALYSES
 
 Analysis = Callable[..., Estimates]
 

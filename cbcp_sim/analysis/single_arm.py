@@ -3,7 +3,7 @@ expected for a child of that GMFCS level and age (``expected``, points), as unco
 "better than expected" (Lee et al. 2012; Sun et al. 2017's above-predicted change); and the plain
 before/after comparison that expects no change at all.
 
-The expectation comes from the natural-history model (see :mod:`cbcp_sim.expected_change`), so a
+The expectation comes from the natural-history model (see :mod:`cbcp_sim.models.expected_change`), so a
 wrong expectation, an expectation response or an unblinded assessor shows up as false positives.
 """
 

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import cbcp_sim
-from cbcp_sim.checkpoint import RESULTS_VERSION
-from cbcp_sim.timeline import timeline
-from cbcp_sim.trajectories import trajectories
+from cbcp_sim.explore.timeline import timeline
+from cbcp_sim.explore.trajectories import trajectories
+from cbcp_sim.run.store import RESULTS_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"

@@ -1,0 +1,425 @@
+"""Command line.
+
+- ``cbcp-sim run [SCENARIO] [--reps N] [--seed S] [--jobs J] [--json] [--set path=value ...]``
+- ``cbcp-sim natural-history --gmfcs G --ages A:B [--plot FILE] [--json]``: GMFM-66 centiles by age
+- ``cbcp-sim natural-history --enrol-ages A:B --gmfcs 1,2,3,4 --follow-up MONTHS [--mix ...] [--json]``:
+  the natural change over a follow-up
+- ``cbcp-sim trajectories [SCENARIO] [--plot FILE] [--json]``: GMFM-66 over time by arm, with natural history
+- ``cbcp-sim analyze DATA.csv --method M [--visit V] [--covariates a,b] [--endpoint change|final] [--alpha A]
+  [--json]``: fit an analysis of the simulator to a real long-format data set (arm 1 minus arm 0 at a visit)
+- ``cbcp-sim params [--markdown]``
+
+Bad input (a scenario value, a file, an option) prints one line ``error: <field>: <what is allowed>``
+to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import numpy as np
+
+from cbcp_sim.cli import planning as cli_planning
+from cbcp_sim.cli.options import execution_options, json_safe, settings_option
+from cbcp_sim.errors import ScenarioError
+from cbcp_sim.explore import centiles, trajectories
+from cbcp_sim.scenario import default_scenario_path, load_scenario
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cbcp-sim", description="Trial-design simulation for cell therapy in cerebral palsy.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="simulate a scenario: power, type I error, bias",
+                         description="Simulate a scenario and report power (with MCSE and 95%% interval), "
+                                     "type I error under no effect, mean estimate and bias.")
+    run.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    run.add_argument("--reps", type=int, default=None, help="simulated trials (default 10000)")
+    execution_options(run, 1)
+    run.add_argument("--target-mcse", type=float, default=None,
+                     help="stop once the Monte Carlo SE of power is at most this (--reps is then the maximum)")
+    run.add_argument("--out", metavar="DIR", help="save every finished chunk and the result in DIR (resumable; "
+                                                  "for `cbcp-sim report`; not with --target-mcse)")
+    settings_option(run, "design.n_per_arm=40")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of the text summary")
+    nh = sub.add_parser(
+        "natural-history", help="what the natural-history model assumes: centiles by age, or natural change",
+        description="With --ages: simulated GMFM-66 centiles (3rd, 15th, 50th, 85th, 97th) at each whole year of "
+                    "age for one GMFCS level, over the published curve. With --enrol-ages and --follow-up: the "
+                    "distribution of the natural change over the follow-up for children enrolled at ages uniform "
+                    "on that range (the scenario's trial effect included).")
+    nh.add_argument("--gmfcs", required=True, type=_levels, metavar="G[,G...]",
+                    help="GMFCS level (1-5); with --enrol-ages a comma-separated list of levels")
+    nh.add_argument("--ages", type=_age_range, metavar="A:B", help="whole years of age from A to B (1-21)")
+    nh.add_argument("--enrol-ages", type=_age_range, metavar="A:B", help="ages at enrolment, uniform on A-B")
+    nh.add_argument("--follow-up", type=float, metavar="MONTHS", help="months of follow-up (with --enrol-ages)")
+    nh.add_argument("--mix", type=_shares, metavar="S[,S...]",
+                    help="shares of the --gmfcs levels, in the same order (default equal)")
+    nh.add_argument("--scenario", help="take natural-history parameters from this scenario file")
+    _cohort_options(nh, "natural_history.trial_effect_per_year=0", centiles.DEFAULT_CHILDREN, "")
+    tr = sub.add_parser(
+        "trajectories", help="GMFM-66 over time by arm, with natural history: the assumed effect",
+        description="Follow the same simulated children under every arm's regimen and untreated: mean and "
+                    "80%% band (10th-90th centile) of GMFM-66 and its change by month, and each arm's mean "
+                    "difference from the first arm. A table at the scenario's visits, or --json on a monthly grid.")
+    tr.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    _cohort_options(tr, "treatment.cells=UCB-durable", trajectories.DEFAULT_CHILDREN, " (every half month)")
+    an = sub.add_parser(
+        "analyze", help="fit an analysis to a real trial's data: estimate, SE, CI and p of arm 1 minus arm 0",
+        description="Fit the simulator's own analysis code to a real data set in long format (a CSV file with "
+                    "columns id, arm (0 control, 1 treated), visit (months after baseline, > 0), baseline (the "
+                    "child's baseline score, on every row of the child) and value; one row per child and visit, "
+                    "a missed visit an absent row or an empty value; children without a baseline are left out) "
+                    "and print the estimate of arm 1 minus arm 0 at one visit with its SE, df, two-sided "
+                    "confidence interval and p-value.")
+    an.add_argument("data", metavar="DATA.csv", help="long-format CSV file")
+    an.add_argument("--method", required=True, metavar="M",
+                    help="change (t-test of the change from baseline) or any analysis of analysis.primary "
+                         "(ttest, welch, ancova, ...; an unknown name lists them)")
+    an.add_argument("--visit", type=float, metavar="V", help="months after baseline of the compared visit "
+                                                               "(default: the last visit in the file)")
+    an.add_argument("--covariates", metavar="A[,B...]",
+                    help="per-child numeric columns to adjust for (only analyses that take covariates)")
+    an.add_argument("--endpoint", choices=("change", "final"), default=None,
+                    help="change from baseline or the visit's score (default change; ancova: the same estimate)")
+    an.add_argument("--alpha", type=float, default=0.05, metavar="A",
+                    help="two-sided level: a 1 - alpha confidence interval (default 0.05)")
+    an.add_argument("--mcid", type=float, default=None, metavar="POINTS",
+                    help="fisher and chisquare: a responder's change is at least this (default 1.5)")
+    an.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    bd = sub.add_parser(
+        "boundaries", help="group-sequential efficacy bounds (Lan-DeMets spending) on the z scale",
+        description="One-sided efficacy bounds on the z scale at the given information fractions, with the "
+                    "cumulative alpha spent and the nominal one-sided p-value of each look (as rpact's "
+                    "getDesignGroupSequential with typeOfDesign asOF or asP).")
+    bd.add_argument("--info", required=True, type=_fractions, metavar="T[,T...]",
+                    help="information fractions of the looks, increasing, the last 1 (e.g. 0.5,1)")
+    bd.add_argument("--alpha", type=float, default=0.025, help="one-sided alpha (default 0.025)")
+    bd.add_argument("--spending", choices=("obf", "pocock"), default="obf",
+                    help="O'Brien-Fleming-type (obf, default) or Pocock-type (pocock) alpha spending")
+    bd.add_argument("--futility", type=_fractions, metavar="Z[,Z...]",
+                    help="z-scale futility bounds, one per interim look")
+    bd.add_argument("--binding", action="store_true", help="futility bounds are binding")
+    bd.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    tl = sub.add_parser(
+        "timeline", help="how long the trial takes: enrolment and total duration, accrual with its band",
+        description="Simulate the calendar of many trials of a scenario (its [operations] section: sites, "
+                    "screening, units, infusion slots, visit windows, dropout) and report the distribution of "
+                    "enrolment duration, total duration and the other milestones; --plot draws the accrual "
+                    "curve with its 80%% and 95%% bands.")
+    tl.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    tl.add_argument("--reps", type=int, default=1000, help="simulated trials (default 1000)")
+    tl.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    settings_option(tl, "operations.sites=3")
+    tl.add_argument("--plot", metavar="FILE", help="save the accrual figure (PNG, SVG or PDF by extension)")
+    tl.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    params = sub.add_parser("params", help="list every scenario parameter with its default and source")
+    params.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    cli_planning.add_commands(sub)
+    return parser
+
+
+def _cohort_options(parser: argparse.ArgumentParser, example: str, children: int, json_detail: str) -> None:
+    """Options shared by the commands that follow a simulated cohort: --set, --children, --seed, --plot, --json."""
+    settings_option(parser, example)
+    parser.add_argument("--children", type=int, default=None, help=f"children simulated (default {children})")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
+    parser.add_argument("--json", action="store_true", help=f"print JSON{json_detail} instead of a table")
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--gmfcs: expected levels 1-5 such as 2 or 1,2,3, got {text!r}") from None
+    if not levels or any(g not in (1, 2, 3, 4, 5) for g in levels) or len(set(levels)) != len(levels):
+        raise argparse.ArgumentTypeError(f"--gmfcs: expected distinct levels 1-5 such as 2 or 1,2,3, got {text!r}")
+    return levels
+
+
+def _age_range(text: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition(":")
+    try:
+        ages = (float(lo), float(hi))
+    except ValueError:
+        ages = ()
+    if not sep or len(ages) != 2 or not 1.0 <= ages[0] <= ages[1] <= 21.0:
+        raise argparse.ArgumentTypeError(f"expected A:B with 1 <= A <= B <= 21 years, got {text!r}")
+    return ages
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.5,1, got {text!r}") from None
+
+
+def _shares(text: str) -> tuple[float, ...]:
+    try:
+        shares = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        shares = ()
+    if not shares or any(not (math.isfinite(x) and x >= 0.0) for x in shares) or sum(shares) <= 0.0:
+        raise argparse.ArgumentTypeError(f"--mix: expected non-negative shares such as 0.3,0.3,0.4, got {text!r}")
+    return shares
+
+
+def _natural_history(args: argparse.Namespace) -> int:
+    from cbcp_sim.io import plots
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    nh = scenario.natural_history
+    n = centiles.DEFAULT_CHILDREN if args.children is None else args.children
+    if not 100 <= n <= 10_000_000:
+        raise ScenarioError("--children", f"must be in [100, 10000000], got {n}")
+    if (args.ages is None) == (args.enrol_ages is None):
+        raise ScenarioError("natural-history", "give either --ages A:B (centiles) or --enrol-ages A:B with "
+                                               "--follow-up MONTHS (natural change)")
+    if args.ages is not None:
+        if len(args.gmfcs) != 1 or args.follow_up is not None or args.mix is not None:
+            raise ScenarioError("--ages", "takes one --gmfcs level and no --follow-up or --mix")
+        ages = np.arange(math.ceil(args.ages[0]), math.floor(args.ages[1]) + 1, dtype=float)
+        if ages.size == 0:
+            raise ScenarioError("--ages", f"contains no whole year of age: {args.ages[0]:g}:{args.ages[1]:g}")
+        rows = centiles.simulated_centiles(nh, args.gmfcs[0], ages, n_children=n, seed=args.seed)
+        if args.plot:
+            plots.centiles(nh, args.gmfcs[0], (ages[0], ages[-1]), args.plot, n_children=n, seed=args.seed)
+        print(json.dumps(rows) if args.json else _table(rows))
+        return 0
+    if args.follow_up is None or not 0.0 < args.follow_up <= 240.0:
+        raise ScenarioError("--follow-up", "must be given with --enrol-ages, in (0, 240] months")
+    mix = np.ones(len(args.gmfcs)) if args.mix is None else np.asarray(args.mix)
+    if mix.size != len(args.gmfcs):
+        raise ScenarioError("--mix", f"must give {len(args.gmfcs)} shares, one per --gmfcs level, got {mix.size}")
+    shares = np.zeros(5)
+    shares[np.asarray(args.gmfcs) - 1] = mix / mix.sum()
+    change = centiles.change_sample(nh, args.enrol_ages, shares, args.follow_up, n_children=n, seed=args.seed)
+    out = {**centiles.change_summary(change), "enrol_ages": list(args.enrol_ages), "gmfcs": list(args.gmfcs),
+           "mix": [float(shares[g - 1]) for g in args.gmfcs], "follow_up_months": args.follow_up,
+           "trial_effect_per_year": nh.trial_effect_per_year, "n_children": n, "seed": args.seed}
+    if args.plot:
+        plots.natural_change(change, args.enrol_ages, args.follow_up, args.plot)
+    print(json.dumps(out) if args.json else _change_text(out))
+    return 0
+
+
+def _table(rows: list[dict[str, float]]) -> str:
+    lines = [f"GMFM-66 centiles, GMFCS level {rows[0]['gmfcs']} (simulated, no trial effect)",
+             "  age" + "".join(f" {f'p{k}':>6}" for k in centiles.CENTILES)]
+    lines += [f"  {r['age']:3.0f}" + "".join(f" {r[f'p{k}']:6.1f}" for k in centiles.CENTILES) for r in rows]
+    return "\n".join(lines)
+
+
+def _change_text(out: dict[str, Any]) -> str:
+    levels = ", ".join(f"{g} ({m:.0%})" for g, m in zip(out["gmfcs"], out["mix"], strict=True))
+    return "\n".join([
+        f"Natural change in GMFM-66 over {out['follow_up_months']:g} months",
+        f"  enrolled at ages {out['enrol_ages'][0]:g}-{out['enrol_ages'][1]:g} (uniform); GMFCS {levels}",
+        f"  trial effect {out['trial_effect_per_year']:g} points/year; {out['n_children']:,} children; "
+        f"seed {out['seed']}",
+        f"  mean {out['change_mean']:.2f} (MCSE {out['mcse_mean']:.2f})  SD {out['change_sd']:.2f}",
+        "  centiles  " + "  ".join(f"p{k} {out[f'p{k}']:.1f}" for k in centiles.CENTILES),
+    ])
+
+
+def _run(args: argparse.Namespace) -> int:
+    from cbcp_sim.run.engine import DEFAULT_REPS, DEFAULT_SEED, simulate
+
+    path = args.scenario or default_scenario_path()
+    scenario = load_scenario(path, args.settings, args.effect)
+    reps = DEFAULT_REPS if args.reps is None else args.reps
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    where = {"jobs": args.jobs, "backend": args.backend, "address": args.address}
+    if args.out:
+        if args.target_mcse is not None:
+            raise ScenarioError("--target-mcse", "stops at a precision, --out saves a fixed number of trials: "
+                                                 "give one of them")
+        result = cli_planning.saved_run(scenario, reps, seed, args.out, **where)
+    else:
+        result = simulate(scenario, reps=reps, seed=seed, target_mcse=args.target_mcse, **where)
+    if args.json:
+        print(json.dumps(json_safe({**result.to_json(), "effect": args.effect}), allow_nan=False))
+    else:
+        print(result if args.effect is None else f"{result}\nEffect hypothesis: [effects.{args.effect}]")
+    return 0
+
+
+def _trajectories(args: argparse.Namespace) -> int:
+    from cbcp_sim.io import plots
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    if args.seed < 0:
+        raise ScenarioError("--seed", f"must be a whole number >= 0, got {args.seed}")
+    n = trajectories.DEFAULT_CHILDREN if args.children is None else args.children
+    tr = trajectories.trajectories(scenario, n_children=n, seed=args.seed)
+    if args.plot:
+        plots.trajectories(tr, args.plot)
+    print(json.dumps(json_safe(tr.to_json())) if args.json else trajectories.table(tr, scenario.design.visits))
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from cbcp_sim import analysis
+    from cbcp_sim.analysis.long_data import read_long
+
+    registry = {k: fn for k, fn in analysis.ANALYSES.items()  # crossover and single-arm ones need a design
+                if k not in analysis.CROSSOVER | analysis.SINGLE_ARM}
+    if args.method != "change" and args.method not in registry:
+        raise ScenarioError("--method", f"expected one of {', '.join(sorted([*registry, 'change']))}, "
+                                        f"got {args.method!r}")
+    name = "ttest" if args.method == "change" else args.method
+    if args.method == "change" and args.endpoint == "final":
+        raise ScenarioError("--endpoint", "--method change is the t-test of the change from baseline; for the "
+                                          "visit's score use --method ttest --endpoint final")
+    if not (math.isfinite(args.alpha) and 0.0 < args.alpha < 1.0):
+        raise ScenarioError("--alpha", f"must be in (0, 1), got {args.alpha:g}")
+    covariates = () if args.covariates is None else tuple(c.strip() for c in args.covariates.split(","))
+    if covariates and "covariates" not in analysis.accepts(name):
+        adjusting = [k for k in registry if "covariates" in analysis.accepts(k)]
+        raise ScenarioError("--covariates", f"the {args.method} analysis does not adjust for covariates "
+                                            f"(those that do: {', '.join(adjusting) or 'none yet'})")
+    data = read_long(args.data, covariates)
+    visit = data.months.size - 1 if args.visit is None else data.visit_index(args.visit)
+    month = float(data.months[visit])
+    observed = data.observed & data.observed[..., :1]  # children without a baseline are left out
+    at_visit = observed[0, :, visit]
+    counts = int(np.sum(at_visit & ~data.treated)), int(np.sum(at_visit & data.treated))
+    if min(counts) < 2:
+        raise ScenarioError("--visit", f"at {month:g} months {counts[0]} control and {counts[1]} treated children "
+                                       f"of {args.data} have a baseline and an observed value; at least 2 per arm "
+                                       "are needed")
+    n_subjects = int(observed[0, :, 1:].any(axis=1).sum()) if name in analysis.LONGITUDINAL else sum(counts)
+    if args.mcid is not None and "mcid" not in analysis.accepts(name):
+        raise ScenarioError("--mcid", f"applies to the responder analyses (fisher, chisquare), not {args.method}")
+    try:
+        est = analysis.analyse(name, data.values, observed, data.treated, visit, endpoint=args.endpoint or "change",
+                               covariates=data.covariates if covariates else None, mcid=args.mcid)
+    except np.linalg.LinAlgError as exc:
+        raise ScenarioError("--method", f"{args.method} could not be fitted at {month:g} months: {exc}") from None
+    result = analysis.infer(est, alpha=args.alpha, sides=2)
+    if result.failed[0]:
+        raise ScenarioError("--method", f"{args.method} could not be fitted at {month:g} months (no finite estimate "
+                                        "and standard error: no variation left, or collinear covariates)")
+    out = {"method": args.method, "visit": month, "n_subjects": n_subjects, "estimate": est.estimate[0],
+           "se": est.se[0], "df": est.df[0], "ci_low": result.ci_low[0], "ci_high": result.ci_high[0],
+           "p": result.p[0], "alpha": args.alpha, "level": round(1.0 - args.alpha, 12)}
+    print(json.dumps(json_safe(out), allow_nan=False) if args.json else _analysis_text(out, args.data))
+    return 0
+
+
+def _analysis_text(out: dict[str, Any], source: str) -> str:
+    df = out["df"]
+    rows = [("method", out["method"]), ("visit", f"{out['visit']:g} months"), ("n_subjects", str(out["n_subjects"])),
+            ("estimate", f"{out['estimate']:.4f}"), ("se", f"{out['se']:.4f}"),
+            ("df", f"{df:.0f}" if not math.isfinite(df) or df == round(df) else f"{df:.2f}"),
+            (f"{100.0 * out['level']:g}% CI", f"{out['ci_low']:.4f} to {out['ci_high']:.4f}"),
+            ("p", f"{out['p']:.4g}")]
+    width = max(len(key) for key, _ in rows)
+    return "\n".join([f"{source}: arm 1 minus arm 0 (two-sided)", *(f"  {k:<{width}}  {v}" for k, v in rows)])
+
+
+def _boundaries(args: argparse.Namespace) -> int:
+    from cbcp_sim.analysis.boundaries import boundaries
+
+    try:
+        b = boundaries(args.info, alpha=args.alpha, spending=args.spending, futility=args.futility,
+                       binding=args.binding)
+    except ScenarioError as exc:  # name the option, as the other commands do
+        raise ScenarioError(f"--{exc.path}", exc.message) from None
+    if args.json:
+        print(json.dumps(json_safe(b.to_json()), allow_nan=False))
+        return 0
+    lines = [f"{args.spending} alpha spending, one-sided alpha {b.alpha:g}"
+             + ("" if args.futility is None else f"; {'binding' if b.binding else 'non-binding'} futility"),
+             "  look  fraction  critical_z  alpha_spent  nominal_p" + ("  futility_z" if args.futility else "")]
+    for k, t in enumerate(b.info):
+        line = f"  {k + 1:>4}  {t:8.4g}  {b.critical_z[k]:10.4f}  {b.alpha_spent[k]:11.6f}  {b.nominal_p[k]:9.6f}"
+        if args.futility:
+            line += f"  {b.futility_z[k]:10.4f}" if np.isfinite(b.futility_z[k]) else "           -"
+        lines.append(line)
+    print("\n".join(lines))
+    return 0
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from cbcp_sim.explore.timeline import timeline
+    from cbcp_sim.io import plots
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    try:
+        tl = timeline(scenario, reps=args.reps, seed=args.seed)
+    except ScenarioError as exc:
+        raise ScenarioError(f"--{exc.path}" if exc.path in ("reps", "seed") else exc.path, exc.message) from None
+    if args.plot:
+        plots.timeline(tl, args.plot)
+    print(json.dumps(json_safe(tl.to_json()), allow_nan=False) if args.json else tl)
+    return 0
+
+
+def _params(args: argparse.Namespace) -> int:
+    from cbcp_sim.scenario import Scenario
+    from cbcp_sim.scenario.schema import describe
+
+    rows = describe(Scenario)
+    if args.markdown:
+        print("| key | default | allowed | unit | meaning | source |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print("| " + " | ".join(r[k].replace("|", "/") for k in
+                                    ("path", "default", "allowed", "unit", "doc", "source")) + " |")
+    else:
+        for r in rows:
+            print(f"{r['path']} = {r['default']} {r['unit']}".rstrip())
+            print(f"    {r['doc']} Allowed: {r['allowed']}. Source: {r['source']}")
+    return 0
+
+
+#: Options whose value may be a comma-separated list starting with a minus sign.
+SIGNED_LISTS = ("--futility",)
+
+
+def _joined_negatives(argv: Sequence[str]) -> list[str]:
+    """``--futility -0.5,0`` as ``--futility=-0.5,0``: argparse takes a list starting with ``-`` for an option."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in SIGNED_LISTS and re.fullmatch(r"-[\d.][\d.eE+,inf-]*|-inf.*", arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cbcp-sim`` console script; returns the exit status."""
+    try:
+        args = _parser().parse_args(_joined_negatives(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # --help (0) or a bad option (2, message already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
+                "analyze": _analyze, "boundaries": _boundaries, "timeline": _timeline,
+                "params": _params, **cli_planning.HANDLERS}[args.command](args)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output closed early, e.g. piped into `head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

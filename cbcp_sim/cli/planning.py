@@ -1,0 +1,303 @@
+"""Command line of the planning commands: sweeps, sample size, assurance, sensitivity, and the HTML report.
+
+- ``cbcp-sim sweep SCENARIO --grid PATH=A:B:STEP --grid PATH=V1,V2 [--points FILE] --out DIR``
+- ``cbcp-sim sample-size [SCENARIO] --target 0.8 [--json]``
+- ``cbcp-sim assurance [SCENARIO] [--prior PATH=normal(M, SD) ...] [--json]``
+- ``cbcp-sim sensitivity [SCENARIO] [--range PATH=LOW:HIGH ...] [--json]``
+- ``cbcp-sim report DIR [--out FILE.html]``
+
+Each takes ``--seed``, ``--jobs`` (default all cores), ``--backend loky|dask`` and ``--address``; with
+``--out DIR`` every finished chunk is saved there and the same command resumes an interrupted run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cbcp_sim.cli.options import execution_options, json_safe, settings_option
+from cbcp_sim.errors import ScenarioError
+from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
+
+ALL_CORES = -1
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add the planning commands to the ``cbcp-sim`` subcommands."""
+    sw = sub.add_parser(
+        "sweep", help="run a scenario over a grid of values: power and more per point, saved as it goes",
+        description="Run the scenario at every point of a grid (the product of the --grid axes, and of the rows of "
+                    "--points), with the same seed at every point (common random numbers), and write DIR/results.csv: "
+                    "one row per point x analysis with the point's values, power, MCSE, 95%% interval, type I "
+                    "error, bias, RMSE and coverage. Every finished chunk is saved in DIR; the same command resumes "
+                    "an interrupted sweep and refuses a DIR that holds another sweep.")
+    sw.add_argument("scenario", help="scenario TOML file")
+    sw.add_argument("--grid", action="append", default=[], metavar="PATH=A:B:STEP|PATH=V1,V2",
+                    help="an axis: a range (stop included) or a list of values, e.g. design.n_per_arm=20:120:10 "
+                         "(children per arm) or treatment.cells=\"UCB-MNC\",\"UCB-durable\" (repeatable)")
+    sw.add_argument("--points", metavar="FILE.csv", help="a CSV file of points: a header of dotted paths, a row each")
+    sw.add_argument("--reps", type=int, default=None, help="simulated trials per point (default 10000)")
+    sw.add_argument("--out", required=True, metavar="DIR", help="directory of the sweep (created; resumed if it holds "
+                                                                 "the same sweep)")
+    sw.add_argument("--parquet", action="store_true", help="also write DIR/results.parquet (needs pyarrow)")
+    sw.add_argument("--plot", metavar="FILE", help="save power curves over the first numeric axis")
+    sw.add_argument("--target", type=float, default=None, help="draw a target power line on the plot")
+    _common(sw, "sensitivity.reps=1000")
+
+    ss = sub.add_parser(
+        "sample-size", help="the smallest n per arm that reaches a target power",
+        description="Search the children per arm (in the scenario's allocation) for the smallest number whose "
+                    "power for the primary analysis reaches --target: bracket and bisect at 2000 trials, then fit "
+                    "a probit power curve in sqrt(n) to simulations at --reps around the crossing (common random "
+                    "numbers throughout). Prints n_per_arm, the simulated power there with its MCSE, and the curve.")
+    ss.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    ss.add_argument("--target", type=float, default=0.8, help="target power (default 0.8)")
+    ss.add_argument("--reps", type=int, default=None, help="simulated trials per size near the answer "
+                                                           "(default 10000)")
+    ss.add_argument("--max-n", type=int, default=None, help="largest children per arm searched (default 2000)")
+    _outputs(ss, "power curve around the answer")
+    _common(ss, "outcome.effect=2")
+
+    asr = sub.add_parser(
+        "assurance", help="probability of success: power averaged over priors of uncertain values",
+        description="Draw the uncertain values from their priors ([assurance.priors.\"PATH\"] in the scenario, or "
+                    "--prior), simulate --reps-per-draw trials at each draw, and report the share that succeed "
+                    "(O'Hagan et al. 2005), with its MCSE and the spread of power over the draws.")
+    asr.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    asr.add_argument("--prior", action="append", default=[], metavar="PATH=DIST(...)",
+                     help="a prior: normal(mean, sd), lognormal(meanlog, sdlog), uniform(low, high), point(value) or "
+                          "file(draws.csv[, column]); lower=/upper= truncate, e.g. outcome.effect=normal(3, 1.5, "
+                          "lower=0) (repeatable; replaces the scenario's prior of that path)")
+    asr.add_argument("--draws", type=int, default=None, help="prior draws (default assurance.draws, 200)")
+    asr.add_argument("--reps-per-draw", type=int, default=None,
+                     help="trials per draw (default assurance.reps_per_draw, 100)")
+    _outputs(asr, "histogram of power over the draws")
+    _common(asr, "design.n_per_arm=60")
+
+    se = sub.add_parser(
+        "sensitivity", help="which assumptions move power most: tornado and Latin-hypercube ranking",
+        description="One at a time: power at the low and the high end of each range ([sensitivity.ranges] in the "
+                    "scenario, or --range), the others as given, ranked by swing. Global: power at --samples "
+                    "Latin-hypercube points over all ranges, ranked by partial rank correlation (PRCC).")
+    se.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    se.add_argument("--range", dest="ranges", action="append", default=[], metavar="PATH=LOW:HIGH",
+                    help="a range, e.g. treatment.waning_half_life_months=3:24 (repeatable; replaces the "
+                         "scenario's range of that path)")
+    se.add_argument("--samples", type=int, default=None, help="Latin-hypercube points (default sensitivity.samples, "
+                                                               "50; 0: one at a time only)")
+    se.add_argument("--reps", type=int, default=None, help="trials per point (default sensitivity.reps, 2000)")
+    _outputs(se, "tornado chart")
+    _common(se, "design.n_per_arm=60")
+
+    rp = sub.add_parser(
+        "report", help="one self-contained HTML page of a run, sweep, sample size, assurance or sensitivity",
+        description="Write an HTML page with the tables and embedded figures of a directory written by "
+                    "run --out, sweep, sample-size --out, assurance --out or sensitivity --out.")
+    rp.add_argument("directory", metavar="DIR", help="the directory of the run or sweep")
+    rp.add_argument("--out", metavar="FILE.html", help="where to write the page (default DIR/report.html)")
+
+
+def _common(parser: argparse.ArgumentParser, example: str) -> None:
+    execution_options(parser, ALL_CORES)
+    settings_option(parser, example)
+
+
+def _outputs(parser: argparse.ArgumentParser, figure: str) -> None:
+    parser.add_argument("--out", metavar="DIR", help="save every finished chunk and the result in DIR (resumable; "
+                                                     "for `cbcp-sim report`)")
+    parser.add_argument("--plot", metavar="FILE", help=f"save a {figure} (PNG, SVG or PDF)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text summary")
+
+
+def _execution(args: argparse.Namespace) -> dict[str, Any]:
+    from cbcp_sim.run.engine import DEFAULT_SEED
+
+    if getattr(args, "plot", None):
+        from cbcp_sim.io.plots import check_figure_path
+
+        check_figure_path(args.plot)  # before the work, not after it
+    return {"seed": DEFAULT_SEED if args.seed is None else args.seed, "jobs": args.jobs, "backend": args.backend,
+            "address": args.address}
+
+
+def _named(fn: Callable[..., Any], *a: Any, options: dict[str, str] | None = None, **kw: Any) -> Any:
+    """Call ``fn``; an error about one of the engine's arguments (reps, seed, jobs, ...) or about a scenario value
+    given by an option (``options``: dotted path, or the path of a table, to option) names the option."""
+    try:
+        return fn(*a, **kw)
+    except ScenarioError as exc:
+        if exc.path in ("reps", "seed", "jobs", "backend", "address", "target", "max_n"):
+            raise ScenarioError(f"--{exc.path.replace('_', '-')}", exc.message) from None
+        option = next((o for key, o in (options or {}).items()
+                       if exc.path == key or exc.path.startswith(f"{key}.")), None)
+        if option is None:
+            raise
+        raise ScenarioError(option, f"{exc.path}: {exc.message}") from None
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from cbcp_sim.planning import sweep as sw
+    from cbcp_sim.run.engine import DEFAULT_REPS
+
+    base = load_scenario(args.scenario, args.settings, args.effect)
+    axes = [sw.parse_axis(text) for text in args.grid]
+    listed = sw.read_points(args.points) if args.points else []
+    points = sw.grid_points(axes, listed)
+    reps = DEFAULT_REPS if args.reps is None else args.reps
+    if args.plot and not any(_numeric_axis(points, path) for path in points[0]):
+        raise ScenarioError("--plot", "power curves need a numeric axis (e.g. --grid design.n_per_arm=20:80:10)")
+    option = "--points" if args.points and not args.grid else "--grid"
+    result = _named(sw.sweep, base, points, reps=reps, out=args.out, parquet=args.parquet, option=option,
+                    **_execution(args))
+    table = result.table
+    if args.plot:
+        from cbcp_sim.io import plots
+
+        plots.power_curves(table, plots.curve_axis(table), args.plot, target=args.target)
+    primary = table[table["role"] == "primary"]
+    shown = primary[[*result.paths, "power", "mcse", "ci_low", "ci_high", "type1_error", "bias"]]
+    print(f"{base.title}\n  {len(points)} points x {reps:,} trials; seed {result.seed}; "
+          f"table in {Path(args.out) / 'results.csv'}")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _numeric_axis(points: list[dict[str, Any]], path: str) -> bool:
+    """Whether ``path`` takes several numeric values over the points: a column power curves can be drawn over
+    (as :func:`cbcp_sim.io.plots.curve_axis` finds it in the table)."""
+    values = [p[path] for p in points]
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values) and len(set(values)) > 1
+
+
+def _store(args: argparse.Namespace, kind: str, scenario: Scenario, seed: int, **inputs: Any) -> Any:
+    """The ``--out`` directory of a command, if given, for the inputs that decide its result."""
+    if not args.out:
+        return None
+    from cbcp_sim.run.store import Store
+
+    return Store(args.out, kind, {"scenario": scenario.to_dict(), "seed": seed, **inputs})
+
+
+def _finish(args: argparse.Namespace, store: Any, result: Any, tables: dict[str, Any], plot: Callable[[], None]
+            ) -> int:
+    """Save the result and its tables in the store, draw the figure, print text or JSON."""
+    out = json_safe(result.to_json())
+    if store is not None:
+        store.write_json("result.json", out)
+        for name, table in tables.items():
+            store.write_table(name, table)
+    if args.plot:
+        plot()
+    print(json.dumps(out, allow_nan=False) if args.json else result)
+    return 0
+
+
+def _sample_size(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from cbcp_sim.io import plots
+    from cbcp_sim.planning.sample_size import DEFAULT_MAX_N, sample_size
+    from cbcp_sim.run.engine import DEFAULT_REPS
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    reps = DEFAULT_REPS if args.reps is None else args.reps
+    max_n = DEFAULT_MAX_N if args.max_n is None else args.max_n
+    execution = _execution(args)
+    store = _store(args, "sample-size", scenario, execution["seed"], target=args.target, reps=reps, max_n=max_n)
+    result = _named(sample_size, scenario, args.target, reps=reps, max_n=max_n, store=store, **execution)
+    curve = pd.DataFrame([{**c, "n_per_arm": json.dumps(c["n_per_arm"])} for c in result.curve])
+    return _finish(args, store, result, {"curve.csv": curve},
+                   lambda: plots.sample_size(json_safe(result.to_json()), args.plot))
+
+
+def _assurance(args: argparse.Namespace) -> int:
+    from cbcp_sim.io import plots
+    from cbcp_sim.planning.assurance import assurance
+    from cbcp_sim.scenario.priors import parse_prior
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    priors = dict(scenario.to_dict()["assurance"].get("priors", {}))
+    priors.update(parse_prior(text) for text in args.prior)
+    overrides: list[tuple[str, Any]] = [("assurance.priors", priors)]
+    overrides += [(f"assurance.{k}", v) for k, v in (("draws", args.draws), ("reps_per_draw", args.reps_per_draw))
+                  if v is not None]
+    scenario = _named(scenario.replace, overrides,  # the scenario's own values were checked when it was read
+                      options={"assurance.draws": "--draws", "assurance.priors": "--prior",
+                               "assurance.reps_per_draw": "--reps-per-draw"})
+    execution = _execution(args)
+    store = _store(args, "assurance", scenario, execution["seed"])
+    result = _named(assurance, scenario, store=store, **execution)
+    return _finish(args, store, result, {"draws.csv": result.table},
+                   lambda: plots.assurance(result.table, json_safe(result.to_json()), args.plot))
+
+
+def _sensitivity(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from cbcp_sim.io import plots
+    from cbcp_sim.planning.sensitivity import sensitivity
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    ranges = {path: [low, high] for path, low, high in scenario.sensitivity.ranges}
+    for text in args.ranges:
+        path, low, high = _range(text)
+        ranges[path] = [low, high]
+    overrides: list[tuple[str, Any]] = [("sensitivity.ranges", ranges)]
+    overrides += [(f"sensitivity.{k}", v) for k, v in (("samples", args.samples), ("reps", args.reps))
+                  if v is not None]
+    scenario = _named(scenario.replace, overrides,  # the scenario's own values were checked when it was read
+                      options={"sensitivity.samples": "--samples", "sensitivity.reps": "--reps",
+                               "sensitivity.ranges": "--range"})
+    execution = _execution(args)
+    store = _store(args, "sensitivity", scenario, execution["seed"])
+    given = {"sensitivity.samples": "--samples"} if args.samples is not None else {}
+    result = _named(sensitivity, scenario, store=store, options=given, **execution)
+    tables = {"tornado.csv": pd.DataFrame(list(result.tornado))}
+    if result.prcc:
+        tables["global.csv"] = result.table
+    return _finish(args, store, result, tables, lambda: plots.tornado(json_safe(result.to_json()), args.plot))
+
+
+def _range(text: str) -> tuple[str, float, float]:
+    from cbcp_sim.scenario.schema import DOTTED
+
+    path, sep, spec = text.partition("=")
+    low, colon, high = spec.partition(":")
+    try:
+        if not sep or not colon or not DOTTED.fullmatch(path.strip()):
+            raise ValueError
+        return path.strip(), float(low), float(high)
+    except ValueError:
+        raise ScenarioError("--range", f"expected path=low:high, e.g. dropout.fraction=0:0.2, got {text!r}") from None
+
+
+def saved_run(scenario: Scenario, reps: int, seed: int, out: str, *, jobs: int, backend: str,
+              address: str | None) -> Any:
+    """A ``run --out DIR``: its chunks saved in ``DIR`` as they finish (resumable), then ``result.json`` and
+    ``summary.csv``."""
+    from cbcp_sim.run.engine import check_jobs, point_tasks, run_points
+    from cbcp_sim.run.store import Store
+
+    tasks = _named(point_tasks, scenario, reps, seed)
+    _named(check_jobs, jobs)
+    store = Store(out, "run", {"scenario": scenario.to_dict(), "reps": reps, "seed": seed})
+    result = _named(run_points, [tasks], jobs=jobs, backend=backend, address=address, store=store,
+                    progress="run", keep_replicates=True)[0]
+    store.write_json("result.json", json_safe({"kind": "run", **result.to_json()}))
+    store.write_table("summary.csv", result.table)
+    return result
+
+
+def _report(args: argparse.Namespace) -> int:
+    from cbcp_sim.io.report import report
+
+    path = report(args.directory, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+HANDLERS = {"sweep": _sweep, "sample-size": _sample_size, "assurance": _assurance, "sensitivity": _sensitivity,
+            "report": _report}

@@ -1,1 +1,0 @@
-"""Trial designs: arms, allocation and who is treated when."""

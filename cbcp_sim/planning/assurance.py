@@ -1,0 +1,160 @@
+"""Assurance (probability of success): the power of a design averaged over what is believed about its
+uncertain values, as priors in ``[assurance.priors."<dotted path>"]`` (see :mod:`cbcp_sim.scenario.priors`).
+
+Each of ``draws`` draws sets every prior's value in the scenario and simulates ``reps_per_draw`` trials of
+it (O'Hagan, Stevens & Campbell 2005 Pharm Stat 4:187, by simulation). Draw ``k`` runs as chunk ``k`` of
+the seed's streams, so the trials of different draws are independent and, with a point-mass prior, the
+whole is exactly the run of ``draws × reps_per_draw`` trials in chunks of ``reps_per_draw``: assurance then
+equals that run's power. Success is what power counts: the primary test rejects (for a two-sided test in
+either direction; ``favourable`` counts only rejections with an estimate in favour of the cells).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cbcp_sim.analysis.metrics import Z95
+from cbcp_sim.errors import ScenarioError
+from cbcp_sim.models.streams import named_rng
+from cbcp_sim.run.engine import DEFAULT_SEED, MAX_REPS, MAX_SEED, Task, check_int, check_jobs, run_points
+from cbcp_sim.run.result import SimulationResult
+from cbcp_sim.run.store import Store
+from cbcp_sim.scenario import Scenario
+from cbcp_sim.scenario.priors import draw, typed_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: What to change in a prior that draws a value the scenario refuses.
+ADVICE = {"normal": "truncate the prior (lower, upper)", "lognormal": "truncate the prior (lower, upper)",
+          "uniform": "narrow its low and high", "point": "change its value", "file": "remove such draws from the file"}
+
+
+@dataclass(frozen=True)
+class AssuranceResult:
+    """Per draw: the prior values, the simulated power (over ``reps_per_draw`` trials) and the true effect."""
+
+    scenario: Scenario
+    values: dict[str, np.ndarray]  #: per prior path, the value of each draw
+    successes: np.ndarray  #: per draw, trials whose primary test rejected
+    favourable: np.ndarray  #: per draw, rejections with an estimate in favour of the cells
+    analysed: np.ndarray  #: per draw, trials analysed (not failed)
+    true_effect: np.ndarray  #: per draw, the true effect of the primary comparison
+    analysis: str
+    comparison: str
+    seed: int
+
+    @property
+    def power(self) -> np.ndarray:
+        """Simulated power of each draw."""
+        return self.successes / np.maximum(self.analysed, 1)
+
+    @property
+    def assurance(self) -> float:
+        """Share of all analysed trials that succeeded (equal trials per draw: the mean power)."""
+        return float(self.successes.sum() / self.analysed.sum())
+
+    @property
+    def mcse(self) -> float:
+        """Monte Carlo SE of :attr:`assurance`, a ratio estimator over independent draws (with the prior's
+        spread and the trials' binomial noise both in it)."""
+        k = self.successes.size
+        if k < 2:
+            return float("nan")
+        resid = self.successes - self.assurance * self.analysed
+        return float(np.sqrt(k / (k - 1) * np.sum(resid ** 2)) / self.analysed.sum())
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """One row per draw: ``draw``, each prior's value, ``power``, ``true_effect``."""
+        import pandas as pd
+
+        return pd.DataFrame({"draw": np.arange(self.power.size), **self.values, "power": self.power,
+                             "true_effect": self.true_effect})
+
+    def to_json(self) -> dict[str, Any]:
+        a, se = self.assurance, self.mcse
+        priors = self.scenario.assurance.priors
+        return {"kind": "assurance", "title": self.scenario.title, "scenario_digest": self.scenario.digest(),
+                "analysis": self.analysis, "comparison": self.comparison, "assurance": a, "mcse": se,
+                "ci_low": max(0.0, a - Z95 * se), "ci_high": min(1.0, a + Z95 * se),
+                "favourable": float(self.favourable.sum() / self.analysed.sum()), "draws": int(self.power.size),
+                "reps_per_draw": self.scenario.assurance.reps_per_draw, "seed": self.seed,
+                "priors": {path: p.parameters() for path, p in priors.items()},
+                "power_quantiles": {f"q{round(100 * q):02d}": float(np.quantile(self.power, q)) for q in QUANTILES},
+                "mean_true_effect": float(np.mean(self.true_effect))}
+
+    def __str__(self) -> str:
+        out = self.to_json()
+        q = out["power_quantiles"]
+        lines = [self.scenario.title,
+                 f"  assurance     {out['assurance']:.3f}  MCSE {out['mcse']:.4f}  95% CI {out['ci_low']:.3f} to "
+                 f"{out['ci_high']:.3f}  ({out['analysis']}, {out['comparison']})",
+                 f"  favourable    {out['favourable']:.3f}  (rejections with an estimate favouring the cells)",
+                 f"  power by draw 5% {q['q05']:.3f}  25% {q['q25']:.3f}  median {q['q50']:.3f}  75% {q['q75']:.3f}  "
+                 f"95% {q['q95']:.3f}",
+                 f"  {out['draws']} prior draws x {out['reps_per_draw']} trials; seed {self.seed}; mean true effect "
+                 f"{out['mean_true_effect']:.3f}",
+                 "  priors"]
+        lines += [f"    {path}: " + ", ".join(f"{k} {v}" if isinstance(v, str) else f"{k} {v:g}"
+                                            for k, v in params.items()) for path, params in out["priors"].items()]
+        return "\n".join(lines)
+
+
+def prior_draws(scenario: Scenario, n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` draws of every prior of the scenario, each prior from its own stream of ``seed``."""
+    raw = scenario.to_dict()
+    out = {}
+    for path, prior in scenario.assurance.priors.items():
+        values = draw(path, prior, n, named_rng(seed, f"prior {path}"))
+        out[path] = np.array([typed_value(raw, path, v) for v in values])
+    return out
+
+
+def assurance(scenario: Scenario, *, seed: int = DEFAULT_SEED, jobs: int = 1, backend: str = "loky",
+              address: str | None = None, store: Store | None = None, progress: bool = True) -> AssuranceResult:
+    """Assurance of the scenario's primary analysis over its ``[assurance]`` priors (``draws`` ×
+    ``reps_per_draw`` trials); ``store`` keeps each draw's chunk to resume from."""
+    seed = check_int("seed", seed, 0, MAX_SEED)
+    jobs = check_jobs(jobs)
+    a = scenario.assurance
+    if a.draws * a.reps_per_draw > MAX_REPS:
+        raise ScenarioError("assurance.draws", f"draws x reps_per_draw must be at most {MAX_REPS:,}, got "
+                                               f"{a.draws} x {a.reps_per_draw}")
+    if not a.priors:
+        raise ScenarioError("assurance.priors", "give at least one prior, e.g. [assurance.priors.\"outcome.effect\"] "
+                                                "distribution = \"normal\", mean = 3, sd = 1.5 (or --prior)")
+    values = prior_draws(scenario, a.draws, seed)
+    tasks = []
+    for k in range(a.draws):
+        point = {path: v[k].item() for path, v in values.items()}
+        try:
+            s = scenario.replace(point)
+        except ScenarioError as exc:
+            path = next((p for p in point if exc.path == p or exc.path.startswith(f"{p}.")), None)
+            if path is None:  # a rule spanning fields refused the combination of the draw's values
+                raise ScenarioError("assurance.priors", f"draw {k} ({point}) is refused: {exc}") from None
+            raise ScenarioError(f"assurance.priors.{path}", f"draw {k} gives {point[path]!r}, which the scenario "
+                                f"refuses ({exc.message}); {ADVICE[a.priors[path].distribution]}") from None
+        tasks.append([Task(s, seed, k, a.reps_per_draw)])
+    runs = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
+                      progress="assurance" if progress else None, keep_replicates=True)
+    primary = runs[0].primary
+    successes, analysed = np.array([r.successes for r in runs]).T
+    return AssuranceResult(
+        scenario, values, successes=successes, favourable=np.array([_favourable(r) for r in runs]),
+        analysed=analysed, true_effect=np.array([r.true_effect for r in runs]), analysis=primary["analysis"],
+        comparison=primary["comparison"], seed=seed)
+
+
+def _favourable(run: SimulationResult) -> int:
+    """Successes with an estimate favouring the cells (a group-sequential design's efficacy bounds are one-sided:
+    every success)."""
+    if run.sequential is not None:
+        return run.successes[0]
+    primary = run.replicates[run.scenario.analyses[0]]
+    return int((primary["reject"] & (primary["estimate"] > 0)).sum())

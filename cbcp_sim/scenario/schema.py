@@ -1,0 +1,243 @@
+"""Scenario parameters declared once: default, check, unit, description and source.
+
+Each section of a scenario is a frozen dataclass whose fields are made with :func:`param`.
+Validation, the README's parameter table and printing all read the same declaration
+(the rpact idea of one place per parameter). A check takes the raw TOML value and its
+dotted path and returns the typed value, or raises :class:`~cbcp_sim.errors.ScenarioError`
+naming the path and the allowed range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cbcp_sim.errors import ScenarioError
+from cbcp_sim.vocabulary import GMFCS_LEVELS, TOPOGRAPHIES
+
+Check = Callable[[Any, str], Any]
+#: A dotted path to a scenario value (``design.n_per_arm``, ``arms.cord blood.dose``).
+DOTTED = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w -]*)+")
+
+
+def param(default: Any, check: Check, *, unit: str = "", doc: str, source: str, shown: str | None = None) -> Any:
+    """A scenario field: its default (``shown`` as such in the docs if given), how it is checked, its unit,
+    meaning and source."""
+    return dataclasses.field(
+        default=default, metadata={"check": check, "unit": unit, "doc": doc, "source": source, "shown": shown}
+    )
+
+
+def section(cls: type) -> Any:
+    """A nested section (a frozen dataclass) used as a field of another section."""
+    return dataclasses.field(default_factory=cls, metadata={"section": cls})
+
+
+def table_of(cls: type, *, doc: str, source: str) -> Any:
+    """A table of named sections ``[<field>.<name>]``, each a ``cls`` (e.g. one per arm); empty by default."""
+    return dataclasses.field(default_factory=dict, metadata={"table": cls, "doc": doc, "source": source})
+
+
+def _fmt(x: float) -> str:
+    return "inf" if math.isinf(x) else f"{x:g}"
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def number(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False,
+           hi_open: bool = False, allow_inf: bool = False) -> Check:
+    """A real number in [lo, hi] (open ends as asked); ``inf`` only where ``allow_inf``."""
+    interval = f"{'(' if lo_open else '['}{_fmt(lo)}, {_fmt(hi)}{')' if hi_open else ']'}"
+
+    def check(value: Any, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScenarioError(path, f"must be a number in {interval}, got {_type_name(value)} {value!r}")
+        try:
+            x = float(value)
+        except OverflowError:
+            raise ScenarioError(path, f"must be in {interval}, got a number too large") from None
+        bad = (math.isnan(x) or (math.isinf(x) and not allow_inf) or x < lo or x > hi
+               or (lo_open and x == lo) or (hi_open and x == hi))
+        if bad:
+            raise ScenarioError(path, f"must be in {interval}, got {value!r}")
+        return x
+
+    check.allowed = f"number in {interval}"  # type: ignore[attr-defined]
+    return check
+
+
+def integer(lo: int, hi: int) -> Check:
+    """A whole number in [lo, hi]."""
+
+    def check(value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ScenarioError(path, f"must be a whole number in [{lo}, {hi}], got {_type_name(value)} {value!r}")
+        if not lo <= value <= hi:
+            raise ScenarioError(path, f"must be in [{lo}, {hi}], got {value!r}")
+        return int(value)
+
+    check.allowed = f"whole number in [{lo}, {hi}]"  # type: ignore[attr-defined]
+    return check
+
+
+def choice(*options: Any) -> Check:
+    """One of a fixed set of values (strings compare case-insensitively)."""
+    shown = ", ".join(repr(o) for o in options)
+
+    def check(value: Any, path: str) -> Any:
+        for option in options:
+            same = (isinstance(option, str) and isinstance(value, str)
+                    and option.lower() == value.lower())
+            if same or (not isinstance(option, str) and value == option and type(value) is type(option)):
+                return option
+        raise ScenarioError(path, f"must be one of {shown}, got {value!r}")
+
+    check.allowed = f"one of {shown}"  # type: ignore[attr-defined]
+    return check
+
+
+def text(value: Any, path: str) -> str:
+    """Any string."""
+    if not isinstance(value, str):
+        raise ScenarioError(path, f"must be a string, got {_type_name(value)} {value!r}")
+    return value
+
+
+text.allowed = "string"  # type: ignore[attr-defined]
+
+
+def array(item: Check, *, length: int | None = None, min_length: int = 1,
+          max_length: int | None = None, increasing: bool = False) -> Check:
+    """A list of items, each checked by ``item``; returned as a tuple."""
+    size = (f"exactly {length}" if length is not None
+            else f"{min_length} to {max_length}" if max_length is not None else f"at least {min_length}")
+
+    def check(value: Any, path: str) -> tuple:
+        if not isinstance(value, list | tuple):
+            raise ScenarioError(path, f"must be an array of {size} values, got {_type_name(value)} {value!r}")
+        n = len(value)
+        if (length is not None and n != length) or n < min_length or (max_length is not None and n > max_length):
+            raise ScenarioError(path, f"must have {size} values, got {n}")
+        out = tuple(item(v, f"{path}[{i}]") for i, v in enumerate(value))
+        if increasing and any(b <= a for a, b in itertools.pairwise(out)):
+            raise ScenarioError(path, f"must be strictly increasing, got {list(value)!r}")
+        return out
+
+    check.allowed = f"array of {size} ({getattr(item, 'allowed', 'values')})"  # type: ignore[attr-defined]
+    return check
+
+
+def per_gmfcs(lo: float, hi: float, **kwargs: Any) -> Check:
+    """Five values, one per GMFCS level I-V."""
+    return array(number(lo, hi, **kwargs), length=len(GMFCS_LEVELS))
+
+
+def gmfcs_mix(value: Any, path: str) -> tuple[float, ...]:
+    """Shares of GMFCS levels I-V summing to 1: a table ``{1 = 0.2, 2 = 0.3, ...}`` or five shares."""
+    if isinstance(value, list | tuple):
+        value = dict(zip(map(str, GMFCS_LEVELS), array(number(0.0, 1.0), length=5)(value, path), strict=True))
+    if not isinstance(value, Mapping):
+        raise ScenarioError(path, f"must be a table of GMFCS level (1-5) = share, got {_type_name(value)} {value!r}")
+    shares = [0.0] * len(GMFCS_LEVELS)
+    seen: set[str] = set()
+    for key, share in value.items():
+        level = str(key).strip().upper()
+        level = {"I": "1", "II": "2", "III": "3", "IV": "4", "V": "5"}.get(level, level)
+        if level not in {str(g) for g in GMFCS_LEVELS}:
+            raise ScenarioError(path, f"keys must be GMFCS levels 1-5, got {key!r}")
+        if level in seen:
+            raise ScenarioError(path, f"GMFCS level {level} is given twice")
+        seen.add(level)
+        shares[int(level) - 1] = number(0.0, 1.0)(share, f"{path}.{key}")
+    total = sum(shares)
+    if abs(total - 1.0) > 1e-6:
+        raise ScenarioError(path, f"shares must sum to 1, got {total:g}")
+    return tuple(s / total for s in shares)
+
+
+gmfcs_mix.allowed = "table of GMFCS level (1-5) = share, or 5 shares (I-V), summing to 1"  # type: ignore[attr-defined]
+
+
+def topography_table(value: Any, path: str) -> tuple[tuple[float, ...], ...]:
+    """Share of each topography within each GMFCS level: ``{hemiplegia = [5 shares], diplegia = [...], ...}``;
+    for every level the shares sum to 1. Also three such rows in :data:`TOPOGRAPHIES` order, as returned."""
+    if isinstance(value, list | tuple) and len(value) == len(TOPOGRAPHIES):
+        value = dict(zip(TOPOGRAPHIES, value, strict=True))
+    if not isinstance(value, Mapping):
+        raise ScenarioError(path, f"must be a table of topography = 5 shares (GMFCS I-V), got {_type_name(value)}")
+    unknown = sorted(set(value) - set(TOPOGRAPHIES))
+    if unknown:
+        raise ScenarioError(f"{path}.{unknown[0]}", f"unknown topography; allowed: {', '.join(TOPOGRAPHIES)}")
+    rows = tuple(per_gmfcs(0.0, 1.0)(value.get(t, [0.0] * 5), f"{path}.{t}") for t in TOPOGRAPHIES)
+    for g, total in zip(GMFCS_LEVELS, map(sum, zip(*rows, strict=True)), strict=True):
+        if abs(total - 1.0) > 1e-6:
+            raise ScenarioError(path, f"shares for GMFCS level {g} must sum to 1, got {total:g}")
+    return rows
+
+
+topography_table.allowed = (  # type: ignore[attr-defined]
+    "table of hemiplegia, diplegia, quadriplegia = 5 shares (GMFCS I-V); each level's shares sum to 1")
+
+
+def build(cls: type, raw: Any, path: str) -> Any:
+    """Validate the raw TOML table ``raw`` into the frozen dataclass ``cls``."""
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(path, f"must be a table, got {_type_name(raw)} {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        f = fields.get(key)
+        if f is None:
+            shown = key if key.isprintable() else repr(key)
+            raise ScenarioError(f"{path}.{shown}" if path else shown, f"unknown key; allowed: {', '.join(fields)}")
+        where = f"{path}.{key}" if path else key
+        if "section" in f.metadata:
+            values[key] = build(f.metadata["section"], value, where)
+        elif "table" in f.metadata:
+            if not isinstance(value, Mapping):
+                raise ScenarioError(where, f"must be a table of name = table, got {_type_name(value)} {value!r}")
+            values[key] = {str(name): build(f.metadata["table"], table, f"{where}.{name}")
+                           for name, table in value.items()}
+        else:
+            values[key] = f.metadata["check"](value, where)
+    return cls(**values)
+
+
+def describe(cls: type, path: str = "") -> list[dict[str, str]]:
+    """Every parameter of ``cls`` (recursively) as rows: path, default, allowed, unit, doc, source."""
+    rows: list[dict[str, str]] = []
+    for f in dataclasses.fields(cls):
+        where = f"{path}.{f.name}" if path else f.name
+        if "section" in f.metadata:
+            rows += describe(f.metadata["section"], where)
+            continue
+        if "table" in f.metadata:
+            rows += describe(f.metadata["table"], f"{where}.<name>")
+            continue
+        meta = f.metadata
+        rows.append({
+            "path": where,
+            "default": meta.get("shown") or _show_default(f.default),
+            "allowed": getattr(meta["check"], "allowed", ""),
+            "unit": meta["unit"],
+            "doc": meta["doc"],
+            "source": meta["source"],
+        })
+    return rows
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "from preset"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_show_default(v) for v in value) + "]"
+    if isinstance(value, float):
+        return _fmt(value)
+    return str(value)
