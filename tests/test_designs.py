@@ -125,7 +125,7 @@ def test_blocks_through_the_engine_balance_gmfcs_and_age():
     sd = {}
     for method in ("fixed", "blocks"):
         s = _scenario({"design.randomisation": method})
-        data = trial.simulate(s, reps, Streams(4, 0))
+        data = trial.generate(s, reps, Streams(4, 0))
         n1, gmfcs = _arm_means(data, "gmfcs")
         _, age = _arm_means(data, "age")
         sd[method] = (gmfcs.std(), age.std())
@@ -136,7 +136,7 @@ def test_blocks_through_the_engine_balance_gmfcs_and_age():
             assert np.unique(n1).size >= 3
             assert (np.abs(n1 - 36) <= strata * randomisation.block_size(s.design)).all()
             assert np.broadcast_to(data.arm, data.values.shape[:2]).shape[1] == 72
-            again = trial.simulate(s, reps, Streams(4, 0))
+            again = trial.generate(s, reps, Streams(4, 0))
             np.testing.assert_array_equal(data.arm, again.arm)
             np.testing.assert_array_equal(data.values, again.values)
     assert sd["blocks"][0] < 0.5 * sd["fixed"][0], sd
@@ -420,7 +420,7 @@ def test_k_arms_without_adjustment_inflates_family_wise_error():
 def _mar(odds_ratio: float) -> trial.TrialData:
     s = _scenario({"dropout.mechanism": "mar", "dropout.mar_odds_ratio": odds_ratio, "dropout.fraction": 0.2,
                    "analysis.primary": "mmrm", "design.n_per_arm": 50})
-    return trial.simulate(s, 1000, Streams(9, 0))
+    return trial.generate(s, 1000, Streams(9, 0))
 
 
 @pytest.mark.parametrize("odds_ratio", [1.0, 3.0])

@@ -1,4 +1,5 @@
-"""Unit tests of the model stages: streams, population, natural history, dropout (treatment: test_treatment.py)."""
+"""Unit tests of the model stages: streams, population, natural history, dropout, follow-up (treatment:
+test_treatment.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from cbcp_sim.models import dropout, natural_history, population
+from cbcp_sim.models import dropout, follow_up, natural_history, population, treatment
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.scenario import Dropout, Eligibility, NaturalHistory, Population
+from cbcp_sim.scenario import Dropout, Eligibility, NaturalHistory, Population, Scenario, scenario_from_dict
 
 LEVELS = np.arange(1, 6)
 
@@ -222,3 +223,71 @@ def test_median_weight_interpolates_table():
     assert population.median_weight(np.array([5.0]), False)[0] == 18.2
     for male in (True, False):
         assert np.all(np.diff(population.median_weight(np.linspace(0, 21, 50), male)) > 0)
+
+
+# --- follow-up: the one pipeline of trials and trajectories --------------------------------------------------
+
+
+def _untreated(s: Scenario, n: int = 40, reps: int = 3) -> follow_up.FollowUp:
+    streams = Streams(7, 0)
+    enrolled = population.enrol(s.population, s.eligibility, (n,), reps, streams)
+    return follow_up.draw(s, enrolled, np.array([0.0, 3.0, 12.0]), (n,), streams)
+
+
+def test_follow_untreated_is_natural_history_observed():
+    """follow_up: untreated children's scores are their true scores observed with their noise; no cell effect."""
+    s = scenario_from_dict({})
+    untreated = _untreated(s)
+    followed = follow_up.follow(s, follow_up.UNTREATED, untreated, without_cells=True)
+    np.testing.assert_array_equal(followed.scores,
+                                  natural_history.observe(s.natural_history, untreated.true, untreated.noise))
+    assert followed.without_cells is followed.scores
+    assert not followed.cell_effect.any()
+
+
+def test_follow_adds_nonspecific_response_and_cell_effect():
+    """follow_up: observed = h(true + nonspecific response + cell effect + SEM noise); without_cells leaves out the
+    cell effect only, nonspecific=False the expectation response and assessor bias only."""
+    s = scenario_from_dict({"design": {"blinding": "open"},
+                            "treatment": {"assessor_bias": 2.0, "expectation_response": 1.0}})
+    nh, t = s.natural_history, s.treatment
+    untreated = _untreated(s)
+    cells = s.regimens[1]
+    effect = treatment.cell_effect(t, cells, untreated.months, **untreated.recipient)
+    extra = treatment.nonspecific(t, cells, "open", untreated.months)
+    assert effect[..., 1:].any() and extra[1:].all()
+    followed = follow_up.follow(s, cells, untreated, without_cells=True)
+    np.testing.assert_array_equal(followed.cell_effect, effect)
+    np.testing.assert_array_equal(followed.scores, natural_history.observe(nh, untreated.true + extra + effect,
+                                                                           untreated.noise))
+    np.testing.assert_array_equal(followed.without_cells, natural_history.observe(nh, untreated.true + extra,
+                                                                                  untreated.noise))
+    alone = follow_up.follow(s, cells, untreated, nonspecific=False)
+    np.testing.assert_array_equal(alone.scores, natural_history.observe(nh, untreated.true + effect, untreated.noise))
+    assert alone.without_cells is None
+
+
+def test_follow_some_children_by_slice_or_mask():
+    """follow_up: following some children (a slice of the child axis, or an (R, N) mask as in block
+    randomisation) gives their scores when all are followed, and scheduled dose months change nothing."""
+    s = scenario_from_dict({})
+    untreated = _untreated(s)
+    cells = s.regimens[1]
+    every = follow_up.follow(s, cells, untreated, without_cells=True)
+    part = slice(5, 17)
+    mask = np.random.default_rng(3).random(untreated.true.shape[:2]) < 0.5
+    on_schedule = [np.full(untreated.true.shape[:2], dose.month) for dose in cells.doses]
+    for where, picked in ((part, lambda a: a[:, part]), (mask, lambda a: a[mask][None])):
+        some = follow_up.follow(s, cells, untreated, where, dose_months=on_schedule, without_cells=True)
+        for field in ("scores", "without_cells", "cell_effect"):
+            np.testing.assert_array_equal(getattr(some, field), picked(getattr(every, field)))
+
+
+def test_follow_up_at_some_months_keeps_the_children():
+    """follow_up: FollowUp.at gives the same children's scores at those months only."""
+    s = scenario_from_dict({})
+    untreated = _untreated(s)
+    cells = s.regimens[1]
+    every = follow_up.follow(s, cells, untreated)
+    last = follow_up.follow(s, cells, untreated.at(slice(2, 3)))
+    np.testing.assert_array_equal(last.scores, every.scores[..., 2:3])

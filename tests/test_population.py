@@ -8,7 +8,7 @@ range 0.6–15.7). Eligibility filters (age, GMFCS, minimum dose, topography) wi
 reported. Checks: Population defaults reproduce their sources' proportions; dose per kg from unit and weight
 reproduces the range reported by the autologous trials."
 
-Sources (shared/reference/parameters.md §3, §4, §6 and the defaults' own citations in cbcp_sim/scenario/spec.py):
+Sources (shared/reference/parameters.md §3, §4, §6 and the defaults' own citations in cbcp_sim/scenario/sections.py):
 Howard et al. 2005 topography 35/28/37%; Shevell et al. 2009 GMFCS IV-V in 1/2/76% of hemi-/di-/quadriplegia;
 Gorter et al. 2004 87.8% of hemiplegia at level I; Reid et al. 2011 56.1% boys; Ruiz Brunner et al. 2022 WAZ
 -0.57 (I-II) and -1.75 (III-V); Lee et al. 2012 (20 children, 11 quadriplegic / 6 hemiplegic / 3 diplegic,

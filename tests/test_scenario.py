@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 from pathlib import Path
 
 import pytest
 
 import cbcp_sim
 from cbcp_sim import Scenario, ScenarioError, load_scenario, scenario_from_dict
-from cbcp_sim.scenario import default_scenario_path, parse_value
+from cbcp_sim.scenario import default_scenario_path, parse_value, products
 from cbcp_sim.scenario.products import PRESETS as CELL_PRESETS
 from cbcp_sim.scenario.products import DoseResponse
 from cbcp_sim.scenario.schema import describe
@@ -479,3 +480,66 @@ def test_digest_changes_with_any_value(overrides):
     """digest() differs after a change of any value."""
     a = load_scenario(DEFAULT_TOML)
     assert a.replace(overrides).digest() != a.digest()
+
+
+# --- regimens, resolved once ----------------------------------------------------------------------------------
+
+SCENARIO_FILES = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.toml"))
+
+
+def _hash_or_error(value: object) -> object:
+    """hash(value), or the type of the error it raises (a scenario holds a dict of arms)."""
+    try:
+        return hash(value)
+    except TypeError as exc:
+        return type(exc)
+
+
+def _resolved(s: Scenario) -> tuple[products.Regimen, ...]:
+    """Every arm's regimen resolved afresh, as Scenario.regimens promises."""
+    d = s.design
+    return tuple(products.regimen(name, i, s.arms.get(name), s.treatment, s.population.source == "autologous",
+                                  design_kind=d.kind, crossover_month=d.crossover_month)
+                 for i, name in enumerate(d.arms))
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
+def test_regimens_resolved_once_and_right(path):
+    """Scenario.regimens is computed once per scenario (the same tuple on every read) and equals every arm
+    resolved afresh; a scenario made by dataclasses.replace resolves its own."""
+    s = load_scenario(path)
+    assert s.regimens is s.regimens
+    assert s.regimens == _resolved(s)
+    renamed = dataclasses.replace(s, design=dataclasses.replace(s.design, arms=tuple(f"arm {i}" for i, _ in
+                                                                                     enumerate(s.design.arms))))
+    assert [r.name for r in renamed.regimens] == list(renamed.design.arms)
+    assert [r.name for r in s.regimens] == list(s.design.arms)
+
+
+def test_regimens_cache_leaves_digest_dict_equality_and_hash_alone():
+    """Reading Scenario.regimens changes none of digest(), to_dict(), equality and hashing."""
+    s = load_scenario(DEFAULT_TOML)
+    bare = dataclasses.replace(s)  # the same values, its regimens not read yet
+    assert "regimens" not in vars(bare)
+    before = (bare.digest(), bare.to_dict(), _hash_or_error(bare))
+    assert bare.regimens == s.regimens
+    assert "regimens" in vars(bare)
+    assert (bare.digest(), bare.to_dict(), _hash_or_error(bare)) == before
+    assert bare == s
+    assert before[0] == load_scenario(DEFAULT_TOML).digest()
+
+
+@pytest.mark.parametrize("protocol", [pickle.DEFAULT_PROTOCOL, pickle.HIGHEST_PROTOCOL])
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.stem)
+def test_pickle_round_trip(path, protocol):
+    """A scenario sent to a worker process (joblib pickles it) comes back equal, with the same digest and
+    regimens, whether or not its regimens were read before; the copy stays frozen."""
+    s = load_scenario(path)
+    for sent in (s, dataclasses.replace(s)):
+        copy = pickle.loads(pickle.dumps(sent, protocol=protocol))
+        assert copy == s
+        assert copy.digest() == s.digest()
+        assert copy.to_dict() == s.to_dict()
+        assert copy.regimens == s.regimens
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            copy.title = "changed"  # type: ignore[misc]

@@ -164,7 +164,7 @@ def test_simulate_sham_second_arm_values_equal_null_values():
     """trial.simulate with a sham second arm (double-blind): values == null_values for every child."""
     s = build({"design.arms": ["sham", "also sham"], "arms.also sham.kind": "sham", "design.blinding": "double",
                "design.n_per_arm": 20, "treatment.expectation_response": 2.0})
-    data = trial.simulate(s, 5, Streams(4, 0))
+    data = trial.generate(s, 5, Streams(4, 0))
     assert np.array_equal(data.values, data.null_values)
     assert (data.under[1] == data.under[0]).all()
 
@@ -172,7 +172,7 @@ def test_simulate_sham_second_arm_values_equal_null_values():
 def test_simulate_zero_dose_cells_arm_values_equal_null_values():
     """A cells arm given dose 0 adds exactly nothing: values == null_values (same noise, zero cell effect)."""
     s = build({**ALLOGENEIC, "arms.cord blood.dose": 0.0, "design.n_per_arm": 20})
-    data = trial.simulate(s, 5, Streams(4, 0))
+    data = trial.generate(s, 5, Streams(4, 0))
     assert np.array_equal(data.values, data.null_values)
 
 
@@ -618,8 +618,8 @@ def test_assessor_bias_shifts_only_post_baseline_cells_scores():
     the sham arm is untouched."""
     common = {"design.blinding": "open", "design.n_per_arm": 10, "natural_history.sem": 0.0,
               "natural_history.sem_extreme": 0.0}
-    a = trial.simulate(build({**common, "treatment.assessor_bias": 0.0}), 3, Streams(2, 0))
-    b = trial.simulate(build({**common, "treatment.assessor_bias": 3.0}), 3, Streams(2, 0))
+    a = trial.generate(build({**common, "treatment.assessor_bias": 0.0}), 3, Streams(2, 0))
+    b = trial.generate(build({**common, "treatment.assessor_bias": 3.0}), 3, Streams(2, 0))
     sham, cells = slice(0, 10), slice(10, 20)
     assert np.array_equal(a.null_values[:, sham], b.null_values[:, sham])
     assert np.array_equal(a.null_values[:, cells, 0], b.null_values[:, cells, 0])
@@ -683,7 +683,7 @@ def test_any_valid_parameters_give_finite_nonnegative_effects_and_scores_in_rang
     trial.simulate's values (and null values) stay within [0, 100]."""
     s = build(overrides)
     streams = Streams(3, 0)
-    data = trial.simulate(s, 3, streams)
+    data = trial.generate(s, 3, streams)
     for values in (data.values, data.null_values):
         assert np.all(np.isfinite(values))
         assert np.all((values >= 0.0) & (values <= 100.0))

@@ -39,8 +39,8 @@ def cohort(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.nd
     gmfcs, age = np.broadcast_arrays(np.asarray(gmfcs, dtype=int), np.asarray(age, dtype=float))
     months = np.asarray(months, dtype=float)
     n = gmfcs.size
-    kids = natural_history.random_effects(nh, gmfcs, rng.standard_normal(n), rng.standard_normal(n))
-    true = natural_history.true_scores_from(nh, gmfcs, age, months, kids, rng.standard_normal((n, months.size)))
+    growth = natural_history.random_effects(nh, gmfcs, rng.standard_normal(n), rng.standard_normal(n))
+    true = natural_history.true_scores_from(nh, gmfcs, age, months, growth, rng.standard_normal((n, months.size)))
     scores = natural_history.observe(nh, true, rng.standard_normal((n, months.size)))
     return Cohort(gmfcs=gmfcs, age=age, months=months, scores=scores)
 

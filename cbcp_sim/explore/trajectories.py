@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.models import natural_history, population, treatment
+from cbcp_sim.models import follow_up, population
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import Scenario
 
@@ -85,30 +85,24 @@ def trajectories(s: Scenario, *, n_children: int = DEFAULT_CHILDREN, seed: int =
                  months: np.ndarray | None = None) -> Trajectories:
     """Follow ``n_children`` enrolled children under every arm's regimen of ``s`` (one seed, one cohort)."""
     if not 100 <= n_children <= 1_000_000:
-        raise ScenarioError("--children", f"must be in [100, 1000000], got {n_children}")
+        raise ScenarioError("n_children", f"must be in [100, 1000000], got {n_children}")
     months = month_grid(s) if months is None else np.asarray(months, dtype=float)
-    nh, t = s.natural_history, s.treatment
     sizes, streams = (n_children,), Streams(seed, 0)
-    kids = population.enrol(s.population, s.eligibility, sizes, 1, streams)
-    true, growth = natural_history.true_scores(nh, kids.gmfcs, kids.age, months, sizes, streams)
-    noise = natural_history.measurement_noise(sizes, 1, months.size, streams)
-    child = treatment.recipients(t, kids, growth.limit, sizes, streams)
-    natural = natural_history.observe(nh, true, noise)[0]
-    zero = Band.of(np.zeros_like(natural))
-    arms, reference = [], None
-    for regimen in s.regimens:
-        effect = treatment.cell_effect(t, regimen, months, **child)
-        scores = natural_history.observe(nh, true + treatment.nonspecific(t, regimen, s.design.blinding, months)
-                                         + effect, noise)[0]
-        reference = scores if reference is None else reference
-        arms.append(ArmTrajectory(name=regimen.name, kind=regimen.kind, score=Band.of(scores),
-                                  change=Band.of(scores - scores[:, :1]), cell_effect=Band.of(effect[0]),
-                                  difference=(scores - reference).mean(axis=0)))
-    nat = ArmTrajectory(name="natural history", kind="nothing", score=Band.of(natural),
-                        change=Band.of(natural - natural[:, :1]), cell_effect=zero,
-                        difference=(natural - reference).mean(axis=0))
-    return Trajectories(title=s.title, months=months, arms=tuple(arms), natural=nat, n_children=n_children,
-                        seed=seed)
+    enrolled = population.enrol(s.population, s.eligibility, sizes, 1, streams)
+    untreated = follow_up.draw(s, enrolled, months, sizes, streams)
+    followed = [follow_up.follow(s, regimen, untreated) for regimen in s.regimens]
+    natural = follow_up.follow(s, follow_up.UNTREATED, untreated)
+    reference = followed[0].scores[0]
+
+    def summary(name: str, kind: str, arm: follow_up.Followed) -> ArmTrajectory:
+        scores = arm.scores[0]
+        return ArmTrajectory(name=name, kind=kind, score=Band.of(scores), change=Band.of(scores - scores[:, :1]),
+                             cell_effect=Band.of(arm.cell_effect[0]), difference=(scores - reference).mean(axis=0))
+
+    return Trajectories(title=s.title, months=months,
+                        arms=tuple(summary(r.name, r.kind, f) for r, f in zip(s.regimens, followed, strict=True)),
+                        natural=summary("natural history", "nothing", natural),
+                        n_children=n_children, seed=seed)
 
 
 def table(tr: Trajectories, months: tuple[float, ...]) -> str:

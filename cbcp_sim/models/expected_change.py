@@ -94,10 +94,10 @@ def _predict(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, baseline: n
     w_nodes, w_weights = _gauss(W_NODES)
     prior = np.exp(-0.5 * U_GRID**2)[:, None] * w_weights[None, :]
     g = gmfcs[:, None, None]
-    kids = natural_history.random_effects(nh, g, U_GRID[None, :, None], w_nodes[None, None, :])
+    growth = natural_history.random_effects(nh, g, U_GRID[None, :, None], w_nodes[None, None, :])
     a = age[:, None, None]
-    t0 = natural_history.curve(nh, g, kids.limit, kids.tau, a)
-    t1 = (natural_history.curve(nh, g, kids.limit, kids.tau, a + months / 12.0)
+    t0 = natural_history.curve(nh, g, growth.limit, growth.tau, a)
+    t1 = (natural_history.curve(nh, g, growth.limit, growth.tau, a + months / 12.0)
           + natural_history.trial_effect(nh, np.asarray(months)))
     shared = nh.occasion_sd**2
     v0 = shared + natural_history.sem(nh, t0) ** 2
@@ -165,11 +165,11 @@ def _mean_change_table(nh: NaturalHistory, months: float) -> np.ndarray:
     weights = u_weights[:, None, None] * w_weights[None, :, None] * e_weights[None, None, :]
     out = np.empty((5, MEAN_AGES.size))
     for g in range(1, 6):
-        kids = natural_history.random_effects(nh, g, u[:, None], w[None, :])
+        growth = natural_history.random_effects(nh, g, u[:, None], w[None, :])
         a = MEAN_AGES[:, None, None]
         scores = []
         for later, gain in ((0.0, 0.0), (months / 12.0, natural_history.trial_effect(nh, np.asarray(months)))):
-            true = natural_history.curve(nh, g, kids.limit, kids.tau, a + later) + gain
+            true = natural_history.curve(nh, g, growth.limit, growth.tau, a + later) + gain
             sd = np.sqrt(nh.occasion_sd**2 + natural_history.sem(nh, true) ** 2)
             y = natural_history.to_scale(true[..., None] + sd[..., None] * e)
             scores.append((y * weights).sum(axis=(1, 2, 3)))

@@ -160,17 +160,17 @@ def true_scores(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: 
     """
     n_reps = gmfcs.shape[0]
     u, w = streams.per_child("limit", sizes, n_reps), streams.per_child("rate", sizes, n_reps)
-    kids = random_effects(nh, gmfcs, u, w)
+    growth = random_effects(nh, gmfcs, u, w)
     innovations = streams.per_child("occasion", sizes, n_reps, extra=(months.shape[-1],))
-    return true_scores_from(nh, gmfcs, age, months, kids, innovations), kids
+    return true_scores_from(nh, gmfcs, age, months, growth, innovations), growth
 
 
-def true_scores_from(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.ndarray, kids: Growth,
+def true_scores_from(nh: NaturalHistory, gmfcs: np.ndarray, age: np.ndarray, months: np.ndarray, growth: Growth,
                      innovations: np.ndarray) -> np.ndarray:
-    """True GMFM-66 ``(..., V)`` of children ``(...)`` with curve effects ``kids`` (:func:`random_effects`) from
+    """True GMFM-66 ``(..., V)`` of children ``(...)`` with curve effects ``growth`` (:func:`random_effects`) from
     the fluctuation's standard normal ``innovations`` ``(..., V)``, which are overwritten."""
     visit_age = age[..., None] + months / 12.0
-    scores = curve(nh, gmfcs[..., None], kids.limit[..., None], kids.tau[..., None], visit_age)
+    scores = curve(nh, gmfcs[..., None], growth.limit[..., None], growth.tau[..., None], visit_age)
     scores += fluctuation(nh, months, innovations)
     scores += trial_effect(nh, months)
     return scores

@@ -92,7 +92,7 @@ def windows(s: Scenario) -> np.ndarray:
     return np.asarray(visit_windows(s.operations, s.design.visits)) / DAYS_PER_MONTH
 
 
-def simulate(s: Scenario, sizes: tuple[int, ...], by_arm: bool, n_reps: int, streams: Streams) -> Calendar:
+def schedule(s: Scenario, sizes: tuple[int, ...], by_arm: bool, n_reps: int, streams: Streams) -> Calendar:
     """The calendar of ``n_reps`` trials whose children are stored in ``sizes`` groups (by arm when ``by_arm``,
     else one group in enrolment order)."""
     o, d = s.operations, s.design
@@ -116,11 +116,11 @@ def simulate(s: Scenario, sizes: tuple[int, ...], by_arm: bool, n_reps: int, str
     out = {k: np.empty((n_reps, n)) for k in ("randomised", "infused")}
     counts = np.empty((2, n_reps))
     for r in range(n_reps):
-        kids = order[r]
+        columns = order[r]
         trial = Trial(o, share, n, streams.trial_rng("operations", r))
         trial.run()
-        out["randomised"][r, kids] = trial.randomised
-        out["infused"][r, kids] = trial.infused
+        out["randomised"][r, columns] = trial.randomised
+        out["infused"][r, columns] = trial.infused
         counts[:, r] = trial.screened, trial.unit_failures
     last_visit = (out["infused"] + np.where(attended, months, 0.0).max(axis=2)).max(axis=1)
     return Calendar(randomised=out["randomised"], infused=out["infused"], months=months, attended=attended,
@@ -231,7 +231,7 @@ class Trial:
 QUANTILES = (0.05, 0.5, 0.95)
 
 
-def summarise(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+def milestone_summary(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Mean and :data:`QUANTILES` over trials of each quantity of :func:`summary_arrays`, over the trials where it
     is defined (NaN where it is in none)."""
     out = {}

@@ -68,13 +68,13 @@ def response(t: Treatment, sizes: tuple[int, ...], n_reps: int, streams: Streams
     return out
 
 
-def recipients(t: Treatment, children: Children, limit: np.ndarray, sizes: tuple[int, ...],
+def recipients(t: Treatment, enrolled: Children, limit: np.ndarray, sizes: tuple[int, ...],
                streams: Streams) -> dict[str, np.ndarray]:
-    """What :func:`cell_effect` needs of each child ``(R, N)``: GMFCS, topography, age, population dose, own
-    GMFM-66 ``limit`` (natural history) and the response from :func:`response`."""
-    return {"gmfcs": children.gmfcs, "topography": children.topography, "age": children.age,
-            "dose": children.dose, "limit": limit,
-            "child_response": response(t, sizes, children.gmfcs.shape[0], streams)}
+    """What :func:`cell_effect` needs of each of the ``enrolled`` children ``(R, N)``: GMFCS, topography, age,
+    population dose, own GMFM-66 ``limit`` (natural history) and the response from :func:`response`."""
+    return {"gmfcs": enrolled.gmfcs, "topography": enrolled.topography, "age": enrolled.age,
+            "dose": enrolled.dose, "limit": limit,
+            "child_response": response(t, sizes, enrolled.gmfcs.shape[0], streams)}
 
 
 def modifier(m: Modifiers, gmfcs: np.ndarray, topography: np.ndarray, age: np.ndarray, route: str) -> np.ndarray:

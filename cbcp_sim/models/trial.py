@@ -3,7 +3,7 @@
 Two outcome models share one output, :class:`TrialData`:
 
 - ``gmfm66``: children (population) -> allocation -> natural motor growth -> each arm's regimen (cell
-  effect, expectation response, assessor bias) -> dropout.
+  effect, expectation response, assessor bias; :mod:`cbcp_sim.models.follow_up`, as the trajectories) -> dropout.
 - ``normal``: baseline and primary-visit scores bivariate normal with SD ``sd`` and correlation
   ``correlation``; active arms shifted by ``effect`` at the primary visit. For checks against
   closed-form power and for users who think in effect sizes.
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cbcp_sim.models import dropout, expected_change, natural_history, operations, population, randomisation, treatment
-from cbcp_sim.models.layout import Layout, arm_sizes, arm_slices, fixed_layout, pick, place
+from cbcp_sim.models import dropout, expected_change, follow_up, operations, population, randomisation, treatment
+from cbcp_sim.models.follow_up import FollowUp
+from cbcp_sim.models.layout import Layout, arm_sizes, arm_slices, fixed_layout, place
 from cbcp_sim.models.operations import Calendar
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import Scenario
@@ -77,13 +78,8 @@ def _calendar(s: Scenario, layout: Layout, months: np.ndarray, n_reps: int,
     """The trial calendar when ``operations.enabled``, with the indices of the simulated visits ``months``."""
     if not s.operations.enabled:
         return None, None
-    calendar = operations.simulate(s, layout.sizes, layout.by_arm, n_reps, streams)
+    calendar = operations.schedule(s, layout.sizes, layout.by_arm, n_reps, streams)
     return calendar, np.searchsorted(s.design.visits, months)
-
-
-def _at(times: np.ndarray, where: slice | np.ndarray) -> np.ndarray:
-    """Visit times of the children ``where``: the common schedule ``(V,)`` or their own ``(R, N, V)``."""
-    return times if times.ndim == 1 else pick(times, where)
 
 
 def _dose_months(s: Scenario, regimen: Regimen, calendar: Calendar | None) -> list[np.ndarray] | None:
@@ -92,13 +88,13 @@ def _dose_months(s: Scenario, regimen: Regimen, calendar: Calendar | None) -> li
     other on schedule. Without one, None (the schedule's)."""
     if calendar is None:
         return None
-    visits = s.design.visits
+    schedule = s.design.visits
     shape = calendar.dropout.shape
-    return [calendar.months[..., visits.index(d.month)] if d.month > 0.0 and d.month in visits
-            else np.full(shape, d.month) for d in regimen.doses]
+    return [calendar.months[..., schedule.index(dose.month)] if dose.month > 0.0 and dose.month in schedule
+            else np.full(shape, dose.month) for dose in regimen.doses]
 
 
-def simulate(scenario: Scenario, n_reps: int, streams: Streams) -> TrialData:
+def generate(scenario: Scenario, n_reps: int, streams: Streams) -> TrialData:
     """Simulate ``n_reps`` trials of ``scenario`` from ``streams``."""
     return MODELS[scenario.outcome.model](scenario, n_reps, streams)
 
@@ -110,91 +106,73 @@ def _layout(s: Scenario, n_reps: int, streams: Streams) -> tuple[Layout, populat
     if by_arm:
         layout = fixed_layout(d, n_reps)
         return layout, population.enrol(s.population, s.eligibility, layout.sizes, n_reps, streams)
-    children = population.enrol(s.population, s.eligibility, sizes, n_reps, streams)
-    stratum = randomisation.strata(d, children.gmfcs, children.age, children.dose)
+    enrolled = population.enrol(s.population, s.eligibility, sizes, n_reps, streams)
+    stratum = randomisation.strata(d, enrolled.gmfcs, enrolled.age, enrolled.dose)
     arm = randomisation.assign(d, stratum, streams.rng("randomisation", 0))
-    return Layout(sizes=sizes, arm=arm, by_arm=False), children
+    return Layout(sizes=sizes, arm=arm, by_arm=False), enrolled
 
 
 def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     months = visits(s)
     primary = int(np.flatnonzero(months == s.design.primary_visit)[0])
-    layout, children = _layout(s, n_reps, streams)
+    layout, enrolled = _layout(s, n_reps, streams)
     sizes = layout.sizes
     calendar, columns = _calendar(s, layout, months, n_reps, streams)
     times = months if calendar is None else calendar.months[..., columns]
-    nh, t = s.natural_history, s.treatment
-    true, kids = natural_history.true_scores(nh, children.gmfcs, children.age, times, sizes, streams)
-    noise = natural_history.measurement_noise(sizes, n_reps, len(months), streams)
-    child = treatment.recipients(t, children, kids.limit, sizes, streams)
-    values, null_values = np.empty_like(true), np.empty_like(true)
-    regimens = s.regimens
-    for j, regimen in enumerate(regimens):
+    untreated = follow_up.draw(s, enrolled, times, sizes, streams)
+    values, null_values = np.empty_like(untreated.true), np.empty_like(untreated.true)
+    for j, regimen in enumerate(s.regimens):
         where = layout.select(j)
-        at = _at(times, where)
-        base = pick(true, where) + treatment.nonspecific(t, regimen, s.design.blinding, at)
-        scores = natural_history.observe(nh, base, pick(noise, where))
-        place(null_values, where, scores)
-        if regimen.doses:
-            given = _dose_months(s, regimen, calendar)
-            effect = treatment.cell_effect(t, regimen, at, **{k: pick(v, where) for k, v in child.items()},
-                                           dose_months=None if given is None else [pick(g, where)
-                                                                                   for g in given])
-            scores = natural_history.observe(nh, base + effect, pick(noise, where))
-        place(values, where, scores)
-    under = _under(s, layout, times[..., primary:primary + 1], true[..., primary], noise[..., primary], child,
-                   values[..., primary], null_values[..., primary], calendar)
+        followed = follow_up.follow(s, regimen, untreated, where, dose_months=_dose_months(s, regimen, calendar),
+                                    without_cells=True)
+        place(null_values, where, followed.without_cells)
+        place(values, where, followed.scores)
+    under = _under(s, layout, untreated.at(slice(primary, primary + 1)), values[..., primary],
+                   null_values[..., primary], calendar)
     observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
-    covariates = {"age": children.age, "gmfcs": children.gmfcs.astype(float), "dose": children.dose}
+    covariates = {"age": enrolled.age, "gmfcs": enrolled.gmfcs.astype(float), "dose": enrolled.dose}
     expected = None
     if s.design.kind == "single_arm":
-        expected = (expected_change.mean_change(nh, children.gmfcs, children.age, s.design.primary_visit)
+        expected = (expected_change.mean_change(s.natural_history, enrolled.gmfcs, enrolled.age,
+                                                s.design.primary_visit)
                     + s.analysis.expected_error)
     return TrialData(months=months, primary=primary, switch=_switch(s, months), arm=layout.arm, values=values,
                      null_values=null_values, observed=observed, null_observed=null_observed, under=under,
                      covariates=covariates, expected=expected,
-                     screened=children.screened if calendar is None else calendar.screened,
+                     screened=enrolled.screened if calendar is None else calendar.screened,
                      calendar=calendar, columns=columns)
 
 
-def _under(s: Scenario, layout: Layout, month: np.ndarray, true: np.ndarray, noise: np.ndarray,
-           child: dict[str, np.ndarray], values: np.ndarray, null_values: np.ndarray,
+def _under(s: Scenario, layout: Layout, at_primary: FollowUp, values: np.ndarray, null_values: np.ndarray,
            calendar: Calendar | None = None) -> np.ndarray:
-    """``(k + 1, R, N)``: every child's score at ``month`` (``(1,)``, or each child's ``(R, N, 1)``) under each
+    """``(k + 1, R, N)``: every child's score at the primary visit (the one month of ``at_primary``) under each
     arm's cells alone (no expectation response or assessor bias), and last untreated, for the true effect of
     each comparison.
 
-    Where children are stored by arm and an arm has no expectation response or assessor bias at ``month``,
-    its children's simulated ``values`` (and ``null_values``) already are those scores: only the rest are
+    Where children are stored by arm and an arm has no expectation response or assessor bias at that visit, its
+    children's simulated ``values`` (and ``null_values``) ``(R, N)`` already are those scores: only the rest are
     simulated again, from the same true scores and noise.
     """
-    nh, t = s.natural_history, s.treatment
     regimens = s.regimens
-    n = true.shape[1]
-    plain = [layout.by_arm and not treatment.nonspecific(t, r, s.design.blinding, month).any() for r in regimens]
-    slices = arm_slices(layout.sizes) if layout.by_arm else []
+    groups = arm_slices(layout.sizes) if layout.by_arm else [slice(None)]
+    plain = [layout.by_arm and not treatment.nonspecific(s.treatment, r, s.design.blinding, at_primary.months).any()
+             for r in regimens]
 
-    def fill(known: list[slice], source: np.ndarray, regimen: Regimen | None) -> np.ndarray:
-        """Scores under ``regimen`` (None: untreated), from ``source`` for the ``known`` arms' children."""
-        out = np.empty(true.shape)
-        todo = np.ones(n, dtype=bool)
-        for where in known:
-            out[:, where] = source[:, where]
-            todo[where] = False
-        if todo.any():
-            score = true[:, todo]
-            if regimen is not None:
-                at = month if month.ndim == 1 else month[:, todo]
-                given = _dose_months(s, regimen, calendar)
-                effect = treatment.cell_effect(t, regimen, at, **{k: v[:, todo] for k, v in child.items()},
-                                               dose_months=None if given is None else [g[:, todo] for g in given])
-                score = score + effect[..., 0]
-            out[:, todo] = natural_history.observe(nh, score, noise[:, todo])
+    def fill(regimen: Regimen, known: set[int], source: np.ndarray) -> np.ndarray:
+        """Scores under ``regimen``'s cells alone, from ``source`` for the children of the ``known`` groups."""
+        out = np.empty(values.shape)
+        given = _dose_months(s, regimen, calendar)
+        for g, where in enumerate(groups):
+            if g in known:
+                out[:, where] = source[:, where]
+            else:
+                followed = follow_up.follow(s, regimen, at_primary, where, dose_months=given, nonspecific=False)
+                out[:, where] = followed.scores[..., 0]
         return out
 
-    untreated = fill([slices[i] for i in range(len(regimens)) if plain[i]], null_values, None)
-    out = [fill([slices[j]] if plain[j] else [], values, r) if r.doses else untreated for j, r in enumerate(regimens)]
-    return np.stack([*out, untreated])
+    natural = fill(follow_up.UNTREATED, {j for j, p in enumerate(plain) if p}, null_values)
+    out = [fill(r, {j} if plain[j] else set(), values) if r.doses else natural for j, r in enumerate(regimens)]
+    return np.stack([*out, natural])
 
 
 def _observed(s: Scenario, months: np.ndarray, sizes: tuple[int, ...], n_reps: int, streams: Streams,

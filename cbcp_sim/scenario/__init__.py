@@ -4,7 +4,7 @@ with their defaults and sources, validated and frozen.
 The bottom layer of the package: it imports only :mod:`cbcp_sim.errors` and :mod:`cbcp_sim.vocabulary`.
 """
 
-from cbcp_sim.scenario.spec import (
+from cbcp_sim.scenario.sections import (
     MAX_LIMIT_LOGIT_SD,
     Analysis,
     Design,
@@ -14,8 +14,10 @@ from cbcp_sim.scenario.spec import (
     Operations,
     Outcome,
     Population,
-    Scenario,
     Sequential,
+)
+from cbcp_sim.scenario.spec import (
+    Scenario,
     allocation_ratio,
     default_scenario_path,
     load_scenario,
