@@ -50,10 +50,10 @@ from benchmarks.settings import (
     VISITS,
 )
 from benchmarks.timing import peak_rss_mib, repeat
-from cbcp_sim.analysis.boundaries import boundaries
 from cbcp_sim.models import layout, operations
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run import engine
+from cbcp_sim.run.settings import RunSettings
+from cbcp_sim.scenario.boundaries import boundaries
 
 README = Path(__file__).with_name("README.md")
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
@@ -220,8 +220,8 @@ def calendar_figures(sizes):
     """The trial calendar alone, ``simulate`` with it and with an interim look (s), and Lan-DeMets bounds."""
     calendar = cbcp_sim.load_scenario(SCENARIO, CALENDAR)
     arms = layout.arm_sizes(calendar.design)
-    return {"calendar_alone": repeat(lambda: [operations.simulate(calendar, arms, True, n, Streams(SEED, c))
-                                              for c, n in enumerate(engine.chunk_plan(sizes.reps))],
+    return {"calendar_alone": repeat(lambda: [operations.schedule(calendar, arms, True, n, Streams(SEED, c))
+                                              for c, n in enumerate(RunSettings(reps=sizes.reps).chunks())],
                                      sizes.calendar_runs),
             "calendar": in_process(calendar, sizes.reps, 1, sizes.calendar_runs),
             "sequential": in_process(cbcp_sim.load_scenario(SCENARIO, SEQUENTIAL), sizes.reps, 1,

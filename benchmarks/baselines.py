@@ -17,12 +17,12 @@ import cbcp_sim
 from benchmarks.settings import SEED
 from cbcp_sim.models import trial
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run import engine
+from cbcp_sim.run.settings import CHUNK_SIZE
 
 
 def trial_frames(scenario, i):
     """Replicate ``i`` simulated alone, as a user would: completers' frames with and without the effect."""
-    data = trial.simulate(scenario, 1, Streams(SEED, i))
+    data = trial.generate(scenario, 1, Streams(SEED, i))
     k = data.primary
     done = data.observed[0, :, 0] & data.observed[0, :, k]
     arm = (data.arm[0, done] > 0).astype(int)
@@ -85,7 +85,7 @@ def mixed_loop(scenario, reps):
     Returns the seconds building the frames, the seconds fitting them, the fits ``(reps, 2, 3)`` (with/without
     effect; estimate, SE, converged) and the number of warnings raised.
     """
-    data = trial.simulate(scenario, engine.CHUNK_SIZE, Streams(SEED, 0))  # what the engine's chunk 0 draws
+    data = trial.generate(scenario, CHUNK_SIZE, Streams(SEED, 0))  # what the engine's chunk 0 draws
     treated = data.arm > 0
     pairs = ((data.values, data.observed), (data.null_values, data.null_observed))
     fit_mixed(long_frame(data.values[0], data.observed[0], treated[0]), data.primary)  # warm-up
@@ -105,7 +105,7 @@ def mixed_loop(scenario, reps):
 def against_engine(scenario, fits):
     """MixedLM's estimates and SEs (with the effect) against the engine's MMRM on the same trials:
     median absolute difference of the estimates, their correlation, and the median ratio of the SEs."""
-    mmrm = cbcp_sim.simulate(scenario, reps=engine.CHUNK_SIZE, seed=SEED).replicates["mmrm"]
+    mmrm = cbcp_sim.simulate(scenario, reps=CHUNK_SIZE, seed=SEED).replicates["mmrm"]
     n = len(fits)
     estimate, se = mmrm["estimate"][:n], mmrm["se"][:n]
     return (float(np.median(np.abs(fits[:, 0, 0] - estimate))), float(np.corrcoef(fits[:, 0, 0], estimate)[0, 1]),

@@ -17,7 +17,7 @@ from benchmarks.settings import (
     TARGET_SWEEP_SECONDS,
     VISITS,
 )
-from cbcp_sim.run import engine
+from cbcp_sim.run.settings import CHUNK_SIZE
 
 
 def markdown(host, m, sizes):
@@ -188,7 +188,7 @@ def scaling_section(m, sizes):
     children, visits = m["children"], m["visits"]
     return [
         "### Scaling", "",
-        f"Each cell one fresh process (`simulate()`, jobs=1, chunks of {engine.CHUNK_SIZE:,}): median of at most "
+        f"Each cell one fresh process (`simulate()`, jobs=1, chunks of {CHUNK_SIZE:,}): median of at most "
         f"{sizes.fresh_runs} timed runs after a warm-up, or a single run when the first takes {sizes.fresh_budget:g} s "
         "or more; peak RSS as above. MMRM with 20% MAR dropout.", "",
         "By replicates (default scenario, 72 children, 5 visits):", "",
@@ -209,7 +209,7 @@ def calendar_section(m, sizes):
         f"{sizes.calendar_runs} runs after one warm-up. With `operations.enabled = false` (the first row of the "
         "in-process table) no calendar is built.", "",
         "| measurement | best | median | note |", "|---|---|---|---|",
-        timed(f"calendars alone (`operations.simulate`, SimPy), {sizes.reps:,} trials", m["calendar_alone"],
+        timed(f"calendars alone (`operations.schedule`, SimPy), {sizes.reps:,} trials", m["calendar_alone"],
               f"{median(m['calendar_alone']) / sizes.reps * 1e3:.3f} ms per trial"),
         timed("`simulate()` with `operations.enabled = true`", m["calendar"],
               f"{calendar_s / median(m['engine']):.1f}x the run without a calendar"),

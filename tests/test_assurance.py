@@ -16,6 +16,7 @@ import cbcp_sim
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.models.streams import named_rng as stream
 from cbcp_sim.planning.assurance import assurance, prior_draws
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 from cbcp_sim.scenario.priors import Prior, draw
 
@@ -36,7 +37,7 @@ def test_point_mass_assurance_equals_power_exactly():
     draws, per_draw, seed = 30, 70, 17
     scenario = _plain(**{"assurance.priors": {"outcome.effect": {"distribution": "point", "value": 2}},
                          "assurance.draws": draws, "assurance.reps_per_draw": per_draw})
-    result = assurance(scenario, seed=seed, progress=False, jobs=1)
+    result = assurance(scenario, RunSettings(seed=seed))
     fixed = scenario.replace({"outcome.effect": 2.0})
     run = cbcp_sim.simulate(fixed, reps=draws * per_draw, seed=seed, chunk_size=per_draw).primary
     assert result.assurance == run["power"]
@@ -84,7 +85,7 @@ def test_normal_prior_matches_ohagan_closed_form():
     scenario = _plain(**{"design.n_per_arm": n, "assurance.draws": draws, "assurance.reps_per_draw": per_draw,
                          "assurance.priors": {"outcome.effect": {"distribution": "normal", "mean": m,
                                                                  "sd": prior_sd}}})
-    result = assurance(scenario, seed=seed, progress=False, jobs=1)
+    result = assurance(scenario, RunSettings(seed=seed))
     assert abs(result.assurance - exact) <= 3.5 * result.mcse, (result.assurance, exact, result.mcse)
     assert result.mcse == pytest.approx(theory_se, rel=0.25)
     # the draws follow the prior, and each draw's true effect is its drawn effect
@@ -206,7 +207,7 @@ def test_assurance_with_integer_prior_runs_whole_sizes():
     """An assurance over n per arm runs each draw at its whole size (analysed = reps per draw)."""
     s = _plain(**{"assurance.priors": {"design.n_per_arm": {"distribution": "uniform", "low": 10, "high": 60}},
                   "assurance.draws": 12, "assurance.reps_per_draw": 50})
-    result = assurance(s, seed=3, progress=False, jobs=1)
+    result = assurance(s, RunSettings(seed=3))
     n = result.values["design.n_per_arm"]
     assert np.issubdtype(n.dtype, np.integer) and n.min() >= 10 and n.max() <= 60
     assert np.all(result.analysed == 50)
@@ -258,7 +259,7 @@ def test_truncation_without_numerical_mass(capsys, tmp_path):
     """Bounds that are ordered but hold no prior mass (normal(0, 1) above 100) give one line, exit 2."""
     code, out, err = cli(capsys, "assurance", _toml(tmp_path), "--prior", "outcome.effect=normal(0, 1, lower=100)",
                          "--jobs", "1")
-    assert_one_line_error(code, out, err, "error: assurance.priors.outcome.effect:", "no prior mass")
+    assert_one_line_error(code, out, err, "error: --prior: assurance.priors.outcome.effect:", "no prior mass")
 
 
 @pytest.mark.parametrize(("prior", "fragments"), [
@@ -280,7 +281,7 @@ def test_refused_draw_names_the_prior_and_suggests_truncation(capsys, tmp_path):
     """A normal prior on n per arm that draws sizes below 2 names the prior path and suggests truncation."""
     code, out, err = cli(capsys, "assurance", _toml(tmp_path), "--prior", "design.n_per_arm=normal(5, 5)",
                          "--jobs", "1")
-    assert_one_line_error(code, out, err, "error: assurance.priors.design.n_per_arm:", "refuses", "truncate",
+    assert_one_line_error(code, out, err, "error: --prior: assurance.priors.design.n_per_arm:", "refuses", "truncate",
                           "lower")
 
 
@@ -288,12 +289,12 @@ def test_refused_uniform_draw_names_the_prior(capsys, tmp_path):
     """design.n_per_arm = uniform(0, 5) draws n < 2: one line naming the prior path and the draw, exit 2."""
     code, out, err = cli(capsys, "assurance", _toml(tmp_path), "--prior", "design.n_per_arm=uniform(0, 5)",
                          "--jobs", "1")
-    assert_one_line_error(code, out, err, "error: assurance.priors.design.n_per_arm:", "draw", "refuses")
+    assert_one_line_error(code, out, err, "error: --prior: assurance.priors.design.n_per_arm:", "draw", "refuses")
 
 
 @pytest.mark.parametrize(("prior", "start", "unwanted"), [
-    ("design.n_per_arm=uniform(0, 5)", "error: assurance.priors.", "(lower, upper)"),  # uniform: narrow low, high
-    ("dropout.fraction=point(2)", "error: assurance.priors.", "truncate"),  # a point mass: change its value
+    ("design.n_per_arm=uniform(0, 5)", "error: --prior: assurance.priors.", "(lower, upper)"),  # uniform: low, high
+    ("dropout.fraction=point(2)", "error: --prior: assurance.priors.", "truncate"),  # a point mass: change its value
     ("outcome.no_such_key=normal(1, 1)", "error: --prior: assurance.priors.outcome.no_such_key: is not a scenario key",
      "truncate"),  # an unknown key is refused when the scenario is read, before any draw
 ])
@@ -309,7 +310,7 @@ def test_scenario_without_priors(capsys, tmp_path):
     code, out, err = cli(capsys, "assurance", _toml(tmp_path), "--jobs", "1")
     assert_one_line_error(code, out, err, "error: assurance.priors:", "--prior")
     with pytest.raises(ScenarioError) as info:
-        assurance(_plain(**{"assurance.priors": {}}), progress=False)
+        assurance(_plain(**{"assurance.priors": {}}))
     assert info.value.path == "assurance.priors"
 
 

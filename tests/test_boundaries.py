@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from cbcp_sim.analysis.boundaries import MAX_LOOKS, SPENDING, Z_CAP, Boundaries, boundaries, crossing, spent
 from cbcp_sim.errors import ScenarioError
+from cbcp_sim.scenario.boundaries import MAX_LOOKS, SPENDING, Z_CAP, Boundaries, boundaries, crossing, spent
 from tests.support import floats, stable
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "rpact" / "boundaries.json").read_text())

@@ -22,11 +22,12 @@ import pandas as pd
 import pytest
 
 from cbcp_sim.analysis import Estimates
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import InputError
 from cbcp_sim.run import engine, progress
 from cbcp_sim.run.engine import ChunkResult, point_tasks, run_chunk, run_points
 from cbcp_sim.run.monitoring import Monitoring
 from cbcp_sim.run.progress import Progress
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.run.store import MANIFEST, RESULTS_VERSION, MemoryStore, Store, chunk_key, dumps, loads, write_atomic
 from cbcp_sim.scenario import default_scenario_path, load_scenario
 
@@ -178,12 +179,12 @@ def test_store_resumes_the_same_inputs_and_refuses_others(tmp_path):
     again = Store(root, "sweep", {"seed": 3, "reps": 1500, "scenario": {"design": {"n_per_arm": 20}}})
     assert again.resumed is True and again.digest == store.digest
     for changed in ({**inputs, "seed": 4}, {**inputs, "reps": 1501}, {**inputs, "scenario": {"design": {}}}):
-        with pytest.raises(ScenarioError, match="changed") as info:
+        with pytest.raises(InputError, match="changed") as info:
             Store(root, "sweep", changed)
-        assert info.value.path == "--out"
-    with pytest.raises(ScenarioError, match="different sweep") as info:
-        Store(root, "run", inputs, option="--dir")
-    assert info.value.path == "--dir"
+        assert info.value.path == "out"
+    with pytest.raises(InputError, match="different sweep") as info:
+        Store(root, "run", inputs, source="directory")
+    assert info.value.path == "directory"
     assert (root / MANIFEST).read_bytes() == before
     assert sorted(p.name for p in root.iterdir()) == ["chunks", "log.jsonl", MANIFEST]
 
@@ -193,10 +194,10 @@ def test_store_refuses_foreign_directories(tmp_path):
     full = tmp_path / "full"
     full.mkdir()
     (full / "data.csv").write_text("x\n")
-    with pytest.raises(ScenarioError, match="not empty"):
+    with pytest.raises(InputError, match="not empty"):
         Store(full, "run", {})
     assert [p.name for p in full.iterdir()] == ["data.csv"]
-    with pytest.raises(ScenarioError, match="is a file"):
+    with pytest.raises(InputError, match="is a file"):
         Store(full / "data.csv", "run", {})
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -232,7 +233,7 @@ def test_store_saves_loads_and_logs(tmp_path):
 def normal_tasks() -> list[list[engine.Task]]:
     """Two points of the normal model, 1500 trials each (two chunks per point)."""
     base = load_scenario(default_scenario_path(), {"outcome.model": "normal"})
-    return [point_tasks(base.replace({"design.n_per_arm": n}), 1500, 8) for n in (20, 30)]
+    return [point_tasks(base.replace({"design.n_per_arm": n}), RunSettings(reps=1500, seed=8)) for n in (20, 30)]
 
 
 def chunk_events(root: Path) -> list[dict]:
@@ -244,9 +245,9 @@ def chunk_events(root: Path) -> list[dict]:
 def test_run_points_with_store_matches_and_resumes_without_running(tmp_path, monkeypatch):
     """run_points with a Store gives the same summaries as without; run again it reads every chunk, running none."""
     tasks = normal_tasks()
-    plain = run_points(tasks, keep_replicates=True)
+    plain = run_points(tasks, RunSettings(), keep_replicates=True)
     root = tmp_path / "store"
-    stored = run_points(tasks, store=Store(root, "t", {"x": 1}), keep_replicates=True)
+    stored = run_points(tasks, RunSettings(), store=Store(root, "t", {"x": 1}), keep_replicates=True)
     assert [r.rows for r in stored] == [r.rows for r in plain]
     assert len(chunk_events(root)) == 4 and len(list((root / "chunks").glob("*.npz"))) == 4
     assert {(e["point"], e["chunk"], e["reps"]) for e in chunk_events(root)} == {
@@ -256,7 +257,7 @@ def test_run_points_with_store_matches_and_resumes_without_running(tmp_path, mon
         raise AssertionError("a chunk was run again")
 
     monkeypatch.setattr(engine, "run_chunk", no_run)
-    resumed = run_points(tasks, store=Store(root, "t", {"x": 1}), keep_replicates=True)
+    resumed = run_points(tasks, RunSettings(), store=Store(root, "t", {"x": 1}), keep_replicates=True)
     assert [r.rows for r in resumed] == [r.rows for r in plain]
     for a, b in zip(plain, resumed, strict=True):
         assert_same(a.replicates, b.replicates)
@@ -268,7 +269,7 @@ def test_run_points_runs_only_missing_chunks(tmp_path, monkeypatch):
     """With one chunk file removed, a resumed run_points runs exactly that chunk and gets the same summaries."""
     tasks = normal_tasks()
     root = tmp_path / "store"
-    first = run_points(tasks, store=Store(root, "t", {}))
+    first = run_points(tasks, RunSettings(), store=Store(root, "t", {}))
     removed = tasks[1][0].key()
     (root / "chunks" / f"{removed}.npz").unlink()
     ran = []
@@ -279,7 +280,7 @@ def test_run_points_runs_only_missing_chunks(tmp_path, monkeypatch):
         return real(scenario, seed, chunk, n_reps)
 
     monkeypatch.setattr(engine, "run_chunk", counting)
-    again = run_points(tasks, store=Store(root, "t", {}))
+    again = run_points(tasks, RunSettings(), store=Store(root, "t", {}))
     assert ran == [(tasks[1][0].scenario.design.n_per_arm, 0, 1000)]
     assert [r.rows for r in again] == [r.rows for r in first]
     assert chunk_events(root)[-1]["point"] == 1 and chunk_events(root)[-1]["chunk"] == 0
@@ -289,7 +290,7 @@ def test_resumed_progress_eta_counts_only_chunks_run_in_this_process(tmp_path, m
     """On resume the ETA extrapolates the chunks run in this process, not those read back from the store."""
     tasks = normal_tasks()
     root = tmp_path / "store"
-    run_points(tasks, store=Store(root, "t", {}))
+    run_points(tasks, RunSettings(), store=Store(root, "t", {}))
     for task in tasks[1]:
         (root / "chunks" / f"{task.key()}.npz").unlink()
     now = [1000.0]
@@ -304,7 +305,7 @@ def test_resumed_progress_eta_counts_only_chunks_run_in_this_process(tmp_path, m
     monkeypatch.setattr(engine, "run_chunk", ten_seconds)
     stream = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", stream)
-    run_points(tasks, store=Store(root, "t", {}), progress="sweep")
+    run_points(tasks, RunSettings(progress=True), store=Store(root, "t", {}), label="sweep")
     drawn = [line for line in stream.getvalue().split("\r") if line]
     assert len(drawn) == 2 and "4/4" in drawn[1]
     # two chunks read back at once, then one run in 10 s with one left: 10 s to go, not 10 / 3 s

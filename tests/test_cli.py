@@ -210,7 +210,7 @@ BAD_OPTIONS = [
     ("seed negative", ("--seed", "-1"), ("seed",)),
     ("seed not a number", ("--seed", "1.5"), ("--seed",)),
     ("jobs zero", ("--jobs", "0"), ("jobs",)),
-    ("target-mcse out of range", ("--target-mcse", "0.7"), ("target_mcse",)),
+    ("target-mcse out of range", ("--target-mcse", "0.7"), ("--target-mcse",)),
     ("unknown option", ("--bogus",), ("--bogus",)),
 ]
 

@@ -15,7 +15,7 @@ import pytest
 import cbcp_sim
 from cbcp_sim.models import trial
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run.engine import CHUNK_SIZE, chunk_plan
+from cbcp_sim.run.settings import CHUNK_SIZE, RunSettings
 from cbcp_sim.scenario import default_scenario_path, load_scenario
 
 SEED = 7
@@ -53,11 +53,11 @@ def _assert_same_replicates(a: cbcp_sim.SimulationResult, b: cbcp_sim.Simulation
 def test_chunk_plan_handles_remainders():
     """Engine: replicates split into full chunks of CHUNK_SIZE then the remainder."""
     assert CHUNK_SIZE == 1000
-    assert chunk_plan(2500) == [1000, 1000, 500]
-    assert chunk_plan(3000) == [1000, 1000, 1000]
-    assert chunk_plan(999) == [999]
-    assert chunk_plan(7, chunk_size=3) == [3, 3, 1]
-    assert sum(chunk_plan(123_457)) == 123_457
+    assert RunSettings(reps=2500).chunks() == [1000, 1000, 500]
+    assert RunSettings(reps=3000).chunks() == [1000, 1000, 1000]
+    assert RunSettings(reps=999).chunks() == [999]
+    assert RunSettings(reps=7, chunk_size=3).chunks() == [3, 3, 1]
+    assert sum(RunSettings(reps=123_457).chunks()) == 123_457
 
 
 def test_same_seed_jobs1_equals_jobs2(scenario, run_jobs1):
@@ -132,8 +132,8 @@ def test_target_mcse_never_reached_runs_all_reps(scenario):
 def test_larger_trial_keeps_first_children(model):
     """Streams: same seed, n_per_arm 20 -> 30 keeps the first 20 children of each arm (common random numbers)."""
     r = 40
-    small = trial.simulate(_scenario(**{"design.n_per_arm": 20, "outcome.model": model}), r, Streams(SEED, 0))
-    big = trial.simulate(_scenario(**{"design.n_per_arm": 30, "outcome.model": model}), r, Streams(SEED, 0))
+    small = trial.generate(_scenario(**{"design.n_per_arm": 20, "outcome.model": model}), r, Streams(SEED, 0))
+    big = trial.generate(_scenario(**{"design.n_per_arm": 30, "outcome.model": model}), r, Streams(SEED, 0))
     assert small.values.shape[1] == 40 and big.values.shape[1] == 60
     for key in ("values", "null_values", "observed"):
         a, b = getattr(small, key), getattr(big, key)
@@ -146,9 +146,9 @@ def test_larger_trial_keeps_first_children(model):
 def test_larger_effect_keeps_trials():
     """Streams: changing treatment emax keeps null_values, dropout and the control arm identical."""
     r = 40
-    low = trial.simulate(_scenario(**{"treatment.dose_response.emax": 2.0}), r, Streams(SEED, 0))
+    low = trial.generate(_scenario(**{"treatment.dose_response.emax": 2.0}), r, Streams(SEED, 0))
     assert low.values.shape[1] == 72  # default: 36 per arm, control first
-    high = trial.simulate(_scenario(**{"treatment.dose_response.emax": 8.0}), r, Streams(SEED, 0))
+    high = trial.generate(_scenario(**{"treatment.dose_response.emax": 8.0}), r, Streams(SEED, 0))
     np.testing.assert_array_equal(low.null_values, high.null_values)
     np.testing.assert_array_equal(low.observed, high.observed)
     np.testing.assert_array_equal(low.values[:, :36], high.values[:, :36])

@@ -77,7 +77,7 @@ def test_an_effect_giving_an_invalid_scenario_is_refused_when_the_file_is_read(t
 def test_unknown_effect_names_the_ones_there_are(two):
     with pytest.raises(ScenarioError) as exc:
         load_scenario(two, effect="pooled")
-    assert exc.value.path == "--effect" and "reported, large" in exc.value.message
+    assert exc.value.path == "effect" and "reported, large" in exc.value.message
 
 
 def test_cli_run_applies_the_effect_and_reports_it(capsys, two):

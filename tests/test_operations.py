@@ -50,7 +50,7 @@ def _scenario(**overrides: Any) -> Scenario:
 
 
 def _calendar(s: Scenario, reps: int, seed: int = SEED, chunk: int = 0) -> Calendar:
-    return operations.simulate(s, s.design.n_per_arm, True, reps, Streams(seed, chunk))
+    return operations.schedule(s, s.design.n_per_arm, True, reps, Streams(seed, chunk))
 
 
 def _share(s: Scenario) -> float:
@@ -473,7 +473,7 @@ def test_summary_is_finite_when_no_child_attends_the_primary_visit():
     assert some.any() and not some.all()  # both cases occur
     arrays = operations.summary_arrays(c, s)
     np.testing.assert_array_equal(np.isnan(arrays["last_primary_visit"]), ~some)
-    summary = operations.summarise(arrays)
+    summary = operations.milestone_summary(arrays)
     bad = {k: v for k, v in summary.items() if not all(math.isfinite(x) for x in v.values())}
     assert not bad, bad
     assert summary["last_primary_visit"]["mean"] == pytest.approx(arrays["last_primary_visit"][some].mean())
@@ -501,7 +501,7 @@ def test_disabled_operations_never_build_a_calendar(monkeypatch):
     def boom(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("operations.simulate called with operations disabled")
 
-    monkeypatch.setattr(operations, "simulate", boom)
+    monkeypatch.setattr(operations, "schedule", boom)
     base = cbcp_sim.simulate(load_scenario(default_scenario_path()), reps=300, seed=SEED)
     other = cbcp_sim.simulate(load_scenario(default_scenario_path(), {
         "operations.sites": 4, "operations.screening_rate": 1.5, "operations.screening_dispersion": 1.0,
@@ -540,7 +540,7 @@ def test_window_zero_reproduces_the_schedule_exactly():
     reps = 200
     on = scenario_from_dict({}, {**MONOTONE, "operations.window_days": [0.0], "dropout.fraction": 0.2})
     off = scenario_from_dict({}, {**MONOTONE, "operations.enabled": False, "dropout.fraction": 0.2})
-    a, b = trial.simulate(on, reps, Streams(SEED, 0)), trial.simulate(off, reps, Streams(SEED, 0))
+    a, b = trial.generate(on, reps, Streams(SEED, 0)), trial.generate(off, reps, Streams(SEED, 0))
     visits = np.asarray(on.design.visits)
     assert b.calendar is None and a.calendar is not None
     np.testing.assert_array_equal(a.columns, np.arange(len(visits)))
@@ -556,7 +556,7 @@ def test_actual_visit_times_feed_the_outcome_model():
     reps = 200
     wide = scenario_from_dict({}, {**MONOTONE, "operations.window_days": [25.0]})
     exact = scenario_from_dict({}, {**MONOTONE, "operations.enabled": False})  # visits on their targets
-    a, b = trial.simulate(wide, reps, Streams(SEED, 0)), trial.simulate(exact, reps, Streams(SEED, 0))
+    a, b = trial.generate(wide, reps, Streams(SEED, 0)), trial.generate(exact, reps, Streams(SEED, 0))
     visits = np.asarray(wide.design.visits)
     deviation = a.calendar.months - visits
     assert np.abs(deviation[..., 1:]).min() > 0.0
@@ -576,7 +576,7 @@ def test_missed_visits_and_dropout_feed_the_observed_mask(mechanism):
     s = scenario_from_dict({}, {"operations.enabled": True, "design.n_per_arm": 10, "analysis.primary": "mmrm",
                                 "operations.missed_visit": 0.2, "dropout.fraction": 0.3,
                                 "dropout.mechanism": mechanism})
-    data = trial.simulate(s, reps, Streams(SEED, 0))
+    data = trial.generate(s, reps, Streams(SEED, 0))
     attended = data.calendar.attended[..., data.columns]
     missed = data.calendar.missed[..., data.columns]
     if mechanism == "mcar":

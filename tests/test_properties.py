@@ -79,7 +79,7 @@ def paired_mcse(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 def test_scores_stay_in_0_100(overrides):
     """Scores stay in 0-100 (and are finite) for any scenario inside the schema's ranges."""
     scenario = scenario_from_dict({}, overrides)
-    data = trial.simulate(scenario, 20, Streams(SEED, 0))
+    data = trial.generate(scenario, 20, Streams(SEED, 0))
     for arr in (data.values, data.null_values):
         assert arr.shape == (20, 10, 2)  # baseline and primary visit, the visits the analyses read
         assert np.isfinite(arr).all()
@@ -97,7 +97,7 @@ def test_zero_allogeneic_dose_leaves_scores_unchanged(overrides, engine):
     overrides = {**overrides, "population.source": "allogeneic", "population.allogeneic_dose": 0.0,
                  "eligibility.min_dose": 3.0, "dropout.fraction": 0.0}
     scenario = scenario_from_dict({}, overrides)
-    data = trial.simulate(scenario, 20, Streams(SEED, 0))
+    data = trial.generate(scenario, 20, Streams(SEED, 0))
     np.testing.assert_array_equal(data.values, data.null_values)
     assert (data.under[1] == data.under[0]).all()
     if engine:

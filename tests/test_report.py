@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import InputError, ScenarioError
 from cbcp_sim.io import plots
 from cbcp_sim.io.report import report
 
@@ -161,8 +161,9 @@ def test_power_curves_of_a_named_analysis_and_refusals(tmp_path):
         plots.power_curves(table, "design.arms")
     with pytest.raises(ScenarioError, match="no rows of mmrm; it has: ancova, t-test"):
         plots.power_curves(table, "design.n_per_arm", analysis="mmrm")
-    with pytest.raises(ScenarioError, match="--plot"):
+    with pytest.raises(InputError, match=r"path: file must end in \.png") as info:
         plots.power_curves(table, "design.n_per_arm", tmp_path / "f.jpg")
+    assert info.value.path == "path"
 
 
 def _page(directory: Path) -> str:

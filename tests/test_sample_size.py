@@ -17,6 +17,7 @@ from statsmodels.stats.power import TTestIndPower
 
 import cbcp_sim
 from cbcp_sim.planning.sample_size import fit_probit, sample_size
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 
 from .support import PLAIN, assert_one_line_error, cli, plain_toml
@@ -78,7 +79,7 @@ def test_sample_size_matches_closed_form(effect, target):
     scenario = _plain(effect)
     expected = _reference_n(effect, target)
     assert 20 <= expected <= 80
-    result = sample_size(scenario, target, reps=REPS, seed=SEED, progress=False, jobs=1)
+    result = sample_size(scenario, target, RunSettings(reps=REPS, seed=SEED))
     assert isinstance(result.n_per_arm, int)
     assert abs(result.n_per_arm - expected) <= 1, (result.n_per_arm, expected)
     _check_answer(result, scenario, target)
@@ -88,7 +89,7 @@ def test_sample_size_unequal_allocation_matches_ratio_two():
     """Allocation 1:2 (n_per_arm [k, 2k]): the control arm's n within 1 of statsmodels with ratio=2."""
     scenario = _plain(3.0, **{"design.n_per_arm": [20, 40]})
     expected = _reference_n(3.0, 0.8, ratio=2.0)
-    result = sample_size(scenario, 0.8, reps=REPS, seed=SEED, progress=False, jobs=1)
+    result = sample_size(scenario, 0.8, RunSettings(reps=REPS, seed=SEED))
     control, active = result.n_per_arm
     assert active == 2 * control
     assert abs(control - expected) <= 1, (control, expected)
@@ -104,7 +105,7 @@ def test_sample_size_one_sided_alpha(alpha):
     # a search that ignored design.sides would fail here
     scenario = _plain(3.5, **{"design.sides": 1, "design.alpha": alpha})
     expected = _reference_n(3.5, 0.85, alpha=alpha, sides=1)
-    result = sample_size(scenario, 0.85, reps=REPS, seed=SEED, progress=False, jobs=1)
+    result = sample_size(scenario, 0.85, RunSettings(reps=REPS, seed=SEED))
     assert abs(result.n_per_arm - expected) <= 1, (result.n_per_arm, expected)
     _check_answer(result, scenario, 0.85)
 
@@ -201,10 +202,10 @@ def test_cli_sample_size_target_outside_unit_interval(capsys, tmp_path, target):
 
 
 def test_cli_sample_size_target_beyond_max_n(capsys, tmp_path):
-    """A target the largest size allowed cannot reach exits 2 with one line naming --target and --max-n."""
+    """A target the largest size allowed cannot reach exits 2 with one line naming --target and max_n."""
     code, out, err = cli(capsys, "sample-size", _toml(tmp_path, 1.0), "--target", "0.9", "--max-n", "10", "--reps",
                          "500", "--jobs", "1")
-    assert_one_line_error(code, out, err, "error: --target:", "--max-n")
+    assert_one_line_error(code, out, err, "error: --target:", "max_n 10 per arm")
 
 
 def test_cli_sample_size_max_n_too_small(capsys, tmp_path):

@@ -12,6 +12,7 @@ import pytest
 import cbcp_sim
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.planning.sensitivity import latin_hypercube, prcc, sensitivity
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 
 from .support import PLAIN, assert_one_line_error, cli, plain_toml
@@ -99,7 +100,7 @@ def test_sensitivity_on_the_plain_model():
     reps, seed = 600, 5
     scenario = _plain(**{"sensitivity.ranges": {"outcome.effect": [1.0, 4.0], "dropout.fraction": [0.0, 0.1]},
                          "sensitivity.samples": 12, "sensitivity.reps": reps})
-    result = sensitivity(scenario, seed=seed, progress=False, jobs=1)
+    result = sensitivity(scenario, RunSettings(seed=seed))
     out = result.to_json()
     base = cbcp_sim.simulate(scenario, reps=reps, seed=seed).primary
     assert out["base_power"] == base["power"]
@@ -135,7 +136,7 @@ def test_sensitivity_on_the_plain_model():
 def test_sensitivity_without_ranges_is_an_error():
     """A scenario without ranges names sensitivity.ranges."""
     with pytest.raises(ScenarioError) as info:
-        sensitivity(_plain(**{"sensitivity.ranges": {}}), progress=False)
+        sensitivity(_plain(**{"sensitivity.ranges": {}}))
     assert info.value.path == "sensitivity.ranges"
 
 
@@ -184,7 +185,7 @@ def test_cli_sensitivity_one_at_a_time_only(capsys, tmp_path):
     (["--range", "nodots=0:1"], ("error: --range:",)),
     (["--range", "dropout.fraction=0:0.1", "--range", "outcome.effect=1:4", "--samples", "2"],
      ("error: --samples:", "at least 5")),
-    (["--range", "dropout.fraction=0:2"], ("sensitivity.ranges.dropout.fraction", "refused")),
+    (["--range", "dropout.fraction=0:2"], ("error: --range: sensitivity.ranges.dropout.fraction", "refuses")),
     ([], ("error: sensitivity.ranges:",)),
 ])
 def test_cli_sensitivity_malformed(capsys, tmp_path, args, fragments):

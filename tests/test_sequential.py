@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 from scipy.special import ndtr, ndtri, stdtr
 
-from cbcp_sim.analysis.boundaries import boundaries, crossing
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.run import engine
 from cbcp_sim.run.monitoring import MIN_GAP, bounds, fractions, look_dates
 from cbcp_sim.run.result import SimulationResult
 from cbcp_sim.scenario import Scenario, Sequential, default_scenario_path, load_scenario
+from cbcp_sim.scenario.boundaries import boundaries, crossing
 
 ALPHA = 0.025
 NORMAL = {"outcome.model": "normal", "analysis.primary": "ancova", "analysis.secondary": [], "design.sides": 1,

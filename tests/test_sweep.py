@@ -28,8 +28,10 @@ from hypothesis import strategies as st
 
 import cbcp_sim
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.planning.sweep import Axis, grid_points, parse_axis, point_scenarios
+from cbcp_sim.planning.points import point_scenarios
+from cbcp_sim.planning.sweep import Axis, grid_points, parse_axis
 from cbcp_sim.run.engine import point_tasks
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import default_scenario_path, load_scenario
 
 from .support import assert_one_line_error, cli, stable
@@ -129,8 +131,9 @@ KILL_CHUNKS = KILL_POINTS * 3
 def chunk_keys() -> list[tuple[int, int, str]]:
     """(point, chunk, file stem) of every chunk of the KILL_ARGV sweep."""
     base = load_scenario(SCENARIO)
-    scenarios = point_scenarios(base, grid_points([parse_axis("design.n_per_arm=20:75:5")]))
-    return [(p, t.chunk, t.key()) for p, s in enumerate(scenarios) for t in point_tasks(s, 2500, 5)]
+    scenarios = point_scenarios(base, grid_points([parse_axis("design.n_per_arm=20:75:5")]), "grid")
+    settings = RunSettings(reps=2500, seed=5)
+    return [(p, t.chunk, t.key()) for p, s in enumerate(scenarios) for t in point_tasks(s, settings)]
 
 
 def test_sigkilled_sweep_resumes_without_recomputing_finished_chunks(capsys, tmp_path):
@@ -382,10 +385,10 @@ def test_parse_axis_lists_split_at_top_level_commas():
                                   "design..n=1", "1design.n=1", "design.n_per_arm=1:2:3:4",
                                   "outcome.effect=nan:1:1", "outcome.effect=true:2"])
 def test_parse_axis_rejects(text):
-    """parse_axis raises a ScenarioError naming --grid for each malformed axis."""
+    """parse_axis raises a ScenarioError naming its parameter, grid, for each malformed axis."""
     with pytest.raises(ScenarioError) as info:
         parse_axis(text)
-    assert info.value.path == "--grid"
+    assert info.value.path == "grid"
 
 
 @stable(200)

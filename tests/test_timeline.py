@@ -17,11 +17,11 @@ import pytest
 from scipy import stats
 
 import cbcp_sim
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import InputError
 from cbcp_sim.explore.timeline import BANDS, GRID_STEP, MAX_REPS, Timeline, timeline
 from cbcp_sim.models import operations
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run.engine import CHUNK_SIZE, chunk_plan
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario, scenario_from_dict
 
 from .support import assert_one_line_error, cli
@@ -39,14 +39,14 @@ def test_milestones_equal_the_engine_summary():
     """The same scenario and seed: the timeline's milestone summary is the engine's result.operations, exactly,
     over two chunks (1,000 + 100 trials); the timeline switches the calendar on itself."""
     reps = 1100
-    assert len(chunk_plan(reps, CHUNK_SIZE)) == 2
+    assert len(RunSettings(reps=reps).chunks()) == 2
     s = _default(**{"operations.enabled": True})
     result = cbcp_sim.simulate(s, reps=reps, seed=SEED)
-    tl = timeline(s, reps, SEED)
+    tl = timeline(s, RunSettings(reps=reps, seed=SEED))
     assert result.operations is not None
-    assert operations.summarise(tl.milestones) == result.operations
+    assert operations.milestone_summary(tl.milestones) == result.operations
     assert tl.to_json()["milestones"] == result.operations
-    off = timeline(_default(), reps, SEED)  # operations.enabled = false in the file
+    off = timeline(_default(), RunSettings(reps=reps, seed=SEED))  # operations.enabled = false in the file
     for k in tl.milestones:
         np.testing.assert_array_equal(off.milestones[k], tl.milestones[k], err_msg=k)
 
@@ -54,8 +54,8 @@ def test_milestones_equal_the_engine_summary():
 def _calendars(s: Scenario, reps: int, seed: int) -> list[operations.Calendar]:
     """The calendars a timeline of ``s`` simulates, chunk by chunk."""
     s = replace(s, operations=replace(s.operations, enabled=True))
-    return [operations.simulate(s, s.design.n_per_arm, True, n, Streams(seed, c))
-            for c, n in enumerate(chunk_plan(reps, CHUNK_SIZE))]
+    return [operations.schedule(s, s.design.n_per_arm, True, n, Streams(seed, c))
+            for c, n in enumerate(RunSettings(reps=reps).chunks())]
 
 
 def test_json_and_accrual_curve():
@@ -66,7 +66,7 @@ def test_json_and_accrual_curve():
     reps = 300
     s = _default()
     n = sum(s.design.n_per_arm)
-    tl = timeline(s, reps, SEED)
+    tl = timeline(s, RunSettings(reps=reps, seed=SEED))
     assert isinstance(tl, Timeline) and tl.n_children == n and tl.n_reps == reps and tl.seed == SEED
     data = tl.to_json()
     assert {"title", "n_children", "n_reps", "seed", "enrolment_months", "total_months", "milestones",
@@ -110,7 +110,7 @@ def test_accrual_matches_poisson_counts():
     s = scenario_from_dict({}, {"population.source": "allogeneic", "operations.unit_lead_days": 0.0,
                                 "operations.screening_rate": rate, "design.n_per_arm": 12})
     n = sum(s.design.n_per_arm)
-    tl = timeline(s, reps, SEED)
+    tl = timeline(s, RunSettings(reps=reps, seed=SEED))
     for m in (1.0, 2.0, 3.0):
         x = np.arange(n)
         dist = stats.poisson(rate * m)
@@ -124,8 +124,8 @@ def test_accrual_matches_poisson_counts():
                                                ({"reps": True}, "reps"), ({"reps": 2.0}, "reps"),
                                                ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed")])
 def test_timeline_rejects_bad_reps_and_seed(kwargs, field):
-    with pytest.raises(ScenarioError) as info:
-        timeline(_default(), **kwargs)
+    with pytest.raises(InputError) as info:
+        timeline(_default(), RunSettings(**kwargs))
     assert info.value.path == field
 
 
@@ -141,7 +141,7 @@ def test_cli_json_is_the_timeline(capsys):
     assert data["n_reps"] == 200 and data["seed"] == 1
     assert {"enrolment_months", "total_months", "milestones", "accrual"} <= data.keys()
     assert data["accrual"].keys() >= {"months", "median"}
-    assert data == json.loads(json.dumps(timeline(load_scenario(DEFAULT), 200, 1).to_json()))
+    assert data == json.loads(json.dumps(timeline(load_scenario(DEFAULT), RunSettings(reps=200, seed=1)).to_json()))
 
 
 def test_cli_table_and_plot(capsys, tmp_path):

@@ -60,7 +60,7 @@ from scipy import special, stats
 import cbcp_sim
 from cbcp_sim.models import trial
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run.engine import chunk_plan
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import Scenario
 from cbcp_sim.vocabulary import PARALLEL_ANALYSES
 
@@ -141,8 +141,8 @@ def _null_counts(design: str, n: int) -> dict[str, np.ndarray]:
     """
     scenario = _scenario(design, n)
     parts: dict[str, list[np.ndarray]] = {}
-    for chunk, size in enumerate(chunk_plan(REPS)):
-        data = trial.simulate(scenario, size, Streams(SEEDS[design, n], chunk))
+    for chunk, size in enumerate(RunSettings(reps=REPS).chunks()):
+        data = trial.generate(scenario, size, Streams(SEEDS[design, n], chunk))
         seen = data.null_observed[..., 0] & data.null_observed[..., data.primary]
         change = data.null_values[..., data.primary] - data.null_values[..., 0]
         if data.expected is not None:

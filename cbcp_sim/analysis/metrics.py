@@ -36,7 +36,7 @@ def rate(reject: np.ndarray, failed: np.ndarray) -> dict[str, float]:
     return {"rate": p, "mcse": math.sqrt(p * (1 - p) / n) if n else math.nan, "ci_low": low, "ci_high": high}
 
 
-def summarise(name: str, role: str, alt: tuple[Estimates, Inference], null: tuple[Estimates, Inference],
+def operating_characteristics(name: str, role: str, alt: tuple[Estimates, Inference], null: tuple[Estimates, Inference],
               true_effect: float, *, comparison: str = "") -> dict[str, Any]:
     """One tidy row for an analysis of a comparison: power, type I error, bias, RMSE, coverage, failures.
     With a NaN ``true_effect`` (an estimand the engine does not compute) bias, RMSE and coverage are NaN."""

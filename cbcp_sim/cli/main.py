@@ -26,13 +26,25 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from cbcp_sim.cli import analyze
 from cbcp_sim.cli import planning as cli_planning
-from cbcp_sim.cli.options import execution_options, json_safe, settings_option
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.cli.options import (
+    as_option,
+    execution_options,
+    option,
+    plot_option,
+    reps_option,
+    run_settings,
+    settings_option,
+)
+from cbcp_sim.errors import InputError, ScenarioError
 from cbcp_sim.explore import centiles, trajectories
+from cbcp_sim.run.store import json_safe
 from cbcp_sim.scenario import default_scenario_path, load_scenario
 
 EXIT_USAGE = 2
+#: Trial calendars simulated by ``timeline`` unless --reps says otherwise.
+TIMELINE_REPS = 1000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,12 +59,12 @@ def _parser() -> argparse.ArgumentParser:
                          description="Simulate a scenario and report power (with MCSE and 95%% interval), "
                                      "type I error under no effect, mean estimate and bias.")
     run.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
-    run.add_argument("--reps", type=int, default=None, help="simulated trials (default 10000)")
+    reps_option(run, "simulated trials")
     execution_options(run, 1)
-    run.add_argument("--target-mcse", type=float, default=None,
-                     help="stop once the Monte Carlo SE of power is at most this (--reps is then the maximum)")
-    run.add_argument("--out", metavar="DIR", help="save every finished chunk and the result in DIR (resumable; "
-                                                  "for `cbcp-sim report`; not with --target-mcse)")
+    option(run, "--target-mcse", param="target_mcse", type=float, default=None,
+           help="stop once the Monte Carlo SE of power is at most this (--reps is then the maximum)")
+    option(run, "--out", param="out", metavar="DIR", help="save every finished chunk and the result in DIR "
+                                                          "(resumable; for `cbcp-sim report`; not with --target-mcse)")
     settings_option(run, "design.n_per_arm=40")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text summary")
     nh = sub.add_parser(
@@ -77,40 +89,18 @@ def _parser() -> argparse.ArgumentParser:
                     "difference from the first arm. A table at the scenario's visits, or --json on a monthly grid.")
     tr.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
     _cohort_options(tr, "treatment.cells=UCB-durable", trajectories.DEFAULT_CHILDREN, " (every half month)")
-    an = sub.add_parser(
-        "analyze", help="fit an analysis to a real trial's data: estimate, SE, CI and p of arm 1 minus arm 0",
-        description="Fit the simulator's own analysis code to a real data set in long format (a CSV file with "
-                    "columns id, arm (0 control, 1 treated), visit (months after baseline, > 0), baseline (the "
-                    "child's baseline score, on every row of the child) and value; one row per child and visit, "
-                    "a missed visit an absent row or an empty value; children without a baseline are left out) "
-                    "and print the estimate of arm 1 minus arm 0 at one visit with its SE, df, two-sided "
-                    "confidence interval and p-value.")
-    an.add_argument("data", metavar="DATA.csv", help="long-format CSV file")
-    an.add_argument("--method", required=True, metavar="M",
-                    help="change (t-test of the change from baseline) or any analysis of analysis.primary "
-                         "(ttest, welch, ancova, ...; an unknown name lists them)")
-    an.add_argument("--visit", type=float, metavar="V", help="months after baseline of the compared visit "
-                                                               "(default: the last visit in the file)")
-    an.add_argument("--covariates", metavar="A[,B...]",
-                    help="per-child numeric columns to adjust for (only analyses that take covariates)")
-    an.add_argument("--endpoint", choices=("change", "final"), default=None,
-                    help="change from baseline or the visit's score (default change; ancova: the same estimate)")
-    an.add_argument("--alpha", type=float, default=0.05, metavar="A",
-                    help="two-sided level: a 1 - alpha confidence interval (default 0.05)")
-    an.add_argument("--mcid", type=float, default=None, metavar="POINTS",
-                    help="fisher and chisquare: a responder's change is at least this (default 1.5)")
-    an.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    analyze.add_command(sub)
     bd = sub.add_parser(
         "boundaries", help="group-sequential efficacy bounds (Lan-DeMets spending) on the z scale",
         description="One-sided efficacy bounds on the z scale at the given information fractions, with the "
                     "cumulative alpha spent and the nominal one-sided p-value of each look (as rpact's "
                     "getDesignGroupSequential with typeOfDesign asOF or asP).")
-    bd.add_argument("--info", required=True, type=_fractions, metavar="T[,T...]",
+    option(bd, "--info", param="info", required=True, type=_fractions, metavar="T[,T...]",
                     help="information fractions of the looks, increasing, the last 1 (e.g. 0.5,1)")
-    bd.add_argument("--alpha", type=float, default=0.025, help="one-sided alpha (default 0.025)")
-    bd.add_argument("--spending", choices=("obf", "pocock"), default="obf",
+    option(bd, "--alpha", param="alpha", type=float, default=0.025, help="one-sided alpha (default 0.025)")
+    option(bd, "--spending", param="spending", choices=("obf", "pocock"), default="obf",
                     help="O'Brien-Fleming-type (obf, default) or Pocock-type (pocock) alpha spending")
-    bd.add_argument("--futility", type=_fractions, metavar="Z[,Z...]",
+    option(bd, "--futility", param="futility", type=_fractions, metavar="Z[,Z...]",
                     help="z-scale futility bounds, one per interim look")
     bd.add_argument("--binding", action="store_true", help="futility bounds are binding")
     bd.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -121,10 +111,10 @@ def _parser() -> argparse.ArgumentParser:
                     "enrolment duration, total duration and the other milestones; --plot draws the accrual "
                     "curve with its 80%% and 95%% bands.")
     tl.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
-    tl.add_argument("--reps", type=int, default=1000, help="simulated trials (default 1000)")
-    tl.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    reps_option(tl, "simulated trials", TIMELINE_REPS)
+    execution_options(tl, 1)
     settings_option(tl, "operations.sites=3")
-    tl.add_argument("--plot", metavar="FILE", help="save the accrual figure (PNG, SVG or PDF by extension)")
+    plot_option(tl, "the accrual figure")
     tl.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     params = sub.add_parser("params", help="list every scenario parameter with its default and source")
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
@@ -135,9 +125,10 @@ def _parser() -> argparse.ArgumentParser:
 def _cohort_options(parser: argparse.ArgumentParser, example: str, children: int, json_detail: str) -> None:
     """Options shared by the commands that follow a simulated cohort: --set, --children, --seed, --plot, --json."""
     settings_option(parser, example)
-    parser.add_argument("--children", type=int, default=None, help=f"children simulated (default {children})")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    parser.add_argument("--plot", metavar="FILE", help="save a figure (PNG, SVG or PDF by extension)")
+    option(parser, "--children", param="n_children", type=int, default=None,
+           help=f"children simulated (default {children})")
+    option(parser, "--seed", param="seed", type=int, default=1, help="random seed (default 1)")
+    plot_option(parser, "a figure")
     parser.add_argument("--json", action="store_true", help=f"print JSON{json_detail} instead of a table")
 
 
@@ -238,20 +229,10 @@ def _change_text(out: dict[str, Any]) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from cbcp_sim.run.engine import DEFAULT_REPS, DEFAULT_SEED, simulate
+    from cbcp_sim.run.engine import simulate
 
-    path = args.scenario or default_scenario_path()
-    scenario = load_scenario(path, args.settings, args.effect)
-    reps = DEFAULT_REPS if args.reps is None else args.reps
-    seed = DEFAULT_SEED if args.seed is None else args.seed
-    where = {"jobs": args.jobs, "backend": args.backend, "address": args.address}
-    if args.out:
-        if args.target_mcse is not None:
-            raise ScenarioError("--target-mcse", "stops at a precision, --out saves a fixed number of trials: "
-                                                 "give one of them")
-        result = cli_planning.saved_run(scenario, reps, seed, args.out, **where)
-    else:
-        result = simulate(scenario, reps=reps, seed=seed, target_mcse=args.target_mcse, **where)
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    result = simulate(scenario, settings=run_settings(args, args.reps), target_mcse=args.target_mcse, out=args.out)
     if args.json:
         print(json.dumps(json_safe({**result.to_json(), "effect": args.effect}), allow_nan=False))
     else:
@@ -273,74 +254,10 @@ def _trajectories(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analyze(args: argparse.Namespace) -> int:
-    from cbcp_sim import analysis
-    from cbcp_sim.analysis.long_data import read_long
-
-    registry = {k: fn for k, fn in analysis.ANALYSES.items()  # crossover and single-arm ones need a design
-                if k not in analysis.CROSSOVER | analysis.SINGLE_ARM}
-    if args.method != "change" and args.method not in registry:
-        raise ScenarioError("--method", f"expected one of {', '.join(sorted([*registry, 'change']))}, "
-                                        f"got {args.method!r}")
-    name = "ttest" if args.method == "change" else args.method
-    if args.method == "change" and args.endpoint == "final":
-        raise ScenarioError("--endpoint", "--method change is the t-test of the change from baseline; for the "
-                                          "visit's score use --method ttest --endpoint final")
-    if not (math.isfinite(args.alpha) and 0.0 < args.alpha < 1.0):
-        raise ScenarioError("--alpha", f"must be in (0, 1), got {args.alpha:g}")
-    covariates = () if args.covariates is None else tuple(c.strip() for c in args.covariates.split(","))
-    if covariates and "covariates" not in analysis.accepts(name):
-        adjusting = [k for k in registry if "covariates" in analysis.accepts(k)]
-        raise ScenarioError("--covariates", f"the {args.method} analysis does not adjust for covariates "
-                                            f"(those that do: {', '.join(adjusting) or 'none yet'})")
-    data = read_long(args.data, covariates)
-    visit = data.months.size - 1 if args.visit is None else data.visit_index(args.visit)
-    month = float(data.months[visit])
-    observed = data.observed & data.observed[..., :1]  # children without a baseline are left out
-    at_visit = observed[0, :, visit]
-    counts = int(np.sum(at_visit & ~data.treated)), int(np.sum(at_visit & data.treated))
-    if min(counts) < 2:
-        raise ScenarioError("--visit", f"at {month:g} months {counts[0]} control and {counts[1]} treated children "
-                                       f"of {args.data} have a baseline and an observed value; at least 2 per arm "
-                                       "are needed")
-    n_subjects = int(observed[0, :, 1:].any(axis=1).sum()) if name in analysis.LONGITUDINAL else sum(counts)
-    if args.mcid is not None and "mcid" not in analysis.accepts(name):
-        raise ScenarioError("--mcid", f"applies to the responder analyses (fisher, chisquare), not {args.method}")
-    try:
-        est = analysis.analyse(name, data.values, observed, data.treated, visit, endpoint=args.endpoint or "change",
-                               covariates=data.covariates if covariates else None, mcid=args.mcid)
-    except np.linalg.LinAlgError as exc:
-        raise ScenarioError("--method", f"{args.method} could not be fitted at {month:g} months: {exc}") from None
-    result = analysis.infer(est, alpha=args.alpha, sides=2)
-    if result.failed[0]:
-        raise ScenarioError("--method", f"{args.method} could not be fitted at {month:g} months (no finite estimate "
-                                        "and standard error: no variation left, or collinear covariates)")
-    out = {"method": args.method, "visit": month, "n_subjects": n_subjects, "estimate": est.estimate[0],
-           "se": est.se[0], "df": est.df[0], "ci_low": result.ci_low[0], "ci_high": result.ci_high[0],
-           "p": result.p[0], "alpha": args.alpha, "level": round(1.0 - args.alpha, 12)}
-    print(json.dumps(json_safe(out), allow_nan=False) if args.json else _analysis_text(out, args.data))
-    return 0
-
-
-def _analysis_text(out: dict[str, Any], source: str) -> str:
-    df = out["df"]
-    rows = [("method", out["method"]), ("visit", f"{out['visit']:g} months"), ("n_subjects", str(out["n_subjects"])),
-            ("estimate", f"{out['estimate']:.4f}"), ("se", f"{out['se']:.4f}"),
-            ("df", f"{df:.0f}" if not math.isfinite(df) or df == round(df) else f"{df:.2f}"),
-            (f"{100.0 * out['level']:g}% CI", f"{out['ci_low']:.4f} to {out['ci_high']:.4f}"),
-            ("p", f"{out['p']:.4g}")]
-    width = max(len(key) for key, _ in rows)
-    return "\n".join([f"{source}: arm 1 minus arm 0 (two-sided)", *(f"  {k:<{width}}  {v}" for k, v in rows)])
-
-
 def _boundaries(args: argparse.Namespace) -> int:
-    from cbcp_sim.analysis.boundaries import boundaries
+    from cbcp_sim.scenario.boundaries import boundaries
 
-    try:
-        b = boundaries(args.info, alpha=args.alpha, spending=args.spending, futility=args.futility,
-                       binding=args.binding)
-    except ScenarioError as exc:  # name the option, as the other commands do
-        raise ScenarioError(f"--{exc.path}", exc.message) from None
+    b = boundaries(args.info, alpha=args.alpha, spending=args.spending, futility=args.futility, binding=args.binding)
     if args.json:
         print(json.dumps(json_safe(b.to_json()), allow_nan=False))
         return 0
@@ -361,10 +278,7 @@ def _timeline(args: argparse.Namespace) -> int:
     from cbcp_sim.io import plots
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
-    try:
-        tl = timeline(scenario, reps=args.reps, seed=args.seed)
-    except ScenarioError as exc:
-        raise ScenarioError(f"--{exc.path}" if exc.path in ("reps", "seed") else exc.path, exc.message) from None
+    tl = timeline(scenario, run_settings(args, TIMELINE_REPS if args.reps is None else args.reps))
     if args.plot:
         plots.timeline(tl, args.plot)
     print(json.dumps(json_safe(tl.to_json()), allow_nan=False) if args.json else tl)
@@ -412,10 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
-                "analyze": _analyze, "boundaries": _boundaries, "timeline": _timeline,
+                "analyze": analyze.handle, "boundaries": _boundaries, "timeline": _timeline,
                 "params": _params, **cli_planning.HANDLERS}[args.command](args)
-    except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except InputError as exc:
+        print(f"error: {as_option(exc, args)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -1,12 +1,47 @@
-"""Options and output shared by the command-line commands."""
+"""Options shared by the commands, and the one table from the library's parameter names to the options.
+
+Every option that gives a library parameter is declared with :func:`option`, which records the pair where the
+option is declared; :func:`as_option` then names the option in an error about that parameter, when the option
+gave its value (a value from the scenario file is named by its own path).
+"""
 
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
+from cbcp_sim.errors import InputError
+from cbcp_sim.run.settings import DEFAULT_REPS, DEFAULT_SEED, RunSettings
 from cbcp_sim.scenario import parse_value
+
+#: The defaults key under which each parser keeps its table ``{parameter: (option, dest, default)}``.
+TABLE = "parameter_options"
+
+
+def option(parser: argparse.ArgumentParser, *flags: str, param: str | None = None, **kwargs: Any) -> argparse.Action:
+    """``parser.add_argument(*flags, **kwargs)``, recording that the option gives the library's parameter
+    ``param`` (a name such as ``reps`` or a scenario's dotted path such as ``assurance.priors``)."""
+    action = parser.add_argument(*flags, **kwargs)
+    if param is not None:
+        table = parser.get_default(TABLE)
+        if table is None:
+            table = {}
+            parser.set_defaults(**{TABLE: table})
+        table[param] = (flags[0], action.dest, action.default)
+    return action
+
+
+def as_option(exc: InputError, args: argparse.Namespace) -> InputError:
+    """``exc`` naming the option that gave the value at fault (``--reps`` for ``reps``, ``--prior`` for
+    ``assurance.priors.outcome.effect``), or as it is if no option given on this command line gave it."""
+    for param, (flag, dest, default) in getattr(args, TABLE, {}).items():
+        if getattr(args, dest, default) == default:
+            continue
+        if exc.path == param:
+            return type(exc)(flag, exc.message)
+        if exc.path.startswith(f"{param}."):
+            return type(exc)(flag, f"{exc.path}: {exc.message}")
+    return exc
 
 
 def _setting(text: str) -> tuple[str, Any]:
@@ -18,33 +53,38 @@ def _setting(text: str) -> tuple[str, Any]:
 
 def settings_option(parser: argparse.ArgumentParser, example: str) -> None:
     """``--effect NAME`` (one of the scenario's ``[effects]``) and the repeatable ``--set PATH=VALUE`` override."""
-    parser.add_argument("--effect", metavar="NAME",
-                        help="apply the scenario's effect hypothesis [effects.NAME] (e.g. reported, pooled) "
-                             "before any --set")
+    option(parser, "--effect", param="effect", metavar="NAME",
+           help="apply the scenario's effect hypothesis [effects.NAME] (e.g. reported, pooled) before any --set")
     parser.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
                         help=f"override a scenario value by dotted path, e.g. {example} (repeatable)")
 
 
-def json_safe(value: Any) -> Any:
-    """Plain JSON values; NaN and infinities (e.g. an MCSE from one replicate) become null."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def execution_options(parser: argparse.ArgumentParser, jobs: int) -> None:
     """``--seed``, ``--jobs``, ``--backend`` and ``--address``: how a run's chunks are seeded and where they run."""
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default 1)")
-    parser.add_argument("--jobs", type=int, default=jobs,
-                        help=f"parallel jobs; -1 = all cores (default {jobs}); results do not depend on it")
-    parser.add_argument("--backend", default="loky", metavar="loky|dask",
-                        help="loky: local processes (default); dask: a Dask cluster (needs distributed)")
-    parser.add_argument("--address", metavar="tcp://HOST:PORT",
-                        help="Dask scheduler to use; without it --backend dask starts a local cluster of --jobs "
-                             "worker processes")
+    option(parser, "--seed", param="seed", type=int, default=None, help=f"random seed (default {DEFAULT_SEED})")
+    option(parser, "--jobs", param="jobs", type=int, default=jobs,
+           help=f"parallel jobs; -1 = all cores (default {jobs}); results do not depend on it")
+    option(parser, "--backend", param="backend", default="loky", metavar="loky|dask",
+           help="loky: local processes (default); dask: a Dask cluster (needs distributed)")
+    option(parser, "--address", param="address", metavar="tcp://HOST:PORT",
+           help="Dask scheduler to use; without it --backend dask starts a local cluster of --jobs worker processes")
+
+
+def reps_option(parser: argparse.ArgumentParser, what: str, default: int = DEFAULT_REPS) -> None:
+    """``--reps N``: simulated trials (``what`` says of what)."""
+    option(parser, "--reps", param="reps", type=int, default=None, help=f"{what} (default {default})")
+
+
+def plot_option(parser: argparse.ArgumentParser, figure: str) -> None:
+    """``--plot FILE``: where to save the command's figure."""
+    option(parser, "--plot", param="path", metavar="FILE", help=f"save {figure} (PNG, SVG or PDF by extension)")
+
+
+def run_settings(args: argparse.Namespace, reps: int | None = None) -> RunSettings:
+    """The run settings the command line asked for, validated once: ``reps`` trials (default
+    :data:`DEFAULT_REPS`), ``--seed``, ``--jobs``, ``--backend``, ``--address``, and a progress bar (drawn only
+    on a terminal)."""
+    return RunSettings(reps=DEFAULT_REPS if reps is None else reps,
+                       seed=DEFAULT_SEED if args.seed is None else args.seed, jobs=getattr(args, "jobs", 1),
+                       backend=getattr(args, "backend", "loky"), address=getattr(args, "address", None),
+                       progress=True)

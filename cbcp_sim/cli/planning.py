@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cbcp_sim.cli.options import execution_options, json_safe, settings_option
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.cli.options import execution_options, option, plot_option, reps_option, run_settings, settings_option
+from cbcp_sim.errors import InputError
+from cbcp_sim.run.store import json_safe
 from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
 
 ALL_CORES = -1
@@ -35,15 +36,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     "error, bias, RMSE and coverage. Every finished chunk is saved in DIR; the same command resumes "
                     "an interrupted sweep and refuses a DIR that holds another sweep.")
     sw.add_argument("scenario", help="scenario TOML file")
-    sw.add_argument("--grid", action="append", default=[], metavar="PATH=A:B:STEP|PATH=V1,V2",
-                    help="an axis: a range (stop included) or a list of values, e.g. design.n_per_arm=20:120:10 "
-                         "(children per arm) or treatment.cells=\"UCB-MNC\",\"UCB-durable\" (repeatable)")
-    sw.add_argument("--points", metavar="FILE.csv", help="a CSV file of points: a header of dotted paths, a row each")
-    sw.add_argument("--reps", type=int, default=None, help="simulated trials per point (default 10000)")
-    sw.add_argument("--out", required=True, metavar="DIR", help="directory of the sweep (created; resumed if it holds "
-                                                                 "the same sweep)")
-    sw.add_argument("--parquet", action="store_true", help="also write DIR/results.parquet (needs pyarrow)")
-    sw.add_argument("--plot", metavar="FILE", help="save power curves over the first numeric axis")
+    option(sw, "--grid", param="grid", action="append", default=[], metavar="PATH=A:B:STEP|PATH=V1,V2",
+           help="an axis: a range (stop included) or a list of values, e.g. design.n_per_arm=20:120:10 "
+                "(children per arm) or treatment.cells=\"UCB-MNC\",\"UCB-durable\" (repeatable)")
+    option(sw, "--points", param="points", metavar="FILE.csv",
+           help="a CSV file of points: a header of dotted paths, a row each")
+    reps_option(sw, "simulated trials per point")
+    option(sw, "--out", param="out", required=True, metavar="DIR",
+           help="directory of the sweep (created; resumed if it holds the same sweep)")
+    option(sw, "--parquet", param="parquet", action="store_true",
+           help="also write DIR/results.parquet (needs pyarrow)")
+    plot_option(sw, "power curves over the first numeric axis")
     sw.add_argument("--target", type=float, default=None, help="draw a target power line on the plot")
     _common(sw, "sensitivity.reps=1000")
 
@@ -54,10 +57,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     "a probit power curve in sqrt(n) to simulations at --reps around the crossing (common random "
                     "numbers throughout). Prints n_per_arm, the simulated power there with its MCSE, and the curve.")
     ss.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
-    ss.add_argument("--target", type=float, default=0.8, help="target power (default 0.8)")
-    ss.add_argument("--reps", type=int, default=None, help="simulated trials per size near the answer "
-                                                           "(default 10000)")
-    ss.add_argument("--max-n", type=int, default=None, help="largest children per arm searched (default 2000)")
+    option(ss, "--target", param="target", type=float, default=0.8, help="target power (default 0.8)")
+    reps_option(ss, "simulated trials per size near the answer")
+    option(ss, "--max-n", param="max_n", type=int, default=None,
+           help="largest children per arm searched (default 2000)")
     _outputs(ss, "power curve around the answer")
     _common(ss, "outcome.effect=2")
 
@@ -67,13 +70,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     "--prior), simulate --reps-per-draw trials at each draw, and report the share that succeed "
                     "(O'Hagan et al. 2005), with its MCSE and the spread of power over the draws.")
     asr.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
-    asr.add_argument("--prior", action="append", default=[], metavar="PATH=DIST(...)",
-                     help="a prior: normal(mean, sd), lognormal(meanlog, sdlog), uniform(low, high), point(value) or "
-                          "file(draws.csv[, column]); lower=/upper= truncate, e.g. outcome.effect=normal(3, 1.5, "
-                          "lower=0) (repeatable; replaces the scenario's prior of that path)")
-    asr.add_argument("--draws", type=int, default=None, help="prior draws (default assurance.draws, 200)")
-    asr.add_argument("--reps-per-draw", type=int, default=None,
-                     help="trials per draw (default assurance.reps_per_draw, 100)")
+    option(asr, "--prior", param="assurance.priors", action="append", default=[], metavar="PATH=DIST(...)",
+           help="a prior: normal(mean, sd), lognormal(meanlog, sdlog), uniform(low, high), point(value) or "
+                "file(draws.csv[, column]); lower=/upper= truncate, e.g. outcome.effect=normal(3, 1.5, "
+                "lower=0) (repeatable; replaces the scenario's prior of that path)")
+    option(asr, "--draws", param="assurance.draws", type=int, default=None,
+           help="prior draws (default assurance.draws, 200)")
+    option(asr, "--reps-per-draw", param="assurance.reps_per_draw", type=int, default=None,
+           help="trials per draw (default assurance.reps_per_draw, 100)")
     _outputs(asr, "histogram of power over the draws")
     _common(asr, "design.n_per_arm=60")
 
@@ -83,12 +87,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                     "scenario, or --range), the others as given, ranked by swing. Global: power at --samples "
                     "Latin-hypercube points over all ranges, ranked by partial rank correlation (PRCC).")
     se.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
-    se.add_argument("--range", dest="ranges", action="append", default=[], metavar="PATH=LOW:HIGH",
-                    help="a range, e.g. treatment.waning_half_life_months=3:24 (repeatable; replaces the "
-                         "scenario's range of that path)")
-    se.add_argument("--samples", type=int, default=None, help="Latin-hypercube points (default sensitivity.samples, "
-                                                               "50; 0: one at a time only)")
-    se.add_argument("--reps", type=int, default=None, help="trials per point (default sensitivity.reps, 2000)")
+    option(se, "--range", param="sensitivity.ranges", dest="ranges", action="append", default=[],
+           metavar="PATH=LOW:HIGH", help="a range, e.g. treatment.waning_half_life_months=3:24 (repeatable; "
+                                         "replaces the scenario's range of that path)")
+    option(se, "--samples", param="sensitivity.samples", type=int, default=None,
+           help="Latin-hypercube points (default sensitivity.samples, 50; 0: one at a time only)")
+    option(se, "--reps", param="sensitivity.reps", type=int, default=None,
+           help="trials per point (default sensitivity.reps, 2000)")
     _outputs(se, "tornado chart")
     _common(se, "design.n_per_arm=60")
 
@@ -106,52 +111,33 @@ def _common(parser: argparse.ArgumentParser, example: str) -> None:
 
 
 def _outputs(parser: argparse.ArgumentParser, figure: str) -> None:
-    parser.add_argument("--out", metavar="DIR", help="save every finished chunk and the result in DIR (resumable; "
-                                                     "for `cbcp-sim report`)")
-    parser.add_argument("--plot", metavar="FILE", help=f"save a {figure} (PNG, SVG or PDF)")
+    option(parser, "--out", param="out", metavar="DIR",
+           help="save every finished chunk and the result in DIR (resumable; for `cbcp-sim report`)")
+    plot_option(parser, f"a {figure}")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text summary")
 
 
-def _execution(args: argparse.Namespace) -> dict[str, Any]:
-    from cbcp_sim.run.engine import DEFAULT_SEED
-
+def _check_plot(args: argparse.Namespace) -> None:
+    """A figure's file name checked before the work, not after it."""
     if getattr(args, "plot", None):
         from cbcp_sim.io.plots import check_figure_path
 
-        check_figure_path(args.plot)  # before the work, not after it
-    return {"seed": DEFAULT_SEED if args.seed is None else args.seed, "jobs": args.jobs, "backend": args.backend,
-            "address": args.address}
-
-
-def _named(fn: Callable[..., Any], *a: Any, options: dict[str, str] | None = None, **kw: Any) -> Any:
-    """Call ``fn``; an error about one of the engine's arguments (reps, seed, jobs, ...) or about a scenario value
-    given by an option (``options``: dotted path, or the path of a table, to option) names the option."""
-    try:
-        return fn(*a, **kw)
-    except ScenarioError as exc:
-        if exc.path in ("reps", "seed", "jobs", "backend", "address", "target", "max_n"):
-            raise ScenarioError(f"--{exc.path.replace('_', '-')}", exc.message) from None
-        option = next((o for key, o in (options or {}).items()
-                       if exc.path == key or exc.path.startswith(f"{key}.")), None)
-        if option is None:
-            raise
-        raise ScenarioError(option, f"{exc.path}: {exc.message}") from None
+        check_figure_path(args.plot)
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from cbcp_sim.planning import sweep as sw
-    from cbcp_sim.run.engine import DEFAULT_REPS
 
     base = load_scenario(args.scenario, args.settings, args.effect)
     axes = [sw.parse_axis(text) for text in args.grid]
     listed = sw.read_points(args.points) if args.points else []
     points = sw.grid_points(axes, listed)
-    reps = DEFAULT_REPS if args.reps is None else args.reps
+    settings = run_settings(args, args.reps)
+    _check_plot(args)
     if args.plot and not any(_numeric_axis(points, path) for path in points[0]):
-        raise ScenarioError("--plot", "power curves need a numeric axis (e.g. --grid design.n_per_arm=20:80:10)")
-    option = "--points" if args.points and not args.grid else "--grid"
-    result = _named(sw.sweep, base, points, reps=reps, out=args.out, parquet=args.parquet, option=option,
-                    **_execution(args))
+        raise InputError("path", "power curves need a numeric axis (e.g. --grid design.n_per_arm=20:80:10)")
+    result = sw.sweep(base, points, settings, out=args.out, parquet=args.parquet,
+                      source="grid" if args.grid else "points")
     table = result.table
     if args.plot:
         from cbcp_sim.io import plots
@@ -159,7 +145,7 @@ def _sweep(args: argparse.Namespace) -> int:
         plots.power_curves(table, plots.curve_axis(table), args.plot, target=args.target)
     primary = table[table["role"] == "primary"]
     shown = primary[[*result.paths, "power", "mcse", "ci_low", "ci_high", "type1_error", "bias"]]
-    print(f"{base.title}\n  {len(points)} points x {reps:,} trials; seed {result.seed}; "
+    print(f"{base.title}\n  {len(points)} points x {settings.reps:,} trials; seed {result.seed}; "
           f"table in {Path(args.out) / 'results.csv'}")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
@@ -200,14 +186,14 @@ def _sample_size(args: argparse.Namespace) -> int:
 
     from cbcp_sim.io import plots
     from cbcp_sim.planning.sample_size import DEFAULT_MAX_N, sample_size
-    from cbcp_sim.run.engine import DEFAULT_REPS
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
-    reps = DEFAULT_REPS if args.reps is None else args.reps
+    settings = run_settings(args, args.reps)
     max_n = DEFAULT_MAX_N if args.max_n is None else args.max_n
-    execution = _execution(args)
-    store = _store(args, "sample-size", scenario, execution["seed"], target=args.target, reps=reps, max_n=max_n)
-    result = _named(sample_size, scenario, args.target, reps=reps, max_n=max_n, store=store, **execution)
+    _check_plot(args)
+    store = _store(args, "sample-size", scenario, settings.seed, target=args.target, reps=settings.reps,
+                   max_n=max_n)
+    result = sample_size(scenario, args.target, settings, max_n=max_n, store=store)
     curve = pd.DataFrame([{**c, "n_per_arm": json.dumps(c["n_per_arm"])} for c in result.curve])
     return _finish(args, store, result, {"curve.csv": curve},
                    lambda: plots.sample_size(json_safe(result.to_json()), args.plot))
@@ -224,12 +210,11 @@ def _assurance(args: argparse.Namespace) -> int:
     overrides: list[tuple[str, Any]] = [("assurance.priors", priors)]
     overrides += [(f"assurance.{k}", v) for k, v in (("draws", args.draws), ("reps_per_draw", args.reps_per_draw))
                   if v is not None]
-    scenario = _named(scenario.replace, overrides,  # the scenario's own values were checked when it was read
-                      options={"assurance.draws": "--draws", "assurance.priors": "--prior",
-                               "assurance.reps_per_draw": "--reps-per-draw"})
-    execution = _execution(args)
-    store = _store(args, "assurance", scenario, execution["seed"])
-    result = _named(assurance, scenario, store=store, **execution)
+    scenario = scenario.replace(overrides)  # the scenario's own values were checked when it was read
+    settings = run_settings(args)
+    _check_plot(args)
+    store = _store(args, "assurance", scenario, settings.seed)
+    result = assurance(scenario, settings, store=store)
     return _finish(args, store, result, {"draws.csv": result.table},
                    lambda: plots.assurance(result.table, json_safe(result.to_json()), args.plot))
 
@@ -248,13 +233,11 @@ def _sensitivity(args: argparse.Namespace) -> int:
     overrides: list[tuple[str, Any]] = [("sensitivity.ranges", ranges)]
     overrides += [(f"sensitivity.{k}", v) for k, v in (("samples", args.samples), ("reps", args.reps))
                   if v is not None]
-    scenario = _named(scenario.replace, overrides,  # the scenario's own values were checked when it was read
-                      options={"sensitivity.samples": "--samples", "sensitivity.reps": "--reps",
-                               "sensitivity.ranges": "--range"})
-    execution = _execution(args)
-    store = _store(args, "sensitivity", scenario, execution["seed"])
-    given = {"sensitivity.samples": "--samples"} if args.samples is not None else {}
-    result = _named(sensitivity, scenario, store=store, options=given, **execution)
+    scenario = scenario.replace(overrides)  # the scenario's own values were checked when it was read
+    settings = run_settings(args)
+    _check_plot(args)
+    store = _store(args, "sensitivity", scenario, settings.seed)
+    result = sensitivity(scenario, settings, store=store)
     tables = {"tornado.csv": pd.DataFrame(list(result.tornado))}
     if result.prcc:
         tables["global.csv"] = result.table
@@ -271,24 +254,8 @@ def _range(text: str) -> tuple[str, float, float]:
             raise ValueError
         return path.strip(), float(low), float(high)
     except ValueError:
-        raise ScenarioError("--range", f"expected path=low:high, e.g. dropout.fraction=0:0.2, got {text!r}") from None
-
-
-def saved_run(scenario: Scenario, reps: int, seed: int, out: str, *, jobs: int, backend: str,
-              address: str | None) -> Any:
-    """A ``run --out DIR``: its chunks saved in ``DIR`` as they finish (resumable), then ``result.json`` and
-    ``summary.csv``."""
-    from cbcp_sim.run.engine import check_jobs, point_tasks, run_points
-    from cbcp_sim.run.store import Store
-
-    tasks = _named(point_tasks, scenario, reps, seed)
-    _named(check_jobs, jobs)
-    store = Store(out, "run", {"scenario": scenario.to_dict(), "reps": reps, "seed": seed})
-    result = _named(run_points, [tasks], jobs=jobs, backend=backend, address=address, store=store,
-                    progress="run", keep_replicates=True)[0]
-    store.write_json("result.json", json_safe({"kind": "run", **result.to_json()}))
-    store.write_table("summary.csv", result.table)
-    return result
+        raise InputError("sensitivity.ranges", f"expected path=low:high, e.g. dropout.fraction=0:0.2, got "
+                                               f"{text!r}") from None
 
 
 def _report(args: argparse.Namespace) -> int:

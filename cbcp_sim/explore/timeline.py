@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from cbcp_sim.errors import SettingsError
 from cbcp_sim.models import operations, trial
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run.engine import CHUNK_SIZE, MAX_SEED, check_int, chunk_plan
+from cbcp_sim.run.engine import point_tasks, run_tasks
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import Scenario
 
 DEFAULT_REPS = 1000
@@ -44,7 +46,7 @@ class Timeline:
     def to_json(self) -> dict[str, Any]:
         """``enrolment_months`` and ``total_months`` (mean and 5/50/95% quantiles), every milestone the same way,
         and the accrual curve's median and bands on its month grid."""
-        summary = operations.summarise(self.milestones)
+        summary = operations.milestone_summary(self.milestones)
         curve = {"months": self.months.tolist(), "median": self.band(0.5).tolist()}
         for lo, hi in BANDS:
             curve[f"q{100 * lo:g}"] = self.band(lo).tolist()
@@ -54,7 +56,7 @@ class Timeline:
                 "milestones": summary, "accrual": curve}
 
     def __str__(self) -> str:
-        s = operations.summarise(self.milestones)
+        s = operations.milestone_summary(self.milestones)
         rows = [("enrolment (last child randomised)", "last_child_in"), ("last infusion", "last_infusion"),
                 ("last primary visit", "last_primary_visit"), ("last visit", "last_visit"),
                 ("total (database lock)", "database_lock")]
@@ -68,19 +70,28 @@ class Timeline:
         return "\n".join(lines)
 
 
-def timeline(s: Scenario, reps: int = DEFAULT_REPS, seed: int = 1) -> Timeline:
-    """Simulate the calendars of ``reps`` trials of ``s`` (its operations section, whether or not enabled)."""
-    check_int("reps", reps, 1, MAX_REPS)
-    check_int("seed", seed, 0, MAX_SEED)
-    s = replace(s, operations=replace(s.operations, enabled=True))
+def calendars(s: Scenario, seed: int, chunk: int, n_reps: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Chunk ``chunk`` of a timeline: the milestones of ``n_reps`` trial calendars and when each child was
+    randomised ``(R, N)``, from the same streams as the chunk of a run."""
     sizes, by_arm = trial.storage(s)
-    parts = [operations.simulate(s, sizes, by_arm, n, Streams(seed, c))
-             for c, n in enumerate(chunk_plan(reps, CHUNK_SIZE))]
-    arrays = [operations.summary_arrays(c, s) for c in parts]
-    milestones = {k: np.concatenate([a[k] for a in arrays]) for k in arrays[0]}
-    randomised = np.concatenate([c.randomised for c in parts])
+    calendar = operations.schedule(s, sizes, by_arm, n_reps, Streams(seed, chunk))
+    return operations.summary_arrays(calendar, s), calendar.randomised
+
+
+def timeline(s: Scenario, settings: RunSettings | None = None) -> Timeline:
+    """Simulate the calendars of ``settings.reps`` trials of ``s`` (its operations section, whether or not
+    enabled; default 1,000 trials, at most 100,000), chunk by chunk through the engine."""
+    settings = settings or RunSettings(reps=DEFAULT_REPS)
+    if settings.reps > MAX_REPS:
+        raise SettingsError("reps", f"must be a whole number in [1, {MAX_REPS}], got {settings.reps}")
+    s = replace(s, operations=replace(s.operations, enabled=True))
+    parts = run_tasks(point_tasks(s, settings, work=calendars), settings)
+    milestones = {k: np.concatenate([arrays[k] for arrays, _ in parts]) for k in parts[0][0]}
+    randomised = np.concatenate([r for _, r in parts])
+    sizes, _ = trial.storage(s)
     end = float(np.ceil(milestones["last_child_in"].max() / GRID_STEP) * GRID_STEP)
     months = np.arange(0.0, end + GRID_STEP / 2, GRID_STEP)
     accrual = np.stack([(randomised <= m).sum(axis=1) for m in months], axis=1)
-    return Timeline(title=s.title, n_children=sum(sizes), n_reps=reps, seed=seed, milestones=milestones,
+    return Timeline(title=s.title, n_children=sum(sizes), n_reps=settings.reps, seed=settings.seed,
+                    milestones=milestones,
                     months=months, accrual=accrual)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import InputError, ScenarioError
 from cbcp_sim.explore.centiles import CENTILES, DEFAULT_CHILDREN, simulated_centiles
 from cbcp_sim.explore.trajectories import BAND, Trajectories
 from cbcp_sim.models import natural_history, treatment
@@ -48,7 +48,7 @@ def _figure():
 def check_figure_path(path: str | Path) -> None:
     """A ``--plot`` file name matplotlib can write (by its extension); the CLI checks it before any work."""
     if Path(path).suffix.lower() not in FIGURE_SUFFIXES:
-        raise ScenarioError("--plot", f"file must end in .png, .svg or .pdf, got {Path(path).name!r}")
+        raise InputError("path", f"file must end in .png, .svg or .pdf, got {Path(path).name!r}")
 
 
 def _save(fig, path: str | Path) -> None:  # noqa: ANN001 - matplotlib Figure
@@ -57,7 +57,7 @@ def _save(fig, path: str | Path) -> None:  # noqa: ANN001 - matplotlib Figure
     try:
         fig.savefig(path, dpi=150)
     except OSError as exc:
-        raise ScenarioError("--plot", f"cannot write {path}: {exc.strerror or exc}") from None
+        raise InputError("path", f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         import matplotlib.pyplot as plt
 

@@ -19,8 +19,10 @@ import numpy as np
 from cbcp_sim.analysis.metrics import Z95
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.models.streams import named_rng
-from cbcp_sim.run.engine import DEFAULT_SEED, MAX_REPS, MAX_SEED, Task, check_int, check_jobs, run_points
+from cbcp_sim.planning.points import point_scenarios
+from cbcp_sim.run.engine import Task, run_points
 from cbcp_sim.run.result import SimulationResult
+from cbcp_sim.run.settings import MAX_REPS, RunSettings
 from cbcp_sim.run.store import Store
 from cbcp_sim.scenario import Scenario
 from cbcp_sim.scenario.priors import draw, typed_value
@@ -115,12 +117,12 @@ def prior_draws(scenario: Scenario, n: int, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def assurance(scenario: Scenario, *, seed: int = DEFAULT_SEED, jobs: int = 1, backend: str = "loky",
-              address: str | None = None, store: Store | None = None, progress: bool = True) -> AssuranceResult:
+def assurance(scenario: Scenario, settings: RunSettings | None = None, *, store: Store | None = None
+              ) -> AssuranceResult:
     """Assurance of the scenario's primary analysis over its ``[assurance]`` priors (``draws`` ×
-    ``reps_per_draw`` trials); ``store`` keeps each draw's chunk to resume from."""
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    jobs = check_jobs(jobs)
+    ``reps_per_draw`` trials, from ``settings.seed``; ``settings.reps`` is not used); ``store`` keeps each draw's
+    chunk to resume from."""
+    settings = settings or RunSettings()
     a = scenario.assurance
     if a.draws * a.reps_per_draw > MAX_REPS:
         raise ScenarioError("assurance.draws", f"draws x reps_per_draw must be at most {MAX_REPS:,}, got "
@@ -128,27 +130,19 @@ def assurance(scenario: Scenario, *, seed: int = DEFAULT_SEED, jobs: int = 1, ba
     if not a.priors:
         raise ScenarioError("assurance.priors", "give at least one prior, e.g. [assurance.priors.\"outcome.effect\"] "
                                                 "distribution = \"normal\", mean = 3, sd = 1.5 (or --prior)")
-    values = prior_draws(scenario, a.draws, seed)
-    tasks = []
-    for k in range(a.draws):
-        point = {path: v[k].item() for path, v in values.items()}
-        try:
-            s = scenario.replace(point)
-        except ScenarioError as exc:
-            path = next((p for p in point if exc.path == p or exc.path.startswith(f"{p}.")), None)
-            if path is None:  # a rule spanning fields refused the combination of the draw's values
-                raise ScenarioError("assurance.priors", f"draw {k} ({point}) is refused: {exc}") from None
-            raise ScenarioError(f"assurance.priors.{path}", f"draw {k} gives {point[path]!r}, which the scenario "
-                                f"refuses ({exc.message}); {ADVICE[a.priors[path].distribution]}") from None
-        tasks.append([Task(s, seed, k, a.reps_per_draw)])
-    runs = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
-                      progress="assurance" if progress else None, keep_replicates=True)
+    values = prior_draws(scenario, a.draws, settings.seed)
+    points = [{path: v[k].item() for path, v in values.items()} for k in range(a.draws)]
+    scenarios = point_scenarios(scenario, points, "assurance.priors", label="draw", per_path=True,
+                                advice=lambda path: ADVICE[a.priors[path].distribution])
+    draw = settings.replace(reps=a.reps_per_draw)
+    tasks = [[Task(s, draw.seed, k, draw.reps)] for k, s in enumerate(scenarios)]
+    runs = run_points(tasks, settings, store=store, label="assurance", keep_replicates=True)
     primary = runs[0].primary
     successes, analysed = np.array([r.successes for r in runs]).T
     return AssuranceResult(
         scenario, values, successes=successes, favourable=np.array([_favourable(r) for r in runs]),
         analysed=analysed, true_effect=np.array([r.true_effect for r in runs]), analysis=primary["analysis"],
-        comparison=primary["comparison"], seed=seed)
+        comparison=primary["comparison"], seed=settings.seed)
 
 
 def _favourable(run: SimulationResult) -> int:

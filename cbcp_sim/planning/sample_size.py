@@ -26,19 +26,10 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
-from cbcp_sim.errors import ScenarioError
-from cbcp_sim.run.engine import (
-    CHUNK_SIZE,
-    DEFAULT_REPS,
-    DEFAULT_SEED,
-    MAX_REPS,
-    MAX_SEED,
-    check_int,
-    check_jobs,
-    point_tasks,
-    run_points,
-)
+from cbcp_sim.errors import SettingsError
+from cbcp_sim.run.engine import point_tasks, run_points
 from cbcp_sim.run.result import SimulationResult
+from cbcp_sim.run.settings import RunSettings, whole_number
 from cbcp_sim.run.store import MemoryStore, Store
 from cbcp_sim.scenario import Scenario, allocation_ratio
 
@@ -123,26 +114,25 @@ def fit_probit(m: np.ndarray, successes: np.ndarray, trials: np.ndarray) -> tupl
     return float(fit.x[0]), float(fit.x[1])
 
 
-def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED,
-                jobs: int = 1, backend: str = "loky", address: str | None = None, max_n: int = DEFAULT_MAX_N,
-                store: Store | None = None, progress: bool = True, chunk_size: int = CHUNK_SIZE) -> SampleSize:
+def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings | None = None, *,
+                max_n: int = DEFAULT_MAX_N, store: Store | None = None) -> SampleSize:
     """The smallest ``n_per_arm`` (scaled in the scenario's allocation) whose power reaches ``target``: the
     primary analysis's, or with interim looks the group-sequential power; see the module docstring.
 
-    ``max_n`` bounds the largest arm. ``store`` keeps every chunk (a directory to resume from); without one
+    ``settings.reps`` trials are run at each size near the answer (fewer while bracketing). ``max_n`` bounds the
+    largest arm. ``store`` keeps every chunk (a directory to resume from); without one
     the chunks are kept in memory, so the bracketing runs are reused by the fit.
     """
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0.0 < target < 1.0:
-        raise ScenarioError("target", f"must be a power in (0, 1), got {target!r}")
-    reps = check_int("reps", reps, 1, MAX_REPS)
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    jobs = check_jobs(jobs)
+        raise SettingsError("target", f"must be a power in (0, 1), got {target!r}")
+    settings = settings or RunSettings()
+    reps = settings.reps
     allocation = allocation_ratio(scenario.design.n_per_arm)
-    max_n = check_int("max_n", max_n, 2, MAX_N)
+    max_n = whole_number("max_n", max_n, 2, MAX_N)
     lo_m = math.ceil(2 / min(allocation))
     hi_m = max_n // max(allocation)
     if hi_m < lo_m:
-        raise ScenarioError("max_n", f"must allow the allocation {':'.join(map(str, allocation))} at 2 or more "
+        raise SettingsError("max_n", f"must allow the allocation {':'.join(map(str, allocation))} at 2 or more "
                                      f"children per arm, got {max_n}")
     store = store if store is not None else MemoryStore()  # keeps the bracketing chunks for the fit
     scenarios: dict[int, Scenario] = {}
@@ -151,9 +141,9 @@ def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_
         for m in ms:
             if m not in scenarios:
                 scenarios[m] = scenario.replace({"design.n_per_arm": [m * r for r in allocation]})
-        tasks = [point_tasks(scenarios[m], n_reps, seed, chunk_size) for m in ms]
-        results = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
-                             progress=f"sample size: {label}" if progress else None)
+        at = settings.replace(reps=n_reps)
+        results = run_points([point_tasks(scenarios[m], at) for m in ms], at, store=store,
+                             label=f"sample size: {label}")
         return dict(zip(ms, results, strict=True))
 
     coarse_reps = min(reps, COARSE_REPS)
@@ -172,7 +162,7 @@ def sample_size(scenario: Scenario, target: float = 0.8, *, reps: int = DEFAULT_
     m_hat, fitted, full = _fit(run, coarse, below, above, target, reps, lo_m, hi_m)
     curve = tuple(_curve_row(m, allocation, full[m], fitted) for m in sorted(full))
     return SampleSize(scenario, float(target), allocation, m_hat, full[m_hat], _probit(fitted, m_hat), curve,
-                      reps, seed)
+                      reps, settings.seed)
 
 
 def _bracket(power: Callable[[int], float], target: float, start: int, lo_m: int, hi_m: int,
@@ -184,8 +174,8 @@ def _bracket(power: Callable[[int], float], target: float, start: int, lo_m: int
     if not power(m) >= target:
         while not power(m) >= target:
             if m == hi_m:
-                raise ScenarioError("target", f"power {power(m):.3f} at the largest size allowed (--max-n {max_n} "
-                                              f"per arm) is below the target {target:g}; raise --max-n or lower "
+                raise SettingsError("target", f"power {power(m):.3f} at the largest size allowed (max_n {max_n} "
+                                              f"per arm) is below the target {target:g}; raise max_n or lower "
                                               "the target")
             below, m = m, min(2 * m, hi_m)
         return below, m
@@ -211,13 +201,17 @@ def _fit(run: Callable[..., Runs], coarse: Runs, below: int, above: int, target:
         window = _window(crossing, lo_m, hi_m)
         full.update(run([m for m in window if m not in full], reps, f"fit n around {crossing}"))
         fitted = _fit_runs(full)
-        m_hat = min(max(math.ceil(_root(fitted, target) - 1e-9), lo_m), hi_m)
+        root = _root(fitted, target)
+        if root is None:
+            raise SettingsError("target", "simulated power does not rise with n (fitted slope <= 0); check the "
+                                          "effect and the primary analysis")
+        m_hat = min(max(math.ceil(root - 1e-9), lo_m), hi_m)
         if min(window) <= m_hat <= max(window) or m_hat in (lo_m, hi_m):
             if m_hat not in full:
                 full.update(run([m_hat], reps, "answer"))
             return m_hat, fitted, full
         crossing = m_hat
-    raise ScenarioError("target", "the power curve could not be fitted near the target (power does not rise "
+    raise SettingsError("target", "the power curve could not be fitted near the target (power does not rise "
                                   "steadily with n)")
 
 
@@ -227,20 +221,18 @@ def _fit_runs(runs: dict[int, SimulationResult]) -> tuple[float, float]:
     return fit_probit(ms, successes, trials)
 
 
-def _root(fitted: tuple[float, float], target: float) -> float:
+def _root(fitted: tuple[float, float], target: float) -> float | None:
+    """The size (in allocation units) at which the fitted curve reaches ``target``; None if it does not rise."""
     a, b = fitted
     if b <= 0:
-        raise ScenarioError("target", "simulated power does not rise with n (fitted slope <= 0); check the effect "
-                                      "and the primary analysis")
+        return None
     return max((stats.norm.ppf(target) - a) / b, 0.0) ** 2
 
 
 def _crossing(fitted: tuple[float, float], target: float, below: int, above: int) -> int:
-    try:
-        m = math.ceil(_root(fitted, target))
-    except ScenarioError:
-        m = above
-    return min(max(m, below), above)
+    """Where the coarse curve crosses ``target``, within ``[below, above]`` (``above`` if it does not rise)."""
+    root = _root(fitted, target)
+    return min(max(above if root is None else math.ceil(root), below), above)
 
 
 def _window(centre: int, lo_m: int, hi_m: int) -> list[int]:

@@ -20,8 +20,10 @@ from scipy.stats import qmc
 
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.models.streams import named_rng
-from cbcp_sim.run.engine import DEFAULT_SEED, MAX_SEED, check_int, check_jobs, point_tasks, run_points
+from cbcp_sim.planning.points import point_scenarios
+from cbcp_sim.run.engine import point_tasks, run_points
 from cbcp_sim.run.result import SimulationResult
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.run.store import Store
 from cbcp_sim.scenario import Scenario
 from cbcp_sim.scenario.priors import lookup, typed_value
@@ -99,12 +101,12 @@ def latin_hypercube(ranges: tuple[tuple[str, float, float], ...], n: int, seed: 
     return qmc.scale(sampler.random(n), lows, highs)
 
 
-def sensitivity(scenario: Scenario, *, seed: int = DEFAULT_SEED, jobs: int = 1, backend: str = "loky",
-                address: str | None = None, store: Store | None = None, progress: bool = True) -> SensitivityResult:
+def sensitivity(scenario: Scenario, settings: RunSettings | None = None, *, store: Store | None = None
+                ) -> SensitivityResult:
     """One-at-a-time and Latin-hypercube sensitivity of the primary power to the scenario's
-    ``[sensitivity]`` ranges, ``sensitivity.reps`` trials per point."""
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    jobs = check_jobs(jobs)
+    ``[sensitivity]`` ranges, ``sensitivity.reps`` trials per point (``settings.reps`` is not used)."""
+    settings = settings or RunSettings()
+    seed = settings.seed
     cfg = scenario.sensitivity
     ranges = cfg.ranges
     if not ranges:
@@ -114,24 +116,14 @@ def sensitivity(scenario: Scenario, *, seed: int = DEFAULT_SEED, jobs: int = 1, 
     if cfg.samples and cfg.samples < d + 3:
         raise ScenarioError("sensitivity.samples", f"must be 0 or at least {d + 3} (ranges + 3) for partial rank "
                                                    f"correlations, got {cfg.samples}")
+    per_point = settings.replace(reps=cfg.reps)
     raw = scenario.to_dict()
     points: list[dict[str, Any]] = [{}]
     points += [{path: typed_value(raw, path, v)} for path, low, high in ranges for v in (low, high)]
     lhs = latin_hypercube(ranges, cfg.samples, seed) if cfg.samples else np.empty((0, d))
     points += [{path: typed_value(raw, path, v) for (path, _, _), v in zip(ranges, row, strict=True)} for row in lhs]
-    scenarios = []
-    for point in points:
-        try:
-            scenarios.append(scenario.replace(point))
-        except ScenarioError as exc:
-            path = next((p for p in point if exc.path == p or exc.path.startswith(f"{p}.")), None)
-            if path is None:  # a rule spanning fields refused the combination of values
-                raise ScenarioError("sensitivity.ranges", f"the point {point} is refused: {exc}") from None
-            raise ScenarioError(f"sensitivity.ranges.{path}", f"the value {point[path]!r} is refused by the "
-                                                              f"scenario ({exc.message})") from None
-    tasks = [point_tasks(s, cfg.reps, seed) for s in scenarios]
-    runs = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
-                      progress="sensitivity" if progress else None)
+    scenarios = point_scenarios(scenario, points, "sensitivity.ranges", per_path=True)
+    runs = run_points([point_tasks(s, per_point) for s in scenarios], settings, store=store, label="sensitivity")
     power = np.array([r.design_power["power"] for r in runs])
     mcse = np.array([r.design_power["mcse"] for r in runs])
     tornado = []

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.run.engine import CHUNK_SIZE, MAX_REPS, MAX_SEED, check_int, check_jobs, point_tasks, run_points
+from cbcp_sim.planning.points import point_scenarios
+from cbcp_sim.run.engine import point_tasks, run_points
 from cbcp_sim.run.result import SimulationResult
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.run.store import Store
 from cbcp_sim.scenario import Scenario, parse_value
 from cbcp_sim.scenario.schema import DOTTED
@@ -62,60 +64,60 @@ def _split_top(text: str) -> list[str]:
     return [*parts, text[start:]]
 
 
-def _number(text: str, option: str, spec: str) -> int | float:
+def _number(text: str, source: str, spec: str) -> int | float:
     value = parse_value(text.strip())
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ScenarioError(option, f"{spec}: start, stop and step must be finite numbers, got {text.strip()!r}")
+        raise ScenarioError(source, f"{spec}: start, stop and step must be finite numbers, got {text.strip()!r}")
     return value
 
 
-def parse_axis(text: str, option: str = "--grid") -> Axis:
+def parse_axis(text: str, source: str = "grid") -> Axis:
     """An axis from ``path=start:stop:step`` (stop included; ``start:stop`` steps by 1) or ``path=v1,v2,...``
     (each a TOML value: ``20``, ``6.5``, ``"UCB-durable"``, ``[20, 40]``)."""
     path, sep, spec = text.partition("=")
     path, spec = path.strip(), spec.strip()
     if not sep or not path or not spec:
-        raise ScenarioError(option, f"expected path=start:stop:step or path=v1,v2,..., got {text!r}")
+        raise ScenarioError(source, f"expected path=start:stop:step or path=v1,v2,..., got {text!r}")
     if not DOTTED.fullmatch(path):
-        raise ScenarioError(option, f"{path!r} is not a dotted path such as design.n_per_arm")
+        raise ScenarioError(source, f"{path!r} is not a dotted path such as design.n_per_arm")
     if ":" in spec and not spec.startswith(("[", '"', "'")):
         pieces = spec.split(":")
         if len(pieces) not in (2, 3):
-            raise ScenarioError(option, f"{path}: a range is start:stop or start:stop:step, got {spec!r}")
-        start, stop, step = (*(_number(p, option, path) for p in pieces), 1)[:3]
+            raise ScenarioError(source, f"{path}: a range is start:stop or start:stop:step, got {spec!r}")
+        start, stop, step = (*(_number(p, source, path) for p in pieces), 1)[:3]
         if step <= 0 or stop < start:
-            raise ScenarioError(option, f"{path}: a range needs step > 0 and stop >= start, got {spec!r}")
+            raise ScenarioError(source, f"{path}: a range needs step > 0 and stop >= start, got {spec!r}")
         count = math.floor((stop - start) / step + 1e-9) + 1
         if count > MAX_POINTS:
-            raise ScenarioError(option, f"{path}: {count} values; at most {MAX_POINTS} points in a sweep")
+            raise ScenarioError(source, f"{path}: {count} values; at most {MAX_POINTS} points in a sweep")
         whole = all(isinstance(v, int) for v in (start, stop, step))
         values = tuple(start + k * step if whole else round(start + k * step, 12) for k in range(count))
     else:
         pieces = _split_top(spec)
         if any(not p.strip() for p in pieces):
-            raise ScenarioError(option, f"{path}: an empty value in {spec!r}")
+            raise ScenarioError(source, f"{path}: an empty value in {spec!r}")
         values = tuple(parse_value(p.strip()) for p in pieces)
     return Axis(path, values)
 
 
-def read_points(path: str | Path, option: str = "--points") -> list[dict[str, Any]]:
+def read_points(path: str | Path, source: str = "points") -> list[dict[str, Any]]:
     """Points from a CSV file: a header of dotted paths, then one point per row (TOML values)."""
     try:
         with Path(path).open(newline="") as fh:
             rows = list(csv.reader(fh))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(option, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise ScenarioError(source, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if len(rows) < 2 or not all(h.strip() for h in rows[0]):
-        raise ScenarioError(option, f"{path}: expected a header of dotted paths and at least one row of values")
+        raise ScenarioError(source, f"{path}: expected a header of dotted paths and at least one row of values")
     header = [h.strip() for h in rows[0]]
     if len(set(header)) < len(header):
-        raise ScenarioError(option, f"{path}: a column is given twice in {header}")
+        raise ScenarioError(source, f"{path}: a column is given twice in {header}")
     points = []
     for i, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
-            raise ScenarioError(option, f"{path} line {i}: {len(row)} values for {len(header)} columns")
+            raise ScenarioError(source, f"{path} line {i}: {len(row)} values for {len(header)} columns")
         points.append({h: parse_value(v.strip()) for h, v in zip(header, row, strict=True)})
     return points
 
@@ -126,30 +128,13 @@ def grid_points(axes: Sequence[Axis], points: Sequence[dict[str, Any]] = ()) -> 
     paths = [a.path for a in axes] + [p for p in (points[0] if points else {})]
     repeated = sorted({p for p in paths if paths.count(p) > 1})
     if repeated:
-        raise ScenarioError("--grid", f"{repeated[0]} is given more than once")
+        raise ScenarioError("grid", f"{repeated[0]} is given more than once")
     count = math.prod(len(a.values) for a in axes) * max(len(points), 1)
     if count > MAX_POINTS:
-        raise ScenarioError("--grid", f"{count} points; at most {MAX_POINTS} in a sweep")
+        raise ScenarioError("grid", f"{count} points; at most {MAX_POINTS} in a sweep")
     combos = list(itertools.product(*(a.values for a in axes)))
     return [{**base, **dict(zip([a.path for a in axes], combo, strict=True))}
             for base in (points or [{}]) for combo in combos]
-
-
-def point_scenarios(base: Scenario, points: Sequence[dict[str, Any]], option: str = "--grid") -> list[Scenario]:
-    """The scenario of every point, all validated before anything runs (an error names the point's value)."""
-    out = []
-    for point in points:
-        try:
-            out.append(base.replace(point))
-        except ScenarioError as exc:
-            shown = ", ".join(f"{k}={_show(v)}" for k, v in point.items())
-            raise ScenarioError(option, f"at {shown}: {exc}") from None
-    return out
-
-
-def _show(value: Any) -> Any:
-    """A point's value in a message: lists as JSON text."""
-    return json.dumps(value) if isinstance(value, list | tuple | dict) else value
 
 
 @dataclass(frozen=True)
@@ -169,8 +154,9 @@ class Sweep:
     @property
     def table(self) -> pd.DataFrame:
         """One row per point × analysis (× comparison): ``point``, the point's values, then the summary of
-        :func:`cbcp_sim.analysis.metrics.summarise`; with interim looks also ``sequential_*`` columns. A path with a
-        list value at any point is a column of JSON text (one type per column, as Parquet needs)."""
+        :func:`cbcp_sim.analysis.metrics.operating_characteristics`; with interim looks also ``sequential_*``
+        columns. A path with a list value at any point is a column of JSON text (one type per column, as Parquet
+        needs)."""
         import pandas as pd
 
         structured = {k for point in self.points for k, v in point.items() if isinstance(v, list | tuple | dict)}
@@ -183,30 +169,28 @@ class Sweep:
         return pd.DataFrame(rows)
 
 
-def sweep(base: Scenario, points: Sequence[dict[str, Any]], *, reps: int, seed: int, out: str | Path,
-          jobs: int = 1, backend: str = "loky", address: str | None = None, parquet: bool = False,
-          progress: bool = True, chunk_size: int = CHUNK_SIZE, option: str = "--grid") -> Sweep:
-    """Run ``base`` at every point with ``reps`` trials each and seed ``seed``, saving every finished chunk in
-    directory ``out`` and the table in ``out/results.csv`` (and ``out/results.parquet``).
+def sweep(base: Scenario, points: Sequence[dict[str, Any]], settings: RunSettings | None = None, *,
+          out: str | Path, parquet: bool = False, source: str = "points") -> Sweep:
+    """Run ``base`` at every point (``{dotted path: value}``, e.g. from :func:`grid_points`) with
+    ``settings.reps`` trials each and the same seed, saving every finished chunk in directory ``out`` and the
+    table in ``out/results.csv`` (and ``out/results.parquet``).
 
     Run again with the same arguments, it reads the chunks already saved and runs only the rest; with
-    another scenario, points, reps or seed it refuses the directory. ``option`` is named by an error in a point.
+    another scenario, points, reps or seed it refuses the directory. A refused point is blamed on ``source``
+    (``"grid"`` when the points are a grid's).
     """
-    reps = check_int("reps", reps, 1, MAX_REPS)
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    jobs = check_jobs(jobs)
+    settings = settings or RunSettings()
     if not points:
-        raise ScenarioError("--grid", "a sweep needs at least one point (--grid path=values or --points FILE)")
-    scenarios = point_scenarios(base, points, option)
+        raise ScenarioError("points", "a sweep needs at least one point (a grid axis or a row of points)")
+    scenarios = point_scenarios(base, points, source)
     if parquet:
         _need_pyarrow()
-    store = Store(out, "sweep", {"scenario": base.to_dict(), "points": [dict(p) for p in points], "reps": reps,
-                                 "seed": seed, "chunk_size": chunk_size})
-    store.log(event="start", jobs=jobs, backend=backend, address=address, resumed=store.resumed)
-    tasks = [point_tasks(s, reps, seed, chunk_size) for s in scenarios]
-    results = run_points(tasks, jobs=jobs, backend=backend, address=address, store=store,
-                         progress="sweep" if progress else None)
-    result = Sweep(base, tuple(dict(p) for p in points), tuple(results), reps, seed)
+    store = Store(out, "sweep", {"scenario": base.to_dict(), "points": [dict(p) for p in points],
+                                 "reps": settings.reps, "seed": settings.seed, "chunk_size": settings.chunk_size})
+    store.log(event="start", jobs=settings.jobs, backend=settings.backend, address=settings.address,
+              resumed=store.resumed)
+    results = run_points([point_tasks(s, settings) for s in scenarios], settings, store=store, label="sweep")
+    result = Sweep(base, tuple(dict(p) for p in points), tuple(results), settings.reps, settings.seed)
     table = result.table
     store.write_table("results.csv", table)
     if parquet:
@@ -219,4 +203,4 @@ def _need_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401
     except ImportError:
-        raise ScenarioError("--parquet", "needs pyarrow: pip install 'cbcp_sim[parquet]'") from None
+        raise ScenarioError("parquet", "needs pyarrow: pip install 'cbcp_sim[parquet]'") from None

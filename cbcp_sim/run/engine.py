@@ -13,7 +13,7 @@ import dataclasses
 import socket
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, infer
-from cbcp_sim.analysis.metrics import rate, summarise
+from cbcp_sim.analysis.metrics import operating_characteristics, rate
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import SettingsError
 from cbcp_sim.models import operations, trial
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.run import monitoring as sequential
@@ -32,22 +32,12 @@ from cbcp_sim.run.comparisons import Comparison, comparisons
 from cbcp_sim.run.monitoring import Monitoring
 from cbcp_sim.run.progress import Progress
 from cbcp_sim.run.result import SimulationResult
-from cbcp_sim.run.store import MemoryStore, Store, chunk_key
+from cbcp_sim.run.settings import RunSettings
+from cbcp_sim.run.store import MemoryStore, Store, chunk_key, json_safe
 from cbcp_sim.scenario import Scenario, load_scenario
 
-DEFAULT_REPS = 10_000
-DEFAULT_SEED = 1
-#: Replicates per chunk. Part of the random-stream layout: changing it changes the draws.
-CHUNK_SIZE = 1000
-#: Most replicates per run: chunks bound the working memory, but each replicate's results are kept (about
-#: 70 bytes per analysis and comparison), so this keeps a run's peak memory under 2 GiB; for more, combine
-#: runs with different seeds. MCSE of a power at 1,000,000 replicates is at most 0.0005.
-MAX_REPS = 1_000_000
-MAX_SEED = 2**63 - 1
 #: Step-down and step-up adjustments of p-values ``(R, m)`` over the arm comparisons.
 ADJUSTMENTS = {"holm": holm, "hochberg": hochberg}
-#: Where chunks run: joblib's local processes, or a Dask cluster through joblib's Dask backend.
-BACKENDS = ("loky", "dask")
 
 
 @dataclass(frozen=True)
@@ -65,7 +55,7 @@ class ChunkResult:
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
     """Simulate and analyse chunk ``chunk`` (``n_reps`` trials) of a run seeded with ``seed``."""
-    data = trial.simulate(scenario, n_reps, Streams(seed, chunk))
+    data = trial.generate(scenario, n_reps, Streams(seed, chunk))
     a, d = scenario.analysis, scenario.design
     covariates = (np.stack([data.covariates[c] for c in a.covariates], axis=-1) if a.covariates else None)
     context = {"endpoint": a.endpoint, "covariates": covariates, "switch": data.switch, "expected": data.expected,
@@ -76,7 +66,8 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     results: dict[str, dict[tuple[str, str], Estimates]] = {p: {} for p in passes}
     counts: dict[str, dict[str, np.ndarray]] = {p: {} for p in passes}
     truth, first = {}, None
-    for c in comparisons(scenario):
+    comps = comparisons(scenario)
+    for c in comps:
         active, members = c.groups(arm, dose, d.dose_threshold)
         first = active if first is None else first
         for p, (values, observed) in passes.items():
@@ -89,21 +80,21 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
         truth[c.label] = _truth(data, c, None if c.dose is None else c.stratum(dose, d.dose_threshold), a.mcid)
     for p in passes:
         for name in scenario.analyses:
-            _adjust(results[p], name, scenario, counts[p])
+            _adjust(results[p], name, scenario, comps, counts[p])
     milestones = monitoring = None
     if data.calendar is not None:
         milestones = operations.summary_arrays(data.calendar, scenario)
     if scenario.sequential.interims:
-        monitoring = _monitor(scenario, data, passes, results, first, context)
+        monitoring = _monitor(scenario, comps[0], data, passes, results, first, context)
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
                        milestones=milestones, monitoring=monitoring)
 
 
-def _monitor(scenario: Scenario, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
+def _monitor(scenario: Scenario, c: Comparison, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
              results: dict[str, dict[tuple[str, str], Estimates]], active: np.ndarray,
              context: dict) -> dict[str, Monitoring]:
     """Interim looks at the primary analysis of the first comparison (its ``active`` children), in each pass."""
-    name, c = scenario.analyses[0], comparisons(scenario)[0]
+    name = scenario.analyses[0]
     calendar = data.calendar
     dates = calendar.dates[..., data.columns]
     out = {}
@@ -139,7 +130,7 @@ def _truth(data: trial.TrialData, c: Comparison, population: np.ndarray | None, 
     return np.array([effect[population].sum(), responders[population].sum(), float(population.sum())])
 
 
-def _adjust(out: dict[tuple[str, str], Estimates], name: str, scenario: Scenario,
+def _adjust(out: dict[tuple[str, str], Estimates], name: str, scenario: Scenario, comps: tuple[Comparison, ...],
             counts: dict[str, np.ndarray]) -> None:
     """Replace the p-values of analysis ``name``'s arm comparisons by multiplicity-adjusted ones (Dunnett's
     correlation from ``counts``, each comparison's control and active children seen at the primary visit).
@@ -149,7 +140,7 @@ def _adjust(out: dict[tuple[str, str], Estimates], name: str, scenario: Scenario
     is an approximation, exact only for the t-test with equal variances.
     """
     method = scenario.analysis.multiplicity
-    labels = [c.label for c in comparisons(scenario) if c.multiplicity]
+    labels = [c.label for c in comps if c.multiplicity]
     if method == "none" or len(labels) < 2:
         return
     ests = [out[name, label] for label in labels]
@@ -166,75 +157,80 @@ def _adjust(out: dict[tuple[str, str], Estimates], name: str, scenario: Scenario
         out[name, label] = dataclasses.replace(e, **{field: adjusted[:, i]})
 
 
-def chunk_plan(reps: int, chunk_size: int = CHUNK_SIZE) -> list[int]:
-    """Replicates in each chunk: full chunks, then the remainder."""
-    full, rest = divmod(reps, chunk_size)
-    return [chunk_size] * full + ([rest] if rest else [])
-
-
-def check_int(name: str, value: object, lo: int, hi: int) -> int:
-    """``value`` if it is a whole number in ``[lo, hi]``, else a ScenarioError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
-        raise ScenarioError(name, f"must be a whole number in [{lo}, {hi}], got {value!r}")
-    return int(value)
-
-
-def simulate(scenario: Scenario | str | Path, reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED, jobs: int = 1,
-             *, target_mcse: float | None = None, chunk_size: int = CHUNK_SIZE, backend: str = "loky",
-             address: str | None = None) -> SimulationResult:
-    """Simulate ``reps`` trials of ``scenario`` and summarise power, type I error, bias and coverage.
+def simulate(scenario: Scenario | str | Path, reps: int | None = None, seed: int | None = None,
+             jobs: int | None = None, *, settings: RunSettings | None = None, target_mcse: float | None = None,
+             out: str | Path | None = None, chunk_size: int | None = None, backend: str | None = None,
+             address: str | None = None, progress: bool | None = None) -> SimulationResult:
+    """Simulate trials of ``scenario`` and summarise power, type I error, bias and coverage.
 
     Parameters
     ----------
     scenario : Scenario or path to a TOML scenario file
-    reps : number of simulated trials (the maximum when ``target_mcse`` is set)
-    seed : non-negative integer; the same seed gives bit-identical results for any ``jobs`` and backend
-    jobs : chunks run in parallel (``-1`` = all cores)
-    target_mcse : stop after the first chunk at which the Monte Carlo SE of the primary power is
-        at or below this bound (chunks are checked in order, so the stop does not depend on ``jobs``)
-    chunk_size : replicates per chunk (changes the random-number layout)
-    backend, address : see :func:`execute`
+    reps, seed, jobs, chunk_size, backend, address, progress : the run settings (:class:`RunSettings`), given one
+        by one, or as ``settings`` (a value given here replaces the one in ``settings``); validated once
+    target_mcse : stop after the first chunk at which the Monte Carlo SE of the primary power is at or below
+        this bound (chunks are checked in order, so the stop does not depend on ``jobs``); ``reps`` is then the
+        maximum. Not with ``out``.
+    out : a directory: each finished chunk is saved there as it finishes, then ``result.json`` and
+        ``summary.csv``; called again with the same scenario and settings, the run resumes, reading the chunks
+        saved and running only the rest (a directory holding another run is refused)
     """
     start = time.perf_counter()
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    reps = check_int("reps", reps, 1, MAX_REPS)
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    jobs = check_jobs(jobs)
-    chunk_size = check_int("chunk_size", chunk_size, 1, 10_000_000)
-    if target_mcse is not None and not 0.0 < target_mcse < 0.5:
-        raise ScenarioError("target_mcse", f"must be in (0, 0.5), got {target_mcse!r}")
-    tasks = point_tasks(scenario, reps, seed, chunk_size)
+    settings = (settings or RunSettings()).replace(reps=reps, seed=seed, jobs=jobs, chunk_size=chunk_size,
+                                                   backend=backend, address=address, progress=progress)
+    if target_mcse is not None and not (isinstance(target_mcse, int | float) and 0.0 < target_mcse < 0.5):
+        raise SettingsError("target_mcse", f"must be in (0, 0.5), got {target_mcse!r}")
+    if out is not None:
+        if target_mcse is not None:
+            raise SettingsError("target_mcse", "stops at a precision, out saves a fixed number of trials: give one "
+                                               "of them")
+        return saved_run(scenario, settings, out)
+    tasks = point_tasks(scenario, settings)
     chunks: list[ChunkResult] = []
-    results = execute(tasks, jobs, backend, address)
+    bar = Progress(len(tasks), "run") if settings.progress else None
+    results = execute(tasks, settings)
     try:
         for result in _in_order(results):
             chunks.append(result)
+            if bar is not None:
+                bar.advance()
             if _precise_enough(scenario, chunks, target_mcse):
                 break
     finally:
         with warnings.catch_warnings():  # joblib warns of the chunks an early stop leaves unused
             warnings.filterwarnings("ignore", message=r".*(not used|have been cancelled)", category=UserWarning)
             results.close()
-    return collect(scenario, chunks, seed, jobs, time.perf_counter() - start)
+        if bar is not None:
+            bar.close()
+    return collect(scenario, chunks, settings.seed, settings.jobs, time.perf_counter() - start)
 
 
-def check_jobs(jobs: object) -> int:
-    """``jobs`` if it is a valid number of parallel jobs (``-1`` = all cores), else a ScenarioError."""
-    jobs = check_int("jobs", jobs, -64, 256)
-    if jobs == 0:
-        raise ScenarioError("jobs", "must not be 0 (use 1 for one core, -1 for all cores)")
-    return jobs
+def saved_run(scenario: Scenario, settings: RunSettings, out: str | Path) -> SimulationResult:
+    """A run whose chunks are saved in directory ``out`` as they finish (resumable), then ``result.json`` (the
+    result's JSON with ``kind`` "run") and ``summary.csv`` (its table)."""
+    store = Store(out, "run", {"scenario": scenario.to_dict(), "reps": settings.reps, "seed": settings.seed,
+                               "chunk_size": settings.chunk_size})
+    result = run_points([point_tasks(scenario, settings)], settings, store=store, label="run",
+                        keep_replicates=True)[0]
+    store.write_json("result.json", json_safe({"kind": "run", **result.to_json()}))
+    store.write_table("summary.csv", result.table)
+    return result
 
 
 @dataclass(frozen=True)
 class Task:
-    """Chunk ``chunk`` (``n_reps`` trials) of ``scenario`` seeded with ``seed``: the unit of work sent to a worker."""
+    """Chunk ``chunk`` (``n_reps`` trials) of ``scenario`` seeded with ``seed``: the unit of work sent to a worker.
+
+    ``work(scenario, seed, chunk, n_reps)`` does it: a module-level function (the timeline's calendars), or by
+    default :func:`run_chunk` (simulate and analyse trials)."""
 
     scenario: Scenario
     seed: int
     chunk: int
     n_reps: int
+    work: Callable[[Scenario, int, int, int], Any] | None = None
 
     def key(self, digest: str | None = None) -> str:
         """A name for the task's result that changes with any of its inputs (``digest``: the scenario's, if known)."""
@@ -245,37 +241,34 @@ class Done(NamedTuple):
     """A finished task: its index among the tasks run, its result, and where and how long it ran."""
 
     index: int
-    result: ChunkResult
+    result: Any
     seconds: float
     host: str
 
 
 def _run_task(index: int, task: Task) -> Done:
     start = time.perf_counter()
-    result = run_chunk(task.scenario, task.seed, task.chunk, task.n_reps)
+    result = (task.work or run_chunk)(task.scenario, task.seed, task.chunk, task.n_reps)
     return Done(index, result, time.perf_counter() - start, socket.gethostname())
 
 
-def point_tasks(scenario: Scenario, reps: int, seed: int, chunk_size: int = CHUNK_SIZE) -> list[Task]:
-    """The chunks of a run of ``reps`` trials: the tasks of one point of a sweep."""
-    reps = check_int("reps", reps, 1, MAX_REPS)
-    seed = check_int("seed", seed, 0, MAX_SEED)
-    return [Task(scenario, seed, c, n) for c, n in enumerate(chunk_plan(reps, chunk_size))]
+def point_tasks(scenario: Scenario, settings: RunSettings,
+                work: Callable[[Scenario, int, int, int], Any] | None = None) -> list[Task]:
+    """The chunks of a run of ``settings.reps`` trials of ``scenario``: the tasks of one point of a sweep."""
+    return [Task(scenario, settings.seed, c, n, work) for c, n in enumerate(settings.chunks())]
 
 
-def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str = "loky", address: str | None = None,
-               store: Store | MemoryStore | None = None, progress: str | None = None,
-               keep_replicates: bool = False) -> list[SimulationResult]:
+def run_points(points: Sequence[Sequence[Task]], settings: RunSettings, *, store: Store | MemoryStore | None = None,
+               label: str = "run", keep_replicates: bool = False) -> list[SimulationResult]:
     """The summaries of many runs (``points``, each a list of tasks of one scenario), run together.
 
     Every task of every point is one unit of work for :func:`execute`, so a sweep of few replicates per point
     still uses every job. With a ``store`` each chunk found there is read instead of run, and each chunk run is
     saved (atomically) as soon as it finishes, with its time and host in the store's log. A point is
     summarised as soon as its last chunk is in and its chunks are then freed, so memory stays bounded by
-    the points under way; per-replicate arrays are dropped unless ``keep_replicates``. ``progress`` labels a
-    progress bar on the terminal.
+    the points under way; per-replicate arrays are dropped unless ``keep_replicates``. With
+    ``settings.progress`` a progress bar named ``label`` is drawn on the terminal.
     """
-    jobs = check_jobs(jobs)
     keys = []
     for tasks in points:
         digest = tasks[0].scenario.digest()  # a point's tasks share its scenario
@@ -283,14 +276,14 @@ def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str 
     found: list[dict[int, ChunkResult]] = [{} for _ in points]
     out: list[SimulationResult | None] = [None] * len(points)
     seconds = [0.0] * len(points)
-    bar = Progress(sum(map(len, points)), progress) if progress else None
+    bar = Progress(sum(map(len, points)), label) if settings.progress else None
 
     def add(p: int, c: int, result: ChunkResult) -> None:
         found[p][c] = result
         if len(found[p]) == len(points[p]):
             first = points[p][0]
             chunks = [found[p][i] for i in range(len(points[p]))]
-            res = collect(first.scenario, chunks, first.seed, jobs, seconds[p])
+            res = collect(first.scenario, chunks, first.seed, settings.jobs, seconds[p])
             out[p] = res if keep_replicates else dataclasses.replace(res, replicates={})
             found[p] = {}
 
@@ -304,7 +297,7 @@ def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str 
             else:
                 todo.append((p, c))
     try:
-        with closing(execute([points[p][c] for p, c in todo], jobs, backend, address)) as finished:
+        with closing(execute([points[p][c] for p, c in todo], settings)) as finished:
             for done in finished:
                 p, c = todo[done.index]
                 if store is not None:
@@ -321,54 +314,54 @@ def run_points(points: Sequence[Sequence[Task]], *, jobs: int = 1, backend: str 
     return out  # type: ignore[return-value]
 
 
-def execute(tasks: Sequence[Task], jobs: int = 1, backend: str = "loky",
-            address: str | None = None) -> Iterator[Done]:
+def run_tasks(tasks: Sequence[Task], settings: RunSettings) -> list[Any]:
+    """The results of ``tasks`` (any work), in task order, run as ``settings`` say."""
+    with closing(execute(tasks, settings)) as finished:
+        return list(_in_order(finished))
+
+
+def execute(tasks: Sequence[Task], settings: RunSettings) -> Iterator[Done]:
     """Run ``tasks`` and yield each as it finishes (in order when run in this process).
 
-    ``backend`` is ``"loky"`` (joblib's local processes, ``jobs`` of them; one job runs here) or ``"dask"``
-    (joblib's Dask backend on the scheduler at ``address``, e.g. ``tcp://10.0.0.5:8786``, using all its workers
-    whatever ``jobs``; with no address a ``distributed.LocalCluster`` of ``jobs`` single-threaded worker
-    processes is started and closed). A task's
-    result depends only on the task, so the backend and the number of jobs never change it. Closing the
-    generator early cancels the tasks not yet started.
+    ``settings.backend`` is ``"loky"`` (joblib's local processes, ``settings.jobs`` of them; one job runs here)
+    or ``"dask"`` (joblib's Dask backend on the scheduler at ``settings.address``, e.g. ``tcp://10.0.0.5:8786``,
+    using all its workers whatever ``jobs``; with no address a ``distributed.LocalCluster`` of ``jobs``
+    single-threaded worker processes is started and closed). A task's result depends only on the task, so the
+    backend and the number of jobs never change it. Closing the generator early cancels the tasks not yet
+    started.
     """
-    if backend not in BACKENDS:
-        raise ScenarioError("backend", f"must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if address is not None and backend != "dask":
-        raise ScenarioError("address", "is the address of a Dask scheduler: give it with backend dask")
     if not tasks:
         return
-    if backend == "loky" and jobs == 1:
+    if settings.backend == "loky" and settings.jobs == 1:
         for i, task in enumerate(tasks):
             yield _run_task(i, task)
         return
     from joblib import Parallel, delayed
 
-    with _backend(backend, address, jobs) as n_jobs, \
-            Parallel(n_jobs=n_jobs, return_as="generator_unordered") as parallel:
+    with _backend(settings) as n_jobs, Parallel(n_jobs=n_jobs, return_as="generator_unordered") as parallel:
         yield from parallel(delayed(_run_task)(i, task) for i, task in enumerate(tasks))
 
 
 @contextmanager
-def _backend(backend: str, address: str | None, jobs: int) -> Iterator[int]:
+def _backend(settings: RunSettings) -> Iterator[int]:
     """The number of joblib jobs to ask for, inside the backend's context."""
-    if backend == "loky":
-        yield jobs
+    if settings.backend == "loky":
+        yield settings.jobs
         return
     try:
         from distributed import Client, LocalCluster
         from joblib import effective_n_jobs, parallel_config
     except ImportError:
-        raise ScenarioError("backend", "dask needs the distributed package: pip install 'cbcp_sim[dask]'") from None
-    cluster = None
+        raise SettingsError("backend", "dask needs the distributed package: pip install 'cbcp_sim[dask]'") from None
+    address, cluster = settings.address, None
     if address is None:
-        cluster = LocalCluster(n_workers=effective_n_jobs(jobs), threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=effective_n_jobs(settings.jobs), threads_per_worker=1, processes=True,
                                dashboard_address=None)
     try:
         try:
             client = Client(address or cluster, timeout="20s")
         except (OSError, ValueError, TypeError) as exc:
-            raise ScenarioError("address", f"no Dask scheduler answered at {address or 'the local cluster'}: "
+            raise SettingsError("address", f"no Dask scheduler answered at {address or 'the local cluster'}: "
                                            f"{exc}") from None
         with client, parallel_config(backend="dask"):
             yield -1
@@ -429,7 +422,7 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int,
             null = _concat([ch.null[name, c.label] for ch in chunks])
             alt_inf, null_inf = infer(alt, alpha=alpha, sides=sides), infer(null, alpha=alpha, sides=sides)
             role = "primary" if i == 0 and (c.multiplicity or c.control is None) else "secondary"
-            rows.append(summarise(name, role, (alt, alt_inf), (null, null_inf),
+            rows.append(operating_characteristics(name, role, (alt, alt_inf), (null, null_inf),
                                   true_effect(truth, ESTIMAND.get(name, "points")), comparison=c.label))
             replicates[replicate_key(name, c, comps)] = {
                 "estimate": alt.estimate, "se": alt.se, "df": alt.df, "p": alt_inf.p, "reject": alt_inf.reject,
@@ -438,10 +431,10 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int,
     enrolled = sum(scenario.design.n_per_arm) * screened.size
     calendar = monitored = None
     if chunks[0].milestones is not None:
-        calendar = operations.summarise({k: np.concatenate([c.milestones[k] for c in chunks])
+        calendar = operations.milestone_summary({k: np.concatenate([c.milestones[k] for c in chunks])
                                          for k in chunks[0].milestones})
     if chunks[0].monitoring is not None:
-        monitored = sequential.summarise(scenario, *(_concat([c.monitoring[p] for c in chunks])
+        monitored = sequential.sequential_summary(scenario, *(_concat([c.monitoring[p] for c in chunks])
                                                      for p in ("alt", "null")))
     return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=seed, jobs=jobs,
                             seconds=seconds, true_effect=effects[comps[0].label],

@@ -3,7 +3,7 @@
 At each interim look the primary analysis is run on the data seen by the look's date (visits made by then);
 the trial stops for efficacy when its one-sided z (from the analysis's one-sided p-value) reaches the efficacy
 bound, or for futility when it falls below the futility bound; otherwise it goes on to the final analysis of
-all the data. Bounds come from Lan-DeMets alpha spending (:mod:`cbcp_sim.analysis.boundaries`) at each look's *actual*
+all the data. Bounds come from Lan-DeMets alpha spending (:mod:`cbcp_sim.scenario.boundaries`) at each look's *actual*
 information fraction (children with a primary outcome at the look over those at the end, rounded to
 :data:`FRACTION_STEP` so that the bounds of a chunk are computed once per distinct schedule). A two-sided design
 spends ``alpha / 2`` on the efficacy side (benefit) only.
@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
-from cbcp_sim.analysis.boundaries import boundaries
 from cbcp_sim.analysis.inference import Estimates, infer
 from cbcp_sim.analysis.metrics import rate
-from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import Scenario, Sequential
+from cbcp_sim.scenario.boundaries import boundaries
 from cbcp_sim.vocabulary import DAYS_PER_MONTH
 
 #: Information fractions are rounded to this step before the bounds are computed.
@@ -91,9 +90,8 @@ def _bounds(info: tuple[float, ...], alpha: float, spending: str, futility: tupl
     if not binding:
         b = boundaries(info, alpha=alpha, spending=spending)
         return b.critical_z, np.asarray([*futility, -np.inf]) if futility else b.futility_z
-    try:
-        b = boundaries(info, alpha=alpha, spending=spending, futility=futility, binding=True)
-    except ScenarioError:  # at this trial's fractions the binding bounds reach the efficacy bounds
+    b = boundaries(info, alpha=alpha, spending=spending, futility=futility, binding=True, strict=False)
+    if b is None:  # at this trial's fractions the binding bounds reach the efficacy bounds
         b = boundaries(info, alpha=alpha, spending=spending)
         return b.critical_z, np.asarray([*futility, -np.inf])
     return b.critical_z, b.futility_z
@@ -165,7 +163,7 @@ def _z(est: Estimates, alpha: float) -> np.ndarray:
     return -ndtri(p)
 
 
-def summarise(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[str, Any]:
+def sequential_summary(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[str, Any]:
     """Operating characteristics of the group-sequential design: power and type I error (rejection at any
     look, among trials with a decision) with MCSE and the trials whose final analysis failed, the probability of
     stopping for efficacy and for futility at each look, the expected number of children randomised and the

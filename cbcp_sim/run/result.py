@@ -41,7 +41,8 @@ class SimulationResult:
     #: With a trial calendar: per quantity (milestones in months since the first site opened, children
     #: screened, unit failures, share of visits missed, infusion wait in days) its mean and 5/50/95% quantiles.
     operations: dict[str, dict[str, float]] | None = None
-    #: With interim looks: the group-sequential operating characteristics (:func:`cbcp_sim.run.monitoring.summarise`).
+    #: With interim looks: the group-sequential operating characteristics
+    #: (:func:`cbcp_sim.run.monitoring.sequential_summary`).
     sequential: dict[str, Any] | None = None
 
     @property

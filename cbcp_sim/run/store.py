@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import os
 import socket
 import time
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from cbcp_sim.analysis import Estimates
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import InputError
 from cbcp_sim.run.monitoring import Monitoring
 
 MANIFEST = "manifest.json"
@@ -103,18 +104,31 @@ def loads(data: bytes | Path, cls: type) -> Any:
     return cls(**{k: _unflatten(v, arrays) for k, v in layout.items()})
 
 
+def json_safe(value: Any) -> Any:
+    """Plain JSON values; NaN and infinities (e.g. an MCSE from one replicate) become null."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 class Store:
     """A run directory: the manifest of what is computed, finished chunks, and a log.
 
     Opening a directory that already holds a manifest resumes it if the manifest's ``inputs`` are the same,
-    and refuses (a :class:`ScenarioError` naming ``option``) if they differ. Nothing is written until the
-    first chunk or output, so a run refused for a bad option leaves no directory behind; the manifest is
-    written before any chunk, so a directory with chunks always says what they are.
+    and refuses (an :class:`InputError` naming ``source``, the parameter that gave the directory) if they differ.
+    Nothing is written until the first chunk or output, so a run refused for a bad option leaves no directory
+    behind; the manifest is written before any chunk, so a directory with chunks always says what they are.
     """
 
-    def __init__(self, root: str | Path, kind: str, inputs: dict[str, Any], *, option: str = "--out") -> None:
+    def __init__(self, root: str | Path, kind: str, inputs: dict[str, Any], *, source: str = "out") -> None:
         self.root = Path(root)
-        self.option = option
+        self.source = source
         inputs = {**inputs, "results_version": RESULTS_VERSION}
         self.digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self._manifest = json.dumps({"kind": kind, "inputs_digest": self.digest, "inputs": inputs}, indent=1,
@@ -122,22 +136,22 @@ class Store:
         self.chunks = self.root / "chunks"
         manifest = self.root / MANIFEST
         if self.root.exists() and not self.root.is_dir():
-            raise ScenarioError(option, f"{self.root} is a file, not a directory")
+            raise InputError(source, f"{self.root} is a file, not a directory")
         self.resumed = manifest.is_file()
         if self.resumed:
             try:
                 old = json.loads(manifest.read_text())
             except (OSError, ValueError) as exc:
-                raise ScenarioError(option, f"{manifest} cannot be read ({exc}); use a new directory") from None
+                raise InputError(source, f"{manifest} cannot be read ({exc}); use a new directory") from None
             if old.get("kind") != kind or old.get("inputs_digest") != self.digest:
-                raise ScenarioError(option, f"{self.root} holds a different {old.get('kind', 'run')} (inputs digest "
+                raise InputError(source, f"{self.root} holds a different {old.get('kind', 'run')} (inputs digest "
                                             f"{old.get('inputs_digest')}, now {self.digest}: the scenario or an "
-                                            "option changed); use a new directory or remove it")
+                                            "setting changed); use a new directory or remove it")
             for stale in self.chunks.glob(".*.tmp"):  # left by a run killed while writing
                 stale.unlink(missing_ok=True)
         elif self.root.is_dir() and any(p.name != "chunks" and not p.name.endswith(".tmp")
                                         for p in self.root.iterdir()):
-            raise ScenarioError(option, f"{self.root} is not empty and holds no {MANIFEST}; use a new directory")
+            raise InputError(source, f"{self.root} is not empty and holds no {MANIFEST}; use a new directory")
 
     def _open(self) -> None:
         """Create the directory and its manifest, once, before the first file."""
@@ -146,7 +160,7 @@ class Store:
                 self.root.mkdir(parents=True, exist_ok=True)
                 write_atomic(self.root / MANIFEST, self._manifest.encode())
             except OSError as exc:
-                raise ScenarioError(self.option, f"cannot write to {self.root}: {exc.strerror or exc}") from None
+                raise InputError(self.source, f"cannot write to {self.root}: {exc.strerror or exc}") from None
         self.chunks.mkdir(exist_ok=True)
 
     def path(self, key: str) -> Path:
@@ -187,7 +201,7 @@ class Store:
             try:
                 table.to_parquet(buffer, index=False)
             except (ImportError, ValueError, TypeError) as exc:  # pyarrow missing, or a column of mixed types
-                raise ScenarioError("--parquet", f"cannot write {name}: {exc}") from None
+                raise InputError("parquet", f"cannot write {name}: {exc}") from None
             return self.write(name, buffer.getvalue())
         return self.write(name, table.to_csv(index=False, lineterminator="\n"))
 

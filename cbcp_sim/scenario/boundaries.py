@@ -1,5 +1,9 @@
 """Lan–DeMets group-sequential boundaries: one-sided efficacy bounds from an alpha-spending function.
 
+The bounds are part of a group-sequential design as declared (rpact's ``getDesignGroupSequential`` is a design
+object), so they live with the scenario: its validation checks futility bounds against them, the run's interim
+monitoring applies them at each trial's actual information fractions, and ``cbcp-sim boundaries`` prints them.
+
 A trial with interim looks at information fractions ``t_1 < ... < t_K = 1`` stops for efficacy at the first
 look whose z statistic reaches ``critical_z[k]``. The bounds spend alpha as a function of information
 (Lan & DeMets 1983, Biometrika 70:659): look k's bound is the one at which the probability under H0 of
@@ -208,7 +212,8 @@ class _Walk:
 
 
 def boundaries(info: Sequence[float] | np.ndarray, alpha: float = 0.025, spending: str = "obf",
-               futility: Sequence[float | None] | np.ndarray | None = None, binding: bool = False) -> Boundaries:
+               futility: Sequence[float | None] | np.ndarray | None = None, binding: bool = False, *,
+               strict: bool = True) -> Boundaries | None:
     """Lan–DeMets efficacy bounds (z scale) for one-sided ``alpha`` at information fractions ``info``.
 
     Parameters
@@ -222,11 +227,14 @@ def boundaries(info: Sequence[float] | np.ndarray, alpha: float = 0.025, spendin
         type I error stays at most alpha whether or not the trial stops at a futility bound. True: the
         trial must stop at the futility bounds, and alpha is spent over the continuation region they
         leave (bounds from the second look on are lower).
+    strict : True (default): futility bounds that reach a look's efficacy bound, or binding ones that leave
+        too little alpha to spend, are an error naming ``futility``. False: None instead (a trial's actual
+        information fractions may allow no binding design; its caller falls back to non-binding bounds).
 
     Returns
     -------
-    Boundaries, matching rpact ``getDesignGroupSequential(sided = 1, ...)`` criticalValues, alphaSpent and
-    stageLevels to 1e-6 (bounds capped at ``Z_CAP`` = 8 where rpact reports Inf).
+    Boundaries (or None, see ``strict``), matching rpact ``getDesignGroupSequential(sided = 1, ...)``
+    criticalValues, alphaSpent and stageLevels to 1e-6 (bounds capped at ``Z_CAP`` = 8 where rpact reports Inf).
     """
     t = _check_info(info)
     a = _check_alpha(alpha)
@@ -251,6 +259,8 @@ def boundaries(info: Sequence[float] | np.ndarray, alpha: float = 0.025, spendin
         if excess(Z_CAP) >= 0.0:
             crit[k] = Z_CAP
         elif excess(-Z_CAP) < 0.0:
+            if not strict:
+                return None
             raise ScenarioError("futility", f"binding bounds {_fmt(fut[:-1])} stop too many trials to spend alpha "
                                             f"{target[k]:.6g} by look {k + 1}; lower them or make them non-binding")
         else:
@@ -258,6 +268,8 @@ def boundaries(info: Sequence[float] | np.ndarray, alpha: float = 0.025, spendin
         cum[k] = before + walk.upper(k, crit[k])
         before = cum[k]
         if fut[k] >= crit[k]:
+            if not strict:
+                return None
             raise ScenarioError("futility", f"must be below the efficacy bound at each interim look; look {k + 1}: "
                                             f"futility {fut[k]:.6g} >= efficacy {crit[k]:.6g}")
     arrays = {"critical_z": crit, "alpha_spent": cum, "nominal_p": ndtr(-crit), "futility_z": fut}

@@ -52,7 +52,7 @@ effects_table.allowed = "table of [effects.<name>] tables of \"dotted.path\" = v
 def unknown(effects: Effects, name: str) -> ScenarioError:
     """The error for an effect the scenario does not name, listing those it does."""
     names = ", ".join(n for n, _ in effects) or "none"
-    return ScenarioError("--effect", f"the scenario has no effect {name!r}; its [effects] are: {names}")
+    return ScenarioError("effect", f"the scenario has no effect {name!r}; its [effects] are: {names}")
 
 
 def overrides(effects: Effects, name: str) -> tuple[tuple[str, Any], ...]:

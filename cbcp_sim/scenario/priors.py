@@ -192,32 +192,33 @@ def lookup(raw: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def parse_prior(text: str, option: str = "--prior") -> tuple[str, dict[str, Any]]:
+def parse_prior(text: str, source: str = "assurance.priors") -> tuple[str, dict[str, Any]]:
     """``path=normal(3, 1.5)`` (or ``lognormal(meanlog, sdlog)``, ``uniform(low, high)``, ``point(value)``,
-    ``file(draws.csv[, column])``; ``lower=``/``upper=`` may follow) as ``(path, prior table)``."""
+    ``file(draws.csv[, column])``; ``lower=``/``upper=`` may follow) as ``(path, prior table)``; an error names
+    ``source``, the parameter that gave the text."""
     path, sep, spec = text.partition("=")
     match = re.fullmatch(r"\s*(\w+)\s*\((.*)\)\s*", spec)
     usage = "expected path=distribution(parameters), e.g. outcome.effect=normal(3, 1.5)"
     if not sep or not DOTTED.fullmatch(path.strip()) or not match:
-        raise ScenarioError(option, f"{usage}; got {text!r}")
+        raise ScenarioError(source, f"{usage}; got {text!r}")
     name, args = match.group(1).lower(), [a.strip() for a in match.group(2).split(",") if a.strip()]
     if name not in NEEDS:
-        raise ScenarioError(option, f"{path.strip()}: unknown distribution {name!r}; allowed: {', '.join(NEEDS)}")
+        raise ScenarioError(source, f"{path.strip()}: unknown distribution {name!r}; allowed: {', '.join(NEEDS)}")
     table: dict[str, Any] = {"distribution": name}
     positional = [a for a in args if "=" not in a]
     names = [*NEEDS[name], *OPTIONAL.get(name, ())]
     if len(positional) > len(names):
-        raise ScenarioError(option, f"{path.strip()}: {name} takes {', '.join(names)}; got {len(positional)} values")
+        raise ScenarioError(source, f"{path.strip()}: {name} takes {', '.join(names)}; got {len(positional)} values")
     pairs = list(zip(names, positional, strict=False)) + [tuple(a.split("=", 1)) for a in args if "=" in a]
     for key, value in pairs:
         key = key.strip()
         if key in table:
-            raise ScenarioError(option, f"{path.strip()}: {key} is given twice")
+            raise ScenarioError(source, f"{path.strip()}: {key} is given twice")
         if key in ("file", "column"):
             table[key] = value.strip().strip("\"'")
             continue
         try:
             table[key] = float(value)
         except ValueError:
-            raise ScenarioError(option, f"{path.strip()}: {key} must be a number, got {value.strip()!r}") from None
+            raise ScenarioError(source, f"{path.strip()}: {key} must be a number, got {value.strip()!r}") from None
     return path.strip(), table

@@ -16,6 +16,7 @@ from typing import Any
 import cbcp_sim
 from cbcp_sim.explore.timeline import timeline
 from cbcp_sim.explore.trajectories import trajectories
+from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.run.store import RESULTS_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ def explored() -> dict[str, Any]:
     default scenario's trajectories, and the default scenario's trial calendar (milestone means)."""
     scenario = cbcp_sim.load_scenario(SCENARIOS / "default.toml")
     tr = trajectories(scenario, n_children=500, seed=SEED)
-    tl = timeline(scenario, reps=REPS, seed=SEED)
+    tl = timeline(scenario, RunSettings(reps=REPS, seed=SEED))
     out = {"trajectories": {a.name: [a.change.mean[-1], a.difference[-1]] for a in (*tr.arms, tr.natural)},
            "timeline": {k: float(v.mean()) for k, v in sorted(tl.milestones.items())}}
     return json.loads(json.dumps(out))
