@@ -4,25 +4,28 @@
 >>> scenario = cbcp_sim.load_scenario("scenarios/default.toml")       # doctest: +SKIP
 >>> result = cbcp_sim.simulate(scenario, reps=10_000, seed=1, jobs=1)  # doctest: +SKIP
 >>> result.table                                                        # doctest: +SKIP
+>>> cbcp_sim.analyze("trial.csv", method="ancova").confidence_interval()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import InputError, ScenarioError, SettingsError
 from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 if TYPE_CHECKING:
+    from cbcp_sim.analysis.real_data import AnalysisResult, analyze
     from cbcp_sim.run.engine import simulate
     from cbcp_sim.run.result import SimulationResult
 
 __version__ = "0.1.0"
-__all__ = ["Scenario", "ScenarioError", "SimulationResult", "load_scenario", "scenario_from_dict", "simulate"]
+__all__ = ["AnalysisResult", "InputError", "Scenario", "ScenarioError", "SettingsError", "SimulationResult", "analyze",
+           "load_scenario", "scenario_from_dict", "simulate"]
 
 
 def __getattr__(name: str) -> Any:
-    """Import the numerical engine only when it is used (keeps ``import cbcp_sim`` light)."""
+    """Import the numerical engine and the analyses only when they are used (keeps ``import cbcp_sim`` light)."""
     if name == "simulate":
         from cbcp_sim.run.engine import simulate
 
@@ -31,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from cbcp_sim.run.result import SimulationResult
 
         return SimulationResult
+    if name in ("analyze", "AnalysisResult"):
+        from cbcp_sim.analysis import real_data
+
+        return getattr(real_data, name)
     raise AttributeError(f"module 'cbcp_sim' has no attribute {name!r}")

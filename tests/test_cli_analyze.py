@@ -7,7 +7,9 @@ last visit)". Columns id, arm (0/1), visit (months, > 0), baseline (the same on 
 further columns ignored unless --covariates names them; a missed visit is an absent row or an empty value.
 ``--method`` is any key of ``cbcp_sim.analysis.ANALYSES`` (looked up at call time) or ``change``. ``--json``
 prints exactly estimate, se, df, ci_low, ci_high, p, n_subjects, method, visit, alpha, level. Every bad file,
-column or option prints one line ``error: <file or column>: ...`` and exits 2.
+column or option prints one line ``error: <what>: ...`` and exits 2: the option when it gave the value, else the
+library's name (``data`` for the file, ``data.<column>`` for a column of it, with the file named in the message).
+The command is a thin wrapper around ``cbcp_sim.analyze`` (tests/test_analyze.py).
 
 The reference numbers come from statsmodels and scipy on the fixture read with pandas (independently of
 cbcp_sim.analysis.long_data). Fixture: tests/fixtures/analyze/trial.csv, written by make_fixtures.py there.
@@ -30,7 +32,7 @@ from scipy import stats
 from cbcp_sim import analysis
 from cbcp_sim.analysis import Estimates
 from cbcp_sim.analysis.long_data import read_long
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import SettingsError
 
 from .support import assert_one_line_error, cli
 from .test_cli import console_script
@@ -199,7 +201,7 @@ def test_read_long_arrays():
             value = rows.loc[rows["visit"] == month, "value"]
             assert np.array_equal(data.values[0, i, j], value.iloc[0] if len(value) else np.nan, equal_nan=True)
     assert data.visit_index(6) == 2 and data.visit_index(12.0) == 3
-    with pytest.raises(ScenarioError, match="--visit"):
+    with pytest.raises(SettingsError, match=r"^visit: must be one of the visits .*\(1\.5, 6, 12 months\), got 3$"):
         data.visit_index(3)
     none = read_long(TRIAL)
     assert none.covariates.shape == (1, n, 0) and none.covariate_names == ()
@@ -353,7 +355,8 @@ def test_bad_covariate_is_one_line_error(capsys, tmp_path, monkeypatch, case):
 
 def test_bad_visit_is_one_line_error(capsys, tmp_path):
     """--visit not among the file's visits; a visit with no observed value; one with fewer than two children per
-    arm observed with a baseline: one line naming --visit."""
+    arm observed with a baseline: one line naming --visit, or the parameter visit when --visit was not given
+    (the default last visit: the error names the library's parameter, as every option left out does)."""
     path = tmp_path / "trial.csv"
     path.write_text(GOOD)
     assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ttest", "--visit", "3"),
@@ -361,11 +364,24 @@ def test_bad_visit_is_one_line_error(capsys, tmp_path):
     rows = [line.split(",") for line in GOOD.splitlines()]
     path.write_text("".join(",".join([*r[:4], "", *r[5:]]) + "\n" if r[2] == "12" else ",".join(r) + "\n"
                             for r in rows))  # every 12-month value missed
-    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ttest"), "--visit", "0 control and 0")
+    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ttest"), "error: visit: at 12 months (the "
+                          "last visit) 0 control and 0")
     no_e = _edit(11, ",52,60,", ",,60,", _edit(10, ",52,58,", ",,58,"))  # e has no baseline
     path.write_text(_edit(13, ",57.5,", ",,", no_e))  # f missed 12 months
     assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "welch", "--visit", "12"),
                           "--visit", "3 control and 1 treated")
+
+
+def test_a_bad_visit_column_is_not_the_visit_option(capsys, tmp_path):
+    """A bad value in the file's visit column is an error of the data (data.visit), not of --visit, even when
+    --visit was given; likewise a bad covariate column is data.age, not --covariates."""
+    path = tmp_path / "trial.csv"
+    path.write_text(_edit(4, ",6,", ",six,"))
+    code, out, err = cli(capsys, "analyze", str(path), "--method", "ancova", "--visit", "6")
+    assert_one_line_error(code, out, err, "error: data.visit: expected a number, got 'six' at line 4", str(path))
+    path.write_text(_edit(4, ",5\n", ",five\n"))
+    code, out, err = cli(capsys, "analyze", str(path), "--method", "ancova", "--covariates", "age")
+    assert_one_line_error(code, out, err, "error: data.age: expected a number, got 'five' at line 4")
 
 
 def test_bad_options_are_one_line_errors(capsys, tmp_path):

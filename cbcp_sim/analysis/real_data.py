@@ -1,0 +1,205 @@
+"""A real trial's data analysed by the simulator's own analysis code, in one call: :func:`analyze`.
+
+>>> import cbcp_sim
+>>> result = cbcp_sim.analyze("trial.csv", method="ancova", visit=12)   # doctest: +SKIP
+>>> result.estimate, result.confidence_interval()                       # doctest: +SKIP
+>>> result.confidence_interval(0.9)                                     # doctest: +SKIP
+>>> print(result)                                                       # doctest: +SKIP
+
+The data are long format (one row per child and visit; see :mod:`cbcp_sim.analysis.long_data`), as a pandas
+DataFrame or the path of a CSV file. ``cbcp-sim analyze`` is this function with options for its parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from dataclasses import dataclass
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cbcp_sim.analysis import ANALYSES, CROSSOVER, LONGITUDINAL, SINGLE_ARM, Estimates, accepts, analyse, infer
+from cbcp_sim.analysis.long_data import covariate_names, read_long
+from cbcp_sim.errors import SettingsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The compared quantity: the change from baseline, or the visit's score.
+ENDPOINTS = ("change", "final")
+#: The fields of :meth:`AnalysisResult.to_json`, in order (a public interface: ``cbcp-sim analyze --json``).
+JSON_FIELDS = ("method", "visit", "n_subjects", "estimate", "se", "df", "ci_low", "ci_high", "p", "alpha", "level")
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Arm 1 minus arm 0 at one visit of a real trial, two-sided.
+
+    ``df`` is infinite for analyses with a normal interval (the rank and responder analyses); those give
+    their own p-value, the others a t test's.
+    """
+
+    method: str                     #: the analysis asked for (``change`` or a key of ``ANALYSES``)
+    visit: float                    #: months after baseline of the compared visit
+    n_subjects: int                 #: children analysed
+    estimate: float                 #: arm 1 minus arm 0 (GMFM-66 points, or a difference in proportions)
+    se: float                       #: standard error of the estimate
+    df: float                       #: degrees of freedom of the t interval (inf: normal)
+    p: float                        #: two-sided p-value of no difference
+    alpha: float                    #: the default interval is 1 - alpha
+    endpoint: str = "change"        #: change from baseline or the visit's score (``final``)
+    covariates: tuple[str, ...] = ()  #: the per-child columns adjusted for
+    mcid: float | None = None       #: the responder threshold given (None: the analysis's default)
+    source: str = ""                #: the CSV file analysed ("" for a DataFrame)
+
+    @property
+    def level(self) -> float:
+        """Confidence level of the default interval, ``1 - alpha``."""
+        return round(1.0 - self.alpha, 12)
+
+    def confidence_interval(self, level: float | None = None) -> tuple[float, float]:
+        """Two-sided interval ``(low, high)`` for the estimate at ``level`` (default ``1 - alpha``), from the
+        estimate, its SE and df as every simulated replicate's interval is made."""
+        if level is None:
+            alpha = self.alpha
+        else:
+            level = _real("level", level)
+            if not 0.0 < level < 1.0:
+                raise SettingsError("level", f"must be in (0, 1), got {level:g}")
+            alpha = 1.0 - level
+        est = Estimates(estimate=np.array([self.estimate]), se=np.array([self.se]), df=np.array([self.df]))
+        ci = infer(est, alpha=alpha, sides=2)
+        return float(ci.ci_low[0]), float(ci.ci_high[0])
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``cbcp-sim analyze --json`` object: exactly :data:`JSON_FIELDS`; an infinite df is None (null)."""
+        low, high = self.confidence_interval()
+        out = {"method": self.method, "visit": self.visit, "n_subjects": self.n_subjects, "estimate": self.estimate,
+               "se": self.se, "df": self.df, "ci_low": low, "ci_high": high, "p": self.p, "alpha": self.alpha,
+               "level": self.level}
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in out.items()}
+
+    def __str__(self) -> str:
+        low, high = self.confidence_interval()
+        df = self.df
+        rows = [("method", self.method), ("visit", f"{self.visit:g} months"), ("n_subjects", str(self.n_subjects)),
+                ("estimate", f"{self.estimate:.4f}"), ("se", f"{self.se:.4f}"),
+                ("df", f"{df:.0f}" if not math.isfinite(df) or df == round(df) else f"{df:.2f}"),
+                (f"{100.0 * self.level:g}% CI", f"{low:.4f} to {high:.4f}"), ("p", f"{self.p:.4g}")]
+        width = max(len(key) for key, _ in rows)
+        title = f"{self.source}: arm 1 minus arm 0 (two-sided)" if self.source else "arm 1 minus arm 0 (two-sided)"
+        return "\n".join([title, *(f"  {k:<{width}}  {v}" for k, v in rows)])
+
+
+def methods() -> tuple[str, ...]:
+    """The methods :func:`analyze` takes, sorted: ``change`` and every analysis of two parallel arms in
+    ``ANALYSES`` now (crossover and single-arm analyses need a design)."""
+    return tuple(sorted([*_registry(), "change"]))
+
+
+def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: float | None = None,
+            covariates: str | Iterable[str] | None = (), endpoint: str | None = None, alpha: float = 0.05,
+            mcid: float | None = None) -> AnalysisResult:
+    """Fit analysis ``method`` to a real trial's long-format data and compare arm 1 with arm 0 at one visit.
+
+    Parameters
+    ----------
+    data
+        A pandas DataFrame, or the path of a CSV file, with columns ``id``, ``arm`` (0 control, 1 treated),
+        ``visit`` (months after baseline, > 0), ``baseline`` (the child's baseline score on every row of the
+        child) and ``value``; one row per child and visit, a missed visit an absent row or an empty value.
+        Further columns are ignored unless named in ``covariates``. Children without a baseline are left out.
+    method
+        ``change`` (Student's t-test of the change from baseline) or an analysis of :data:`ANALYSES` for two
+        parallel arms (``ttest``, ``welch``, ``ancova``, ``mmrm``, ``wilcoxon``, ``fisher``, ``chisquare``).
+    visit
+        Months after baseline of the compared visit, one of the data's visits (default: the last).
+    covariates
+        Per-child numeric columns to adjust for: names, or one text of names separated by commas. Only
+        analyses that take covariates (``ancova``, ``mmrm``).
+    endpoint
+        ``change`` (from baseline) or ``final`` (the visit's score); default ``change``. ``ancova`` gives
+        the same estimate either way.
+    alpha
+        Two-sided level, in (0, 1): the result's interval is ``1 - alpha``.
+    mcid
+        ``fisher`` and ``chisquare`` only: a responder's change (or score) is at least this many points
+        (default the analyses' own, 1.5).
+
+    Returns
+    -------
+    AnalysisResult
+        The estimate, SE, df and p-value of arm 1 minus arm 0, with :meth:`~AnalysisResult.confidence_interval`.
+
+    Raises
+    ------
+    SettingsError
+        Naming the parameter at fault (``data``, ``data.<column>``, ``method``, ``visit``, ``covariates``,
+        ``endpoint``, ``alpha``, ``mcid``): a bad value, bad data, fewer than two children per arm with a
+        baseline and a value at the visit, or a fit that fails (no variation left, collinear covariates).
+    """
+    registry = _registry()
+    if not isinstance(method, str) or method not in (*registry, "change"):
+        raise SettingsError("method", f"expected one of {', '.join(methods())}, got {method!r}")
+    name = "ttest" if method == "change" else method
+    if endpoint is not None and endpoint not in ENDPOINTS:
+        raise SettingsError("endpoint", f"expected one of {', '.join(ENDPOINTS)}, got {endpoint!r}")
+    if method == "change" and endpoint == "final":
+        raise SettingsError("endpoint", "method change is the t-test of the change from baseline; for the visit's "
+                                        "score use method ttest with endpoint final")
+    alpha = _real("alpha", alpha)
+    if not 0.0 < alpha < 1.0:
+        raise SettingsError("alpha", f"must be in (0, 1), got {alpha:g}")
+    names = covariate_names(covariates)
+    if names and "covariates" not in accepts(name):
+        adjusting = [k for k in registry if "covariates" in accepts(k)]
+        raise SettingsError("covariates", f"the {method} analysis does not adjust for covariates "
+                                          f"(those that do: {', '.join(adjusting) or 'none yet'})")
+    if mcid is not None:
+        if "mcid" not in accepts(name):
+            responders = [k for k in registry if "mcid" in accepts(k)]
+            raise SettingsError("mcid", f"applies to the responder analyses ({', '.join(responders)}), not {method}")
+        mcid = _real("mcid", mcid)
+        if not math.isfinite(mcid):
+            raise SettingsError("mcid", f"must be a finite number of points, got {mcid:g}")
+    month = None if visit is None else _real("visit", visit)
+
+    long = read_long(data, names)
+    index = long.months.size - 1 if month is None else long.visit_index(month)
+    month = float(long.months[index])
+    observed = long.observed & long.observed[..., :1]  # children without a baseline are left out
+    at_visit = observed[0, :, index]
+    counts = int(np.sum(at_visit & ~long.treated)), int(np.sum(at_visit & long.treated))
+    if min(counts) < 2:
+        last = " (the last visit)" if visit is None else ""
+        raise SettingsError("visit", f"at {month:g} months{last} {counts[0]} control and {counts[1]} treated "
+                                     f"children of {long.origin} have a baseline and an observed value; at least 2 "
+                                     "per arm are needed")
+    n_subjects = int(observed[0, :, 1:].any(axis=1).sum()) if name in LONGITUDINAL else sum(counts)
+    try:
+        est = analyse(name, long.values, observed, long.treated, index, endpoint=endpoint or "change",
+                      covariates=long.covariates if names else None, mcid=mcid)
+    except np.linalg.LinAlgError as exc:
+        raise SettingsError("method", f"{method} could not be fitted at {month:g} months: {exc}") from None
+    result = infer(est, alpha=alpha, sides=2)
+    if result.failed[0]:
+        raise SettingsError("method", f"{method} could not be fitted at {month:g} months (no finite estimate and "
+                                      "standard error: no variation left, or collinear covariates)")
+    return AnalysisResult(method=method, visit=month, n_subjects=n_subjects, estimate=float(est.estimate[0]),
+                          se=float(est.se[0]), df=float(est.df[0]), p=float(result.p[0]), alpha=alpha,
+                          endpoint=endpoint or "change", covariates=names, mcid=mcid, source=long.source)
+
+
+def _registry() -> dict[str, Any]:
+    """The analyses of two parallel arms, read from ``ANALYSES`` at call time (one registered later counts)."""
+    return {k: fn for k, fn in ANALYSES.items() if k not in CROSSOVER | SINGLE_ARM}
+
+
+def _real(name: str, value: Any) -> float:
+    """``value`` as a float if it is a real number (not a bool), else a SettingsError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SettingsError(name, f"expected a number, got {value!r}")
+    return float(value)
