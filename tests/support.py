@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -91,3 +96,28 @@ fraction = 0.0
 primary = "ttest"
 secondary = []
 """
+
+
+def kill_after_chunks(command: list[str], chunks: Path, count: int, within: float = 60.0) -> None:
+    """Start ``command`` in a session of its own, SIGKILL the whole group (the process and its workers) as soon as
+    ``chunks`` holds ``count`` saved chunks (``*.npz``), and wait until every process of the group has gone."""
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + within
+        while len(list(chunks.glob("*.npz"))) < count:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, f"no {count} chunks saved in {within:g} s"
+            time.sleep(0.005)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    gone = time.monotonic() + 10
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < gone, "processes of the killed run are still alive"
+        time.sleep(0.05)

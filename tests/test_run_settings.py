@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +23,7 @@ from cbcp_sim.explore.timeline import timeline
 from cbcp_sim.run.settings import CHUNK_SIZE, MAX_REPS, MAX_SEED, RunSettings
 from cbcp_sim.scenario import load_scenario
 
-from .support import assert_one_line_error, cli, plain_toml
+from .support import assert_one_line_error, cli, kill_after_chunks, plain_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = str(ROOT / "scenarios" / "default.toml")
@@ -152,19 +148,7 @@ def test_simulate_out_resumes_from_python_after_a_kill(tmp_path):
     never rewrites a saved one, and gives the table of an uninterrupted run."""
     killed = tmp_path / "killed"
     script = KILL_SCRIPT.format(reps=KILL_REPS, seed=KILL_SEED)
-    proc = subprocess.Popen([sys.executable, "-c", script, DEFAULT, str(killed)], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while len(list((killed / "chunks").glob("*.npz"))) < 3:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the run saved no chunks in 60 s"
-            time.sleep(0.005)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+    kill_after_chunks([sys.executable, "-c", script, DEFAULT, str(killed)], killed / "chunks", 3)
     saved = {p.name: p.read_bytes() for p in (killed / "chunks").glob("*.npz")}
     chunks = KILL_REPS // 500
     assert 3 <= len(saved) < chunks, "the run was not killed mid-run"
@@ -192,3 +176,23 @@ def test_timeline_is_the_same_for_any_number_of_jobs():
     two = timeline(scenario, RunSettings(reps=1500, seed=4, jobs=2))
     assert one.to_json() == two.to_json()
     assert (one.accrual == two.accrual).all()
+
+
+def test_planning_saves_and_resumes_from_python(tmp_path):
+    """``sample_size(..., out=DIR)`` writes what ``sample-size --out DIR`` writes; called again it runs nothing."""
+    import tomllib
+
+    from cbcp_sim.planning.sample_size import sample_size
+    from cbcp_sim.scenario import scenario_from_dict
+
+    scenario = scenario_from_dict(tomllib.loads(plain_toml(effect=4.0)))
+    settings = RunSettings(reps=2000, seed=3)
+    first = sample_size(scenario, 0.8, settings, out=tmp_path / "n")
+    saved = json.loads((tmp_path / "n" / "result.json").read_text())
+    assert saved["kind"] == "sample-size" and saved["n_per_arm"] == first.n_per_arm
+    assert (tmp_path / "n" / "curve.csv").read_text().count("\n") == len(first.curve) + 1
+    ran = len(_chunk_events(tmp_path / "n"))
+    again = sample_size(scenario, 0.8, settings, out=tmp_path / "n")
+    assert len(_chunk_events(tmp_path / "n")) == ran  # every chunk read back, none run
+    assert again.to_json() == first.to_json()
+    assert again.to_json() == sample_size(scenario, 0.8, settings).to_json()

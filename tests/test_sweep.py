@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +30,7 @@ from cbcp_sim.run.engine import point_tasks
 from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import default_scenario_path, load_scenario
 
-from .support import assert_one_line_error, cli, stable
+from .support import assert_one_line_error, cli, kill_after_chunks, stable
 
 SCENARIO = str(default_scenario_path())
 NORMAL = ("--set", "outcome.model=normal")
@@ -143,26 +139,7 @@ def test_sigkilled_sweep_resumes_without_recomputing_finished_chunks(capsys, tmp
     killed = tmp_path / "killed"
     command = [sys.executable, "-m", "cbcp_sim.cli", "sweep", SCENARIO, *KILL_ARGV, "--jobs", "2",
                "--out", str(killed)]
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while len(list((killed / "chunks").glob("*.npz"))) < 4:
-            assert proc.poll() is None, proc.stderr.read().decode()
-            assert time.monotonic() < deadline, "the sweep saved no chunks in 60 s"
-            time.sleep(0.005)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the CLI and its loky workers
-        proc.wait()
-        proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
-    gone = time.monotonic() + 10
-    while True:  # every process of the group has gone
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        assert time.monotonic() < gone, "processes of the killed sweep are still alive"
-        time.sleep(0.05)
+    kill_after_chunks(command, killed / "chunks", 4)
 
     names = {p.name for p in (killed / "chunks").iterdir()}
     saved = {n for n in names if CHUNK_NAME.fullmatch(n)}

@@ -21,7 +21,7 @@ from typing import Any
 from cbcp_sim.cli.options import execution_options, option, plot_option, reps_option, run_settings, settings_option
 from cbcp_sim.errors import InputError
 from cbcp_sim.run.store import json_safe
-from cbcp_sim.scenario import Scenario, default_scenario_path, load_scenario
+from cbcp_sim.scenario import default_scenario_path, load_scenario
 
 ALL_CORES = -1
 
@@ -158,45 +158,24 @@ def _numeric_axis(points: list[dict[str, Any]], path: str) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values) and len(set(values)) > 1
 
 
-def _store(args: argparse.Namespace, kind: str, scenario: Scenario, seed: int, **inputs: Any) -> Any:
-    """The ``--out`` directory of a command, if given, for the inputs that decide its result."""
-    if not args.out:
-        return None
-    from cbcp_sim.run.store import Store
-
-    return Store(args.out, kind, {"scenario": scenario.to_dict(), "seed": seed, **inputs})
-
-
-def _finish(args: argparse.Namespace, store: Any, result: Any, tables: dict[str, Any], plot: Callable[[], None]
-            ) -> int:
-    """Save the result and its tables in the store, draw the figure, print text or JSON."""
-    out = json_safe(result.to_json())
-    if store is not None:
-        store.write_json("result.json", out)
-        for name, table in tables.items():
-            store.write_table(name, table)
+def _finish(args: argparse.Namespace, result: Any, plot: Callable[[], None]) -> int:
+    """Draw the figure, print text or JSON."""
     if args.plot:
         plot()
-    print(json.dumps(out, allow_nan=False) if args.json else result)
+    print(json.dumps(json_safe(result.to_json()), allow_nan=False) if args.json else result)
     return 0
 
 
 def _sample_size(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from cbcp_sim.io import plots
     from cbcp_sim.planning.sample_size import DEFAULT_MAX_N, sample_size
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     settings = run_settings(args, args.reps)
-    max_n = DEFAULT_MAX_N if args.max_n is None else args.max_n
     _check_plot(args)
-    store = _store(args, "sample-size", scenario, settings.seed, target=args.target, reps=settings.reps,
-                   max_n=max_n)
-    result = sample_size(scenario, args.target, settings, max_n=max_n, store=store)
-    curve = pd.DataFrame([{**c, "n_per_arm": json.dumps(c["n_per_arm"])} for c in result.curve])
-    return _finish(args, store, result, {"curve.csv": curve},
-                   lambda: plots.sample_size(json_safe(result.to_json()), args.plot))
+    result = sample_size(scenario, args.target, settings, max_n=DEFAULT_MAX_N if args.max_n is None else args.max_n,
+                         out=args.out)
+    return _finish(args, result, lambda: plots.sample_size(json_safe(result.to_json()), args.plot))
 
 
 def _assurance(args: argparse.Namespace) -> int:
@@ -213,15 +192,11 @@ def _assurance(args: argparse.Namespace) -> int:
     scenario = scenario.replace(overrides)  # the scenario's own values were checked when it was read
     settings = run_settings(args)
     _check_plot(args)
-    store = _store(args, "assurance", scenario, settings.seed)
-    result = assurance(scenario, settings, store=store)
-    return _finish(args, store, result, {"draws.csv": result.table},
-                   lambda: plots.assurance(result.table, json_safe(result.to_json()), args.plot))
+    result = assurance(scenario, settings, out=args.out)
+    return _finish(args, result, lambda: plots.assurance(result.table, json_safe(result.to_json()), args.plot))
 
 
 def _sensitivity(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from cbcp_sim.io import plots
     from cbcp_sim.planning.sensitivity import sensitivity
 
@@ -236,12 +211,8 @@ def _sensitivity(args: argparse.Namespace) -> int:
     scenario = scenario.replace(overrides)  # the scenario's own values were checked when it was read
     settings = run_settings(args)
     _check_plot(args)
-    store = _store(args, "sensitivity", scenario, settings.seed)
-    result = sensitivity(scenario, settings, store=store)
-    tables = {"tornado.csv": pd.DataFrame(list(result.tornado))}
-    if result.prcc:
-        tables["global.csv"] = result.table
-    return _finish(args, store, result, tables, lambda: plots.tornado(json_safe(result.to_json()), args.plot))
+    result = sensitivity(scenario, settings, out=args.out)
+    return _finish(args, result, lambda: plots.tornado(json_safe(result.to_json()), args.plot))
 
 
 def _range(text: str) -> tuple[str, float, float]:

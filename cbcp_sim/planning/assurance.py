@@ -12,6 +12,7 @@ either direction; ``favourable`` counts only rejections with an estimate in favo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -78,6 +79,10 @@ class AssuranceResult:
         return pd.DataFrame({"draw": np.arange(self.power.size), **self.values, "power": self.power,
                              "true_effect": self.true_effect})
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``draws.csv``: :attr:`table`."""
+        return {"draws.csv": self.table}
+
     def to_json(self) -> dict[str, Any]:
         a, se = self.assurance, self.mcse
         priors = self.scenario.assurance.priors
@@ -117,11 +122,12 @@ def prior_draws(scenario: Scenario, n: int, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def assurance(scenario: Scenario, settings: RunSettings | None = None, *, store: Store | None = None
+def assurance(scenario: Scenario, settings: RunSettings | None = None, *, out: str | Path | None = None
               ) -> AssuranceResult:
     """Assurance of the scenario's primary analysis over its ``[assurance]`` priors (``draws`` ×
-    ``reps_per_draw`` trials, from ``settings.seed``; ``settings.reps`` is not used); ``store`` keeps each draw's
-    chunk to resume from."""
+    ``reps_per_draw`` trials, from ``settings.seed``; ``settings.reps`` is not used). With ``out`` (a directory)
+    each draw's chunk is saved there as it finishes, the same call resumes, and ``result.json`` and ``draws.csv``
+    are written at the end."""
     settings = settings or RunSettings()
     a = scenario.assurance
     if a.draws * a.reps_per_draw > MAX_REPS:
@@ -136,13 +142,17 @@ def assurance(scenario: Scenario, settings: RunSettings | None = None, *, store:
                                 advice=lambda path: ADVICE[a.priors[path].distribution])
     draw = settings.replace(reps=a.reps_per_draw)
     tasks = [[Task(s, draw.seed, k, draw.reps)] for k, s in enumerate(scenarios)]
+    store = None if out is None else Store(out, "assurance", {"scenario": scenario.to_dict(), "seed": settings.seed})
     runs = run_points(tasks, settings, store=store, label="assurance", keep_replicates=True)
     primary = runs[0].primary
     successes, analysed = np.array([r.successes for r in runs]).T
-    return AssuranceResult(
+    result = AssuranceResult(
         scenario, values, successes=successes, favourable=np.array([_favourable(r) for r in runs]),
         analysed=analysed, true_effect=np.array([r.true_effect for r in runs]), analysis=primary["analysis"],
         comparison=primary["comparison"], seed=settings.seed)
+    if store is not None:
+        store.write_result(result.to_json(), result.tables())
+    return result
 
 
 def _favourable(run: SimulationResult) -> int:

@@ -18,10 +18,12 @@ The reported power at the answer is the simulated one (with its MCSE); the fitte
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import optimize, special, stats
@@ -32,6 +34,9 @@ from cbcp_sim.run.result import SimulationResult
 from cbcp_sim.run.settings import RunSettings, whole_number
 from cbcp_sim.run.store import MemoryStore, Store
 from cbcp_sim.scenario import Scenario, allocation_ratio
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Trials per size while bracketing and narrowing (the first chunks of the full runs, so they are reused).
 COARSE_REPS = 2000
@@ -62,6 +67,12 @@ class SampleSize:
     def n_per_arm(self) -> int | list[int]:
         """Children per arm at the answer: one number if the arms are equal, else one per arm."""
         return _per_arm(self.multiplier, self.allocation)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``curve.csv``: the power curve, one row per size simulated (``n_per_arm`` as JSON text)."""
+        import pandas as pd
+
+        return {"curve.csv": pd.DataFrame([{**c, "n_per_arm": json.dumps(c["n_per_arm"])} for c in self.curve])}
 
     def to_json(self) -> dict[str, Any]:
         row = self.result.primary
@@ -115,13 +126,14 @@ def fit_probit(m: np.ndarray, successes: np.ndarray, trials: np.ndarray) -> tupl
 
 
 def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings | None = None, *,
-                max_n: int = DEFAULT_MAX_N, store: Store | None = None) -> SampleSize:
+                max_n: int = DEFAULT_MAX_N, out: str | Path | None = None) -> SampleSize:
     """The smallest ``n_per_arm`` (scaled in the scenario's allocation) whose power reaches ``target``: the
     primary analysis's, or with interim looks the group-sequential power; see the module docstring.
 
     ``settings.reps`` trials are run at each size near the answer (fewer while bracketing). ``max_n`` bounds the
-    largest arm. ``store`` keeps every chunk (a directory to resume from); without one
-    the chunks are kept in memory, so the bracketing runs are reused by the fit.
+    largest arm. With ``out`` (a directory) every chunk is saved there as it finishes, the same call resumes an
+    interrupted search, and ``result.json`` and ``curve.csv`` are written at the end; without it the chunks are
+    kept in memory, so the bracketing runs are reused by the fit.
     """
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0.0 < target < 1.0:
         raise SettingsError("target", f"must be a power in (0, 1), got {target!r}")
@@ -134,7 +146,10 @@ def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings |
     if hi_m < lo_m:
         raise SettingsError("max_n", f"must allow the allocation {':'.join(map(str, allocation))} at 2 or more "
                                      f"children per arm, got {max_n}")
-    store = store if store is not None else MemoryStore()  # keeps the bracketing chunks for the fit
+    store: Store | MemoryStore = MemoryStore()  # keeps the bracketing chunks for the fit
+    if out is not None:
+        store = Store(out, "sample-size", {"scenario": scenario.to_dict(), "seed": settings.seed,
+                                           "target": target, "reps": reps, "max_n": max_n})
     scenarios: dict[int, Scenario] = {}
 
     def run(ms: list[int], n_reps: int, label: str) -> dict[int, SimulationResult]:
@@ -161,8 +176,11 @@ def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings |
         below, above = (middle, above) if not power(middle) >= target else (below, middle)
     m_hat, fitted, full = _fit(run, coarse, below, above, target, reps, lo_m, hi_m)
     curve = tuple(_curve_row(m, allocation, full[m], fitted) for m in sorted(full))
-    return SampleSize(scenario, float(target), allocation, m_hat, full[m_hat], _probit(fitted, m_hat), curve,
-                      reps, settings.seed)
+    answer = SampleSize(scenario, float(target), allocation, m_hat, full[m_hat], _probit(fitted, m_hat), curve,
+                        reps, settings.seed)
+    if isinstance(store, Store):
+        store.write_result(answer.to_json(), answer.tables())
+    return answer
 
 
 def _bracket(power: Callable[[int], float], target: float, start: int, lo_m: int, hi_m: int,

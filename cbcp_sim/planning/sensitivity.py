@@ -12,6 +12,7 @@ points come from the values changed, not from different simulated children.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +53,15 @@ class SensitivityResult:
 
         return pd.DataFrame({"sample": np.arange(self.sample_power.size), **self.samples,
                              "power": self.sample_power})
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``tornado.csv`` (one row per range) and, with a global sample, ``global.csv`` (:attr:`table`)."""
+        import pandas as pd
+
+        out = {"tornado.csv": pd.DataFrame(list(self.tornado))}
+        if self.prcc:
+            out["global.csv"] = self.table
+        return out
 
     def to_json(self) -> dict[str, Any]:
         row, base = self.base.primary, self.base.design_power
@@ -101,10 +111,12 @@ def latin_hypercube(ranges: tuple[tuple[str, float, float], ...], n: int, seed: 
     return qmc.scale(sampler.random(n), lows, highs)
 
 
-def sensitivity(scenario: Scenario, settings: RunSettings | None = None, *, store: Store | None = None
+def sensitivity(scenario: Scenario, settings: RunSettings | None = None, *, out: str | Path | None = None
                 ) -> SensitivityResult:
     """One-at-a-time and Latin-hypercube sensitivity of the primary power to the scenario's
-    ``[sensitivity]`` ranges, ``sensitivity.reps`` trials per point (``settings.reps`` is not used)."""
+    ``[sensitivity]`` ranges, ``sensitivity.reps`` trials per point (``settings.reps`` is not used). With ``out``
+    (a directory) each chunk is saved there as it finishes, the same call resumes, and ``result.json``,
+    ``tornado.csv`` and (with a global sample) ``global.csv`` are written at the end."""
     settings = settings or RunSettings()
     seed = settings.seed
     cfg = scenario.sensitivity
@@ -123,6 +135,7 @@ def sensitivity(scenario: Scenario, settings: RunSettings | None = None, *, stor
     lhs = latin_hypercube(ranges, cfg.samples, seed) if cfg.samples else np.empty((0, d))
     points += [{path: typed_value(raw, path, v) for (path, _, _), v in zip(ranges, row, strict=True)} for row in lhs]
     scenarios = point_scenarios(scenario, points, "sensitivity.ranges", per_path=True)
+    store = None if out is None else Store(out, "sensitivity", {"scenario": scenario.to_dict(), "seed": seed})
     runs = run_points([point_tasks(s, per_point) for s in scenarios], settings, store=store, label="sensitivity")
     power = np.array([r.design_power["power"] for r in runs])
     mcse = np.array([r.design_power["mcse"] for r in runs])
@@ -142,8 +155,11 @@ def sensitivity(scenario: Scenario, settings: RunSettings | None = None, *, stor
                            zip(ranges, coefficients, strict=True)], "abs")
         for r in ranking:
             del r["abs"]
-    return SensitivityResult(scenario, runs[0], tuple(tornado), samples, sample_power, tuple(ranking), cfg.reps,
-                             seed)
+    result = SensitivityResult(scenario, runs[0], tuple(tornado), samples, sample_power, tuple(ranking), cfg.reps,
+                               seed)
+    if store is not None:
+        store.write_result(result.to_json(), result.tables())
+    return result
 
 
 def _ranked(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:

@@ -33,7 +33,7 @@ from cbcp_sim.run.monitoring import Monitoring
 from cbcp_sim.run.progress import Progress
 from cbcp_sim.run.result import SimulationResult
 from cbcp_sim.run.settings import RunSettings
-from cbcp_sim.run.store import MemoryStore, Store, chunk_key, json_safe
+from cbcp_sim.run.store import MemoryStore, Store, chunk_key
 from cbcp_sim.scenario import Scenario, load_scenario
 
 #: Step-down and step-up adjustments of p-values ``(R, m)`` over the arm comparisons.
@@ -214,8 +214,7 @@ def saved_run(scenario: Scenario, settings: RunSettings, out: str | Path) -> Sim
                                "chunk_size": settings.chunk_size})
     result = run_points([point_tasks(scenario, settings)], settings, store=store, label="run",
                         keep_replicates=True)[0]
-    store.write_json("result.json", json_safe({"kind": "run", **result.to_json()}))
-    store.write_table("summary.csv", result.table)
+    store.write_result({"kind": "run", **result.to_json()}, {"summary.csv": result.table})
     return result
 
 

@@ -194,6 +194,12 @@ class Store:
         """A JSON output (NaN and infinities must already be None)."""
         return self.write(name, json.dumps(value, indent=1, allow_nan=False) + "\n")
 
+    def write_result(self, result: dict[str, Any], tables: dict[str, Any]) -> None:
+        """A finished run's ``result.json`` (its JSON; NaN and infinities as null) and its tables by file name."""
+        self.write_json("result.json", json_safe(result))
+        for name, table in tables.items():
+            self.write_table(name, table)
+
     def write_table(self, name: str, table: Any) -> Path:
         """A DataFrame as CSV (``.csv``) or Parquet (``.parquet``), the same bytes for the same table."""
         if name.endswith(".parquet"):
