@@ -89,7 +89,8 @@ def test_cli_run_applies_the_effect_and_reports_it(capsys, two):
     assert json.loads(plain)["effect"] is None
     assert json.loads(plain)["true_effect"] < got["true_effect"]
     code, text, _ = cli(capsys, "run", str(two), "--reps", "200", "--effect", "large")
-    assert code == 0 and text.rstrip().endswith("Effect hypothesis: [effects.large]")
+    assert code == 0 and text.splitlines()[0] == ("two effects [effect [effects.large]: treatment.dose_response.emax "
+                                                  "= 9.0, design.n_per_arm = 20]")
 
 
 def test_cli_unknown_effect_is_a_one_line_error(capsys, two):

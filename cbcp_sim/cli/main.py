@@ -233,10 +233,7 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     result = simulate(scenario, settings=run_settings(args, args.reps), target_mcse=args.target_mcse, out=args.out)
-    if args.json:
-        print(json.dumps(json_safe({**result.to_json(), "effect": args.effect}), allow_nan=False))
-    else:
-        print(result if args.effect is None else f"{result}\nEffect hypothesis: [effects.{args.effect}]")
+    print(json.dumps(json_safe(result.to_json()), allow_nan=False) if args.json else result)
     return 0
 
 

@@ -145,7 +145,7 @@ def _sweep(args: argparse.Namespace) -> int:
         plots.power_curves(table, plots.curve_axis(table), args.plot, target=args.target)
     primary = table[table["role"] == "primary"]
     shown = primary[[*result.paths, "power", "mcse", "ci_low", "ci_high", "type1_error", "bias"]]
-    print(f"{base.title}\n  {len(points)} points x {settings.reps:,} trials; seed {result.seed}; "
+    print(f"{base.heading}\n  {len(points)} points x {settings.reps:,} trials; seed {result.seed}; "
           f"table in {Path(args.out) / 'results.csv'}")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0

@@ -84,6 +84,7 @@ def timeline(s: Scenario, settings: RunSettings | None = None) -> Timeline:
     settings = settings or RunSettings(reps=DEFAULT_REPS)
     if settings.reps > MAX_REPS:
         raise SettingsError("reps", f"must be a whole number in [1, {MAX_REPS}], got {settings.reps}")
+    heading = s.heading
     s = replace(s, operations=replace(s.operations, enabled=True))
     parts = run_tasks(point_tasks(s, settings, work=calendars), settings)
     milestones = {k: np.concatenate([arrays[k] for arrays, _ in parts]) for k in parts[0][0]}
@@ -92,6 +93,6 @@ def timeline(s: Scenario, settings: RunSettings | None = None) -> Timeline:
     end = float(np.ceil(milestones["last_child_in"].max() / GRID_STEP) * GRID_STEP)
     months = np.arange(0.0, end + GRID_STEP / 2, GRID_STEP)
     accrual = np.stack([(randomised <= m).sum(axis=1) for m in months], axis=1)
-    return Timeline(title=s.title, n_children=sum(sizes), n_reps=settings.reps, seed=settings.seed,
+    return Timeline(title=heading, n_children=sum(sizes), n_reps=settings.reps, seed=settings.seed,
                     milestones=milestones,
                     months=months, accrual=accrual)

@@ -99,7 +99,7 @@ def trajectories(s: Scenario, *, n_children: int = DEFAULT_CHILDREN, seed: int =
         return ArmTrajectory(name=name, kind=kind, score=Band.of(scores), change=Band.of(scores - scores[:, :1]),
                              cell_effect=Band.of(arm.cell_effect[0]), difference=(scores - reference).mean(axis=0))
 
-    return Trajectories(title=s.title, months=months,
+    return Trajectories(title=s.heading, months=months,
                         arms=tuple(summary(r.name, r.kind, f) for r, f in zip(s.regimens, followed, strict=True)),
                         natural=summary("natural history", "nothing", natural),
                         n_children=n_children, seed=seed)

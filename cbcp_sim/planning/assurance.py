@@ -86,7 +86,8 @@ class AssuranceResult:
     def to_json(self) -> dict[str, Any]:
         a, se = self.assurance, self.mcse
         priors = self.scenario.assurance.priors
-        return {"kind": "assurance", "title": self.scenario.title, "scenario_digest": self.scenario.digest(),
+        return {"kind": "assurance", "title": self.scenario.title, "heading": self.scenario.heading,
+                "scenario_digest": self.scenario.digest(),
                 "analysis": self.analysis, "comparison": self.comparison, "assurance": a, "mcse": se,
                 "ci_low": max(0.0, a - Z95 * se), "ci_high": min(1.0, a + Z95 * se),
                 "favourable": float(self.favourable.sum() / self.analysed.sum()), "draws": int(self.power.size),
@@ -98,7 +99,7 @@ class AssuranceResult:
     def __str__(self) -> str:
         out = self.to_json()
         q = out["power_quantiles"]
-        lines = [self.scenario.title,
+        lines = [self.scenario.heading,
                  f"  assurance     {out['assurance']:.3f}  MCSE {out['mcse']:.4f}  95% CI {out['ci_low']:.3f} to "
                  f"{out['ci_high']:.3f}  ({out['analysis']}, {out['comparison']})",
                  f"  favourable    {out['favourable']:.3f}  (rejections with an estimate favouring the cells)",

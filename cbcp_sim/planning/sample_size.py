@@ -76,7 +76,8 @@ class SampleSize:
 
     def to_json(self) -> dict[str, Any]:
         row = self.result.primary
-        return {"kind": "sample-size", "title": self.scenario.title, "scenario_digest": self.scenario.digest(),
+        return {"kind": "sample-size", "title": self.scenario.title, "heading": self.scenario.heading,
+                "scenario_digest": self.scenario.digest(),
                 "analysis": row["analysis"], "comparison": row["comparison"], "target": self.target,
                 "n_per_arm": self.n_per_arm, "total": self.multiplier * sum(self.allocation),
                 **self.result.design_power, "fitted_power": self.fitted_power,
@@ -87,7 +88,7 @@ class SampleSize:
         n = out["n_per_arm"]
         arms = ", ".join(f"{a} {k}" for a, k in zip(self.scenario.design.arms, self.result.scenario.design.n_per_arm,
                                                       strict=True))
-        lines = [self.scenario.title,
+        lines = [self.scenario.heading,
                  f"  target power {self.target:g} for {out['analysis']}, {out['comparison']}; "
                  f"{self.reps:,} trials per size; seed {self.seed}",
                  f"  n_per_arm     {per_arm_text(n)}  ({arms}; {out['total']} children)",

@@ -65,7 +65,8 @@ class SensitivityResult:
 
     def to_json(self) -> dict[str, Any]:
         row, base = self.base.primary, self.base.design_power
-        return {"kind": "sensitivity", "title": self.scenario.title, "scenario_digest": self.scenario.digest(),
+        return {"kind": "sensitivity", "title": self.scenario.title, "heading": self.scenario.heading,
+                "scenario_digest": self.scenario.digest(),
                 "analysis": row["analysis"], "comparison": row["comparison"], "base_power": base["power"],
                 "base_mcse": base["mcse"], "reps": self.reps, "seed": self.seed,
                 "tornado": [dict(r) for r in self.tornado],
@@ -74,7 +75,7 @@ class SensitivityResult:
 
     def __str__(self) -> str:
         out = self.to_json()
-        lines = [self.scenario.title,
+        lines = [self.scenario.heading,
                  f"  base power {out['base_power']:.3f} (MCSE {out['base_mcse']:.4f}; {out['analysis']}, "
                  f"{out['comparison']}); {self.reps:,} trials per point; seed {self.seed}",
                  "  one at a time (ranked by swing)",

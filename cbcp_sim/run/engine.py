@@ -204,7 +204,7 @@ def simulate(scenario: Scenario | str | Path, reps: int | None = None, seed: int
             results.close()
         if bar is not None:
             bar.close()
-    return collect(scenario, chunks, settings.seed, settings.jobs, time.perf_counter() - start)
+    return collect(scenario, chunks, settings, time.perf_counter() - start)
 
 
 def saved_run(scenario: Scenario, settings: RunSettings, out: str | Path) -> SimulationResult:
@@ -214,6 +214,7 @@ def saved_run(scenario: Scenario, settings: RunSettings, out: str | Path) -> Sim
                                "chunk_size": settings.chunk_size})
     result = run_points([point_tasks(scenario, settings)], settings, store=store, label="run",
                         keep_replicates=True)[0]
+    store.write("scenario.toml", scenario.to_toml())
     store.write_result({"kind": "run", **result.to_json()}, {"summary.csv": result.table})
     return result
 
@@ -282,7 +283,7 @@ def run_points(points: Sequence[Sequence[Task]], settings: RunSettings, *, store
         if len(found[p]) == len(points[p]):
             first = points[p][0]
             chunks = [found[p][i] for i in range(len(points[p]))]
-            res = collect(first.scenario, chunks, first.seed, settings.jobs, seconds[p])
+            res = collect(first.scenario, chunks, settings.replace(seed=first.seed), seconds[p])
             out[p] = res if keep_replicates else dataclasses.replace(res, replicates={})
             found[p] = {}
 
@@ -407,7 +408,7 @@ def true_effect(truth: np.ndarray, estimand: str | None = "points") -> float:
     return float(truth[0 if estimand == "points" else 1] / truth[2])
 
 
-def collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int, seconds: float) -> SimulationResult:
+def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings, seconds: float) -> SimulationResult:
     """The summary of a run from its chunk results, in chunk order."""
     alpha, sides = scenario.design.alpha, scenario.design.sides
     rows, replicates = [], {}
@@ -431,11 +432,12 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], seed: int, jobs: int,
     calendar = monitored = None
     if chunks[0].milestones is not None:
         calendar = operations.milestone_summary({k: np.concatenate([c.milestones[k] for c in chunks])
-                                         for k in chunks[0].milestones})
+                                                 for k in chunks[0].milestones})
     if chunks[0].monitoring is not None:
         monitored = sequential.sequential_summary(scenario, *(_concat([c.monitoring[p] for c in chunks])
-                                                     for p in ("alt", "null")))
-    return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=seed, jobs=jobs,
+                                                              for p in ("alt", "null")))
+    return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=settings.seed,
+                            jobs=settings.jobs, chunk_size=settings.chunk_size,
                             seconds=seconds, true_effect=effects[comps[0].label],
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
                             operations=calendar, sequential=monitored)

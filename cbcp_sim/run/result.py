@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cbcp_sim.analysis.metrics import wilson
+from cbcp_sim.run.settings import CHUNK_SIZE
 from cbcp_sim.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class SimulationResult:
     true_effect: float
     screen_failure: float
     replicates: dict[str, dict[str, np.ndarray]] = field(repr=False)
+    chunk_size: int = CHUNK_SIZE  #: replicates per chunk: part of the random-number layout
     #: With a trial calendar: per quantity (milestones in months since the first site opened, children
     #: screened, unit failures, share of visits missed, infusion wait in days) its mean and 5/50/95% quantiles.
     operations: dict[str, dict[str, float]] | None = None
@@ -85,12 +87,23 @@ class SimulationResult:
                   for name, arrays in self.replicates.items()]
         return pd.concat(frames, ignore_index=True)
 
+    def command(self, file: str = "scenario.toml") -> str:
+        """The command that runs this result again from ``file``, the scenario's :meth:`Scenario.to_toml` saved
+        there (any number of jobs gives the same result)."""
+        if self.chunk_size == CHUNK_SIZE:
+            return f"cbcp-sim run {file} --reps {self.n_reps} --seed {self.seed}"
+        return (f"python -c \"import cbcp_sim; print(cbcp_sim.simulate('{file}', reps={self.n_reps}, "
+                f"seed={self.seed}, chunk_size={self.chunk_size}))\"")
+
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object: the primary analysis at top level, every analysis under ``analyses``."""
         out = {k: self.primary[k] for k in PRIMARY_FIELDS}
         out.update({"n_reps": self.n_reps, "seed": self.seed, "jobs": self.jobs, "seconds": self.seconds,
                     "screen_failure": self.screen_failure, "title": self.scenario.title,
-                    "scenario_digest": self.scenario.digest(), "analyses": [dict(r) for r in self.rows]})
+                    "heading": self.scenario.heading, "effect": self.scenario.origin.effect,
+                    "changes": [{"path": p, "value": v} for p, v in self.scenario.origin.changes],
+                    "scenario_digest": self.scenario.digest(), "analyses": [dict(r) for r in self.rows],
+                    "scenario_toml": self.scenario.to_toml(), "command": self.command()})
         if self.operations is not None:
             out["operations"] = self.operations
         if self.sequential is not None:
@@ -102,7 +115,7 @@ class SimulationResult:
         d = s.design
         arms = ", ".join(f"{a} {n}" for a, n in zip(d.arms, d.n_per_arm, strict=True))
         sided = "two-sided" if d.sides == 2 else "one-sided"
-        lines = [s.title,
+        lines = [s.heading,
                  f"  design   {arms}; primary visit month {d.primary_visit:g}; alpha {d.alpha:g} {sided}",
                  f"  model    {s.outcome.model}; {self.n_reps:,} replicates; seed {self.seed}; "
                  f"{self.seconds:.2f} s"]

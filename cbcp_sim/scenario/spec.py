@@ -51,6 +51,41 @@ from cbcp_sim.vocabulary import (
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a scenario's values came from: the file read, the effect hypothesis applied (``[effects.<name>]``,
+    with its values) and the dotted-path overrides given after it (``--set``, :meth:`Scenario.replace`), in order.
+    """
+
+    file: str | None = None
+    effect: str | None = None
+    effect_values: tuple[tuple[str, Any], ...] = ()
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def changes(self) -> tuple[tuple[str, Any], ...]:
+        """Every value set after the file was read: the effect's, then the overrides (a later value wins)."""
+        return (*self.effect_values, *self.overrides)
+
+    def describe(self) -> str:
+        """One line of what was changed, e.g. ``effect [effects.pooled]: treatment.dose_response.emax = 4.4;
+        set design.n_per_arm = 60``; empty when nothing was."""
+        parts = []
+        if self.effect is not None:
+            values = ", ".join(f"{p} = {_shown(v)}" for p, v in self.effect_values) or "the file as written"
+            parts.append(f"effect [effects.{self.effect}]: {values}")
+        if self.overrides:
+            parts.append("set " + ", ".join(f"{p} = {_shown(v)}" for p, v in self.overrides))
+        return "; ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    """A value as TOML writes it inline (strings quoted, lists bracketed)."""
+    import tomli_w
+
+    return tomli_w.dumps({"v": _plain(value)}).removeprefix("v = ").strip()
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated, frozen scenario. Build it with :func:`load_scenario` or :func:`scenario_from_dict`."""
 
@@ -96,6 +131,39 @@ class Scenario:
                      for i, name in enumerate(d.arms))
 
     @property
+    def origin(self) -> Origin:
+        """Where the values came from (kept beside the fields, like :attr:`regimens`: equality and the digest
+        see the values only)."""
+        return self.__dict__.get("_origin", Origin())
+
+    @property
+    def heading(self) -> str:
+        """The title, followed by what was changed since the file was read (``[...]``), if anything was: the
+        heading of every text output, figure and report of this scenario."""
+        changed = self.origin.describe()
+        return f"{self.title} [{changed}]" if changed else self.title
+
+    def _with_origin(self, origin: Origin) -> Scenario:
+        object.__setattr__(self, "_origin", origin)
+        return self
+
+    def to_toml(self) -> str:
+        """The resolved scenario as a TOML file: every value as simulated (defaults and presets as numbers), with
+        the origin in a header comment. :func:`load_scenario` of it gives a scenario with the same values
+        (the same :meth:`digest`), so a run of it gives the same result."""
+        import tomli_w
+
+        raw = self.to_dict()
+        raw["effects"] = {name: dict(items) for name, items in self.effects}
+        raw["sensitivity"]["ranges"] = {path: [low, high] for path, low, high in self.sensitivity.ranges}
+        o = self.origin
+        head = ["# Resolved scenario written by cbcp_sim: every value as simulated, defaults and presets included.",
+                f"# Read from {o.file or 'a table in Python'}" + (f"; then {o.describe()}." if o.describe() else ".")]
+        if o.effect is not None:
+            head.append(f"# [effects.{o.effect}] is already applied below: run this file without --effect.")
+        return "\n".join(head) + "\n\n" + tomli_w.dumps(raw)
+
+    @property
     def primary_index(self) -> int:
         """Index of the primary visit in ``design.visits``."""
         return self.design.visits.index(self.design.primary_visit)
@@ -126,11 +194,15 @@ class Scenario:
                 del t["dose_response"][key]
         if "retained_fraction" in t:
             t.pop("waning_half_life_months", None)
-        return scenario_from_dict(raw, overrides)
+        items = tuple(overrides.items() if isinstance(overrides, Mapping) else overrides)
+        o = self.origin
+        return scenario_from_dict(raw, items)._with_origin(dataclasses.replace(o, overrides=(*o.overrides, *items)))
 
     def with_effect(self, name: str) -> Scenario:
         """This scenario under its named effect hypothesis ``[effects.<name>]``."""
-        return self.replace(hypotheses.overrides(self.effects, name))
+        values = hypotheses.overrides(self.effects, name)
+        o = self.origin
+        return self.replace(values)._with_origin(dataclasses.replace(o, effect=name, effect_values=tuple(values)))
 
 
 def _plain(value: Any) -> Any:
@@ -379,18 +451,20 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[tupl
         raise ScenarioError(str(path), f"malformed TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ScenarioError(str(path), "malformed TOML: not UTF-8 text") from None
-    settings = list(overrides.items() if isinstance(overrides, Mapping) else overrides)
+    settings = tuple(overrides.items() if isinstance(overrides, Mapping) else overrides)
     scenario = scenario_from_dict(raw, settings)
     under = {name: _under_effect(raw, name, items, settings) for name, items in scenario.effects}
     if effect is None:
-        return scenario
+        return scenario._with_origin(Origin(file=str(path), overrides=settings))
     if effect not in under:
         raise hypotheses.unknown(scenario.effects, effect)
-    return under[effect]
+    values = dict(scenario.effects)[effect]
+    return under[effect]._with_origin(Origin(file=str(path), effect=effect, effect_values=values,
+                                             overrides=settings))
 
 
 def _under_effect(raw: Mapping[str, Any], name: str, items: tuple[tuple[str, Any], ...],
-                  settings: list[tuple[str, Any]]) -> Scenario:
+                  settings: tuple[tuple[str, Any], ...]) -> Scenario:
     """The scenario under effect ``name``, then the settings; a refused value is blamed on the effect."""
     try:
         return scenario_from_dict(raw, [*items, *settings])
