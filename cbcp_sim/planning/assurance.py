@@ -152,7 +152,7 @@ def assurance(scenario: Scenario, settings: RunSettings | None = None, *, out: s
         analysed=analysed, true_effect=np.array([r.true_effect for r in runs]), analysis=primary["analysis"],
         comparison=primary["comparison"], seed=settings.seed)
     if store is not None:
-        store.write_result(result.to_json(), result.tables())
+        store.write_result(result.to_json(), result.tables(), scenario.to_toml())
     return result
 
 

@@ -180,7 +180,7 @@ def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings |
     answer = SampleSize(scenario, float(target), allocation, m_hat, full[m_hat], _probit(fitted, m_hat), curve,
                         reps, settings.seed)
     if isinstance(store, Store):
-        store.write_result(answer.to_json(), answer.tables())
+        store.write_result(answer.to_json(), answer.tables(), scenario.to_toml())
     return answer
 
 

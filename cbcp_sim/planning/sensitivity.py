@@ -159,7 +159,7 @@ def sensitivity(scenario: Scenario, settings: RunSettings | None = None, *, out:
     result = SensitivityResult(scenario, runs[0], tuple(tornado), samples, sample_power, tuple(ranking), cfg.reps,
                                seed)
     if store is not None:
-        store.write_result(result.to_json(), result.tables())
+        store.write_result(result.to_json(), result.tables(), scenario.to_toml())
     return result
 
 

@@ -192,6 +192,7 @@ def sweep(base: Scenario, points: Sequence[dict[str, Any]], settings: RunSetting
     results = run_points([point_tasks(s, settings) for s in scenarios], settings, store=store, label="sweep")
     result = Sweep(base, tuple(dict(p) for p in points), tuple(results), settings.reps, settings.seed)
     table = result.table
+    store.write("scenario.toml", base.to_toml())
     store.write_table("results.csv", table)
     if parquet:
         store.write_table("results.parquet", table)

@@ -214,8 +214,7 @@ def saved_run(scenario: Scenario, settings: RunSettings, out: str | Path) -> Sim
                                "chunk_size": settings.chunk_size})
     result = run_points([point_tasks(scenario, settings)], settings, store=store, label="run",
                         keep_replicates=True)[0]
-    store.write("scenario.toml", scenario.to_toml())
-    store.write_result({"kind": "run", **result.to_json()}, {"summary.csv": result.table})
+    store.write_result({"kind": "run", **result.to_json()}, {"summary.csv": result.table}, scenario.to_toml())
     return result
 
 

@@ -194,8 +194,10 @@ class Store:
         """A JSON output (NaN and infinities must already be None)."""
         return self.write(name, json.dumps(value, indent=1, allow_nan=False) + "\n")
 
-    def write_result(self, result: dict[str, Any], tables: dict[str, Any]) -> None:
-        """A finished run's ``result.json`` (its JSON; NaN and infinities as null) and its tables by file name."""
+    def write_result(self, result: dict[str, Any], tables: dict[str, Any], scenario_toml: str) -> None:
+        """A finished run's ``scenario.toml`` (the resolved scenario that reproduces it), ``result.json`` (its JSON;
+        NaN and infinities as null) and its tables by file name."""
+        self.write("scenario.toml", scenario_toml)
         self.write_json("result.json", json_safe(result))
         for name, table in tables.items():
             self.write_table(name, table)
