@@ -7,7 +7,7 @@ change over a follow-up. Bad input (a scenario value, a file, an option) prints 
 
 The centiles are the Hanna et al. 2008 set (3rd, 15th, 50th, 85th, 97th), simulated over the published level
 curves (Rosenbaum et al. 2002; Hanna et al. 2009); the natural change includes the scenario's trial effect
-(ACCeNT-CP natural-history arm +3.1 points/year beyond the curves, Sun et al. 2022; ref §3). Tests call
+(ACCeNT-CP natural-history arm +3.1 points/year beyond the curves, [Sun 2022]). Tests call
 ``cbcp_sim.cli.main(argv)`` in-process with the default seed 1 unless stated.
 """
 

@@ -7,15 +7,15 @@ in range for any parameter set accepted by the schema; median trajectory is mono
 GMFCS level never has a higher median limit." Plus the expected-change helper
 (:func:`cbcp_sim.models.expected_change.expected_change`).
 
-Published targets (shared/reference/parameters.md):
+Published targets (entries of docs/references.md):
 
-- §1a Rosenbaum et al. 2002 JAMA 288:1357: limits 87.7, 68.4, 54.3, 40.4, 22.3 and age-90 4.8, 4.4, 3.7,
+- [Rosenbaum 2002]: limits 87.7, 68.4, 54.3, 40.4, 22.3 and age-90 4.8, 4.4, 3.7,
   3.5, 2.7 years for GMFCS I-V (the :class:`NaturalHistory` defaults); OMG sample I 183, II 80, III 122,
   IV 137, V 135, ages 1-13.
-- §1b Hanna et al. 2009 DMCN: peak at 7 y 11 mo (III), 6 y 11 mo (IV, V); decline to age 21 of 4.7, 7.8, 6.4.
-- §2 Russell et al. 2000 Phys Ther 80:873: GMFM-66 test-retest ICC 0.99 (a week apart); GMAE-2 worked
-  example: per-assessment SE about 1.2 mid-scale; Ko & Kim 2012: GMFM-88 test-retest SEM 1.60.
-- §3 Sun et al. 2022 DMCN 64:1477 (ACCeNT-CP), natural-history arm, n = 31, ages 2-5, GMFCS I-IV: 12-month
+- [Hanna 2009]: peak at 7 y 11 mo (III), 6 y 11 mo (IV, V); decline to age 21 of 4.7, 7.8, 6.4.
+- [Russell 2000]: GMFM-66 test-retest ICC 0.99 (a week apart); [GMAE-2 n.d.] worked example:
+  per-assessment SE about 1.2 mid-scale; [Ko & Kim 2012]: GMFM-88 test-retest SEM 1.60.
+- [Sun 2022] (ACCeNT-CP), natural-history arm, n = 31, ages 2-5, GMFCS I-IV: 12-month
   change minus the growth-curve expectation 3.1 (95% CI 1.4-5.0); implied SD 4.9.
 
 Every simulation uses a fixed seed; tolerances are stated (and justified) in each test's docstring.
@@ -172,7 +172,7 @@ def test_retest_icc_gmfcs_i_to_iv_rounds_to_099(retest, retest_levels):
 @pytest.mark.parametrize("gmfcs", [1, 2, 3, 4])
 def test_retest_icc_by_level_within_published_range(retest, retest_levels, gmfcs):
     """Within each GMFCS level I-IV the test-retest ICC(1,1) lies in the published by-level range 0.92-0.99
-    (Brazilian GMFM-66 study, ref §2), i.e. in [0.915, 0.995) at two decimals; MC SE below 1e-3."""
+    (Brazilian GMFM-66 study, [Almeida 2016]), i.e. in [0.915, 0.995) at two decimals; MC SE below 1e-3."""
     icc1 = icc_oneway(retest[retest_levels == gmfcs])
     assert 0.915 <= icc1 < 0.995, f"GMFCS {gmfcs}: ICC(1,1) = {icc1:.4f}"
 
@@ -180,8 +180,8 @@ def test_retest_icc_by_level_within_published_range(retest, retest_levels, gmfcs
 def test_retest_sem_between_rasch_se_and_2(retest):
     """Test-retest SEM = SD(difference)/sqrt 2 lies in [1.2, 2.0].
 
-    Lower end: the per-assessment Rasch SE mid-scale (1.2, GMAE-2 example, ref §2); a week's retest adds
-    some true fluctuation, never less. Upper end: the SEM rises to about 2.0 only at the extremes (ref §2),
+    Lower end: the per-assessment Rasch SE mid-scale (1.2, [GMAE-2 n.d.] example); a week's retest adds
+    some true fluctuation, never less. Upper end: the SEM rises to about 2.0 only at the extremes (RECALLED),
     and the GMFM-88 test-retest SEM is 1.60 (Ko & Kim 2012). MC SE of the simulated SEM is about 0.01.
     """
     d = retest[:, 1] - retest[:, 0]

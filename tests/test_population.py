@@ -8,7 +8,7 @@ range 0.6–15.7). Eligibility filters (age, GMFCS, minimum dose, topography) wi
 reported. Checks: Population defaults reproduce their sources' proportions; dose per kg from unit and weight
 reproduces the range reported by the autologous trials."
 
-Sources (shared/reference/parameters.md §3, §4, §6 and the defaults' own citations in cbcp_sim/scenario/sections.py):
+Sources (entries of docs/references.md, and the defaults' own citations in cbcp_sim/scenario/sections.py):
 Howard et al. 2005 topography 35/28/37%; Shevell et al. 2009 GMFCS IV-V in 1/2/76% of hemi-/di-/quadriplegia;
 Gorter et al. 2004 87.8% of hemiplegia at level I; Reid et al. 2011 56.1% boys; Ruiz Brunner et al. 2022 WAZ
 -0.57 (I-II) and -1.75 (III-V); Lee et al. 2012 (20 children, 11 quadriplegic / 6 hemiplegic / 3 diplegic,
@@ -39,14 +39,14 @@ K = 4.0
 HEMI, DI, QUAD = range(3)
 TABLE = np.array(Population().topography)  # (topography, GMFCS level) default shares
 #: A register GMFCS mix I-V, the one the default topography table was derived with; close to the US ADDM
-#: 2006 register (I 38, II 16, III 13, IV ~16, V 17%; ref §6).
+#: 2006 register (I 38, II 16, III 13, IV ~16, V 17%).
 REGISTER_MIX = (0.39, 0.19, 0.13, 0.12, 0.17)
 NO_SCREEN = Eligibility(min_dose=0.0)  # every referred child eligible (all ages, levels, topographies)
 
-#: Lee et al. 2012 (J Transl Med 10:58; ref §3b): 20 children aged 23-91 months.
+#: [Lee 2012]: 20 children aged 23-91 months.
 LEE_AGES = (23.0 / 12.0, 91.0 / 12.0)
 LEE_N = 20
-#: Lee's GMFCS levels are not given in ref §3b; this mix (ASSUMPTION) gives, with the default table, topography
+#: Lee's GMFCS levels are not reported; this mix (ASSUMPTION) gives, with the default table, topography
 #: 29 / 17 / 54% against Lee's 6 / 3 / 11 of 20 = 30 / 15 / 55% (checked in test_lee_mix_reproduces_topography).
 LEE_MIX = (0.35, 0.05, 0.10, 0.15, 0.35)
 LEE_WEIGHT_MEAN, LEE_WEIGHT_RANGE = 13.9, (7.2, 21.4)
@@ -259,7 +259,7 @@ def test_dose_range_of_lee_cohort_level_matched(lee_children):
 @pytest.mark.parametrize("age, typical", [(2.0, 3.1), (4.0, 2.3), (6.0, 1.8)])
 def test_dose_follows_from_unit_and_weight(age, typical):
     """Median-unit dose at general-population median weight (no CP deflation, no weight or recovery spread) is
-    ref §4's DERIVED 3.1 / 2.3 / 1.8 x 10^7/kg at 2 / 4 / 6 y (4.7e8 x 0.8 / 12.2, 16.3, 20.5 kg, the boys'
+    the DERIVED 3.1 / 2.3 / 1.8 x 10^7/kg at 2 / 4 / 6 y (4.7e8 x 0.8 / 12.2, 16.3, 20.5 kg, the boys'
     medians, so boys only here); ±0.05 rounding + 4 SE of the sample median."""
     p = Population(ages=(age, age + 1e-6), male_share=1.0, weight_factor=(1.0,) * 5, weight_sd_log=0.0,
                    recovery_sd=0.0, max_dose=100.0)
@@ -271,7 +271,7 @@ def test_dose_follows_from_unit_and_weight(age, typical):
 def test_default_screen_and_cap_keep_doses_in_protocol_range():
     """Defaults (ages 1-6, min_dose 1, max_dose 5): every enrolled dose is in Sun 2017's 1-5 x 10^7/kg. Doses at or
     above 2 x 10^7/kg make up 20-90% (measured 76%): Sun 2017 analysed both a >=2 and a lower-dose subgroup, and
-    ref §4's typical doses (3.1 at 2 y, 1.8 at 6 y) straddle 2."""
+    the typical doses of [Sun 2010] units (3.1 at 2 y, 1.8 at 6 y) straddle 2."""
     c = population.enrol(Population(), Eligibility(), (40, 40), 250, Streams(21, 0))
     assert c.dose.min() >= 1.0 and c.dose.max() <= 5.0
     assert 0.2 <= float((c.dose >= 2.0).mean()) <= 0.9

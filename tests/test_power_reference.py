@@ -79,7 +79,8 @@ def test_borm_bias_is_small_and_positive():
 
 @pytest.mark.parametrize(("effect", "n_per_arm"), [(1.4, 243), (2.0, 119), (3.3, 44), (4.0, 30)])
 def test_reference_power_table(effect, n_per_arm):
-    """Reference §7.7: SD of 12-month change 5.5, alpha 0.05 two-sided, 80% power at these n per arm.
+    """Power table of the project's planning notes: SD of 12-month change 5.5, alpha 0.05 two-sided, 80% power
+    at these n per arm.
 
     The default normal model (sd 5.5, correlation 0.5) has exactly that SD of change.
     """

@@ -1,6 +1,6 @@
 """Calibration of the treatment presets against published trial results (issue: treatment effect).
 
-Targets (shared/reference/parameters.md §3, §7.2-7.3):
+Targets (entries of docs/references.md):
 
 - Royan pooled three-arm comparison, intrathecal, ages 4-14 (scenarios/royan_pooled_three_arm.toml):
   12-month difference from sham 7.10 (95% CI 2.08-12.76) for UCB-MNC (Zarrabi et al. 2022) and 8.07

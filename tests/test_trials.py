@@ -63,7 +63,7 @@ def test_header_cites_the_study_and_states_assumptions_and_effects(name):
     header = text[: text.index("title =")]
     assert all(line.startswith("#") or not line.strip() for line in header.splitlines())
     assert re.search(r"(19|20)\d\d", header), "no year of a cited study"
-    assert "ref = shared/reference/parameters.md" in header
+    assert "docs/references.md" in header and re.search(r"\[[A-Z][^\]]* (19|20)\d\d\]", header), "no [Author Year] key"
     assert "Assumptions:" in header or "ASSUMPTION" in header
     for effect in _effects(name):
         assert f"  - {effect}:" in header, f"effect {effect} not explained"

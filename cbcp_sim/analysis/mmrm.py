@@ -23,7 +23,7 @@ halving on the ``T (T + 1) / 2`` free elements of ``Sigma``, from a moment start
 once (those converged drop out). The treatment contrast at the compared visit has the model-based
 variance ``v = c' M^-1 c`` (as ``mmrm`` with Satterthwaite, and ``gls``) and Satterthwaite degrees of
 freedom ``2 v^2 / (g' A g)``, ``g = dv/dtheta``, ``A = 2 H^-1`` the inverse observed REML information
-at the optimum (Satterthwaite 1946; Christensen 2018; the ``mmrm`` package's vignette). Checked against
+at the optimum (Satterthwaite 1946; Christensen 2018; the ``mmrm`` package's vignette, [mmrm n.d.]). Checked against
 ``nlme::gls`` with exact Satterthwaite df (fixtures in ``tests/fixtures/mmrm``).
 """
 

@@ -1,7 +1,7 @@
 """Monotone dropout: a child lost stays lost. The baseline (month 0) is always observed.
 
 ``mcar``: a constant hazard per month, ``h = -ln(1 - fraction) / by_month``, loses ``fraction`` of children
-by ``by_month`` (ref §5, §7.6), whatever their scores. ``mar``: after each simulated visit a child leaves
+by ``by_month`` (see ``dropout.fraction``), whatever their scores. ``mar``: after each simulated visit a child leaves
 before the next with the MCAR probability for that interval, its odds multiplied by ``mar_odds_ratio`` per
 SD lower score at the visit just attended (standardised over the children seen at that visit); the
 dropout then depends only on observed scores (missing at random, Little & Rubin 2019), which a likelihood

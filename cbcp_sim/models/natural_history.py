@@ -35,8 +35,8 @@ DECLINE_END_AGE = 21.0
 #: GMFM-66 points at each end of the scale over which :func:`to_scale` bends toward the bound.
 SCALE_BEND = 5.0
 #: GMFM-66 scores (points) at which the SEM changes: ``sem_extreme`` at or below the first and at or above
-#: the last, ``sem`` between the middle two, linear in between. ASSUMPTION after ref §2 ("about 2.0 below 20
-#: or above 85"; Rasch standard errors rise toward floor and ceiling).
+#: the last, ``sem`` between the middle two, linear in between. ASSUMPTION ("about 2.0 below 20 or above 85";
+#: Rasch standard errors rise toward floor and ceiling, RECALLED).
 SEM_KNOTS = (20.0, 30.0, 75.0, 85.0)
 
 

@@ -21,8 +21,8 @@ from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import Eligibility, Population
 from cbcp_sim.vocabulary import TOPOGRAPHIES
 
-#: General-population median body weight (kg) by age (years), girls and boys. RECALLED: WHO 2006 standards
-#: (0-5 y), WHO 2007 reference (5-10 y), CDC 2000 charts (10-21 y); ref §4 for 2-6 y (sexes averaged).
+#: General-population median body weight (kg) by age (years), girls and boys. RECALLED: [WHO 2006] standards
+#: (0-5 y), [WHO 2007] reference (5-10 y), [CDC 2000] charts (10-21 y).
 WEIGHT_AGES = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0,
                         11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 21.0])
 WEIGHT_MEDIAN_KG = {

@@ -1,6 +1,6 @@
 """The cell effect on GMFM-66: dose-response, rise, peak and waning, repeat doses, modifiers, control responses.
 
-One dose k of product c at month t_k with dose d_k gives child i, ``s = t - t_k`` months later (ref §7.2-7.4)::
+One dose k of product c at month t_k with dose d_k gives child i, ``s = t - t_k`` months later (docs/treatment.md)::
 
     E_ik(t)   = r_k * response_i * modifier_ik * Emax_c(d_k) * course_c(s)
     Emax(d)   = emax * d^h / (ed50^h + d^h)          (emax form)   or   emax * [d >= threshold]   (threshold)

@@ -26,7 +26,7 @@ DISTRIBUTIONS = ("normal", "lognormal", "uniform", "point", "file")
 NEEDS = {"normal": ("mean", "sd"), "lognormal": ("meanlog", "sdlog"), "uniform": ("low", "high"),
          "point": ("value",), "file": ("file",)}
 OPTIONAL = {"normal": ("lower", "upper"), "lognormal": ("lower", "upper"), "file": ("column",)}
-SOURCE = "O'Hagan, Stevens & Campbell 2005 Pharm Stat 4:187 (assurance); design"
+SOURCE = "[O'Hagan 2005] (assurance); design"
 
 
 def _given(check: Any, doc: str) -> Any:
@@ -106,7 +106,7 @@ class Sensitivity:
         shown="none")
     samples: int = param(
         50, integer(0, 100_000), doc="Latin-hypercube points of the global analysis (0: one at a time only).",
-        source="McKay, Beckman & Conover 1979; Marino et al. 2008 J Theor Biol 254:178 (PRCC)")
+        source="[McKay 1979] (Latin hypercube); [Marino 2008] (PRCC)")
     reps: int = param(2000, integer(1, 1_000_000), unit="trials", doc="Simulated trials per point.",
                       source="ASSUMPTION: MCSE of power at most 0.011; common random numbers pair the points")
 

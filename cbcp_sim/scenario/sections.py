@@ -3,8 +3,8 @@ looks and outcome model, each a frozen dataclass whose fields declare their defa
 and source (:func:`cbcp_sim.scenario.schema.param`).
 
 Each section checks its own values one at a time; rules that span fields or sections, and the loading from TOML,
-are :mod:`cbcp_sim.scenario.spec`'s. ``shared/reference`` section numbers (``ref §7.1``) point at the project's
-parameter file, which gives full citations.
+are :mod:`cbcp_sim.scenario.spec`'s. Sources cite ``[Author Year]`` keys, entries of
+``docs/references.md`` with the full citations.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Population:
     ages: tuple[float, float] = param(
         (1.0, 6.0), array(number(0.5, 21.0), length=2, increasing=True), unit="years",
         doc="Age range of referred children.",
-        source="Sun et al. 2017 Stem Cells Transl Med 6:2071 (Duke autologous UCB RCT, ages 1-6); ref §3")
+        source="[Sun 2017] (Duke autologous UCB RCT, ages 1-6)")
     age_distribution: str = param(
         "uniform", choice("uniform", "lognormal"),
         doc="Ages within the range: uniform, or log-normal (age_median, age_gsd) truncated to the range.",
@@ -45,67 +45,64 @@ class Population:
     age_median: float = param(
         3.0, number(0.5, 21.0), unit="years",
         doc="lognormal ages: median before truncation.",
-        source="ASSUMPTION; Sun et al. 2017 median 2.1 (1-6), ACCeNT-CP 3.6 (2-5), Lee et al. 2012 4.6; ref §3")
+        source="ASSUMPTION; median 2.1 (1-6) in [Sun 2017], 3.6 (2-5) in ACCeNT-CP [Sun 2022], 4.6 in [Lee 2012]")
     age_gsd: float = param(
         1.6, number(1.0, 10.0, lo_open=True), unit="ratio",
         doc="lognormal ages: geometric SD before truncation.", source="ASSUMPTION")
     male_share: float = param(
         0.56, number(0.0, 1.0), unit="share",
         doc="Share of boys.",
-        source="Reid et al. 2011 Res Dev Disabil 32:2909 (Victorian CP register, 1658/2956 = 56.1%, DERIVED); "
-               "Franzen et al. 2017 BMC Musculoskelet Disord 18:520 (CPUP, 57%)")
+        source="[Reid 2011] (Victorian CP register, 1658/2956 = 56.1%, DERIVED); [Franzen 2017] (CPUP, 57%)")
     gmfcs_mix: tuple[float, ...] = param(
         (0.20, 0.25, 0.20, 0.25, 0.10), gmfcs_mix, unit="share",
         doc="Shares of GMFCS levels I-V among referred children ({1 = 0.2, 2 = 0.25, ...}); eligibility and "
             "dose screening shift the enrolled shares.",
-        source="ASSUMPTION: typical trial enrichment of II-IV, ref §7.7. Registries: about 32/29/8/15/16% "
-               "(Himmelmann et al. 2006 DMCN 48:417), ref §6")
+        source="ASSUMPTION: typical trial enrichment of II-IV. Registries: about 32/29/8/15/16% "
+               "([Himmelmann 2006])")
     topography: tuple[tuple[float, ...], ...] = param(
         ((0.78, 0.20, 0.01, 0.01, 0.01), (0.18, 0.64, 0.65, 0.05, 0.01), (0.04, 0.16, 0.34, 0.94, 0.98)),
         topography_table, unit="share",
         doc="Share of hemiplegia, diplegia and quadriplegia within each GMFCS level I-V (spastic CP).",
-        source="DERIVED from registers: topography 35/28/37% (Howard et al. 2005 J Paediatr Child Health 41:479), "
-               "87.8% of hemiplegia at level I (Gorter et al. 2004 DMCN 46:461), GMFCS IV-V in 1% / 2% / 76% of "
-               "hemi- / di- / quadriplegia (Shevell et al. 2009 DMCN 51:872); split within I-III ASSUMPTION")
+        source="DERIVED from registers: topography 35/28/37% ([Howard 2005]), 87.8% of hemiplegia at level I "
+               "([Gorter 2004]), GMFCS IV-V in 1% / 2% / 76% of hemi- / di- / quadriplegia ([Shevell 2009]); "
+               "split within I-III ASSUMPTION")
     unit_tnc_median: float = param(
         4.7, number(0.0, 100.0, lo_open=True), unit="10^8 TNC",
         doc="Median pre-cryopreservation total nucleated cells of a privately banked unit.",
-        source="Sun et al. 2010 Transfusion 50:1980 (VERIFIED); ref §4")
+        source="[Sun 2010] (VERIFIED)")
     unit_tnc_gsd: float = param(
         1.8, number(1.0, 5.0), unit="ratio",
         doc="Geometric SD of banked-unit TNC (log-normal).",
-        source="ASSUMPTION; with recovery and weight it gives the dose spread of Lee et al. 2012 "
-               "(5.5 +/- 3.8 x 10^7/kg), ref §4, §7.5")
+        source="ASSUMPTION; with recovery and weight it gives the dose spread of [Lee 2012] "
+               "(5.5 +/- 3.8 x 10^7/kg)")
     recovery_mean: float = param(
         0.80, number(0.0, 1.0, lo_open=True, hi_open=True), unit="fraction",
         doc="Mean post-thaw TNC recovery (Beta distributed).",
-        source="Kurtzberg et al. 2008 Blood 112:4318 (COBLT: infused / pre-cryopreservation dose 3.9 / 5.1 = 0.76); "
-               "ref §4, §7.5")
+        source="[Kurtzberg 2008] (COBLT: infused / pre-cryopreservation dose 3.9 / 5.1 = 0.76)")
     recovery_sd: float = param(
         0.10, number(0.0, 0.5), unit="fraction",
-        doc="SD of post-thaw TNC recovery; 0 makes it constant.", source="ASSUMPTION, ref §7.5")
+        doc="SD of post-thaw TNC recovery; 0 makes it constant.", source="ASSUMPTION")
     weight_factor: tuple[float, ...] = param(
         (0.95, 0.92, 0.84, 0.80, 0.76), per_gmfcs(0.3, 1.5), unit="ratio",
         doc="Body weight relative to the general-population median for age and sex, GMFCS I-V.",
-        source="DERIVED: exp(weight_sd_log x WAZ) with WAZ -0.57 (I-II), -1.75 (III-V) (Ruiz Brunner et al. 2022 "
-               "Sci Rep) and -2.25 in quadriplegia (Krick et al. 1996 J Am Diet Assoc 96:680); direction per "
-               "Brooks et al. 2011 Pediatrics 128:e299")
+        source="DERIVED: exp(weight_sd_log x WAZ) with WAZ -0.57 (I-II), -1.75 (III-V) ([Ruiz Brunner 2022]) "
+               "and -2.25 in quadriplegia ([Krick 1996]); direction per [Brooks 2011]")
     weight_sd_log: float = param(
         0.12, number(0.0, 1.0), unit="log kg",
         doc="Between-child SD of log body weight around the median for age, sex and GMFCS.",
-        source="ASSUMPTION (about 1 z-score of weight-for-age), ref §7.5")
+        source="ASSUMPTION (about 1 z-score of weight-for-age)")
     max_dose: float = param(
         5.0, number(0.0, 100.0, lo_open=True), unit="10^7 TNC/kg",
         doc="Autologous infused dose is capped at this value.",
-        source="Sun et al. 2017 protocol: 1-5 x 10^7 TNC/kg; ref §3, §7.5")
+        source="[Sun 2017] protocol: 1-5 x 10^7 TNC/kg")
     source: str = param(
         "autologous", choice("autologous", "allogeneic"),
         doc="Autologous: dose per kg = banked unit TNC x recovery / weight. Allogeneic: a fixed dose per kg.",
-        source="Sun et al. 2017 (autologous); Sun et al. 2022 DMCN ACCeNT-CP (allogeneic); ref §3")
+        source="[Sun 2017] (autologous); ACCeNT-CP [Sun 2022] (allogeneic)")
     allogeneic_dose: float = param(
         10.0, number(0.0, 100.0), unit="10^7 TNC/kg",
         doc="Dose per kg when source = 'allogeneic'.",
-        source="Sun et al. 2022 DMCN 64:1477 ACCeNT-CP target; ref §3, §4")
+        source="ACCeNT-CP target [Sun 2022]")
 
 
 @dataclass(frozen=True)
@@ -117,14 +114,14 @@ class Eligibility:
         doc="Eligible ages at enrolment.", source="protocol")
     gmfcs: tuple[int, ...] = param(
         (1, 2, 3, 4, 5), array(choice(*GMFCS_LEVELS), max_length=5), doc="Eligible GMFCS levels.",
-        source="protocol; e.g. ACCeNT-CP I-IV, Zarrabi et al. 2022 II-V; ref §3, §5")
+        source="protocol; e.g. I-IV in ACCeNT-CP [Sun 2022], II-V in [Zarrabi 2022]")
     topography: tuple[str, ...] = param(
         TOPOGRAPHIES, array(choice(*TOPOGRAPHIES), max_length=3), doc="Eligible topographies.",
-        source="protocol; e.g. Zarrabi et al. 2022: spastic diplegia or quadriplegia; ref §5")
+        source="protocol; e.g. [Zarrabi 2022]: spastic diplegia or quadriplegia")
     min_dose: float = param(
         1.0, number(0.0, 100.0), unit="10^7 TNC/kg",
         doc="Autologous: children whose unit gives less than this dose are not eligible.",
-        source="Sun et al. 2010: units shipped only if > 1 x 10^7 TNC/kg; ref §4, §7.5")
+        source="[Sun 2010]: units shipped only if > 1 x 10^7 TNC/kg")
 
 
 @dataclass(frozen=True)
@@ -134,62 +131,62 @@ class NaturalHistory:
     limit: tuple[float, ...] = param(
         (87.7, 68.4, 54.3, 40.4, 22.3), per_gmfcs(1.0, 99.0), unit="GMFM-66 points",
         doc="Limit (plateau) of a typical child's motor growth curve, GMFCS I-V.",
-        source="Rosenbaum et al. 2002 JAMA 288:1357 (RECALLED, consistent with Shi et al. 2012); ref §1a")
+        source="[Rosenbaum 2002] (RECALLED, consistent with [Shi 2012])")
     age90: tuple[float, ...] = param(
         (4.8, 4.4, 3.7, 3.5, 2.7), per_gmfcs(0.1, 20.0), unit="years",
         doc="Age at which a typical child reaches 90% of the limit, GMFCS I-V; time constant = age90 / ln 10.",
-        source="Rosenbaum et al. 2002 via Prosser et al. (VERIFIED); ref §1a")
+        source="[Rosenbaum 2002] (VERIFIED through a secondary citation)")
     limit_sd: tuple[float, ...] = param(
         (8.0, 9.0, 8.0, 7.0, 5.0), per_gmfcs(0.0, 50.0), unit="GMFM-66 points",
         doc="Between-child SD of the limit near its median, GMFCS I-V (normal on the logit scale, so limits "
             "stay inside 0-100); at most 1.4 x limit x (1 - limit / 100).",
-        source="ASSUMPTION mimicking Hanna et al. 2008 Phys Ther 88:596 percentile spread; ref §7.1")
+        source="ASSUMPTION mimicking the percentile spread of [Hanna 2008]")
     rate_sd_log: float = param(
         0.25, number(0.0, 2.0), unit="log(1/years)",
         doc="Between-child SD of the log growth rate 1 / time constant.",
-        source="ASSUMPTION (variance components of Rosenbaum et al. 2002 not published); ref §7.1, §8")
+        source="ASSUMPTION (variance components of [Rosenbaum 2002] not published)")
     limit_rate_corr: float = param(
         0.0, number(-0.99, 0.99),
         doc="Correlation between a child's limit and log growth rate (random effects on the normal scale).",
-        source="ASSUMPTION (variance components of Rosenbaum et al. 2002 not published); ref §7.1, §8")
+        source="ASSUMPTION (variance components of [Rosenbaum 2002] not published)")
     peak_age: tuple[float, ...] = param(
         (21.0, 21.0, 7.92, 6.92, 6.92), per_gmfcs(0.0, 21.0), unit="years",
         doc="Age after which scores decline linearly, GMFCS I-V (21 = no decline).",
-        source="Hanna et al. 2009 DMCN doi:10.1111/j.1469-8749.2008.03196.x (VERIFIED); ref §1b")
+        source="[Hanna 2009] (VERIFIED)")
     decline: tuple[float, ...] = param(
         (0.0, 0.0, 4.7, 7.8, 6.4), per_gmfcs(0.0, 100.0), unit="GMFM-66 points",
         doc="Loss from the score at the peak age to the score at age 21, GMFCS I-V.",
-        source="Hanna et al. 2009 (VERIFIED); linear form ASSUMPTION; ref §1b, §7.1")
+        source="[Hanna 2009] (VERIFIED); linear form ASSUMPTION")
     sem: float = param(
         1.2, number(0.0, 20.0), unit="GMFM-66 points",
         doc="Standard error of measurement of one GMFM-66 assessment at mid-scale (scores 30-75).",
-        source="GMAE-2 worked example 95% CI half-width / 1.96 (DERIVED); ref §2, §7.1")
+        source="[GMAE-2 n.d.] worked example: 95% CI half-width / 1.96 (DERIVED)")
     sem_extreme: float = param(
         2.0, number(0.0, 20.0), unit="GMFM-66 points",
         doc="SEM at scores below 20 or above 85 (linear from the mid-scale SEM over 20-30 and 75-85).",
-        source="ASSUMPTION: Rasch SE rises near floor and ceiling (RECALLED); ref §2, §7.1")
+        source="ASSUMPTION: Rasch SE rises near floor and ceiling (RECALLED)")
     occasion_sd: float = param(
         3.5, number(0.0, 20.0), unit="GMFM-66 points",
         doc="SD of a child's fluctuation around own curve (true performance, beyond measurement error).",
         source="ASSUMPTION calibrated to the ACCeNT-CP natural-history arm's SD of 12-month excess change "
-               "(4.9, Sun et al. 2022 DMCN 64:1477); ref §3, §7.1")
+               "(4.9, [Sun 2022])")
     occasion_months: float = param(
         6.0, number(0.01, 240.0), unit="months",
         doc="Time over which the fluctuation decorrelates (correlation exp(-months apart / occasion_months)); "
             "visits a week apart share it, so test-retest error is mostly the SEM.",
-        source="ASSUMPTION: centile prediction error similar at 6-24 month horizons (ref §1b); "
-               "test-retest ICC 0.99 (Russell et al. 2000 Phys Ther 80:873), ref §2")
+        source="ASSUMPTION: centile prediction error similar at 6-24 month horizons (a US hospital cohort, "
+               "source not identified); test-retest ICC 0.99 ([Russell 2000])")
     trial_effect_per_year: float = param(
         3.1, number(-20.0, 20.0), unit="GMFM-66 points/year",
         doc="Gain beyond the growth curves of every enrolled child (trial participation, selection, practice), "
             "accruing linearly from baseline for trial_effect_months. Cancels between randomised arms; biases "
             "comparisons with the curves. 0 turns it off.",
-        source="Sun et al. 2022 DMCN 64:1477 ACCeNT-CP natural-history arm: +3.1 (1.4-5.0) beyond expected at "
-               "12 months (VERIFIED); ref §3, §7.1")
+        source="ACCeNT-CP natural-history arm [Sun 2022]: +3.1 (1.4-5.0) beyond expected at "
+               "12 months (VERIFIED)")
     trial_effect_months: float = param(
         12.0, number(0.0, 240.0), unit="months",
         doc="Months over which the trial effect accrues; it is held after that.",
-        source="ASSUMPTION: ACCeNT-CP measured it over 12 months only; ref §3")
+        source="ASSUMPTION: ACCeNT-CP [Sun 2022] measured it over 12 months only")
 
 
 def _n_per_arm(value: Any, path: str) -> tuple[int, ...]:
@@ -209,18 +206,19 @@ class Design:
     arms: tuple[str, ...] = param(
         ("sham", "cord blood"), array(text, max_length=12),
         doc="Arm names, the reference (control) arm first; [arms.<name>] says what each receives.",
-        source="two-arm sham-controlled parallel design (Zarrabi et al. 2022; Amanat et al. 2021); ref §3")
+        source="two-arm sham-controlled parallel design ([Zarrabi 2022]; [Amanat 2021])")
     n_per_arm: tuple[int, ...] = param(
         (36,), _n_per_arm, unit="children",
         doc="Children per arm: one number for all arms, or a list with one per arm (control first).",
-        source="36 per arm as in Zarrabi et al. 2022 and Amanat et al. 2021; ref §3")
+        source="36 per arm as in [Zarrabi 2022] and [Amanat 2021]")
     visits: tuple[float, ...] = param(
         (0.0, 1.0, 3.0, 6.0, 12.0), array(number(0.0, 240.0), min_length=2, max_length=60, increasing=True),
         unit="months", doc="Assessment times after the infusion; the first must be 0 (baseline).",
-        source="Zarrabi/Amanat registry IRCT201706176907N13; ref §5, §7.6")
+        source="registry IRCT201706176907N13 of [Zarrabi 2022] and [Amanat 2021]")
     primary_visit: float = param(
         12.0, number(0.0, 240.0, lo_open=True), unit="months",
-        doc="Visit of the primary comparison (must be one of visits).", source="ref §3, §7.6")
+        doc="Visit of the primary comparison (must be one of visits).",
+        source="12-month primary endpoints of [Zarrabi 2022], [Amanat 2021], [Sun 2017] and [Sun 2022]")
     alpha: float = param(
         0.05, number(0.0, 0.5, lo_open=True), doc="Significance level of the primary test.",
         source="convention")
@@ -230,27 +228,27 @@ class Design:
         "double", choice("double", "assessor", "open"),
         doc="double: families and assessors blinded; assessor: families know the arm (expectation response "
             "only with cells), assessors do not; open: both know (adds treatment.assessor_bias).",
-        source="protocol; Zarrabi et al. 2022 double-blind, ACCeNT-CP assessor-blinded, Lee et al. 2012 open")
+        source="protocol; [Zarrabi 2022] double-blind, ACCeNT-CP [Sun 2022] assessor-blinded, [Lee 2012] open")
     kind: str = param(
         "parallel", choice("parallel", "crossover", "single_arm"),
         doc="parallel: each arm against the first; crossover: two sequences that switch at crossover_month "
             "(the first arm gets cells then, the second at month 0); single_arm: one treated arm judged "
             "against its expected natural change.",
-        source="Zarrabi et al. 2022 parallel; Sun et al. 2017 crossover; Lee et al. 2012 single arm; ref §3")
+        source="[Zarrabi 2022] parallel; [Sun 2017] crossover; [Lee 2012] single arm")
     crossover_month: float = param(
         12.0, number(0.0, 240.0, lo_open=True), unit="months",
         doc="crossover: the switch visit (end of period 1); must be one of visits, before the last.",
-        source="Sun et al. 2017: 12-month periods, no washout; ref §3, §7")
+        source="[Sun 2017]: 12-month periods, no washout")
     randomisation: str = param(
         "fixed", choice("fixed", "blocks"),
         doc="fixed: exactly n_per_arm children per arm (complete randomisation with fixed sizes); blocks: "
             "permuted blocks within strata in enrolment order, sum(n_per_arm) children in the ratio of "
             "n_per_arm, so arm sizes vary a little between trials.",
-        source="ICH E9 §2.3.1; stratified permuted blocks as in Zarrabi et al. 2022")
+        source="[ICH E9 1998] §2.3.1; stratified permuted blocks as in [Zarrabi 2022]")
     strata: tuple[str, ...] = param(
         ("gmfcs", "age"), array(choice("gmfcs", "age", "dose"), min_length=0, max_length=3),
         doc="blocks: stratification factors: GMFCS level, age band (age_bands), dose stratum (dose_threshold).",
-        source="ASSUMPTION: GMFCS and age, the strongest predictors of motor change (ref §1)")
+        source="ASSUMPTION: GMFCS and age, the strongest predictors of motor change ([Rosenbaum 2002])")
     block_size: int = param(
         0, integer(0, 1000), unit="children",
         doc="blocks: children per block, a multiple of the allocation ratio's sum; 0 means twice that sum.",
@@ -258,11 +256,11 @@ class Design:
     age_bands: tuple[float, ...] = param(
         (5.0,), array(number(0.0, 21.0, lo_open=True), min_length=0, max_length=10, increasing=True),
         unit="years", doc="Age-band boundaries for the age stratum.",
-        source="the age-5 break of treatment.modifiers (Finch-Edmondson 2025 IPD-MA); ref §7.2")
+        source="the age-5 break of treatment.modifiers ([Finch-Edmondson 2025])")
     dose_threshold: float = param(
         2.0, number(0.0, 1000.0, lo_open=True), unit="10^7 TNC/kg",
         doc="Dose stratum boundary, for randomisation strata and for analysis.dose_strata.",
-        source="Sun et al. 2017: GMFM-66 gains above expected only at doses >= 2 x 10^7/kg; ref §3")
+        source="[Sun 2017]: GMFM-66 gains above expected only at doses >= 2 x 10^7/kg")
 
 
 @dataclass(frozen=True)
@@ -273,17 +271,18 @@ class Dropout:
         "mcar", choice("mcar", "mar"),
         doc="mcar: dropout unrelated to scores; mar: after each visit, the odds of leaving rise by "
             "mar_odds_ratio per SD lower score at that visit (missing at random given observed scores).",
-        source="Little & Rubin 2019; design.md dropout mechanisms")
+        source="[Little & Rubin 2019]; docs/designs.md, Dropout")
     mar_odds_ratio: float = param(
         2.0, number(1.0, 100.0), doc="mar: odds ratio of leaving after a visit per SD lower observed score.",
         source="ASSUMPTION: families of children progressing least leave most")
     fraction: float = param(
         0.05, number(0.0, 1.0, hi_open=True), unit="fraction",
         doc="Cumulative fraction of children lost by month `by_month` (mar: of an average child).",
-        source="ASSUMPTION from the 0-8.6% seen by 6-12 months (Min 2013, Gu 2020, ACCeNT-CP); ref §5, §7.6")
+        source="ASSUMPTION from the 0-8.6% seen by 6-12 months ([Min 2013], [Gu 2020], ACCeNT-CP [Sun 2022])")
     by_month: float = param(
         12.0, number(0.0, 240.0, lo_open=True), unit="months",
-        doc="Month at which `fraction` have dropped out.", source="ref §7.6")
+        doc="Month at which `fraction` have dropped out.",
+        source="ASSUMPTION (with fraction: 5% by the 12-month primary visit)")
 
 
 @dataclass(frozen=True)
@@ -298,7 +297,7 @@ class Analysis:
             "on the excess over expected change), count_above (sign test) or before_after (one-sample t of the "
             "change against 0, no expectation). A crossover design's parallel "
             "analyses compare the arms in period 1.",
-        source="ANCOVA on baseline: Borm et al. 2007 J Clin Epidemiol 60:1234; EMA covariate guideline")
+        source="ANCOVA on baseline: [Borm 2007]; [EMA 2015] covariate guideline")
     secondary: tuple[str, ...] = param(
         (), array(choice(*ANALYSES), min_length=0), doc="Further analyses reported beside the primary.",
         source="convention")
@@ -311,26 +310,26 @@ class Analysis:
         (), array(choice(*COVARIATES), min_length=0, max_length=3),
         doc="Covariates of ancova and mmrm beside baseline: age (years), gmfcs (level, linear), dose "
             "(10^7 TNC/kg); typically the stratification factors.",
-        source="ICH E9 / EMA 2015 covariate guideline: adjust for stratification factors")
+        source="[ICH E9 1998] / [EMA 2015] covariate guideline: adjust for stratification factors")
     multiplicity: str = param(
         "holm", choice("none", "holm", "hochberg", "dunnett"),
         doc="With more than one active arm, how each analysis's p-values over the arms are adjusted "
             "(dunnett: t-based analyses only).",
-        source="Holm 1979; Hochberg 1988; Dunnett 1955; EMA multiplicity guideline 2017")
+        source="[Holm 1979]; [Hochberg 1988]; [Dunnett 1955]; [EMA 2017] multiplicity guideline")
     mcid: float = param(
         1.5, number(0.0, 100.0, lo_open=True), unit="GMFM-66 points",
         doc="fisher and chisquare: a responder gains at least this much.",
-        source="RECALLED, low confidence: GMFM-66 MCIDs of about 1-2 points (Oeffinger 2008); ref §2")
+        source="RECALLED, low confidence: GMFM-66 MCIDs of about 1-2 points ([Oeffinger 2008])")
     dose_strata: bool = param(
         False, choice(False, True),
         doc="Add secondary comparisons of each active arm's children dosed at or above, and below, "
             "design.dose_threshold against the reference arm (as the autologous trials reported).",
-        source="Sun et al. 2017 dose subgroups; ref §3")
+        source="[Sun 2017] dose subgroups")
     expected_error: float = param(
         0.0, number(-100.0, 100.0), unit="GMFM-66 points",
         doc="single_arm: error added to each child's expected natural change (negative: the expectation is "
             "too low, as from growth curves that miss the trial effect).",
-        source="design check (Rosenbaum 2002 curves vs trial effect, ref §1)")
+        source="design check ([Rosenbaum 2002] curves vs the trial effect of [Sun 2022])")
 
 
 @dataclass(frozen=True)
@@ -344,7 +343,7 @@ class Operations:
         source="design (off: every child is seen exactly on schedule and the trial has no calendar)")
     sites: int = param(
         1, integer(1, 500), unit="sites", doc="Recruiting sites.",
-        source="single-site trials: Sun et al. 2017 (Duke), Zarrabi et al. 2022 (Royan); ref §3")
+        source="single-site trials: [Sun 2017] (Duke), [Zarrabi 2022] (Royan)")
     activation_months: float = param(
         0.0, number(0.0, 120.0), unit="months",
         doc="The first site opens at month 0, each other at a uniform random time in [0, activation_months].",
@@ -353,22 +352,22 @@ class Operations:
         8.0, number(0.0, 1000.0, lo_open=True), unit="children per site per month",
         doc="Referred children screened per open site per month (Poisson arrivals); population and eligibility "
             "decide who is eligible.",
-        source="ASSUMPTION anchored on single-site enrolment of 6.7 children per month in ACCeNT-CP (91 "
-               "randomised 10 Apr 2018 - 30 May 2019, NCT03473301 results) and 10.2 in Min et al. 2013 (105 in "
+        source="ASSUMPTION anchored on single-site enrolment of 6.7 children per month in ACCeNT-CP [Sun 2022] "
+               "(91 randomised 10 Apr 2018 - 30 May 2019, NCT03473301 results) and 10.2 in [Min 2013] (105 in "
                "10.3 months, NCT01193660): 87% of referred children are eligible in the default scenario, so it "
                "randomises about 7 a month")
     screening_dispersion: float = param(
         0.0, number(0.0, 2.0), unit="(CV of site rate)^2",
         doc="Variation of screening rates between sites: each site's rate is screening_rate times a gamma "
             "frailty with this variance, so counts are negative binomial; 0: Poisson at every site.",
-        source="negative binomial recruitment model (Anisimov & Fedorov 2007, Stat Med 26:4958)")
+        source="negative binomial recruitment model ([Anisimov & Fedorov 2007])")
     unit_lead_days: float = param(
         28.0, number(0.0, 365.0), unit="days",
         doc="Mean time from an eligible child's consent to a released unit at the site (retrieval from the "
             "bank, shipping, qualification); gamma distributed.",
         source="ASSUMPTION: about 4 weeks for a private autologous unit (release, HLA identity check, dry-shipper "
                "courier; no published duration); public units: 80% ship within 14 days of the order (2,931 US "
-               "shipments FY2018-22, 'Cord blood: defining urgency & delivering speed')")
+               "shipments FY2018-22, [Cord blood urgency n.d.])")
     unit_lead_cv: float = param(
         0.5, number(0.0, 5.0), doc="Coefficient of variation of the unit lead time (0: fixed).",
         source="ASSUMPTION")
@@ -377,27 +376,27 @@ class Operations:
         doc="Chance that a child's unit is not released (fails qualification); the child is not randomised "
             "and another is screened.",
         source="ASSUMPTION: 0 because population.eligibility already applies the dose criterion; units that "
-               "fail sterility or identity testing are rare (Sun et al. 2010); set it for other products")
+               "fail sterility or identity testing are rare ([Sun 2010]); set it for other products")
     infusions_per_week: int = param(
         4, integer(0, 1000), unit="infusions per site per week",
         doc="Infusion (and sedation) slots per site per calendar week; children wait in order for the next "
             "free slot. 0: no limit.",
-        source="Duke's expanded-access programme gave about 3.6 IV infusions a week (302 from Nov 2017 to Jun "
-               "2019); ASSUMPTION of 4 slots at an experienced site")
+        source="Duke's expanded-access programme [Duke EAP n.d.] gave about 3.6 IV infusions a week (302 from "
+               "Nov 2017 to Jun 2019); ASSUMPTION of 4 slots at an experienced site")
     window_days: tuple[float, ...] = param(
         (), array(number(0.0, 365.0), min_length=0, max_length=59), unit="days",
         doc="Visit windows: each follow-up visit falls uniformly within target +/- this many days; one value for "
             "every follow-up visit or one per follow-up visit. Empty: 7 days up to month 1, 14 up to month 6, 30 "
             "later, each at most a quarter of the gap to a neighbouring visit.",
-        source="Gu et al. 2020: 1, 3, 6 months +/- 7 days, 12 months +/- 15 days; a Vinmec phase II trial +/- 21 "
-               "days at 6-18 months")
+        source="[Gu 2020]: 1, 3, 6 months +/- 7 days, 12 months +/- 15 days; a Vinmec phase II trial (not "
+               "identified) +/- 21 days at 6-18 months")
     missed_visit: float = param(
         0.03, number(0.0, 1.0, hi_open=True), unit="probability",
         doc="Chance that a child still in the trial misses a follow-up visit (the later visits still happen).",
         source="ASSUMPTION: no figure for CP trials was found")
     lock_days: float = param(
         36.0, number(0.0, 730.0), unit="days", doc="Database lock after the last child's last visit.",
-        source="median about 36 days from last patient last visit to lock (Tufts CSDD / Veeva EDC survey)")
+        source="median about 36 days from last patient last visit to lock ([Tufts CSDD 2017] survey)")
 
 
 @dataclass(frozen=True)
@@ -413,12 +412,12 @@ class Sequential:
         "information", choice("information", "calendar"),
         doc="information: a look when that fraction of the children who will have a primary outcome have it; "
             "calendar: a look at that month (skipped if after the final analysis).",
-        source="Lan & DeMets 1983 Biometrika 70:659")
+        source="[Lan & DeMets 1983]")
     spending: str = param(
         "obf", choice("obf", "pocock"),
         doc="Alpha-spending function: O'Brien-Fleming-type or Pocock-type (rpact asOF, asP), spent at each "
             "look's actual information fraction.",
-        source="Lan & DeMets 1983; rpact getDesignGroupSequential")
+        source="[Lan & DeMets 1983]; getDesignGroupSequential of [rpact n.d.]")
     futility: tuple[float, ...] = param(
         (), array(number(-10.0, 10.0), min_length=0, max_length=19), unit="z",
         doc="Futility bounds on the z scale, one per interim (stop when z falls below); empty: none.",
@@ -426,7 +425,7 @@ class Sequential:
     binding: bool = param(
         False, choice(False, True),
         doc="Futility bounds binding (the efficacy bounds use them) or not (the usual choice).",
-        source="rpact bindingFutility")
+        source="bindingFutility of [rpact n.d.]")
 
 
 @dataclass(frozen=True)
@@ -440,11 +439,12 @@ class Outcome:
     sd: float = param(
         5.5, number(0.0, 1000.0, lo_open=True), unit="outcome units",
         doc="normal model: SD of the score at baseline and at the primary visit.",
-        source="with correlation 0.5 the SD of change is 5.5, the SD of 12-month change in ref §7.7")
+        source="with correlation 0.5 the SD of change is 5.5: ASSUMPTION between the SDs of 12-month change "
+               "implied by [Finch-Edmondson 2025] (about 5.2) and [Sun 2022] (4.9-6.5)")
     effect: float = param(
         3.3, number(-1000.0, 1000.0), unit="outcome units",
         doc="normal model: mean difference at the primary visit, active minus control.",
-        source="ACCeNT-CP high-dose allogeneic UCB vs natural history +3.3 (Sun et al. 2022); ref §3")
+        source="ACCeNT-CP high-dose allogeneic UCB vs natural history +3.3 ([Sun 2022])")
     correlation: float = param(
         0.5, number(-1.0, 1.0, lo_open=True, hi_open=True),
         doc="normal model: correlation of baseline with the primary-visit score.",
