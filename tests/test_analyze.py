@@ -6,6 +6,11 @@ covariates=...)`` takes a pandas DataFrame (or a path to a CSV file) in long for
 and JSON output. Errors from Python name the library's parameters (``method``, ``visit``, ``covariates``, ``data``),
 never an option. A file and a DataFrame are checked by one code path.
 
+Issue 18, point 12: "`analyze` on real pilot files: column-mapping options (id, arm, visit, value, baseline), arm
+labels as text with the control named (`--control sham`), a visit-0 row taken as the baseline". From Python:
+``columns={role: name}``, ``control=LABEL`` and ``trial=K``; errors name ``columns.<role>``, ``control``, ``trial``
+and ``data.<the data's own column name>``.
+
 References: the CLI itself (whose numbers tests/test_cli_analyze.py checks against statsmodels and scipy on
 tests/fixtures/analyze/trial.csv), statsmodels OLS, and scipy.stats t and normal quantiles.
 """
@@ -173,7 +178,7 @@ PARAMETER_ERRORS = {
     "visit not a number": ({"method": "ttest", "visit": "12"}, "visit", ["expected a number"]),
     "visit nan": ({"method": "ttest", "visit": math.nan}, "visit", ["got nan"]),
     "absent covariate": ({"method": "ancova", "covariates": ["weight"]}, "covariates", ["no column weight"]),
-    "covariate a required column": ({"method": "ancova", "covariates": "baseline"}, "covariates", ["required"]),
+    "covariate a required column": ({"method": "ancova", "covariates": "baseline"}, "covariates", ["baseline column"]),
     "covariate named twice": ({"method": "ancova", "covariates": ("age", "age")}, "covariates", ["more than once"]),
     "covariate not text": ({"method": "ancova", "covariates": [1]}, "covariates", ["text"]),
     "covariates not names": ({"method": "ancova", "covariates": 3}, "covariates", ["column names"]),
@@ -184,6 +189,26 @@ PARAMETER_ERRORS = {
     "alpha not a number": ({"method": "ttest", "alpha": "0.05"}, "alpha", ["expected a number"]),
     "mcid not taken": ({"method": "ancova", "mcid": 2}, "mcid", ["fisher, chisquare", "ancova"]),
     "mcid not finite": ({"method": "fisher", "mcid": math.inf}, "mcid", ["finite"]),
+    "visit 0 is the baseline": ({"method": "ttest", "visit": 0}, "visit", ["1.5, 6, 12 months", "got 0"]),
+    "columns not a mapping": ({"method": "ttest", "columns": ["arm"]}, "columns", ["mapping"]),
+    "columns with an unknown role": ({"method": "ttest", "columns": {"group": "arm"}}, "columns",
+                                     ["'group'", "id, arm, visit, baseline, value, trial"]),
+    "column name not text": ({"method": "ttest", "columns": {"arm": 3}}, "columns.arm", ["name of a column"]),
+    "column name empty": ({"method": "ttest", "columns": {"value": " "}}, "columns.value", ["name of a column"]),
+    "two roles one column": ({"method": "ttest", "columns": {"id": "site", "arm": "site"}}, "columns.arm",
+                             ["'site' is already the id column"]),
+    "mapped column absent": ({"method": "ttest", "columns": {"arm": "group"}}, "columns.arm",
+                             ["no column 'group' in the DataFrame", "its columns are: id, site"]),
+    "a required role left without its column": ({"method": "ttest", "columns": {"id": "arm"}}, "columns.id",
+                                                ["map arm"]),
+    "covariate is a mapped column": ({"method": "ancova", "columns": {"baseline": "age"}, "covariates": "age"},
+                                     "covariates", ["age is the baseline column"]),
+    "covariate is the id column": ({"method": "ancova", "covariates": "id"}, "covariates", ["required"]),
+    "control not an arm": ({"method": "ttest", "control": "sham"}, "control", ["no arm 'sham'", "'1', '0'"]),
+    "control not a label": ({"method": "ttest", "control": True}, "control", ["label"]),
+    "control empty": ({"method": "ttest", "control": " "}, "control", ["label"]),
+    "trial without a trial column": ({"method": "ttest", "trial": 1}, "trial", ["no column trial"]),
+    "trial not a label": ({"method": "ttest", "trial": [1]}, "trial", ["label"]),
 }
 
 
@@ -238,8 +263,8 @@ def test_bad_files_name_data_or_its_column(tmp_path, case):
 
 def _as_frame_message(message: str, path: Path) -> str:
     """A file's message as a DataFrame read from that file says it: line L is index L - 2 (header on line 1)."""
-    message = re.sub(r"lines (\d+) and (\d+)", lambda m: f"index {int(m[1]) - 2} and {int(m[2]) - 2}", message)
-    message = re.sub(r"line (\d+)", lambda m: f"index {int(m[1]) - 2}", message)
+    message = re.sub(r"\blines (\d+) and (\d+)", lambda m: f"index {int(m[1]) - 2} and {int(m[2]) - 2}", message)
+    message = re.sub(r"\bline (\d+)", lambda m: f"index {int(m[1]) - 2}", message)
     return message.replace(str(path), "the DataFrame")
 
 
@@ -348,6 +373,191 @@ def test_round_trip_dataframe_csv_analyze(tmp_path):
         assert got.source == str(path) and want.source == ""
 
 
+# --- pilot files: the data's own column names, arms by label, baselines at visit 0, one trial of several -----------
+
+#: The roles' names in a pilot file (the fixture renamed).
+PILOT = {"id": "patient", "arm": "group", "visit": "month", "value": "gmfm66", "baseline": "gmfm66_0"}
+LABELS = {0: "sham", 1: "cord blood"}
+
+
+def pilot(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as a pilot file has it: its own column names and the arms as text."""
+    out = frame.rename(columns=PILOT)
+    return out.assign(group=out["group"].map(LABELS))
+
+
+def at_visit_0(frame: pd.DataFrame, keep_baseline: bool = False) -> pd.DataFrame:
+    """``frame`` with each child's baseline as a row at visit 0 (after the other rows; none for a child without
+    one), and the baseline column dropped unless ``keep_baseline``."""
+    firsts = frame.drop_duplicates("id")
+    zero = firsts[firsts["baseline"].notna()].assign(visit=0.0, value=lambda f: f["baseline"])
+    out = pd.concat([frame, zero], ignore_index=True)
+    return out if keep_baseline else out.drop(columns="baseline")
+
+
+@pytest.mark.parametrize(("method", "kwargs"), CASES)
+def test_columns_and_control_give_the_numbers_of_the_standard_file(tmp_path, trial, method, kwargs):
+    """A pilot file (patient, group as "sham"/"cord blood", month, gmfm66, gmfm66_0) analysed with columns= and
+    control="sham" gives the standard file's result bit for bit, from a DataFrame and from its CSV file."""
+    want = analyze(trial, method=method, **kwargs).to_json()
+    frame = pilot(trial)
+    path = tmp_path / "pilot.csv"
+    frame.to_csv(path, index=False)
+    for data in (frame, path):
+        got = analyze(data, method=method, columns=PILOT, control="sham", **kwargs)
+        assert got.to_json() == want
+        assert got.arms == ("sham", "cord blood")
+    assert analyze(frame, method=method, columns=PILOT, control=" sham ", **kwargs).to_json() == want
+
+
+def test_text_arms_are_named_in_the_result(trial):
+    """The table says which arm was subtracted from which; 0/1 arms keep "arm 1 minus arm 0"."""
+    result = analyze(pilot(trial), method="welch", columns=PILOT, control="sham")
+    assert str(result).splitlines()[0] == "cord blood minus sham (two-sided)"
+    assert str(analyze(trial, method="welch")).splitlines()[0] == "arm 1 minus arm 0 (two-sided)"
+
+
+def test_a_role_left_out_keeps_its_own_name(trial):
+    """columns maps only the roles given; the others are the columns of their own names (here id and visit)."""
+    frame = trial.rename(columns={"arm": "group", "value": "score"})
+    want = analyze(trial, method="ancova").to_json()
+    assert analyze(frame, method="ancova", columns={"arm": "group", "value": "score"}).to_json() == want
+
+
+@pytest.mark.parametrize("control", [0, "0", 0.0, " 0 ", np.int64(0)])
+def test_control_of_numbered_arms_is_the_default(trial, control):
+    """0/1 arms keep working without control; naming 0 (as a number or text) changes nothing."""
+    assert analyze(trial, method="ancova", control=control).to_json() == analyze(trial, method="ancova").to_json()
+
+
+def test_control_names_either_arm(trial):
+    """The other label is the treated arm: naming arm 1 (or "cord blood") the control turns the estimate round."""
+    want = analyze(trial, method="ttest")
+    for data, control in ((trial, 1), (pilot(trial), "cord blood")):
+        got = analyze(data, method="ttest", control=control, columns=PILOT if control != 1 else None)
+        assert got.estimate == pytest.approx(-want.estimate, rel=1e-12)
+        assert (got.se, got.df, got.p) == pytest.approx((want.se, want.df, want.p), rel=1e-12)
+    assert analyze(trial, method="ttest", control=1).arms == ("1", "0")
+
+
+def _frame_error(frame: pd.DataFrame, **kwargs: object) -> SettingsError:
+    with pytest.raises(SettingsError) as info:
+        analyze(frame, method="welch", **kwargs)
+    assert "--" not in str(info.value)
+    return info.value
+
+
+def test_arm_labels_errors_name_the_data_column_or_control(trial):
+    """Text arms without control; a third label (all of them listed); one label only; a label that changes within a
+    child: data.<the data's arm column>. A control that is not a label: control."""
+    frame = pilot(trial)
+    exc = _frame_error(frame, columns=PILOT)
+    assert exc.path == "data.group" and "got 'cord blood' at index 0" in exc.message and "control" in exc.message
+    three = frame.assign(group=frame["group"].mask(frame["patient"] == "P002", "UCT-MSC"))
+    exc = _frame_error(three, columns=PILOT, control="sham")
+    assert exc.path == "data.group"
+    assert "3 arms in the DataFrame ('cord blood', 'UCT-MSC', 'sham')" in exc.message
+    exc = _frame_error(frame.assign(group="sham"), columns=PILOT, control="sham")
+    assert exc.path == "data.group" and "only arm 'sham'" in exc.message
+    varying = frame.copy()
+    varying.loc[1, "group"] = "sham"
+    exc = _frame_error(varying, columns=PILOT, control="sham")
+    assert exc.path == "data.group" and "'cord blood' at index 0 but 'sham' at index 1" in exc.message
+    exc = _frame_error(frame, columns=PILOT, control="placebo")
+    assert exc.path == "control" and "no arm 'placebo'" in exc.message and "'sham'" in exc.message
+
+
+def test_bad_values_name_the_datas_own_column(tmp_path, trial):
+    """With columns, a bad value is named by the data's name for the column (data.gmfm66, data.month)."""
+    frame = pilot(trial).astype({"gmfm66": object, "month": object})
+    frame.loc[3, "gmfm66"] = "n/a"
+    exc = _frame_error(frame, columns=PILOT, control="sham")
+    assert exc.path == "data.gmfm66" and "'n/a' at index 3" in exc.message
+    frame = pilot(trial).astype({"month": object})
+    frame.loc[2, "month"] = -1
+    exc = _frame_error(frame, columns=PILOT, control="sham")
+    assert exc.path == "data.month" and ">= 0" in exc.message
+
+
+@pytest.mark.parametrize("keep_baseline", [False, True])
+def test_rows_at_visit_0_give_the_baseline(trial, keep_baseline):
+    """Each child's baseline as a row at visit 0 (without a baseline column, or beside one that agrees) gives the
+    same arrays and results, bit for bit."""
+    frame = at_visit_0(trial, keep_baseline)
+    a, b = read_long(trial, "age"), read_long(frame, "age")
+    for key in ("months", "values", "observed", "treated", "covariates"):
+        assert np.array_equal(getattr(a, key), getattr(b, key), equal_nan=True), key
+    for method, kwargs in CASES:
+        assert analyze(frame, method=method, **kwargs).to_json() == analyze(trial, method=method, **kwargs).to_json()
+
+
+def test_visit_0_fills_an_empty_baseline_and_an_empty_visit_0_is_no_baseline(trial):
+    """A child whose baseline cell is empty takes its visit-0 value; a visit-0 row with no value gives none (the
+    child is left out, as with an empty baseline)."""
+    frame = at_visit_0(trial, keep_baseline=True)
+    emptied = frame.assign(baseline=frame["baseline"].where(frame["arm"] == 1))  # control children: visit 0 only
+    assert analyze(emptied, method="ancova").to_json() == analyze(trial, method="ancova").to_json()
+    child = frame["id"].iloc[0]
+    no_value = frame.assign(value=frame["value"].mask((frame["id"] == child) & (frame["visit"] == 0)))
+    no_value = no_value.drop(columns="baseline")
+    without = trial.assign(baseline=trial["baseline"].mask(trial["id"] == child))
+    assert analyze(no_value, method="mmrm").to_json() == analyze(without, method="mmrm").to_json()
+
+
+def test_visit_0_errors(trial):
+    """A visit-0 value that disagrees with the child's baseline: data.<baseline column>, both rows named; no
+    baseline column and no visit-0 row: data; only visit-0 rows: data.<visit column>; two visit-0 rows of a
+    child: data.<id column>."""
+    frame = at_visit_0(trial, keep_baseline=True)
+    k = int(frame.index[frame["visit"] == 0][0])
+    frame.loc[k, "value"] += 1.0
+    exc = _frame_error(pilot(frame), columns=PILOT, control="sham")
+    assert exc.path == "data.gmfm66_0" and "must agree with the child's value at visit 0" in exc.message
+    assert f"at index 0 but gmfm66 {frame.loc[k, 'value']:.15g} at visit 0 at index {k}" in exc.message
+    exc = _frame_error(trial.drop(columns="baseline"))
+    assert exc.path == "data" and "no baseline in the DataFrame" in exc.message and "rows at visit 0" in exc.message
+    exc = _frame_error(at_visit_0(trial).query("visit == 0"))
+    assert exc.path == "data.visit" and "no visit after baseline" in exc.message
+    twice = at_visit_0(trial)
+    twice = pd.concat([twice, twice[twice["visit"] == 0].iloc[:1]], ignore_index=True)
+    exc = _frame_error(twice)
+    assert exc.path == "data.id" and "two rows at visit 0" in exc.message
+
+
+def _two_trials(trial: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    second = trial.assign(value=trial["value"] + np.where(trial["arm"] == 1, 2.0, 0.0))
+    both = pd.concat([trial.assign(trial=1), second.assign(trial=2)], ignore_index=True)
+    return both, second
+
+
+@pytest.mark.parametrize("label", [2, "2", 2.0, " 2 "])
+def test_trial_chooses_one_trial_of_several(trial, label):
+    """trial= keeps the rows of that trial (by label, numbers as numbers) and gives that trial's result; the result
+    names it."""
+    both, second = _two_trials(trial)
+    got = analyze(both, method="ancova", trial=label)
+    assert got.to_json() == analyze(second, method="ancova").to_json()
+    assert got.trial == "2" and "(trial 2)" not in str(analyze(second, method="ancova"))
+    renamed = both.rename(columns={"trial": "replicate"})
+    assert analyze(renamed, method="ancova", trial=label, columns={"trial": "replicate"}).to_json() == got.to_json()
+
+
+def test_trial_errors(trial):
+    """Several trials and no trial chosen; a trial not in the data; a trial column of one trial is fine."""
+    both, _ = _two_trials(trial)
+    exc = _frame_error(both)
+    assert exc.path == "trial" and "holds 2 trials (column trial: 1, 2)" in exc.message
+    exc = _frame_error(both, trial=3)
+    assert exc.path == "trial" and "no rows of trial 3" in exc.message and "its trials: 1, 2" in exc.message
+    exc = _frame_error(both, columns={"trial": "run"})
+    assert exc.path == "columns.trial" and "no column 'run'" in exc.message
+    many = pd.concat([trial.assign(trial=k) for k in range(20)], ignore_index=True)
+    exc = _frame_error(many)
+    assert "holds 20 trials (column trial: 0, 1, 2, 3, 4, 5, ..., 19)" in exc.message
+    one = trial.assign(trial=7)
+    assert analyze(one, method="ancova").to_json() == analyze(trial, method="ancova").to_json()
+
+
 # --- the package's face --------------------------------------------------------------------------------------------
 
 
@@ -375,5 +585,13 @@ def test_cli_is_the_library_call(capsys, monkeypatch):
                        "--alpha", "0.1", "--json")
     assert code == 0
     assert seen == {"data": str(TRIAL), "method": "ancova", "visit": 6.0, "covariates": "age", "endpoint": None,
-                    "alpha": 0.1, "mcid": None}
+                    "alpha": 0.1, "mcid": None, "columns": None, "control": None, "trial": None}
     assert json.loads(out) == analyze(TRIAL, method="ancova", visit=6, covariates=("age",), alpha=0.1).to_json()
+    seen.clear()
+    code, out, _ = cli(capsys, "analyze", str(TRIAL), "--method", "ttest", "--id-column", "id", "--arm-column", "arm",
+                       "--visit-column", "visit", "--value-column", "value", "--baseline-column", "baseline",
+                       "--trial-column", "trial", "--control", "0", "--trial", "1")
+    assert code == 2  # the fixture has no trial column
+    assert seen["columns"] == {"id": "id", "arm": "arm", "visit": "visit", "value": "value", "baseline": "baseline",
+                               "trial": "trial"}
+    assert (seen["control"], seen["trial"]) == ("0", "1")

@@ -11,6 +11,11 @@ column or option prints one line ``error: <what>: ...`` and exits 2: the option 
 library's name (``data`` for the file, ``data.<column>`` for a column of it, with the file named in the message).
 The command is a thin wrapper around ``cbcp_sim.analyze`` (tests/test_analyze.py).
 
+Issue 18, point 12: pilot files with their own column names (``--id-column``, ``--arm-column``, ``--visit-column``,
+``--value-column``, ``--baseline-column``), arms labelled as text with ``--control sham``, baselines as rows at visit
+0, and ``--trial K`` for a file of several trials (``cbcp-sim trials``); an error names the option that gave the
+value.
+
 The reference numbers come from statsmodels and scipy on the fixture read with pandas (independently of
 cbcp_sim.analysis.long_data). Fixture: tests/fixtures/analyze/trial.csv, written by make_fixtures.py there.
 """
@@ -18,6 +23,7 @@ cbcp_sim.analysis.long_data). Fixture: tests/fixtures/analyze/trial.csv, written
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import math
 import subprocess
@@ -295,7 +301,7 @@ BAD_FILES = {
     "one arm only": (GOOD.replace(",1,", ",0,"), ["arm", "only arm 0"]),
     "arm not constant": (_edit(9, "d,1,", "d,0,"), ["arm", "'d'", "line 8", "line 9"]),
     "duplicate id and visit": (_edit(3, ",12,", ",6.0,"), ["id", "'a'", "lines 2 and 3"]),
-    "visit zero": (_edit(2, ",6,", ",0,"), ["visit", "line 2", "> 0"]),
+    "visit zero disagreeing with the baseline": (_edit(2, ",6,", ",0,"), ["baseline", "line 2", "value 52 at visit 0"]),
     "negative visit": (_edit(13, ",12,", ",-12,"), ["visit", "line 13"]),
     "baseline not constant": (_edit(5, ",48,", ",49,"), ["baseline", "'b'", "line 4", "line 5"]),
     "baseline empty on one row": (_edit(5, ",48,", ",,"), ["baseline", "'b'", "line 5"]),
@@ -398,6 +404,90 @@ def test_bad_options_are_one_line_errors(capsys, tmp_path):
     flat = tmp_path / "flat.csv"
     flat.write_text("id,arm,visit,baseline,value\na,0,6,50,52\nb,0,6,40,42\nc,1,6,45,49\nd,1,6,55,59\n")
     assert_one_line_error(*cli(capsys, "analyze", str(flat), "--method", "ttest"), "--method", "ttest")
+
+
+# --- pilot files: column options, --control, visit-0 baselines, --trial -------------------------------------------
+
+PILOT_OPTIONS = ("--id-column", "patient", "--arm-column", "group", "--visit-column", "month", "--value-column",
+                 "gmfm66", "--baseline-column", "gmfm66_0")
+
+
+def _pilot_file(tmp_path: Path, frame: pd.DataFrame | None = None) -> Path:
+    """The fixture (or ``frame``) as a pilot file: its own column names and arms "sham" and "cord blood"."""
+    frame = pd.read_csv(TRIAL) if frame is None else frame
+    frame = frame.rename(columns={"id": "patient", "arm": "group", "visit": "month", "value": "gmfm66",
+                                  "baseline": "gmfm66_0"})
+    frame["group"] = frame["group"].map({0: "sham", 1: "cord blood", 2: "UCT-MSC"})
+    path = tmp_path / "pilot.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("method", ["ancova", "mmrm", "welch"])
+def test_column_options_and_control_read_a_pilot_file(capsys, tmp_path, method):
+    """--id-column, --arm-column, --visit-column, --value-column, --baseline-column and --control sham on a pilot
+    file give exactly the standard file's JSON; the table names the arms."""
+    path = _pilot_file(tmp_path)
+    adjusted = () if method == "welch" else ("--covariates", "age")
+    want = run_json(capsys, "--method", method, *adjusted)
+    assert run_json(capsys, "--method", method, *adjusted, *PILOT_OPTIONS, "--control", "sham", data=path) == want
+    code, out, err = cli(capsys, "analyze", str(path), "--method", method, *PILOT_OPTIONS, "--control", "sham")
+    assert code == 0 and out.splitlines()[0] == f"{path}: cord blood minus sham (two-sided)", err
+
+
+def test_visit_0_rows_give_the_baseline_on_the_command_line(capsys, tmp_path):
+    """The small file with each child's baseline as a row at visit 0 and no baseline column: the same JSON."""
+    frame = pd.read_csv(io.StringIO(GOOD))
+    zero = frame.drop_duplicates("id").assign(visit=0, value=lambda f: f["baseline"])
+    path = tmp_path / "visit0.csv"
+    pd.concat([zero, frame]).drop(columns="baseline").to_csv(path, index=False)
+    good = tmp_path / "good.csv"
+    good.write_text(GOOD)
+    for method in ("ancova", "mmrm"):
+        assert run_json(capsys, "--method", method, data=path) == run_json(capsys, "--method", method, data=good)
+
+
+def test_a_file_of_several_trials_needs_trial(capsys, tmp_path):
+    """A trial column with two trials: --trial chooses one (its result is that trial's alone); without it, one
+    line naming the parameter trial; a trial not in the file names --trial."""
+    frame = pd.read_csv(io.StringIO(GOOD))
+    second = frame.assign(value=frame["value"] + 0.5 * frame["arm"] + frame["age"] / 10)
+    path = tmp_path / "trials.csv"
+    pd.concat([frame.assign(trial=0), second.assign(trial=1)]).to_csv(path, index=False)
+    alone = tmp_path / "one.csv"
+    second.to_csv(alone, index=False)
+    assert run_json(capsys, "--method", "ancova", "--trial", "1", data=path) == run_json(capsys, "--method",
+                                                                                         "ancova", data=alone)
+    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ancova"),
+                          "error: trial: ", "holds 2 trials (column trial: 0, 1)")
+    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ancova", "--trial", "2"),
+                          "error: --trial: no rows of trial 2")
+
+
+def test_mapping_and_control_errors_name_the_option(capsys, tmp_path):
+    """A mapped column that is not there names its option; a control that is not an arm names --control; two
+    options naming one column name the second; text arms without --control, or three arms, name the column by
+    the file's name, data.group (listing the arms)."""
+    path = _pilot_file(tmp_path)
+    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ttest", *PILOT_OPTIONS[:-2],
+                               "--baseline-column", "gmfm_0", "--control", "sham"),
+                          "error: --baseline-column: no column 'gmfm_0'", "the header has: patient")
+    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ttest", *PILOT_OPTIONS,
+                               "--control", "placebo"),
+                          "error: --control: no arm 'placebo'", "'sham'", "'cord blood'")
+    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ttest", *PILOT_OPTIONS,
+                               "--trial-column", "patient", "--control", "sham"),
+                          "error: --trial-column: 'patient' is already the id column")
+    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ttest", *PILOT_OPTIONS),
+                          "error: data.group: must be 0 (control) or 1 (treated), got 'cord blood' at line 2",
+                          "control arm's label")
+    assert_one_line_error(*cli(capsys, "analyze", str(path), "--method", "ttest"),
+                          "error: data: missing required columns id, arm, visit, value")
+    frame = pd.read_csv(TRIAL)
+    three = _pilot_file(tmp_path, frame.assign(arm=frame["arm"].mask(frame["id"] == "P002", 2)))
+    assert_one_line_error(*cli(capsys, "analyze", str(three), "--method", "ttest", *PILOT_OPTIONS,
+                               "--control", "sham"),
+                          "error: data.group: has 3 arms", "'UCT-MSC'", "'sham'", "'cord blood'")
 
 
 # --- the installed console script -----------------------------------------------------------------------------------

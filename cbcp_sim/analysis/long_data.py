@@ -1,29 +1,43 @@
 """A real trial's scores in long format, as arrays the analyses take (one replicate: ``R = 1``).
 
 The data are a CSV file (a header line, then the rows) or a pandas DataFrame, with one row per child and
-post-baseline visit:
+visit. Each column has a role, and by default the role's name (``columns`` maps a role to another name, e.g.
+``columns={"id": "patient", "arm": "group", "visit": "month", "value": "gmfm66", "baseline": "gmfm66_0"}``):
 
 - ``id``: the child (any text; in a DataFrame any value);
-- ``arm``: 0 (control) or 1 (treated), the same on every row of the child;
-- ``visit``: months after baseline, > 0 (the baseline itself is not a row);
-- ``baseline``: the child's baseline score, the same on every row of the child (empty on every row: no baseline);
-- ``value``: the score at that visit; a missed visit is an absent row or an empty ``value``.
+- ``arm``: the child's arm, the same on every row of the child: 0 (control) or 1 (treated), or any two labels
+  (``sham``, ``cord blood``) when ``control`` names the control's label (the other label is the treated arm);
+- ``visit``: months after baseline, >= 0; a row at visit 0 is the child's baseline visit;
+- ``baseline`` (optional): the child's baseline score, the same on every row of the child (empty on every row:
+  no baseline);
+- ``value``: the score at that visit; a missed visit is an absent row or an empty ``value``;
+- ``trial`` (optional): which trial a row belongs to, in a file of several trials (``cbcp-sim trials``):
+  ``trial`` chooses one; data holding more than one trial need it.
+
+A child's baseline is its ``baseline`` value where the data have that column and the child's cell is not
+empty, else the ``value`` of its visit-0 row; a child with both must have the same number in each (a child
+with neither has no baseline, and the analyses leave it out). Data need a baseline column or visit-0 rows.
 
 Further columns are ignored unless named as covariates: those must be numbers, complete, and the same on
 every row of a child (per-child covariates such as age at enrolment). A missing value is an empty cell (in a
-DataFrame also NaN, None or ``pd.NA``). A file and a DataFrame are checked by the same code.
+DataFrame also NaN, None or ``pd.NA``). A file and a DataFrame are checked by the same code. Labels (of arms
+and trials) compare as text, except that numbers compare as numbers (``1``, ``1.0`` and ``"1"`` are one label).
 
 Bad input raises :class:`~cbcp_sim.errors.SettingsError` naming the parameter at fault: ``data`` for the file
 or DataFrame as a whole (unreadable, empty, a column missing, a line with too few fields), ``data.<column>``
-for a bad value in a column, with the line of the file (or the index label of the DataFrame) of the first bad
-row, ``covariates`` for a bad list of covariates, and ``visit`` for a visit not in the data.
+for a bad value in a column (the data's own name for it), with the line of the file (or the index label of
+the DataFrame) of the first bad row, ``columns`` or ``columns.<role>`` for a bad mapping or a mapped column
+that is not there, ``control`` for a control label not among the arms, ``trial`` for a trial not in the data
+(or several trials and none chosen), ``covariates`` for a bad list of covariates, and ``visit`` for a visit
+not in the data.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
@@ -35,10 +49,17 @@ from cbcp_sim.errors import SettingsError
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The columns every data set must have.
-REQUIRED = ("id", "arm", "visit", "baseline", "value")
+#: The roles of the columns, each a column of that name unless ``columns`` maps it to another.
+ROLES = ("id", "arm", "visit", "baseline", "value", "trial")
+#: The columns every data set must have (``baseline`` may instead come from rows at visit 0; ``trial`` only
+#: matters in a file of several trials).
+REQUIRED = ("id", "arm", "visit", "value")
+#: The header of a data set of one trial, in order.
+COLUMNS = ("id", "arm", "visit", "baseline", "value")
 #: How messages name data given as a DataFrame (a file is named by its path).
 FRAME = "the DataFrame"
+#: The arm labels of data with 0/1 arms (no ``control`` given): control, treated.
+NUMBERED_ARMS = ("0", "1")
 
 _MONTHS_TOLERANCE = 1e-9
 
@@ -55,10 +76,12 @@ class LongData:
     months: np.ndarray       #: ``(V + 1,)`` months after baseline: 0, then the sorted distinct visits
     values: np.ndarray       #: ``(1, N, V + 1)`` scores; column 0 is the baseline
     observed: np.ndarray     #: ``(1, N, V + 1)`` bool
-    treated: np.ndarray      #: ``(N,)`` bool, arm 1
+    treated: np.ndarray      #: ``(N,)`` bool: in the treated arm (arm 1, or not the control's label)
     covariates: np.ndarray   #: ``(1, N, C)`` per-child covariates, complete
     covariate_names: tuple[str, ...] = ()
     source: str = ""         #: the file read ("" for a DataFrame)
+    arms: tuple[str, str] = NUMBERED_ARMS  #: the labels of the control and the treated arm
+    trial: str | None = None  #: the trial chosen from data of several trials (its label)
 
     @property
     def origin(self) -> str:
@@ -76,10 +99,68 @@ class LongData:
         return int(hits[0]) + 1
 
 
-def covariate_names(covariates: str | Iterable[str] | None) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class Columns:
+    """The data's name for each role (:data:`ROLES`), and the roles the caller mapped to a name of its own."""
+
+    names: dict[str, str]
+    mapped: frozenset[str] = frozenset()
+
+    def __getitem__(self, role: str) -> str:
+        return self.names[role]
+
+    def path(self, role: str) -> str:
+        """The parameter an error about the role's column names: ``columns.<role>`` if mapped, else ``data``."""
+        return f"columns.{role}" if role in self.mapped else "data"
+
+
+def column_names(columns: Mapping[str, str] | None) -> Columns:
+    """The data's column for each role: ``columns`` maps roles (:data:`ROLES`) to the data's names; a role left
+    out keeps its own name. A role left out whose name another role's mapping takes has no column (for
+    ``baseline`` and ``trial``; a required role so shadowed is an error).
+
+    Raises a SettingsError on ``columns`` for a mapping that is not one or names an unknown role, and on
+    ``columns.<role>`` for a name that is not text or is already another role's column.
+    """
+    if columns is None:
+        columns = {}
+    if not isinstance(columns, Mapping):
+        raise SettingsError("columns", f"expected a mapping of roles to column names, such as "
+                                       f"{{'arm': 'group'}}, got {columns!r}")
+    unknown = [role for role in columns if role not in ROLES]
+    if unknown:
+        raise SettingsError("columns", f"unknown role {unknown[0]!r}: the roles are {', '.join(ROLES)}")
+    names: dict[str, str] = {}
+    for role in ROLES:
+        if role not in columns:
+            continue
+        name = columns[role]
+        if not isinstance(name, str) or not name.strip():
+            raise SettingsError(f"columns.{role}", f"expected the name of a column (text), got {name!r}")
+        name = name.strip()
+        other = next((r for r, n in names.items() if n == name), None)
+        if other is not None:
+            raise SettingsError(f"columns.{role}", f"{name!r} is already the {other} column")
+        names[role] = name
+    taken = set(names.values())
+    for role in ROLES:
+        if role in names:
+            continue
+        if role in taken:
+            mapped_as = next(r for r, n in names.items() if n == role)
+            if role in REQUIRED:
+                raise SettingsError(f"columns.{mapped_as}", f"{role!r} is the {role} column's own name: map "
+                                                            f"{role} to its column as well")
+            continue  # an optional role without a column
+        names[role] = role
+    return Columns(names=names, mapped=frozenset(columns))
+
+
+def covariate_names(covariates: str | Iterable[str] | None, columns: Columns | None = None) -> tuple[str, ...]:
     """The names of the covariate columns, each stripped: from a sequence of names, or from one text of names
     separated by commas (``"age,gmfcs"``); ``None`` is none. A SettingsError on ``covariates`` for an empty
-    name, a name that is not text, a required column, or a name given twice."""
+    name, a name that is not text, the column of a role (``columns``, default the roles' own names), or a
+    name given twice."""
     if covariates is None:
         return ()
     if isinstance(covariates, str):
@@ -94,72 +175,114 @@ def covariate_names(covariates: str | Iterable[str] | None) -> tuple[str, ...]:
     names = tuple(name.strip() for name in items)
     if any(not name for name in names):
         raise SettingsError("covariates", "expected column names separated by commas, such as age,gmfcs")
-    taken = [name for name in names if name in REQUIRED]
+    roles = {name: role for role, name in (columns or column_names(None)).names.items()}
+    taken = [name for name in names if name in roles]
     if taken:
-        raise SettingsError("covariates", f"{', '.join(taken)} is a required column, not a covariate")
+        raise SettingsError("covariates", f"{taken[0]} is the {roles[taken[0]]} column"
+                                          f"{' (a required column)' if roles[taken[0]] in REQUIRED else ''}, "
+                                          "not a covariate")
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise SettingsError("covariates", f"{', '.join(twice)} named more than once")
     return names
 
 
-def read_long(data: str | PathLike[str] | pd.DataFrame, covariates: str | Iterable[str] | None = ()) -> LongData:
+def read_long(data: str | PathLike[str] | pd.DataFrame, covariates: str | Iterable[str] | None = (), *,
+              columns: Mapping[str, str] | None = None, control: str | float | None = None,
+              trial: str | float | None = None) -> LongData:
     """Long-format data (see the module docstring), a CSV file's path or a DataFrame, as :class:`LongData`.
 
-    ``covariates``: the per-child columns to keep (see :func:`covariate_names`).
+    ``covariates``: the per-child columns to keep (see :func:`covariate_names`). ``columns``: the data's own
+    names for the roles (see :func:`column_names`). ``control``: the control arm's label, when the arms are
+    labelled otherwise than 0 and 1 (the other label is the treated arm). ``trial``: the trial to read from data
+    of several trials (a ``trial`` column).
     """
-    names = covariate_names(covariates)
-    wanted = (*REQUIRED, *names)
-    table = _from_csv(data, wanted) if isinstance(data, str | PathLike) else _from_frame(data, wanted)
-    missing = [c for c in REQUIRED if c not in table.header]
+    cols = column_names(columns)
+    names = covariate_names(covariates, cols)
+    control = _control(control)
+    wanted = (*cols.names.values(), *names)
+    header = tuple(cols[role] if role in cols.names else role for role in COLUMNS)
+    table = _from_csv(data, wanted, header) if isinstance(data, str | PathLike) else _from_frame(data, wanted, header)
+    for role in ROLES:
+        if role in cols.mapped and cols[role] not in table.header:
+            raise SettingsError(f"columns.{role}", f"no column {cols[role]!r} in {table.origin} ({table.listing})")
+    missing = [cols[role] for role in REQUIRED if cols[role] not in table.header]
     if missing:
         raise SettingsError("data", f"missing required column{'s' * (len(missing) > 1)} {', '.join(missing)} in "
                                     f"{table.origin} ({table.listing})")
     absent = [c for c in names if c not in table.header]
     if absent:
         raise SettingsError("covariates", f"no column {', '.join(absent)} in {table.origin} ({table.listing})")
+    table, chosen = _one_trial(table, cols, trial)
 
-    ids = [_identifier(cell) for cell in table.columns["id"]]
+    id_name, arm_name, visit_name, value_name = (cols[role] for role in REQUIRED)
+    base_name = cols.names.get("baseline")
+    if base_name not in table.header:
+        base_name = None
+    ids = [_identifier(cell) for cell in table.columns[id_name]]
     if None in ids:
-        raise SettingsError("data.id", f"missing value at {table.row(ids.index(None))} of {table.origin}")
-    arm = _numbers(table, "arm", required=True)
-    bad = np.flatnonzero((arm != 0.0) & (arm != 1.0))
+        raise SettingsError(f"data.{id_name}", f"missing value at {table.row(ids.index(None))} of {table.origin}")
+    labels, arms = _arms(table, arm_name, control)
+    visit = _numbers(table, visit_name, required=True)
+    bad = np.flatnonzero(visit < 0.0)
     if bad.size:
         k = int(bad[0])
-        raise SettingsError("data.arm", f"must be 0 (control) or 1 (treated), got {_text(table.columns['arm'][k])!r} "
-                                        f"at {table.row(k)} of {table.origin}")
-    visit = _numbers(table, "visit", required=True)
-    bad = np.flatnonzero(visit <= 0.0)
-    if bad.size:
-        k = int(bad[0])
-        raise SettingsError("data.visit", f"must be months after baseline, > 0 (the baseline is the baseline "
-                                          f"column, not a row), got {visit[k]:g} at {table.row(k)} of {table.origin}")
-    baseline = _numbers(table, "baseline", required=False)
-    value = _numbers(table, "value", required=False)
+        raise SettingsError(f"data.{visit_name}", f"must be months after baseline, >= 0 (a row at 0 is the "
+                                                  f"baseline visit), got {visit[k]:g} at {table.row(k)} of "
+                                                  f"{table.origin}")
+    at_baseline = visit == 0.0
+    if base_name is None and not at_baseline.any():
+        expected = cols.names.get("baseline", "baseline")
+        raise SettingsError("data", f"no baseline in {table.origin}: expected a column {expected} or rows at visit "
+                                    f"0 ({table.listing})")
+    baseline = _numbers(table, base_name, required=False) if base_name else np.full(visit.size, math.nan)
+    value = _numbers(table, value_name, required=False)
     extra = [_numbers(table, name, required=True) for name in names]
 
     child_of: dict[Any, int] = {}
     child = np.array([child_of.setdefault(i, len(child_of)) for i in ids], dtype=np.intp)
     first = np.unique(child, return_index=True)[1]  # the first row of each child (children numbered in order)
-    for name, x in (("arm", arm), ("baseline", baseline), *zip(names, extra, strict=True)):
+    treated_rows = np.array([label != arms[0] for label in labels], dtype=float)
+    _check_constant(table, arm_name, treated_rows, child, first, ids, shown=lambda k: repr(labels[k]))
+    checks = ((base_name, baseline),) if base_name else ()
+    for name, x in (*checks, *zip(names, extra, strict=True)):
         _check_constant(table, name, x, child, first, ids)
-    treated = arm[first] == 1.0
+    treated = treated_rows[first] == 1.0
     if treated.all() or not treated.any():
-        raise SettingsError("data.arm", f"only arm {int(treated[0])} in {table.origin}: both 0 (control) and 1 "
-                                        "(treated) are needed")
+        only = arms[int(treated[0])]
+        if control is None:
+            raise SettingsError(f"data.{arm_name}", f"only arm {only} in {table.origin}: both 0 (control) and 1 "
+                                                    "(treated) are needed")
+        raise SettingsError(f"data.{arm_name}", f"only arm {only!r} in {table.origin}: the control and a treated "
+                                                "arm are needed")
 
     visits, slot = np.unique(visit, return_inverse=True)
     seen: dict[tuple[int, int], int] = {}
     for k, key in enumerate(zip(child.tolist(), slot.tolist(), strict=True)):
         if key in seen:
-            raise SettingsError("data.id", f"child {ids[k]!r} has two rows at visit {visits[key[1]]:g} "
-                                           f"({table.rows(seen[key], k)} of {table.origin})")
+            raise SettingsError(f"data.{id_name}", f"child {ids[k]!r} has two rows at visit {visits[key[1]]:g} "
+                                                   f"({table.rows(seen[key], k)} of {table.origin})")
         seen[key] = k
-
-    n, v = len(child_of), visits.size
+    n = len(child_of)
+    start = np.zeros(n)
+    start[:] = baseline[first]
+    for k in np.flatnonzero(at_baseline & ~np.isnan(value)).tolist():
+        i, j = int(child[k]), int(first[child[k]])
+        if math.isnan(start[i]):
+            start[i] = value[k]
+        elif start[i] != value[k]:
+            raise SettingsError(f"data.{base_name}", f"must agree with the child's value at visit 0: child "
+                                                     f"{ids[k]!r} has baseline {_show(start[i])} at {table.row(j)} "
+                                                     f"but {value_name} {_show(value[k])} at visit 0 at "
+                                                     f"{table.row(k)} of {table.origin}")
+    after = ~at_baseline
+    if not after.any():
+        raise SettingsError(f"data.{visit_name}", f"no visit after baseline (> 0) in {table.origin}")
+    visits, slot = np.unique(visit[after], return_inverse=True)
+    v = visits.size
     values = np.full((1, n, v + 1), np.nan)
-    values[0, :, 0] = baseline[first]
-    values[0, child, slot + 1] = value
+    values[0, :, 0] = start
+    values[0, child[after], slot + 1] = value[after]
     children = np.empty(n, dtype=object)
     for i, key in enumerate(child_of):  # one by one: an identifier may itself be a sequence
         children[i] = key
@@ -172,7 +295,83 @@ def read_long(data: str | PathLike[str] | pd.DataFrame, covariates: str | Iterab
         covariates=np.stack(extra, axis=-1)[first][None] if names else np.zeros((1, n, 0)),
         covariate_names=names,
         source=table.source,
+        arms=arms,
+        trial=chosen,
     )
+
+
+def _control(control: Any) -> str | None:
+    """The control arm's label (see :func:`_label`), or None; a SettingsError on ``control`` for one that is not
+    text or a number, or is empty."""
+    if control is None:
+        return None
+    if not isinstance(control, str | numbers.Real | np.generic) or isinstance(control, bool):
+        raise SettingsError("control", f"expected the control arm's label (text or a number), got {control!r}")
+    label = _label(control)
+    if label is None:
+        raise SettingsError("control", f"expected the control arm's label, got {control!r}")
+    return label
+
+
+def _arms(table: _Table, name: str, control: str | None) -> tuple[list[str], tuple[str, str]]:
+    """Each row's arm label, and the labels of the control and the treated arm: 0 and 1 without ``control``,
+    else ``control`` and the other label."""
+    labels = [_label(cell) for cell in table.columns[name]]
+    if None in labels:
+        raise SettingsError(f"data.{name}", f"missing value at {table.row(labels.index(None))} of {table.origin}")
+    if control is None:
+        odd = next((k for k, label in enumerate(labels) if label not in NUMBERED_ARMS), None)
+        if odd is not None:
+            raise SettingsError(f"data.{name}", f"must be 0 (control) or 1 (treated), got "
+                                                f"{_text(table.columns[name][odd])!r} at {table.row(odd)} of "
+                                                f"{table.origin} (for arms with other labels, name the "
+                                                "control arm's label in control)")
+        return labels, NUMBERED_ARMS
+    found = list(dict.fromkeys(labels))
+    if len(found) > 2:
+        raise SettingsError(f"data.{name}", f"has {len(found)} arms in {table.origin} "
+                                            f"({', '.join(map(repr, found))}): the analysis compares the control "
+                                            "with one treated arm; keep the rows of those two")
+    if control not in found:
+        raise SettingsError("control", f"no arm {control!r} in {table.origin} (its arms: "
+                                       f"{', '.join(map(repr, found))})")
+    treated = next((label for label in found if label != control), control)
+    return labels, (control, treated)
+
+
+def _one_trial(table: _Table, cols: Columns, trial: Any) -> tuple[_Table, str | None]:
+    """The rows of trial ``trial`` (by the label in the trial column), or all rows when ``trial`` is None and
+    the data hold one trial at most; with the label of the trial chosen."""
+    name = cols.names.get("trial")
+    present = name is not None and name in table.header
+    if trial is None:
+        if not present:
+            return table, None
+        found = list(dict.fromkeys(_label(cell) for cell in table.columns[name]))
+        if len(found) > 1:
+            raise SettingsError("trial", f"{table.origin} holds {len(found)} trials (column {name}: "
+                                         f"{_listing(found)}): choose the one to analyse")
+        return table, None
+    if isinstance(trial, bool) or not isinstance(trial, str | numbers.Real | np.generic) or _label(trial) is None:
+        raise SettingsError("trial", f"expected the label of a trial (text or a number), got {trial!r}")
+    if not present:
+        raise SettingsError("trial", f"there is no column {name or 'trial'} in {table.origin} to choose trial "
+                                     f"{_label(trial)} from ({table.listing})")
+    want = _label(trial)
+    labels = [_label(cell) for cell in table.columns[name]]
+    keep = [k for k, label in enumerate(labels) if label == want]
+    if not keep:
+        raise SettingsError("trial", f"no rows of trial {want} in {table.origin} (its trials: "
+                                     f"{_listing(list(dict.fromkeys(labels)))})")
+    return table.subset(keep), want
+
+
+def _listing(labels: Sequence[str | None], most: int = 8) -> str:
+    """Labels for a message, the middle left out when there are many: ``0, 1, 2, ..., 99``."""
+    shown = ["(empty)" if label is None else label for label in labels]
+    if len(shown) > most:
+        shown = [*shown[:most - 2], "...", shown[-1]]
+    return ", ".join(shown)
 
 
 @dataclass(frozen=True)
@@ -196,15 +395,20 @@ class _Table:
 
     def row(self, k: int) -> str:
         """Row ``k`` as a person finds it: ``line 4`` of a file, ``index 3`` of a DataFrame."""
-        return f"line {self.places[k]}" if self.source else f"index {_label(self.places[k])}"
+        return f"line {self.places[k]}" if self.source else f"index {_place(self.places[k])}"
 
     def rows(self, j: int, k: int) -> str:
         if self.source:
             return f"lines {self.places[j]} and {self.places[k]}"
-        return f"index {_label(self.places[j])} and {_label(self.places[k])}"
+        return f"index {_place(self.places[j])} and {_place(self.places[k])}"
+
+    def subset(self, rows: Sequence[int]) -> _Table:
+        """The table of ``rows`` only (each keeping its line or index label)."""
+        return _Table(header=self.header, columns={k: [v[i] for i in rows] for k, v in self.columns.items()},
+                      places=[self.places[i] for i in rows], source=self.source)
 
 
-def _from_csv(path: str | PathLike[str], wanted: tuple[str, ...]) -> _Table:
+def _from_csv(path: str | PathLike[str], wanted: tuple[str, ...], expected: tuple[str, ...] = COLUMNS) -> _Table:
     """The header (names stripped) and the non-blank rows of a CSV file, with their line numbers."""
     source = str(path)
     try:
@@ -227,7 +431,7 @@ def _from_csv(path: str | PathLike[str], wanted: tuple[str, ...]) -> _Table:
     except csv.Error as exc:
         raise SettingsError("data", f"{source} is not a readable CSV file: {' '.join(str(exc).split())}") from None
     if not any(header):
-        raise SettingsError("data", f"{source} is empty: expected a header line {','.join(REQUIRED)} and one row "
+        raise SettingsError("data", f"{source} is empty: expected a header line {','.join(expected)} and one row "
                                     "per child and visit")
     twice = sorted({name for name in header if header.count(name) > 1})
     if twice:
@@ -243,7 +447,7 @@ def _from_csv(path: str | PathLike[str], wanted: tuple[str, ...]) -> _Table:
     return _Table(header=header, columns=columns, places=lines, source=source)
 
 
-def _from_frame(frame: pd.DataFrame, wanted: tuple[str, ...]) -> _Table:
+def _from_frame(frame: pd.DataFrame, wanted: tuple[str, ...], expected: tuple[str, ...] = COLUMNS) -> _Table:
     """The columns of a DataFrame as cells (None where missing), with the index labels of its rows."""
     import pandas as pd
 
@@ -252,7 +456,7 @@ def _from_frame(frame: pd.DataFrame, wanted: tuple[str, ...]) -> _Table:
                                     f"{type(frame).__name__}")
     header = [str(name) for name in frame.columns]
     if not header:
-        raise SettingsError("data", f"{FRAME} has no columns: expected {', '.join(REQUIRED)} and one row per "
+        raise SettingsError("data", f"{FRAME} has no columns: expected {', '.join(expected)} and one row per "
                                     "child and visit")
     twice = sorted({name for name in header if header.count(name) > 1})
     if twice:
@@ -279,8 +483,23 @@ def _text(cell: Any) -> str:
     return "" if cell is None else cell.strip() if isinstance(cell, str) else str(cell)
 
 
-def _label(place: Any) -> str:
+def _place(place: Any) -> str:
     return str(place) if isinstance(place, int | np.integer) else repr(place)
+
+
+def _label(cell: Any) -> str | None:
+    """An arm's or a trial's label: a number as a number (``1``, ``1.0`` and ``"1"`` are ``"1"``), other text
+    stripped; None if empty."""
+    text = _text(cell)
+    if not text:
+        return None
+    try:
+        x = float(text if isinstance(cell, str) else cell)
+    except (TypeError, ValueError):
+        return text
+    if not math.isfinite(x):
+        return text
+    return str(int(x)) if x.is_integer() else repr(x)
 
 
 def _numbers(table: _Table, name: str, *, required: bool) -> np.ndarray:
@@ -306,15 +525,17 @@ def _numbers(table: _Table, name: str, *, required: bool) -> np.ndarray:
 
 
 def _check_constant(table: _Table, name: str, x: np.ndarray, child: np.ndarray, first: np.ndarray,
-                    ids: Sequence[Any]) -> None:
-    """Every row of a child has the value of its first row (an empty cell differs from a number)."""
+                    ids: Sequence[Any], shown: Callable[[int], str] | None = None) -> None:
+    """Every row of a child has the value of its first row (an empty cell differs from a number); ``shown``
+    gives row ``k``'s value for the message (default the number ``x[k]``)."""
     ref = x[first][child]
     differs = np.flatnonzero(~((x == ref) | (np.isnan(x) & np.isnan(ref))))
     if differs.size:
         k = int(differs[0])
         j = int(first[child[k]])
+        show = shown or (lambda row: _show(x[row]))
         raise SettingsError(f"data.{name}", f"must be the same on every row of a child: child {ids[k]!r} has "
-                                            f"{_show(x[j])} at {table.row(j)} but {_show(x[k])} at {table.row(k)} "
+                                            f"{show(j)} at {table.row(j)} but {show(k)} at {table.row(k)} "
                                             f"of {table.origin}")
 
 

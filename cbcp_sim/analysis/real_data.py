@@ -2,6 +2,8 @@
 
 >>> import cbcp_sim
 >>> result = cbcp_sim.analyze("trial.csv", method="ancova", visit=12)   # doctest: +SKIP
+>>> cbcp_sim.analyze("pilot.csv", method="ancova", control="sham",       # doctest: +SKIP
+...                  columns={"id": "patient", "arm": "group", "visit": "month", "value": "gmfm66"})
 >>> result.estimate, result.confidence_interval()                       # doctest: +SKIP
 >>> result.confidence_interval(0.9)                                     # doctest: +SKIP
 >>> print(result)                                                       # doctest: +SKIP
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cbcp_sim.analysis import ANALYSES, CROSSOVER, LONGITUDINAL, SINGLE_ARM, Estimates, accepts, analyse, infer
-from cbcp_sim.analysis.long_data import covariate_names, read_long
+from cbcp_sim.analysis.long_data import NUMBERED_ARMS, column_names, covariate_names, read_long
 from cbcp_sim.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ JSON_FIELDS = ("method", "visit", "n_subjects", "estimate", "se", "df", "ci_low"
 
 @dataclass(frozen=True)
 class AnalysisResult:
-    """Arm 1 minus arm 0 at one visit of a real trial, two-sided.
+    """The treated arm minus the control (arm 1 minus arm 0) at one visit of a real trial, two-sided.
 
     ``df`` is infinite for analyses with a normal interval (the rank and responder analyses); those give
     their own p-value, the others a t test's.
@@ -45,7 +47,7 @@ class AnalysisResult:
     method: str                     #: the analysis asked for (``change`` or a key of ``ANALYSES``)
     visit: float                    #: months after baseline of the compared visit
     n_subjects: int                 #: children analysed
-    estimate: float                 #: arm 1 minus arm 0 (GMFM-66 points, or a difference in proportions)
+    estimate: float                 #: treated minus control (GMFM-66 points, or a difference in proportions)
     se: float                       #: standard error of the estimate
     df: float                       #: degrees of freedom of the t interval (inf: normal)
     p: float                        #: two-sided p-value of no difference
@@ -54,6 +56,8 @@ class AnalysisResult:
     covariates: tuple[str, ...] = ()  #: the per-child columns adjusted for
     mcid: float | None = None       #: the responder threshold given (None: the analysis's default)
     source: str = ""                #: the CSV file analysed ("" for a DataFrame)
+    arms: tuple[str, str] = NUMBERED_ARMS  #: the labels of the control and the treated arm
+    trial: str | None = None        #: the trial analysed, from data of several trials
 
     @property
     def level(self) -> float:
@@ -90,7 +94,10 @@ class AnalysisResult:
                 ("df", f"{df:.0f}" if not math.isfinite(df) or df == round(df) else f"{df:.2f}"),
                 (f"{100.0 * self.level:g}% CI", f"{low:.4f} to {high:.4f}"), ("p", f"{self.p:.4g}")]
         width = max(len(key) for key, _ in rows)
-        title = f"{self.source}: arm 1 minus arm 0 (two-sided)" if self.source else "arm 1 minus arm 0 (two-sided)"
+        control, treated = self.arms
+        compared = ("arm 1 minus arm 0" if self.arms == NUMBERED_ARMS else f"{treated} minus {control}")
+        where = f"{self.source or ''}{f' (trial {self.trial})' if self.trial is not None else ''}"
+        title = f"{where}: {compared} (two-sided)" if where else f"{compared} (two-sided)"
         return "\n".join([title, *(f"  {k:<{width}}  {v}" for k, v in rows)])
 
 
@@ -102,16 +109,21 @@ def methods() -> tuple[str, ...]:
 
 def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: float | None = None,
             covariates: str | Iterable[str] | None = (), endpoint: str | None = None, alpha: float = 0.05,
-            mcid: float | None = None) -> AnalysisResult:
-    """Fit analysis ``method`` to a real trial's long-format data and compare arm 1 with arm 0 at one visit.
+            mcid: float | None = None, columns: Mapping[str, str] | None = None, control: str | float | None = None,
+            trial: str | float | None = None) -> AnalysisResult:
+    """Fit analysis ``method`` to a real trial's long-format data and compare the treated arm with the control
+    at one visit.
 
     Parameters
     ----------
     data
-        A pandas DataFrame, or the path of a CSV file, with columns ``id``, ``arm`` (0 control, 1 treated),
-        ``visit`` (months after baseline, > 0), ``baseline`` (the child's baseline score on every row of the
-        child) and ``value``; one row per child and visit, a missed visit an absent row or an empty value.
-        Further columns are ignored unless named in ``covariates``. Children without a baseline are left out.
+        A pandas DataFrame, or the path of a CSV file, with columns ``id``, ``arm`` (0 control, 1 treated, or two
+        labels with ``control``), ``visit`` (months after baseline, >= 0), ``baseline`` (the child's baseline
+        score on every row of the child) and ``value``; one row per child and visit, a missed visit an absent
+        row or an empty value. A child's row at visit 0 gives its baseline where the data have no baseline
+        column or the child's cell is empty (where both are given they must agree). Further columns are ignored
+        unless named in ``covariates``. Children without a baseline are left out. See
+        :mod:`cbcp_sim.analysis.long_data`.
     method
         ``change`` (Student's t-test of the change from baseline) or an analysis of :data:`ANALYSES` for two
         parallel arms (``ttest``, ``welch``, ``ancova``, ``mmrm``, ``wilcoxon``, ``fisher``, ``chisquare``).
@@ -128,18 +140,30 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     mcid
         ``fisher`` and ``chisquare`` only: a responder's change (or score) is at least this many points
         (default the analyses' own, 1.5).
+    columns
+        The data's own column names, by role: a mapping with any of the keys ``id``, ``arm``, ``visit``,
+        ``value``, ``baseline`` and ``trial``, e.g. ``{"id": "patient", "arm": "group", "visit": "month",
+        "value": "gmfm66", "baseline": "gmfm66_0"}``; a role left out is the column of its own name.
+    control
+        The control arm's label when the arms are labelled as text (``"sham"``): the one other label is the
+        treated arm, and a third label is an error. Without it the arms must be 0 (control) and 1 (treated).
+    trial
+        In data of several trials (a ``trial`` column, as ``cbcp-sim trials`` writes), the label of the one to
+        analyse; data holding more than one trial need it.
 
     Returns
     -------
     AnalysisResult
-        The estimate, SE, df and p-value of arm 1 minus arm 0, with :meth:`~AnalysisResult.confidence_interval`.
+        The estimate, SE, df and p-value of the treated arm minus the control, with
+        :meth:`~AnalysisResult.confidence_interval`.
 
     Raises
     ------
     SettingsError
         Naming the parameter at fault (``data``, ``data.<column>``, ``method``, ``visit``, ``covariates``,
-        ``endpoint``, ``alpha``, ``mcid``): a bad value, bad data, fewer than two children per arm with a
-        baseline and a value at the visit, or a fit that fails (no variation left, collinear covariates).
+        ``endpoint``, ``alpha``, ``mcid``, ``columns``, ``columns.<role>``, ``control``, ``trial``): a bad value,
+        bad data, fewer than two children per arm with a baseline and a value at the visit, or a fit that fails
+        (no variation left, collinear covariates).
     """
     registry = _registry()
     if not isinstance(method, str) or method not in (*registry, "change"):
@@ -153,7 +177,7 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     alpha = _real("alpha", alpha)
     if not 0.0 < alpha < 1.0:
         raise SettingsError("alpha", f"must be in (0, 1), got {alpha:g}")
-    names = covariate_names(covariates)
+    names = covariate_names(covariates, column_names(columns))
     if names and "covariates" not in accepts(name):
         adjusting = [k for k in registry if "covariates" in accepts(k)]
         raise SettingsError("covariates", f"the {method} analysis does not adjust for covariates "
@@ -167,7 +191,7 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
             raise SettingsError("mcid", f"must be a finite number of points, got {mcid:g}")
     month = None if visit is None else _real("visit", visit)
 
-    long = read_long(data, names)
+    long = read_long(data, names, columns=columns, control=control, trial=trial)
     index = long.months.size - 1 if month is None else long.visit_index(month)
     month = float(long.months[index])
     observed = long.observed & long.observed[..., :1]  # children without a baseline are left out
@@ -190,7 +214,8 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
                                       "standard error: no variation left, or collinear covariates)")
     return AnalysisResult(method=method, visit=month, n_subjects=n_subjects, estimate=float(est.estimate[0]),
                           se=float(est.se[0]), df=float(est.df[0]), p=float(result.p[0]), alpha=alpha,
-                          endpoint=endpoint or "change", covariates=names, mcid=mcid, source=long.source)
+                          endpoint=endpoint or "change", covariates=names, mcid=mcid, source=long.source,
+                          arms=long.arms, trial=long.trial)
 
 
 def _registry() -> dict[str, Any]:
