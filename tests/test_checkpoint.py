@@ -3,7 +3,9 @@ progress bar.
 
 Spec lines pinned here (issue): "every finished chunk is written atomically as it finishes (npz of plain arrays,
 never pickles) and read back on resume"; "a resume refuses a changed scenario (hash of its inputs)"; "run --out
-DIR saves the chunks and the result, resumable"; "a progress bar with ETA on a terminal only".
+DIR saves the chunks and the result, resumable"; "a progress bar with ETA on a terminal only"; issue 18 point 8:
+"run (and the Python API, and notebooks) show progress with an ETA on work longer than about two seconds ... quiet
+with --quiet or when output is not a terminal".
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -290,12 +291,10 @@ def test_resumed_progress_eta_counts_only_chunks_run_in_this_process(tmp_path, m
     """On resume the ETA extrapolates the chunks run in this process, not those read back from the store."""
     tasks = normal_tasks()
     root = tmp_path / "store"
-    run_points(tasks, RunSettings(), store=Store(root, "t", {}))
+    run_points(tasks, RunSettings(progress=False), store=Store(root, "t", {}))
     for task in tasks[1]:
         (root / "chunks" / f"{task.key()}.npz").unlink()
-    now = [1000.0]
-    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: now[0]))
-    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0.0)
+    now = bar_clock(monkeypatch)
     real = engine.run_chunk
 
     def ten_seconds(*args: Any) -> ChunkResult:
@@ -307,9 +306,9 @@ def test_resumed_progress_eta_counts_only_chunks_run_in_this_process(tmp_path, m
     monkeypatch.setattr(sys, "stderr", stream)
     run_points(tasks, RunSettings(progress=True), store=Store(root, "t", {}), label="sweep")
     drawn = [line for line in stream.getvalue().split("\r") if line]
-    assert len(drawn) == 2 and "4/4" in drawn[1]
+    assert drawn[0].startswith("sweep:") and "4/4" in drawn[-1] and stream.getvalue().endswith("\n")
     # two chunks read back at once, then one run in 10 s with one left: 10 s to go, not 10 / 3 s
-    assert "elapsed 0:10  ETA 0:10" in drawn[0], drawn[0]
+    assert "3/4 [00:10<00:10, 10.00s/chunk]" in drawn[0], drawn[0]
 
 
 # --- run --out DIR ------------------------------------------------------------------------------------------
@@ -350,59 +349,106 @@ def test_run_out_writes_result_and_summary_matching_json(capsys, tmp_path):
 # --- the progress bar ---------------------------------------------------------------------------------------
 
 
+def bar_clock(monkeypatch) -> list[float]:
+    """tqdm's clock, moved by hand: ``now[0]`` seconds."""
+    import tqdm.std
+
+    now = [1000.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: now[0])
+    return now
+
+
 def test_progress_draws_nothing_off_a_terminal(monkeypatch):
-    """Progress on a stream that is not a terminal writes nothing, however long the run."""
-    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0.0)
+    """Progress on a stream that is not a terminal writes nothing, however long the work; no tqdm bar is made."""
+    now = bar_clock(monkeypatch)
     stream = io.StringIO()
     bar = Progress(5, "sweep", stream)
     for _ in range(5):
+        now[0] += 600.0
         bar.advance()
     bar.close()
-    assert stream.getvalue() == "" and bar.done == 5
+    assert stream.getvalue() == "" and bar.done == 5 and bar.bar is None
 
 
-def test_progress_draws_a_bar_with_eta_on_a_terminal(monkeypatch):
-    """On a terminal, once shown, Progress redraws one line `label [###...] k/total  elapsed ...  ETA ...`."""
-    now = [100.0]
-    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: now[0]))
-    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0.0)
+def test_progress_appears_after_the_delay_with_an_eta(monkeypatch):
+    """On a terminal nothing shows before DELAY_SECONDS; then tqdm's line `label: k/total [elapsed<ETA, rate]`,
+    redrawn in place, left on its line (one newline) when closed."""
+    now = bar_clock(monkeypatch)
     stream = FakeTerminal()
-    bar = Progress(4, "sweep", stream)
-    now[0] += 10.0
+    bar = Progress(4, "run", stream)
+    now[0] += 1.0
+    bar.advance()
+    assert stream.getvalue() == ""  # 1 s < 2 s
+    now[0] += 2.0
     bar.advance()
     text = stream.getvalue()
-    assert text.startswith("\rsweep [#######.") and text.endswith("\x1b[K")
-    assert "1/4  elapsed 0:10  ETA 0:30" in text and "\n" not in text
-    now[0] += 0.05
-    bar.advance()  # at most ten draws a second
-    assert stream.getvalue() == text
-    now[0] += 0.05
-    bar.advance(2)  # the last unit is always drawn
-    assert "4/4" in stream.getvalue() and "[" + "#" * progress.WIDTH + "]" in stream.getvalue()
-    assert stream.getvalue().count("\r") == 2
+    assert text.startswith("\rrun:  50%|") and "2/4 [00:03<00:03, " in text and "\n" not in text
+    now[0] += 3.0
+    bar.advance(2)
     bar.close()
+    assert "4/4 [00:06<00:00, " in stream.getvalue() and "\r" + "run: 100%" in stream.getvalue()
     assert stream.getvalue().endswith("\n") and stream.getvalue().count("\n") == 1
+    assert progress.DELAY_SECONDS == 2.0
 
 
-def test_progress_waits_before_showing(monkeypatch):
-    """On a terminal, a run shorter than SHOW_AFTER_SECONDS never shows a bar (nor a newline at close)."""
-    monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 3600.0)
+def test_progress_short_work_shows_nothing(monkeypatch):
+    """On a terminal, work done within DELAY_SECONDS never shows a bar (nor a newline at close)."""
+    now = bar_clock(monkeypatch)
     stream = FakeTerminal()
     bar = Progress(3, "run", stream)
     for _ in range(3):
+        now[0] += 0.5
         bar.advance()
     bar.close()
     assert stream.getvalue() == ""
 
 
-def test_progress_line_eta():
-    """The ETA extrapolates the rate of units done: 2 of 6 in 10 s leaves 0:20; none done yet gives '?'."""
-    bar = Progress(6, "sweep", io.StringIO())
-    assert bar.line(bar.start + 5).endswith("ETA ?")
-    bar.done = 2
-    line = bar.line(bar.start + 10)
-    assert "2/6" in line and "elapsed 0:10" in line and line.endswith("ETA 0:20")
-    resumed = Progress(6, "sweep", io.StringIO())
-    resumed.skip(3)
-    resumed.done = 4
-    assert resumed.line(resumed.start + 30).endswith("ETA 1:00")  # one unit in 30 s, two left
+def test_progress_skipped_units_are_not_in_the_rate(monkeypatch):
+    """Units read back from a store count in the bar but not in the rate: 3 of 6 skipped, then one in 30 s leaves
+    two at 30 s each, ETA 1:00 (not 30 s / 4 units)."""
+    now = bar_clock(monkeypatch)
+    stream = FakeTerminal()
+    bar = Progress(6, "sweep", stream)
+    bar.skip(3)
+    now[0] += 30.0
+    bar.advance()
+    assert "4/6 [00:30<01:00, 30.00s/chunk]" in stream.getvalue(), stream.getvalue()
+    assert (bar.done, bar.skipped) == (4, 3)
+    bar.close()
+
+
+def test_progress_shows_in_a_notebook(monkeypatch):
+    """In a Jupyter kernel (whose standard error is not a terminal) the bar is shown, through tqdm.auto."""
+    import types
+
+    now = bar_clock(monkeypatch)
+    monkeypatch.setitem(sys.modules, "ipykernel.zmqshell", types.ModuleType("ipykernel.zmqshell"))
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    bar = Progress(2, "run")
+    now[0] += 5.0
+    bar.advance(2)
+    bar.close()
+    assert bar.enabled and "2/2 [00:05<00:00" in stream.getvalue()
+    assert not Progress(2, "run", io.StringIO()).enabled  # a stream given that is not a terminal: never
+
+
+def test_simulate_shows_progress_by_default_on_a_terminal(monkeypatch):
+    """`simulate` from Python shows the bar by default (RunSettings().progress), on a terminal, once the work
+    lasts DELAY_SECONDS; progress=False keeps quiet. So does the timeline, under its own name."""
+    from cbcp_sim.explore.timeline import timeline
+
+    assert RunSettings().progress is True
+    monkeypatch.setattr(progress, "DELAY_SECONDS", 0.0)
+    scenario = load_scenario(default_scenario_path(), {"outcome.model": "normal"})
+    for settings, shown in ((RunSettings(reps=300, chunk_size=100), True), (RunSettings(reps=300, chunk_size=100,
+                                                                                         progress=False), False)):
+        stream = FakeTerminal()
+        monkeypatch.setattr(sys, "stderr", stream)
+        engine.simulate(scenario, settings=settings)
+        assert ("run: 100%" in stream.getvalue() and "3/3" in stream.getvalue()) is shown, stream.getvalue()
+        assert (stream.getvalue() == "") is not shown
+    stream = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    timeline(scenario, RunSettings(reps=20))
+    assert "timeline: 100%" in stream.getvalue()

@@ -34,7 +34,7 @@ DEFAULT = str(ROOT / "scenarios" / "default.toml")
 def test_defaults_and_chunks():
     s = RunSettings()
     assert (s.reps, s.seed, s.jobs, s.backend, s.address, s.chunk_size, s.progress) == (
-        10_000, 1, 1, "loky", None, CHUNK_SIZE, False)
+        10_000, 1, 1, "loky", None, CHUNK_SIZE, True)
     assert RunSettings(reps=2500).chunks() == [1000, 1000, 500]
     assert RunSettings(reps=7, chunk_size=3).chunks() == [3, 3, 1]
     assert sum(RunSettings(reps=123_457).chunks()) == 123_457

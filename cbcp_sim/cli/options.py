@@ -13,9 +13,13 @@ from typing import Any
 from cbcp_sim.errors import InputError
 from cbcp_sim.run.settings import DEFAULT_REPS, DEFAULT_SEED, RunSettings
 from cbcp_sim.scenario import parse_value
+from cbcp_sim.scenario.schema import join_path, split_path
 
 #: The defaults key under which each parser keeps its table ``{parameter: (option, dest, default)}``.
 TABLE = "parameter_options"
+#: The help of a command's optional scenario argument.
+SCENARIO_HELP = ("scenario TOML file, or the name of a bundled scenario such as repeat_dose (`cbcp-sim scenarios` "
+                 "lists them); default: the default scenario")
 
 
 def option(parser: argparse.ArgumentParser, *flags: str, param: str | None = None, **kwargs: Any) -> argparse.Action:
@@ -45,10 +49,26 @@ def as_option(exc: InputError, args: argparse.Namespace) -> InputError:
 
 
 def _setting(text: str) -> tuple[str, Any]:
-    path, sep, value = text.partition("=")
-    if not sep or not path.strip():
-        raise argparse.ArgumentTypeError(f"expected dotted.path=value, got {text!r}")
-    return path.strip(), parse_value(value.strip())
+    """``PATH=VALUE``: the path split at the first ``=`` outside quotes and as TOML splits a dotted key
+    (``arms."single dose".kind`` is ``arms.single dose.kind``), the value a TOML value or a bare word."""
+    quote, cut = "", -1
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "=":
+            cut = i
+            break
+    path, value = (text[:cut], text[cut + 1:]) if cut >= 0 else (text, "")
+    try:
+        if cut < 0 or not path.strip():
+            raise ValueError
+        keys = split_path(path.strip())
+    except (ValueError, InputError):
+        raise argparse.ArgumentTypeError(f"expected dotted.path=value (a key with spaces or dots may be quoted: "
+                                         f"arms.\"single dose\".kind=sham), got {text!r}") from None
+    return join_path(keys), parse_value(value.strip())
 
 
 def settings_option(parser: argparse.ArgumentParser, example: str) -> None:
@@ -60,7 +80,8 @@ def settings_option(parser: argparse.ArgumentParser, example: str) -> None:
 
 
 def execution_options(parser: argparse.ArgumentParser, jobs: int) -> None:
-    """``--seed``, ``--jobs``, ``--backend`` and ``--address``: how a run's chunks are seeded and where they run."""
+    """``--seed``, ``--jobs``, ``--backend`` and ``--address``: how a run's chunks are seeded and where they run;
+    and ``--quiet`` (no progress bar), as every command that runs trials takes these."""
     option(parser, "--seed", param="seed", type=int, default=None, help=f"random seed (default {DEFAULT_SEED})")
     option(parser, "--jobs", param="jobs", type=int, default=jobs,
            help=f"parallel jobs; -1 = all cores (default {jobs}); results do not depend on it")
@@ -68,6 +89,8 @@ def execution_options(parser: argparse.ArgumentParser, jobs: int) -> None:
            help="loky: local processes (default); dask: a Dask cluster (needs distributed)")
     option(parser, "--address", param="address", metavar="tcp://HOST:PORT",
            help="Dask scheduler to use; without it --backend dask starts a local cluster of --jobs worker processes")
+    option(parser, "--quiet", param="progress", action="store_true",
+           help="no progress bar (otherwise shown on a terminal once the work lasts two seconds)")
 
 
 def reps_option(parser: argparse.ArgumentParser, what: str, default: int = DEFAULT_REPS) -> None:
@@ -83,8 +106,8 @@ def plot_option(parser: argparse.ArgumentParser, figure: str) -> None:
 def run_settings(args: argparse.Namespace, reps: int | None = None) -> RunSettings:
     """The run settings the command line asked for, validated once: ``reps`` trials (default
     :data:`DEFAULT_REPS`), ``--seed``, ``--jobs``, ``--backend``, ``--address``, and a progress bar (drawn only
-    on a terminal)."""
+    on a terminal, unless ``--quiet``)."""
     return RunSettings(reps=DEFAULT_REPS if reps is None else reps,
                        seed=DEFAULT_SEED if args.seed is None else args.seed, jobs=getattr(args, "jobs", 1),
                        backend=getattr(args, "backend", "loky"), address=getattr(args, "address", None),
-                       progress=True)
+                       progress=not getattr(args, "quiet", False))

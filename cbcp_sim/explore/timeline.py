@@ -86,7 +86,7 @@ def timeline(s: Scenario, settings: RunSettings | None = None) -> Timeline:
         raise SettingsError("reps", f"must be a whole number in [1, {MAX_REPS}], got {settings.reps}")
     heading = s.heading
     s = replace(s, operations=replace(s.operations, enabled=True))
-    parts = run_tasks(point_tasks(s, settings, work=calendars), settings)
+    parts = run_tasks(point_tasks(s, settings, work=calendars), settings, label="timeline")
     milestones = {k: np.concatenate([arrays[k] for arrays, _ in parts]) for k in parts[0][0]}
     randomised = np.concatenate([r for _, r in parts])
     sizes, _ = trial.storage(s)

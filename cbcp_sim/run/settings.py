@@ -51,7 +51,8 @@ class RunSettings:
     backend : ``"loky"`` (local processes) or ``"dask"`` (a Dask cluster)
     address : the Dask scheduler (``tcp://host:port``); without it ``backend="dask"`` starts a local cluster
     chunk_size : replicates per chunk (changes the random-number layout)
-    progress : draw a progress bar with an ETA on a terminal once the work lasts a few seconds
+    progress : show a progress bar with an ETA once the work lasts two seconds, on a terminal or in a Jupyter
+        notebook only (never in a pipe, a file or captured output); ``False`` keeps quiet
     """
 
     reps: int = DEFAULT_REPS
@@ -60,7 +61,7 @@ class RunSettings:
     backend: str = "loky"
     address: str | None = None
     chunk_size: int = CHUNK_SIZE
-    progress: bool = False
+    progress: bool = True
 
     def __post_init__(self) -> None:
         checked = {"reps": whole_number("reps", self.reps, 1, MAX_REPS),
