@@ -326,3 +326,40 @@ def test_cli_assurance_json(capsys, tmp_path):
     assert 0.0 < data["mcse"] < 0.2
     assert data["favourable"] <= data["assurance"]
     assert data["priors"] == {"outcome.effect": {"distribution": "normal", "mean": 3.0, "sd": 1.0, "lower": 0.0}}
+
+
+# --- the comparison whose success counts (issue 18 points 5 and 6) -------------------------------------------
+
+REPEAT_DOSE = default_scenario_path().parent / "repeat_dose.toml"
+TWO = "two doses vs sham"
+
+
+def test_point_mass_assurance_of_a_named_comparison_equals_its_power_exactly():
+    """A point-mass prior: assurance of comparison "two doses vs sham" is that comparison's power in the run of
+    K*r trials in chunks of r, bit for bit; its true effects, favourable share and text follow it too."""
+    draws, per_draw, seed = 6, 50, 11
+    scenario = load_scenario(REPEAT_DOSE, {
+        "analysis.secondary": [], "assurance.draws": draws, "assurance.reps_per_draw": per_draw,
+        "assurance.priors": {"treatment.dose_response.emax": {"distribution": "point", "value": 4.4}}})
+    result = assurance(scenario, RunSettings(seed=seed, progress=False), comparison=TWO)
+    fixed = scenario.replace({"treatment.dose_response.emax": 4.4})
+    run = cbcp_sim.simulate(fixed, reps=draws * per_draw, seed=seed, chunk_size=per_draw)
+    assert result.comparison == TWO and result.to_json()["comparison"] == TWO
+    assert result.assurance == run.row(TWO)["power"] != run.primary["power"]
+    assert np.mean(result.true_effect) == pytest.approx(run.true_effect_for(TWO), rel=1e-9)  # draws of equal size
+    assert np.mean(result.true_effect) > run.true_effect_for("single dose vs sham")
+    arrays = run.replicates_for(TWO)
+    assert result.to_json()["favourable"] == np.sum(arrays["reject"] & (arrays["estimate"] > 0)) / (draws * per_draw)
+    text = str(result)
+    assert f"(ancova, comparison {TWO})" in text
+    assert "  estimand      baseline-adjusted difference" in text and "  endpoint      change from baseline" in text
+    first = assurance(scenario, RunSettings(seed=seed, progress=False))
+    assert first.comparison == "single dose vs sham" and first.assurance == run.primary["power"]
+
+
+def test_assurance_refuses_an_unknown_comparison():
+    scenario = load_scenario(REPEAT_DOSE, {
+        "assurance.priors": {"treatment.dose_response.emax": {"distribution": "point", "value": 4.4}}})
+    with pytest.raises(cbcp_sim.SettingsError) as err:
+        assurance(scenario, RunSettings(seed=1), comparison="two doses")
+    assert err.value.path == "comparison" and "'two doses vs sham'" in err.value.message

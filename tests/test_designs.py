@@ -537,3 +537,77 @@ def test_cli_run_rejects_bad_designs(capsys, settings, path):
     for setting in settings:
         argv += ["--set", setting]
     assert_one_line_error(*cli(capsys, *argv), path)
+
+
+# --- reordered arms: power of the trial asked for (issue 18 point 4) -----------------------------------------
+
+
+def test_reordered_repeat_dose_powers_two_doses_against_one():
+    """repeat_dose under the pooled effect with design.arms = ["single dose", "two doses"] compares two doses
+    with one (about 0.09 power at 36 per arm, true effect about 0.75 points), not two doses with a single dose
+    silently turned into sham (about 0.39, the power of two doses against sham); the printed arms say so."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "repeat_dose.toml"
+    s = cbcp_sim.load_scenario(path, {"design.arms": ["single dose", "two doses"]}, "pooled")
+    r = cbcp_sim.simulate(s, reps=2000, seed=1, jobs=1)
+    assert r.primary["comparison"] == "two doses vs single dose"
+    assert 0.05 < r.primary["power"] < 0.15, r.primary
+    assert 0.4 < r.true_effect < 1.1
+    assert "single dose: UCB-MNC intrathecal at month 0" in str(r)
+    as_sham = cbcp_sim.load_scenario(path, {"design.arms": ["single dose", "two doses"],
+                                            "arms.single dose": {"kind": "sham"}}, "pooled")
+    assert cbcp_sim.simulate(as_sham, reps=2000, seed=1, jobs=1).primary["power"] > 0.3
+
+
+# --- what each analysis estimates, and the endpoint (issue 18 point 6) ---------------------------------------
+
+
+def test_responder_analyses_say_their_estimate_is_not_in_points():
+    """fisher and chisquare: the text says the estimate is a difference in responder proportions, not GMFM-66
+    points, with no df; --json gives estimand and unit per analysis and at top level (old fields kept)."""
+    from cbcp_sim.run.result import PRIMARY_FIELDS
+
+    s = _scenario({"analysis.primary": "fisher", "analysis.secondary": ["chisquare", "ancova"]})
+    r = cbcp_sim.simulate(s, reps=200, seed=1, jobs=1)
+    text = str(r)
+    for name in ("fisher (primary)", "chisquare (secondary)"):
+        line = next(x for x in text.splitlines() if x.strip().startswith(name))
+        assert "proportion of responders" in line and "not GMFM-66 points" in line and "no df" in line, line
+    ancova = next(x for x in text.splitlines() if x.strip().startswith("ancova (secondary)"))
+    assert "(GMFM-66 points)" in ancova and "proportion" not in ancova
+    out = r.to_json()
+    assert set(PRIMARY_FIELDS) <= set(out)
+    assert out["unit"] == "proportion" and "responders" in out["estimand"]
+    assert [a["unit"] for a in out["analyses"]] == ["proportion", "proportion", "GMFM-66 points"]
+    assert all(a["estimand"] for a in out["analyses"])
+
+
+@pytest.mark.parametrize(("endpoint", "words"), [("change", "change from baseline to month 12"),
+                                                 ("final", "final score at month 12, not the change")])
+def test_every_run_says_its_endpoint(endpoint, words):
+    """The text and --json say whether the endpoint is the change from baseline or the final score, and the
+    t-test's estimand follows it (ancova's does not: it adjusts for baseline)."""
+    s = _scenario({"analysis.endpoint": endpoint, "analysis.secondary": ["ttest"]})
+    r = cbcp_sim.simulate(s, reps=100, seed=1, jobs=1)
+    endpoint_line = next(x for x in str(r).splitlines() if x.startswith("  endpoint "))
+    assert words in endpoint_line and "ancova adjusts for baseline" in endpoint_line
+    out = r.to_json()
+    assert out["endpoint"] == endpoint and words in out["endpoint_text"]
+    ttest = out["analyses"][1]["estimand"]
+    assert ("change from baseline" in ttest) == (endpoint == "change")
+
+
+def test_single_arm_and_normal_model_estimands():
+    """Single-arm analyses compare changes whatever the endpoint; count_above is a proportion; the normal model
+    is in outcome units."""
+    from cbcp_sim.run.result import estimand, unit
+
+    s = _scenario({"design.kind": "single_arm", "design.arms": ["cells"], "analysis.primary": "count_above",
+                   "analysis.secondary": ["above_expected"], "design.blinding": "open"})
+    assert unit(s, "count_above") == "proportion" and "not GMFM-66 points" in estimand(s, "count_above")
+    assert unit(s, "above_expected") == "GMFM-66 points"
+    r = cbcp_sim.simulate(s, reps=50, seed=1, jobs=1)
+    assert "count_above and above_expected compare changes whatever the endpoint" in r.to_json()["endpoint_text"]
+    plain = _scenario({"outcome.model": "normal"})
+    assert unit(plain, "ancova") == "outcome units" and "(outcome units)" in estimand(plain, "ancova")

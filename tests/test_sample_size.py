@@ -237,3 +237,48 @@ def test_refused_options_leave_no_output_directory(capsys, tmp_path, argv):
                             "1")
     assert_one_line_error(code, stdout, err, "error: --")
     assert not out.exists()
+
+
+# --- the comparison powered (issue 18 points 5 and 6) --------------------------------------------------------
+
+REPEAT_DOSE = default_scenario_path().parent / "repeat_dose.toml"
+TWO = "two doses vs sham"
+
+
+def test_sample_size_powers_the_named_comparison(tmp_path):
+    """comparison="two doses vs sham" searches on that comparison's power: every size's power on the curve is
+    its row's, the answer differs from the first comparison's, and the text and JSON name it; the directory of
+    one comparison's search resumes another's (the trials are the same)."""
+    scenario = load_scenario(REPEAT_DOSE, {"analysis.secondary": []})
+    settings = RunSettings(reps=400, seed=3, jobs=1, progress=False)
+    first = sample_size(scenario, 0.8, settings)
+    two = sample_size(scenario, 0.8, settings, comparison=TWO, out=tmp_path / "ss")
+    assert first.to_json()["comparison"] == "single dose vs sham" and first.comparison == "single dose vs sham"
+    out = two.to_json()
+    assert out["comparison"] == TWO and two.row["comparison"] == TWO
+    assert out["power"] == pytest.approx(two.result.row(TWO)["power"], abs=1e-12)
+    assert two.n_per_arm < first.n_per_arm  # two doses need fewer children than one
+    assert out["power"] >= 0.7
+    assert json.loads((tmp_path / "ss" / "result.json").read_text())["comparison"] == TWO
+    text = str(two)
+    assert f"for ancova, comparison {TWO};" in text
+    assert "  estimand      baseline-adjusted difference in mean score at month 12" in text
+    assert "  endpoint      change from baseline to month 12" in text
+    again = sample_size(scenario, 0.8, settings, out=tmp_path / "ss")
+    assert again.n_per_arm == first.n_per_arm
+
+
+def test_sample_size_refuses_an_unknown_comparison_before_any_work(tmp_path):
+    with pytest.raises(cbcp_sim.SettingsError, match="'single dose vs sham', 'two doses vs sham'"):
+        sample_size(load_scenario(REPEAT_DOSE), 0.8, RunSettings(reps=100), comparison="two doses",
+                    out=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+def test_sample_size_json_says_what_is_estimated(capsys, tmp_path):
+    """--json gives the estimand, its unit and the endpoint beside the old fields."""
+    code, out, err = cli(capsys, "sample-size", _toml(tmp_path), "--reps", "300", "--jobs", "1", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["estimand"].startswith("difference in mean change from baseline at month 12")
+    assert data["unit"] == "outcome units" and data["endpoint"] == "change"

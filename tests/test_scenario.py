@@ -203,7 +203,7 @@ def test_cells_preset_resolves_time_course(cells):
 
 
 def test_uct_msc_preset_values():
-    """UCT-MSC: slower rise (onset 3 months), half-life 12 ln 2, persistent 0.7 (ref §7.3)."""
+    """UCT-MSC: slower rise (onset 3 months), half-life 12 ln 2, persistent 0.7 (ASSUMPTION after [Nouri 2025])."""
     t = scenario_from_dict({"treatment": {"cells": "UCT-MSC"}}).treatment
     assert t.onset_months == 3.0
     assert t.waning_half_life_months == pytest.approx(12 * math.log(2))
@@ -543,3 +543,154 @@ def test_pickle_round_trip(path, protocol):
         assert copy.regimens == s.regimens
         with pytest.raises(dataclasses.FrozenInstanceError):
             copy.title = "changed"  # type: ignore[misc]
+
+
+# --- an arm is what its table says (issue 18 point 4) -------------------------------------------------------
+
+REPEAT_DOSE = Path(__file__).resolve().parents[1] / "scenarios" / "repeat_dose.toml"
+
+
+def _kinds(s: Scenario) -> dict[str, str]:
+    return {r.name: r.kind for r in s.regimens}
+
+
+def test_reordered_arms_keep_the_kind_their_tables_give():
+    """repeat_dose with design.arms = ["single dose", "two doses"]: the single-dose arm, whose table gives a
+    dose and a route, stays a cells arm (it used to turn into sham for standing first), and it is the
+    reference of the one comparison left."""
+    s = load_scenario(REPEAT_DOSE, {"design.arms": ["single dose", "two doses"]})
+    assert _kinds(s) == {"single dose": "cells", "two doses": "cells"}
+    assert [d.dose for d in s.regimens[0].doses] == [0.5]
+    assert s.regimens[0].doses[0].route == "intrathecal"
+
+
+@pytest.mark.parametrize("value", [{"route": "intravenous"}, {"schedule": [0]}, {"cells": "UCT-MSC"},
+                                   {"dose": 2.0}, {"dose_response": {"emax": 3.0}}, {"onset_months": 2.0},
+                                   {"retained_fraction": 0.8}, {"retained_months": 18.0}],
+                         ids=lambda v: next(iter(v)))
+def test_any_cell_value_makes_the_first_arm_cells(value):
+    """Any cell value in the first arm's table (even one equal to its default, such as route "intravenous")
+    makes it a cells arm, not the sham a first arm without a table defaults to."""
+    s = scenario_from_dict({"design": {"arms": ["a", "b"]}, "arms": {"a": value}})
+    assert _kinds(s) == {"a": "cells", "b": "cells"}
+
+
+def test_first_arm_without_a_table_is_still_sham():
+    """The default stays: a first arm whose table gives nothing is the sham control (results unchanged)."""
+    assert _kinds(scenario_from_dict({"design": {"arms": ["control", "cord blood"]}})) == {
+        "control": "sham", "cord blood": "cells"}
+    assert _kinds(load_scenario(DEFAULT_TOML)) == {"sham": "sham", "cord blood": "cells"}
+
+
+@pytest.mark.parametrize("kind", ["sham", "placebo", "nothing"])
+def test_control_kind_with_a_cell_value_is_refused_naming_the_value(kind):
+    """kind sham, placebo or nothing beside a dose: refused, naming the dose, never silently dropped."""
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(REPEAT_DOSE, {"arms.single dose.kind": kind})
+    assert err.value.path == "arms.single dose.dose"
+    assert f"kind {kind!r}" in err.value.message and 'kind = "cells"' in err.value.message
+
+
+def test_arm_named_as_a_control_is_that_control():
+    """An arm named sham, placebo or nothing (any case) with no kind is that control wherever it stands in a
+    parallel design; elsewhere the name means nothing."""
+    s = load_scenario(REPEAT_DOSE, {"design.arms": ["single dose", "Sham", "two doses"]})
+    assert _kinds(s) == {"single dose": "cells", "Sham": "sham", "two doses": "cells"}
+    assert _kinds(scenario_from_dict({"design": {"arms": ["placebo", "x"]}})) == {"placebo": "placebo", "x": "cells"}
+
+
+def test_first_arm_by_default_beside_a_control_by_name_is_refused():
+    """design.arms = ["cord blood", "sham"] (no tables): the first arm would be sham by position beside the
+    sham arm, and the comparison inverted; refused, naming the first arm's kind."""
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(DEFAULT_TOML, {"design.arms": ["cord blood", "sham"]})
+    assert err.value.path == "arms.cord blood.kind"
+    assert "'sham' is a control" in err.value.message
+    s = load_scenario(DEFAULT_TOML, {"design.arms": ["cord blood", "sham"], "arms.cord blood.kind": "cells"})
+    assert _kinds(s) == {"cord blood": "cells", "sham": "sham"}
+
+
+def test_reordered_arms_refused_on_the_command_line_in_one_line(capsys):
+    """The CLI prints one line naming the field."""
+    from .support import assert_one_line_error, cli
+
+    assert_one_line_error(*cli(capsys, "run", str(REPEAT_DOSE), "--reps", "10", "--set",
+                               'arms."single dose".kind="sham"'), "arms.single dose.dose", "kind 'sham'")
+
+
+def test_arm_route_and_retained_months_unset_until_given():
+    """An arm's route and retained_months are None until given (so a table that gives them can be told from
+    one that does not); the regimen still defaults to intravenous and 12 months."""
+    s = scenario_from_dict({"design": {"arms": ["sham", "a"]}, "arms": {"a": {"retained_fraction": 0.8}}})
+    assert s.arms["a"].route is None and s.arms["a"].retained_months is None
+    assert s.regimens[1].doses[0].route == "intravenous"
+    explicit = scenario_from_dict({"design": {"arms": ["sham", "a"]},
+                                   "arms": {"a": {"retained_fraction": 0.8, "retained_months": 12.0}}})
+    assert explicit.regimens[1] == s.regimens[1]
+
+
+# --- dotted paths split as TOML splits them ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "keys"), [
+    ("design.n_per_arm", ("design", "n_per_arm")),
+    ("arms.cord blood.dose", ("arms", "cord blood", "dose")),
+    ('arms."single dose".kind', ("arms", "single dose", "kind")),
+    ("arms.'single dose'.kind", ("arms", "single dose", "kind")),
+    ('arms . "single dose" . kind', ("arms", "single dose", "kind")),
+    ('arms."v1.2".dose', ("arms", "v1.2", "dose")),
+    ('effects.pooled."treatment.dose_response.emax"', ("effects", "pooled", "treatment.dose_response.emax")),
+    ('arms."a \\"b\\"".kind', ("arms", 'a "b"', "kind")),
+])
+def test_split_path_as_toml(path, keys):
+    """split_path splits like TOML (quoted keys whole, escapes decoded), and join_path gives a path that splits
+    back to the same keys; DOTTED accepts every such path."""
+    import tomllib
+
+    from cbcp_sim.scenario.schema import DOTTED, join_path, split_path
+
+    assert split_path(path) == keys
+    assert split_path(join_path(keys)) == keys
+    assert DOTTED.fullmatch(path)
+    if " " not in path.replace('" ', "").replace(' "', ""):  # TOML itself: bare keys have no spaces
+        doc = tomllib.loads(f"{path} = 0")
+        for key in keys:
+            doc = doc[key]
+        assert doc == 0
+
+
+@pytest.mark.parametrize("path", ["a..b", 'a."b', 'a."b"c', "a.", ".a", 'a."\\q".b', "a.b'c"])
+def test_split_path_refuses_malformed_paths(path):
+    from cbcp_sim.scenario.schema import split_path
+
+    with pytest.raises(ScenarioError) as err:
+        split_path(path)
+    assert err.value.path == path
+
+
+def test_quoted_and_unquoted_paths_set_the_same_value():
+    """arms."single dose".dose and arms.single dose.dose are one key, in set_dotted, load_scenario and replace;
+    a quoted name with a dot reaches the effect's table."""
+    quoted = load_scenario(REPEAT_DOSE, {'arms."single dose".dose': 0.7})
+    bare = load_scenario(REPEAT_DOSE, {"arms.single dose.dose": 0.7})
+    assert quoted == bare and quoted.arms["single dose"].dose == (0.7,)
+    assert load_scenario(REPEAT_DOSE).replace({"arms.'single dose'.dose": 0.7}) == bare
+    effect = load_scenario(REPEAT_DOSE, {'effects.pooled."treatment.dose_response.emax"': 5.5}, "pooled")
+    assert effect.treatment.dose_response.emax == 5.5
+
+
+def test_set_option_accepts_quoted_names():
+    """--set arms."single dose".kind=sham: the path split at the first = outside quotes, written back in the
+    plain dotted form the rest of the package reads."""
+    import argparse
+
+    from cbcp_sim.cli.options import _setting
+
+    assert _setting('arms."single dose".kind=sham') == ("arms.single dose.kind", "sham")
+    assert _setting("arms.cord blood.dose=3") == ("arms.cord blood.dose", 3)
+    assert _setting('arms."a=b".kind = "sham"') == ('arms."a=b".kind', "sham")
+    assert _setting('effects.pooled."treatment.dose_response.emax"=5') == (
+        'effects.pooled."treatment.dose_response.emax"', 5)
+    for bad in ("x", "=3", 'a."b=3', "a..b=1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _setting(bad)

@@ -1,6 +1,6 @@
 """Command line of the planning commands: sweeps, sample size, assurance, sensitivity, and the HTML report.
 
-- ``cbcp-sim sweep SCENARIO --grid PATH=A:B:STEP --grid PATH=V1,V2 [--points FILE] --out DIR``
+- ``cbcp-sim sweep [SCENARIO] --grid PATH=A:B:STEP --grid PATH=V1,V2 [--points FILE] --out DIR``
 - ``cbcp-sim sample-size [SCENARIO] --target 0.8 [--json]``
 - ``cbcp-sim assurance [SCENARIO] [--prior PATH=normal(M, SD) ...] [--json]``
 - ``cbcp-sim sensitivity [SCENARIO] [--range PATH=LOW:HIGH ...] [--json]``
@@ -18,7 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cbcp_sim.cli.options import execution_options, option, plot_option, reps_option, run_settings, settings_option
+from cbcp_sim.cli.options import (
+    SCENARIO_HELP,
+    execution_options,
+    option,
+    plot_option,
+    reps_option,
+    run_settings,
+    settings_option,
+)
 from cbcp_sim.errors import InputError
 from cbcp_sim.run.store import json_safe
 from cbcp_sim.scenario import default_scenario_path, load_scenario
@@ -32,10 +40,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "sweep", help="run a scenario over a grid of values: power and more per point, saved as it goes",
         description="Run the scenario at every point of a grid (the product of the --grid axes, and of the rows of "
                     "--points), with the same seed at every point (common random numbers), and write DIR/results.csv: "
-                    "one row per point x analysis with the point's values, power, MCSE, 95%% interval, type I "
+                    "one row per point x analysis with the point's values, power, MCSE, 95% interval, type I "
                     "error, bias, RMSE and coverage. Every finished chunk is saved in DIR; the same command resumes "
                     "an interrupted sweep and refuses a DIR that holds another sweep.")
-    sw.add_argument("scenario", help="scenario TOML file")
+    sw.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     option(sw, "--grid", param="grid", action="append", default=[], metavar="PATH=A:B:STEP|PATH=V1,V2",
            help="an axis: a range (stop included) or a list of values, e.g. design.n_per_arm=20:120:10 "
                 "(children per arm) or treatment.cells=\"UCB-MNC\",\"UCB-durable\" (repeatable)")
@@ -108,6 +116,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _common(parser: argparse.ArgumentParser, example: str) -> None:
     execution_options(parser, ALL_CORES)
     settings_option(parser, example)
+    option(parser, "--comparison", param="comparison", metavar="LABEL",
+           help="the comparison powered, by its label as `run` prints it, e.g. \"two doses vs sham\" (default: the "
+                "first comparison; with interim looks only the first is monitored)")
 
 
 def _outputs(parser: argparse.ArgumentParser, figure: str) -> None:
@@ -127,8 +138,9 @@ def _check_plot(args: argparse.Namespace) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     from cbcp_sim.planning import sweep as sw
+    from cbcp_sim.run.result import endpoint_text, estimand, scenario_comparison
 
-    base = load_scenario(args.scenario, args.settings, args.effect)
+    base = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
     axes = [sw.parse_axis(text) for text in args.grid]
     listed = sw.read_points(args.points) if args.points else []
     points = sw.grid_points(axes, listed)
@@ -136,17 +148,24 @@ def _sweep(args: argparse.Namespace) -> int:
     _check_plot(args)
     if args.plot and not any(_numeric_axis(points, path) for path in points[0]):
         raise InputError("path", "power curves need a numeric axis (e.g. --grid design.n_per_arm=20:80:10)")
+    if args.comparison is not None:
+        scenario_comparison(base, args.comparison, monitored=False)  # refused before the work, not after it
     result = sw.sweep(base, points, settings, out=args.out, parquet=args.parquet,
                       source="grid" if args.grid else "points")
-    table = result.table
+    primary = result.power_rows(args.comparison)
     if args.plot:
         from cbcp_sim.io import plots
 
-        plots.power_curves(table, plots.curve_axis(table), args.plot, target=args.target)
-    primary = table[table["role"] == "primary"]
-    shown = primary[[*result.paths, "power", "mcse", "ci_low", "ci_high", "type1_error", "bias"]]
+        plots.power_curves(primary, plots.curve_axis(primary), args.plot, target=args.target,
+                           analysis=None if args.comparison is None else base.analyses[0], heading=base.heading)
+    several = primary["comparison"].nunique() > 1
+    shown = primary[[*result.paths, *(["comparison"] if several else []), "power", "mcse", "ci_low", "ci_high",
+                     "type1_error", "bias"]]
+    analysis = base.analyses[0]
     print(f"{base.heading}\n  {len(points)} points x {settings.reps:,} trials; seed {result.seed}; "
           f"table in {Path(args.out) / 'results.csv'}")
+    print(f"  {analysis}, " + ("every arm comparison" if several else f"comparison {primary['comparison'].iloc[0]}")
+          + f": {estimand(base, analysis)}\n  endpoint {endpoint_text(base)}")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
@@ -174,7 +193,7 @@ def _sample_size(args: argparse.Namespace) -> int:
     settings = run_settings(args, args.reps)
     _check_plot(args)
     result = sample_size(scenario, args.target, settings, max_n=DEFAULT_MAX_N if args.max_n is None else args.max_n,
-                         out=args.out)
+                         out=args.out, comparison=args.comparison)
     return _finish(args, result, lambda: plots.sample_size(json_safe(result.to_json()), args.plot))
 
 
@@ -184,15 +203,14 @@ def _assurance(args: argparse.Namespace) -> int:
     from cbcp_sim.scenario.priors import parse_prior
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
-    priors = dict(scenario.to_dict()["assurance"].get("priors", {}))
-    priors.update(parse_prior(text) for text in args.prior)
-    overrides: list[tuple[str, Any]] = [("assurance.priors", priors)]
+    overrides: list[tuple[str, Any]] = [(f'assurance.priors."{path}"', prior)
+                                        for path, prior in map(parse_prior, args.prior)]
     overrides += [(f"assurance.{k}", v) for k, v in (("draws", args.draws), ("reps_per_draw", args.reps_per_draw))
                   if v is not None]
     scenario = scenario.replace(overrides)  # the scenario's own values were checked when it was read
     settings = run_settings(args)
     _check_plot(args)
-    result = assurance(scenario, settings, out=args.out)
+    result = assurance(scenario, settings, out=args.out, comparison=args.comparison)
     return _finish(args, result, lambda: plots.assurance(result.table, json_safe(result.to_json()), args.plot))
 
 
@@ -201,17 +219,14 @@ def _sensitivity(args: argparse.Namespace) -> int:
     from cbcp_sim.planning.sensitivity import sensitivity
 
     scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
-    ranges = {path: [low, high] for path, low, high in scenario.sensitivity.ranges}
-    for text in args.ranges:
-        path, low, high = _range(text)
-        ranges[path] = [low, high]
-    overrides: list[tuple[str, Any]] = [("sensitivity.ranges", ranges)]
+    overrides: list[tuple[str, Any]] = [(f'sensitivity.ranges."{path}"', [low, high])
+                                        for path, low, high in map(_range, args.ranges)]
     overrides += [(f"sensitivity.{k}", v) for k, v in (("samples", args.samples), ("reps", args.reps))
                   if v is not None]
     scenario = scenario.replace(overrides)  # the scenario's own values were checked when it was read
     settings = run_settings(args)
     _check_plot(args)
-    result = sensitivity(scenario, settings, out=args.out)
+    result = sensitivity(scenario, settings, out=args.out, comparison=args.comparison)
     return _finish(args, result, lambda: plots.tornado(json_safe(result.to_json()), args.plot))
 
 

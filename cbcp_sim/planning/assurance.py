@@ -22,7 +22,7 @@ from cbcp_sim.errors import ScenarioError
 from cbcp_sim.models.streams import named_rng
 from cbcp_sim.planning.points import point_scenarios
 from cbcp_sim.run.engine import Task, run_points
-from cbcp_sim.run.result import SimulationResult
+from cbcp_sim.run.result import SimulationResult, described, endpoint_text, scenario_comparison
 from cbcp_sim.run.settings import MAX_REPS, RunSettings
 from cbcp_sim.run.store import Store
 from cbcp_sim.scenario import Scenario
@@ -46,9 +46,9 @@ class AssuranceResult:
     successes: np.ndarray  #: per draw, trials whose primary test rejected
     favourable: np.ndarray  #: per draw, rejections with an estimate in favour of the cells
     analysed: np.ndarray  #: per draw, trials analysed (not failed)
-    true_effect: np.ndarray  #: per draw, the true effect of the primary comparison
+    true_effect: np.ndarray  #: per draw, the true effect (GMFM-66 points) of the comparison
     analysis: str
-    comparison: str
+    comparison: str  #: the comparison whose success counts (a label)
     seed: int
 
     @property
@@ -88,7 +88,8 @@ class AssuranceResult:
         priors = self.scenario.assurance.priors
         return {"kind": "assurance", "title": self.scenario.title, "heading": self.scenario.heading,
                 "scenario_digest": self.scenario.digest(),
-                "analysis": self.analysis, "comparison": self.comparison, "assurance": a, "mcse": se,
+                "analysis": self.analysis, "comparison": self.comparison, **described(self.scenario, self.analysis),
+                "endpoint": self.scenario.analysis.endpoint, "assurance": a, "mcse": se,
                 "ci_low": max(0.0, a - Z95 * se), "ci_high": min(1.0, a + Z95 * se),
                 "favourable": float(self.favourable.sum() / self.analysed.sum()), "draws": int(self.power.size),
                 "reps_per_draw": self.scenario.assurance.reps_per_draw, "seed": self.seed,
@@ -101,7 +102,9 @@ class AssuranceResult:
         q = out["power_quantiles"]
         lines = [self.scenario.heading,
                  f"  assurance     {out['assurance']:.3f}  MCSE {out['mcse']:.4f}  95% CI {out['ci_low']:.3f} to "
-                 f"{out['ci_high']:.3f}  ({out['analysis']}, {out['comparison']})",
+                 f"{out['ci_high']:.3f}  ({out['analysis']}, comparison {out['comparison']})",
+                 f"  estimand      {out['estimand']}",
+                 f"  endpoint      {endpoint_text(self.scenario)}",
                  f"  favourable    {out['favourable']:.3f}  (rejections with an estimate favouring the cells)",
                  f"  power by draw 5% {q['q05']:.3f}  25% {q['q25']:.3f}  median {q['q50']:.3f}  75% {q['q75']:.3f}  "
                  f"95% {q['q95']:.3f}",
@@ -123,13 +126,19 @@ def prior_draws(scenario: Scenario, n: int, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def assurance(scenario: Scenario, settings: RunSettings | None = None, *, out: str | Path | None = None
-              ) -> AssuranceResult:
+def assurance(scenario: Scenario, settings: RunSettings | None = None, *, out: str | Path | None = None,
+              comparison: str | None = None) -> AssuranceResult:
     """Assurance of the scenario's primary analysis over its ``[assurance]`` priors (``draws`` ×
     ``reps_per_draw`` trials, from ``settings.seed``; ``settings.reps`` is not used). With ``out`` (a directory)
     each draw's chunk is saved there as it finishes, the same call resumes, and ``result.json`` and ``draws.csv``
-    are written at the end."""
+    are written at the end.
+
+    ``comparison`` names the comparison whose success counts by its label (``"two doses vs sham"``; default the
+    first of the design); an unknown label is refused with the labels listed, and with interim looks so is any
+    but the first (the only one monitored)."""
     settings = settings or RunSettings()
+    label = scenario_comparison(scenario, comparison)
+    chosen = None if label == scenario_comparison(scenario, None) else label
     a = scenario.assurance
     if a.draws * a.reps_per_draw > MAX_REPS:
         raise ScenarioError("assurance.draws", f"draws x reps_per_draw must be at most {MAX_REPS:,}, got "
@@ -145,21 +154,20 @@ def assurance(scenario: Scenario, settings: RunSettings | None = None, *, out: s
     tasks = [[Task(s, draw.seed, k, draw.reps)] for k, s in enumerate(scenarios)]
     store = None if out is None else Store(out, "assurance", {"scenario": scenario.to_dict(), "seed": settings.seed})
     runs = run_points(tasks, settings, store=store, label="assurance", keep_replicates=True)
-    primary = runs[0].primary
-    successes, analysed = np.array([r.successes for r in runs]).T
+    successes, analysed = np.array([r.successes_for(chosen) for r in runs]).T
     result = AssuranceResult(
-        scenario, values, successes=successes, favourable=np.array([_favourable(r) for r in runs]),
-        analysed=analysed, true_effect=np.array([r.true_effect for r in runs]), analysis=primary["analysis"],
-        comparison=primary["comparison"], seed=settings.seed)
+        scenario, values, successes=successes, favourable=np.array([_favourable(r, chosen) for r in runs]),
+        analysed=analysed, true_effect=np.array([r.true_effect_for(chosen) for r in runs]),
+        analysis=scenario.analyses[0], comparison=label, seed=settings.seed)
     if store is not None:
         store.write_result(result.to_json(), result.tables(), scenario.to_toml())
     return result
 
 
-def _favourable(run: SimulationResult) -> int:
-    """Successes with an estimate favouring the cells (a group-sequential design's efficacy bounds are one-sided:
-    every success)."""
+def _favourable(run: SimulationResult, comparison: str | None = None) -> int:
+    """Successes of ``comparison`` (a label; None: the first) with an estimate favouring the cells (a
+    group-sequential design's efficacy bounds are one-sided: every success)."""
     if run.sequential is not None:
         return run.successes[0]
-    primary = run.replicates[run.scenario.analyses[0]]
+    primary = run.replicates_for(comparison)
     return int((primary["reject"] & (primary["estimate"] > 0)).sum())

@@ -30,7 +30,7 @@ from scipy import optimize, special, stats
 
 from cbcp_sim.errors import SettingsError
 from cbcp_sim.run.engine import point_tasks, run_points
-from cbcp_sim.run.result import SimulationResult
+from cbcp_sim.run.result import SimulationResult, described, endpoint_text, scenario_comparison
 from cbcp_sim.run.settings import RunSettings, whole_number
 from cbcp_sim.run.store import MemoryStore, Store
 from cbcp_sim.scenario import Scenario, allocation_ratio
@@ -62,6 +62,12 @@ class SampleSize:
     curve: tuple[dict[str, Any], ...]  #: per size simulated at the full reps: n_per_arm, total, power, ...
     reps: int
     seed: int
+    comparison: str | None = None  #: the comparison powered (a label; None: the first)
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """The summary row of the primary analysis of the comparison powered, at the answer."""
+        return self.result.row(self.comparison)
 
     @property
     def n_per_arm(self) -> int | list[int]:
@@ -75,12 +81,13 @@ class SampleSize:
         return {"curve.csv": pd.DataFrame([{**c, "n_per_arm": json.dumps(c["n_per_arm"])} for c in self.curve])}
 
     def to_json(self) -> dict[str, Any]:
-        row = self.result.primary
+        row = self.row
         return {"kind": "sample-size", "title": self.scenario.title, "heading": self.scenario.heading,
                 "scenario_digest": self.scenario.digest(),
-                "analysis": row["analysis"], "comparison": row["comparison"], "target": self.target,
-                "n_per_arm": self.n_per_arm, "total": self.multiplier * sum(self.allocation),
-                **self.result.design_power, "fitted_power": self.fitted_power,
+                "analysis": row["analysis"], "comparison": row["comparison"],
+                **described(self.scenario, row["analysis"]), "endpoint": self.scenario.analysis.endpoint,
+                "target": self.target, "n_per_arm": self.n_per_arm, "total": self.multiplier * sum(self.allocation),
+                **self.result.design_power_for(self.comparison), "fitted_power": self.fitted_power,
                 "reps": self.reps, "seed": self.seed, "curve": [dict(c) for c in self.curve]}
 
     def __str__(self) -> str:
@@ -89,8 +96,10 @@ class SampleSize:
         arms = ", ".join(f"{a} {k}" for a, k in zip(self.scenario.design.arms, self.result.scenario.design.n_per_arm,
                                                       strict=True))
         lines = [self.scenario.heading,
-                 f"  target power {self.target:g} for {out['analysis']}, {out['comparison']}; "
+                 f"  target power {self.target:g} for {out['analysis']}, comparison {out['comparison']}; "
                  f"{self.reps:,} trials per size; seed {self.seed}",
+                 f"  estimand      {out['estimand']}",
+                 f"  endpoint      {endpoint_text(self.scenario)}",
                  f"  n_per_arm     {per_arm_text(n)}  ({arms}; {out['total']} children)",
                  f"  power there   {out['power']:.3f}  MCSE {out['mcse']:.4f}  95% CI {out['ci_low']:.3f} to "
                  f"{out['ci_high']:.3f}  (fitted curve {self.fitted_power:.3f})",
@@ -127,9 +136,14 @@ def fit_probit(m: np.ndarray, successes: np.ndarray, trials: np.ndarray) -> tupl
 
 
 def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings | None = None, *,
-                max_n: int = DEFAULT_MAX_N, out: str | Path | None = None) -> SampleSize:
+                max_n: int = DEFAULT_MAX_N, out: str | Path | None = None,
+                comparison: str | None = None) -> SampleSize:
     """The smallest ``n_per_arm`` (scaled in the scenario's allocation) whose power reaches ``target``: the
     primary analysis's, or with interim looks the group-sequential power; see the module docstring.
+
+    ``comparison`` names the comparison powered by its label (``"two doses vs sham"``; default the first of the
+    design); an unknown label is refused with the labels listed, and with interim looks so is any but the first
+    (the only one monitored).
 
     ``settings.reps`` trials are run at each size near the answer (fewer while bracketing). ``max_n`` bounds the
     largest arm. With ``out`` (a directory) every chunk is saved there as it finishes, the same call resumes an
@@ -139,6 +153,8 @@ def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings |
     if isinstance(target, bool) or not isinstance(target, int | float) or not 0.0 < target < 1.0:
         raise SettingsError("target", f"must be a power in (0, 1), got {target!r}")
     settings = settings or RunSettings()
+    label = scenario_comparison(scenario, comparison)
+    chosen = None if label == scenario_comparison(scenario, None) else label
     reps = settings.reps
     allocation = allocation_ratio(scenario.design.n_per_arm)
     max_n = whole_number("max_n", max_n, 2, MAX_N)
@@ -149,6 +165,7 @@ def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings |
                                      f"children per arm, got {max_n}")
     store: Store | MemoryStore = MemoryStore()  # keeps the bracketing chunks for the fit
     if out is not None:
+        # the trials saved are the same whichever comparison is powered: another comparison resumes from them
         store = Store(out, "sample-size", {"scenario": scenario.to_dict(), "seed": settings.seed,
                                            "target": target, "reps": reps, "max_n": max_n})
     scenarios: dict[int, Scenario] = {}
@@ -168,17 +185,17 @@ def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings |
     def power(m: int) -> float:
         if m not in coarse:
             coarse.update(run([m], coarse_reps, f"bracket n={per_arm_text(_per_arm(m, allocation))}"))
-        return coarse[m].design_power["power"]
+        return coarse[m].design_power_for(chosen)["power"]
 
     below, above = _bracket(power, target, min(max(scenario.design.n_per_arm[0] // allocation[0], lo_m), hi_m),
                             lo_m, hi_m, max_n)
     while above - below > max(2, 0.25 * below) and below >= lo_m:
         middle = (below + above) // 2
         below, above = (middle, above) if not power(middle) >= target else (below, middle)
-    m_hat, fitted, full = _fit(run, coarse, below, above, target, reps, lo_m, hi_m)
-    curve = tuple(_curve_row(m, allocation, full[m], fitted) for m in sorted(full))
+    m_hat, fitted, full = _fit(run, coarse, below, above, target, reps, lo_m, hi_m, chosen)
+    curve = tuple(_curve_row(m, allocation, full[m], fitted, chosen) for m in sorted(full))
     answer = SampleSize(scenario, float(target), allocation, m_hat, full[m_hat], _probit(fitted, m_hat), curve,
-                        reps, settings.seed)
+                        reps, settings.seed, label)
     if isinstance(store, Store):
         store.write_result(answer.to_json(), answer.tables(), scenario.to_toml())
     return answer
@@ -209,17 +226,18 @@ Runs = dict[int, SimulationResult]
 
 
 def _fit(run: Callable[..., Runs], coarse: Runs, below: int, above: int, target: float, reps: int, lo_m: int,
-         hi_m: int) -> tuple[int, tuple[float, float], Runs]:
-    """The answer, the fitted curve and the runs at the full reps, from a window around the coarse crossing."""
+         hi_m: int, comparison: str | None = None) -> tuple[int, tuple[float, float], Runs]:
+    """The answer, the fitted curve and the runs at the full reps, from a window around the coarse crossing
+    (the power of ``comparison``: a label, None for the first)."""
     if below < lo_m:  # the smallest size already reaches the target
         full = run([lo_m], reps, "fit")
-        return lo_m, _fit_runs(full), full
-    crossing = _crossing(_fit_runs(coarse), target, below, above)
+        return lo_m, _fit_runs(full, comparison), full
+    crossing = _crossing(_fit_runs(coarse, comparison), target, below, above)
     full: Runs = {}
     for _ in range(6):
         window = _window(crossing, lo_m, hi_m)
         full.update(run([m for m in window if m not in full], reps, f"fit n around {crossing}"))
-        fitted = _fit_runs(full)
+        fitted = _fit_runs(full, comparison)
         root = _root(fitted, target)
         if root is None:
             raise SettingsError("target", "simulated power does not rise with n (fitted slope <= 0); check the "
@@ -234,9 +252,9 @@ def _fit(run: Callable[..., Runs], coarse: Runs, below: int, above: int, target:
                                   "steadily with n)")
 
 
-def _fit_runs(runs: dict[int, SimulationResult]) -> tuple[float, float]:
+def _fit_runs(runs: dict[int, SimulationResult], comparison: str | None = None) -> tuple[float, float]:
     ms = np.array(sorted(runs))
-    successes, trials = np.array([runs[m].successes for m in ms], float).T
+    successes, trials = np.array([runs[m].successes_for(comparison) for m in ms], float).T
     return fit_probit(ms, successes, trials)
 
 
@@ -265,6 +283,6 @@ def _probit(fitted: tuple[float, float], m: int) -> float:
 
 
 def _curve_row(m: int, allocation: tuple[int, ...], result: SimulationResult,
-               fitted: tuple[float, float]) -> dict[str, Any]:
-    return {"n_per_arm": _per_arm(m, allocation), "total": m * sum(allocation), **result.design_power,
-            "fitted_power": _probit(fitted, m)}
+               fitted: tuple[float, float], comparison: str | None = None) -> dict[str, Any]:
+    return {"n_per_arm": _per_arm(m, allocation), "total": m * sum(allocation),
+            **result.design_power_for(comparison), "fitted_power": _probit(fitted, m)}

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.planning.points import point_scenarios
 from cbcp_sim.run.engine import point_tasks, run_points
-from cbcp_sim.run.result import SimulationResult
+from cbcp_sim.run.result import SimulationResult, scenario_comparison
 from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.run.store import Store
 from cbcp_sim.scenario import Scenario, parse_value
@@ -167,6 +167,17 @@ class Sweep:
                      if result.sequential is not None else {})
             rows += [{**values, **row, **extra} for row in result.rows]
         return pd.DataFrame(rows)
+
+    def power_rows(self, comparison: str | None = None) -> pd.DataFrame:
+        """The rows of :attr:`table` that a power curve shows: the primary analysis's rows of ``comparison``
+        (a label such as ``"two doses vs sham"``, checked against the base scenario's comparisons: an unknown
+        one is refused with the labels listed); None: the primary rows of every arm comparison
+        (``role == "primary"``)."""
+        table = self.table
+        if comparison is None:
+            return table[table["role"] == "primary"]
+        label = scenario_comparison(self.scenario, comparison, monitored=False)
+        return table[(table["analysis"] == self.scenario.analyses[0]) & (table["comparison"] == label)]
 
 
 def sweep(base: Scenario, points: Sequence[dict[str, Any]], settings: RunSettings | None = None, *,

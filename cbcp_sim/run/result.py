@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cbcp_sim.analysis import ESTIMAND
 from cbcp_sim.analysis.metrics import wilson
+from cbcp_sim.errors import SettingsError
+from cbcp_sim.run.comparisons import comparisons
 from cbcp_sim.run.settings import CHUNK_SIZE
 from cbcp_sim.scenario import Scenario
 
@@ -46,31 +49,81 @@ class SimulationResult:
     #: With interim looks: the group-sequential operating characteristics
     #: (:func:`cbcp_sim.run.monitoring.sequential_summary`).
     sequential: dict[str, Any] | None = None
+    #: The true effect (GMFM-66 points) of each comparison, by label (:attr:`true_effect` is the first's).
+    true_effects: dict[str, float] = field(default_factory=dict)
 
     @property
     def primary(self) -> dict[str, Any]:
-        """Summary of the primary analysis."""
+        """Summary of the primary analysis (of the first comparison)."""
         return self.rows[0]
+
+    @property
+    def comparisons(self) -> tuple[str, ...]:
+        """The labels of the design's comparisons, in order: the first is the one :attr:`primary` reports and,
+        with interim looks, the one monitored."""
+        return tuple(dict.fromkeys(r["comparison"] for r in self.rows))
+
+    def comparison(self, comparison: str | None = None) -> str:
+        """The label of ``comparison`` (None: the first), checked: an unknown label is refused with the labels
+        listed; with interim looks, so is any but the first (the only one monitored)."""
+        return choose_comparison(self.comparisons, comparison, monitored=self.sequential is not None)
+
+    def row(self, comparison: str | None = None, analysis: str | None = None) -> dict[str, Any]:
+        """Summary of ``analysis`` (default the primary analysis) for ``comparison`` (a label such as ``"two
+        doses vs sham"``; default the first comparison)."""
+        label = choose_comparison(self.comparisons, comparison, monitored=False)
+        name = analysis or self.scenario.analyses[0]
+        for r in self.rows:
+            if r["comparison"] == label and r["analysis"] == name:
+                return r
+        raise SettingsError("analysis", f"{name!r} is not an analysis of this run; its analyses: "
+                                        f"{', '.join(map(repr, self.scenario.analyses))}")
 
     @property
     def successes(self) -> tuple[int, int]:
         """Trials that succeeded and trials counted, for the design as run: with interim looks, rejection at
         any look (the group-sequential power); else the primary analysis's rejection. Failed analyses are
-        not counted."""
+        not counted. Of the first comparison: :meth:`successes_for` names another."""
+        return self.successes_for(None)
+
+    def successes_for(self, comparison: str | None = None) -> tuple[int, int]:
+        """:attr:`successes` of ``comparison`` (a label; None: the first): the primary analysis's rejections of
+        that comparison (adjusted for multiplicity as the scenario says). With interim looks only the first
+        comparison is monitored, and another is refused."""
+        label = self.comparison(comparison)
         if self.sequential is not None:
             power, failed = self.sequential["power"], self.sequential["n_failed"]
         else:
-            power, failed = self.primary["power"], self.primary["n_failed"]
+            row = self.row(label)
+            power, failed = row["power"], row["n_failed"]
         trials = self.n_reps - failed
         return (round(power * trials) if trials else 0), trials
 
     @property
     def design_power(self) -> dict[str, float]:
         """Power of the design as run (see :attr:`successes`) with its MCSE and Wilson 95% interval."""
-        k, n = self.successes
+        return self.design_power_for(None)
+
+    def design_power_for(self, comparison: str | None = None) -> dict[str, float]:
+        """:attr:`design_power` of ``comparison`` (a label; None: the first; see :meth:`successes_for`)."""
+        k, n = self.successes_for(comparison)
         p = k / n if n else math.nan
         low, high = wilson(k, n)
         return {"power": p, "mcse": math.sqrt(p * (1 - p) / n) if n else math.nan, "ci_low": low, "ci_high": high}
+
+    def true_effect_for(self, comparison: str | None = None) -> float:
+        """The true effect (GMFM-66 points) of ``comparison`` (a label; None: the first)."""
+        label = choose_comparison(self.comparisons, comparison, monitored=False)
+        if label == self.comparisons[0]:
+            return self.true_effect
+        return self.true_effects.get(label, math.nan)
+
+    def replicates_for(self, comparison: str | None = None, analysis: str | None = None) -> dict[str, np.ndarray]:
+        """The per-replicate arrays (:attr:`replicates`) of ``analysis`` (default the primary analysis) for
+        ``comparison`` (a label; None: the first)."""
+        label = choose_comparison(self.comparisons, comparison, monitored=False)
+        name = analysis or self.scenario.analyses[0]
+        return self.replicates[name if label == self.comparisons[0] else f"{name}: {label}"]
 
     @property
     def table(self) -> pd.DataFrame:
@@ -96,13 +149,18 @@ class SimulationResult:
                 f"seed={self.seed}, chunk_size={self.chunk_size}))\"")
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` object: the primary analysis at top level, every analysis under ``analyses``."""
+        """The ``--json`` object: the primary analysis at top level, every analysis under ``analyses``; each
+        with what it estimates (``estimand``, in ``unit``), and the ``endpoint`` analysed."""
+        s = self.scenario
         out = {k: self.primary[k] for k in PRIMARY_FIELDS}
-        out.update({"n_reps": self.n_reps, "seed": self.seed, "jobs": self.jobs, "seconds": self.seconds,
+        out.update(described(s, self.primary["analysis"]))
+        out.update({"endpoint": s.analysis.endpoint, "endpoint_text": endpoint_text(s),
+                    "n_reps": self.n_reps, "seed": self.seed, "jobs": self.jobs, "seconds": self.seconds,
                     "screen_failure": self.screen_failure, "title": self.scenario.title,
                     "heading": self.scenario.heading, "effect": self.scenario.origin.effect,
                     "changes": [{"path": p, "value": v} for p, v in self.scenario.origin.changes],
-                    "scenario_digest": self.scenario.digest(), "analyses": [dict(r) for r in self.rows],
+                    "scenario_digest": self.scenario.digest(),
+                    "analyses": [{**r, **described(s, r["analysis"])} for r in self.rows],
                     "scenario_toml": self.scenario.to_toml(), "command": self.command()})
         if self.operations is not None:
             out["operations"] = self.operations
@@ -123,10 +181,12 @@ class SimulationResult:
             lines.append("  arms     " + "; ".join(f"{r.name}: {r.describe()}" for r in s.regimens)
                          + f"; blinding {d.blinding}")
             lines.append(f"  children {s.population.source} source; screen failures {100 * self.screen_failure:.1f}%")
+        lines.append(f"  endpoint {endpoint_text(s)}")
         several = len({r["comparison"] for r in self.rows}) > 1
         for r in self.rows:
             lines += [
-                f"  {r['analysis']} ({r['role']})" + (f", {r['comparison']}" if several else ""),
+                f"  {r['analysis']} ({r['role']})" + (f", {r['comparison']}" if several else "")
+                + f": {estimand(s, r['analysis'])}",
                 f"    power         {r['power']:.3f}  MCSE {r['mcse']:.4f}  "
                 f"95% CI {r['ci_low']:.3f} to {r['ci_high']:.3f}",
                 f"    type I error  {r['type1_error']:.4f}  MCSE {r['type1_mcse']:.4f}  (nominal {d.alpha:g})",
@@ -134,8 +194,101 @@ class SimulationResult:
                 f"    RMSE {r['rmse']:.3f}  coverage {r['coverage']:.3f}  failed replicates {r['n_failed']}"
                 if math.isfinite(r["true_effect"]) else f"    failed replicates {r['n_failed']}",
             ]
-        lines += _operations_lines(self.operations) + _sequential_lines(self.sequential)
+        lines += _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0])
         return "\n".join(lines)
+
+
+def choose_comparison(labels: tuple[str, ...], comparison: str | None, *, monitored: bool = False) -> str:
+    """The comparison label ``comparison`` among ``labels`` (None: the first). An unknown label is refused (the
+    parameter ``comparison``) with the labels listed; with interim looks (``monitored``) any but the first is
+    refused, as only the first comparison is monitored."""
+    if comparison is None:
+        return labels[0]
+    if comparison not in labels:
+        raise SettingsError("comparison", f"{comparison!r} is not a comparison of this design; its comparisons: "
+                                          f"{', '.join(map(repr, labels))}")
+    if monitored and comparison != labels[0]:
+        raise SettingsError("comparison", f"with interim looks (sequential.interims) only the first comparison, "
+                                          f"{labels[0]!r}, is monitored; {comparison!r} has no group-sequential "
+                                          "power")
+    return comparison
+
+
+def scenario_comparison(s: Scenario, comparison: str | None, *, monitored: bool | None = None) -> str:
+    """:func:`choose_comparison` among the comparisons of scenario ``s``, before anything runs (``monitored``:
+    whether only the first may be chosen; default, when ``s`` has interim looks)."""
+    return choose_comparison(tuple(c.label for c in comparisons(s)), comparison,
+                             monitored=bool(s.sequential.interims) if monitored is None else monitored)
+
+
+def endpoint_text(s: Scenario) -> str:
+    """What the analyses compare, in words: the change from baseline or the score at the primary visit
+    (``analysis.endpoint``), and which analyses it does not touch."""
+    at = f"month {s.design.primary_visit:g}"
+    text = (f"change from baseline to {at} (analysis.endpoint = \"change\")" if s.analysis.endpoint == "change"
+            else f"final score at {at}, not the change from baseline (analysis.endpoint = \"final\")")
+    adjusted = [a for a in s.analyses if a in ("ancova", "mmrm")]
+    changes = [a for a in s.analyses if a not in (*ENDPOINT_ANALYSES, *adjusted)]
+    if adjusted:
+        text += (f"; {_listed(adjusted)} {'adjusts' if len(adjusted) == 1 else 'adjust'} for baseline: the "
+                 "same estimate for change or final score")
+    if changes:
+        text += (f"; {_listed(changes)} {'compares' if len(changes) == 1 else 'compare'} changes whatever "
+                 "the endpoint")
+    return text
+
+
+def _listed(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+#: Analyses whose compared value follows ``analysis.endpoint`` (ancova and mmrm adjust for baseline, which
+#: gives the same estimate either way; crossover and single-arm analyses compare changes).
+ENDPOINT_ANALYSES = ("ttest", "welch", "wilcoxon", "fisher", "chisquare")
+
+
+def estimand(s: Scenario, analysis: str) -> str:
+    """What ``analysis`` estimates in scenario ``s``, in words with its unit: GMFM-66 points (``outcome units``
+    for the normal model), or, where the estimate is not in points, what it is instead (a difference in
+    responder proportions, with no df)."""
+    points = "GMFM-66 points" if s.outcome.model == "gmfm66" else "outcome units"
+    at = f"month {s.design.primary_visit:g}"
+    y = "change from baseline" if s.analysis.endpoint == "change" else "score"
+    text = {
+        "ttest": f"difference in mean {y} at {at}, active minus control ({points})",
+        "welch": f"difference in mean {y} at {at}, active minus control ({points}; Welch df)",
+        "ancova": f"baseline-adjusted difference in mean score at {at}, active minus control ({points})",
+        "mmrm": f"baseline-adjusted difference in mean score at {at} from every visit, active minus control "
+                f"({points})",
+        "wilcoxon": f"Hodges-Lehmann shift in {y} at {at}, active minus control ({points}; no df; its true "
+                    "value is not computed)",
+        "fisher": f"difference in the proportion of responders ({y} at {at} >= {s.analysis.mcid:g} points), active "
+                  f"minus control: a proportion, not {points}; no df",
+        "chisquare": f"difference in the proportion of responders ({y} at {at} >= {s.analysis.mcid:g} points), "
+                     f"active minus control: a proportion, not {points}; no df",
+        "crossover": f"within-child effect of cells, period-adjusted (half the difference between sequences of "
+                     f"period-1 minus period-2 change; {points})",
+        "period2": f"difference in mean period-2 change, cells then minus cells earlier ({points})",
+        "above_expected": f"mean change from baseline to {at} above the expected natural change ({points})",
+        "count_above": f"proportion of children above their expected change at {at}, minus one half: a "
+                       f"proportion, not {points}; no df; its true value is not computed",
+        "before_after": f"mean change from baseline to {at}, against no change ({points})",
+    }
+    return text.get(analysis, analysis)
+
+
+def unit(s: Scenario, analysis: str) -> str:
+    """The unit of ``analysis``'s estimate: ``GMFM-66 points`` (``outcome units`` for the normal model) or
+    ``proportion``."""
+    if ESTIMAND.get(analysis, "points") == "responders" or analysis == "count_above":
+        return "proportion"
+    return "GMFM-66 points" if s.outcome.model == "gmfm66" else "outcome units"
+
+
+def described(s: Scenario, analysis: str) -> dict[str, str]:
+    """The JSON fields that say what ``analysis`` estimates: ``estimand`` (in words) and ``unit``."""
+    return {"estimand": estimand(s, analysis), "unit": unit(s, analysis)}
 
 
 #: Labels of the calendar quantities printed, in months unless said.
@@ -155,12 +308,12 @@ def _operations_lines(ops: dict[str, dict[str, float]] | None) -> list[str]:
     return lines
 
 
-def _sequential_lines(seq: dict[str, Any] | None) -> list[str]:
+def _sequential_lines(seq: dict[str, Any] | None, monitored: str = "") -> list[str]:
     if seq is None:
         return []
     looks = ", ".join(f"{x:.3g}" for x in seq["interims"])
-    lines = [f"  group sequential ({seq['spending']} spending; interims at {seq['timing']} {looks}; the "
-             "analyses above are the fixed design, without interim stopping)",
+    lines = [f"  group sequential, monitoring {monitored} only ({seq['spending']} spending; interims at "
+             f"{seq['timing']} {looks}; the analyses above are the fixed design, without interim stopping)",
              f"    power         {seq['power']:.3f}  MCSE {seq['mcse']:.4f}",
              f"    type I error  {seq['type1_error']:.4f}  MCSE {seq['type1_mcse']:.4f}  (nominal {seq['alpha']:g} "
              "one-sided)",

@@ -13,15 +13,70 @@ import dataclasses
 import itertools
 import math
 import re
-from collections.abc import Callable, Mapping
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.vocabulary import GMFCS_LEVELS, TOPOGRAPHIES
 
 Check = Callable[[Any, str], Any]
-#: A dotted path to a scenario value (``design.n_per_arm``, ``arms.cord blood.dose``).
-DOTTED = re.compile(r"[A-Za-z_][\w-]*(\.[A-Za-z_][\w -]*)+")
+#: A key in TOML quotes: a basic string (with escapes) or a literal one.
+_QUOTED = r"\"(?:[^\"\\\x00-\x1f]|\\.)*\"|'[^'\x00-\x1f]*'"
+#: A dotted path to a scenario value (``design.n_per_arm``, ``arms.cord blood.dose``); a key may be quoted as in
+#: TOML (``arms."single dose".kind``); :func:`split_path` gives its keys.
+DOTTED = re.compile(rf"(?:[A-Za-z_][\w-]*|{_QUOTED})(?:\s*\.\s*(?:{_QUOTED}|[A-Za-z_][\w -]*))+")
+_QUOTED_KEY = re.compile(_QUOTED)
+#: A key written without quotes in a path made by :func:`join_path`.
+_BARE = re.compile(r"[A-Za-z_](?:[\w -]*[\w-])?")
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    """The keys of a dotted path, split as TOML splits a dotted key: at the dots outside quotes, a key in double
+    quotes (escapes as in TOML) or single quotes taken whole, whitespace around a key dropped; an unquoted key
+    may hold spaces (``arms.cord blood.dose`` is ``("arms", "cord blood", "dose")``, as is
+    ``arms."cord blood".dose``). A malformed path (an empty key, an unclosed quote, text after a quoted key) is
+    refused, naming it."""
+    bad = ScenarioError(path, "must be a dotted path such as design.n_per_arm (a key with spaces or dots may be "
+                              "quoted: arms.\"single dose\".kind)")
+    keys, i, n = [], 0, len(path)
+    while True:
+        while i < n and path[i] in " \t":
+            i += 1
+        if i < n and path[i] in "\"'":
+            match = _QUOTED_KEY.match(path, i)
+            try:
+                keys.append(tomllib.loads(f"k = {match.group()}")["k"])  # type: ignore[union-attr]
+            except (AttributeError, tomllib.TOMLDecodeError):  # no closing quote, or a bad escape
+                raise bad from None
+            i = match.end()
+            while i < n and path[i] in " \t":
+                i += 1
+            if i < n and path[i] != ".":
+                raise bad
+        else:
+            end = path.find(".", i)
+            end = n if end < 0 else end
+            key = path[i:end].strip()
+            if not key or any(q in key for q in "\"'"):
+                raise bad
+            keys.append(key)
+            i = end
+        if i >= n:
+            return tuple(keys)
+        i += 1  # the dot
+
+
+def join_path(keys: Iterable[str]) -> str:
+    """A dotted path of ``keys`` (the inverse of :func:`split_path`), a key quoted only where it must be (a dot,
+    a quote, or spaces at its ends): ``arms.single dose.kind``, ``arms."v1.2".dose``."""
+    return ".".join(k if _BARE.fullmatch(k) else _quoted(k) for k in keys)
+
+
+def _quoted(key: str) -> str:
+    """``key`` as a TOML basic string."""
+    escaped = key.replace("\\", "\\\\").replace("\"", "\\\"")
+    return "\"" + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped) + "\""
 
 
 def param(default: Any, check: Check, *, unit: str = "", doc: str, source: str, shown: str | None = None) -> Any:
