@@ -27,6 +27,7 @@ from .support import assert_one_line_error, cli
 
 REQUIRED_KEYS = ("power", "mcse", "ci_low", "ci_high", "type1_error", "mean_estimate", "n_reps", "seed", "seconds")
 REPS = "200"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_json(capsys, *argv: str) -> dict:
@@ -222,22 +223,29 @@ def test_bad_option(capsys, options, fragments):
 
 
 def test_missing_command(capsys):
-    """`cbcp-sim` with no command is a usage error: one line, exit 2."""
-    assert_one_line_error(*cli(capsys), "command")
+    """Options with no command, or an unknown command, are a usage error: one line, exit 2 (bare `cbcp-sim`
+    prints its help: tests/test_cli_polish.py)."""
+    assert_one_line_error(*cli(capsys, "--reps", "5"), "COMMAND")
+    assert_one_line_error(*cli(capsys, "simulate"), "invalid choice", "run")
 
 
 # --- params -------------------------------------------------------------------------------------------------
 
 
 def test_params_lists_every_parameter(capsys):
-    """`params` lists every parameter with its default, allowed values and source."""
+    """`params` lists every parameter of the default scenario with its value, origin, allowed values and source;
+    preset values as numbers."""
     code, out, err = cli(capsys, "params")
     assert code == 0
     assert err == ""
-    starts = {line.split(" = ")[0] for line in out.splitlines() if not line.startswith(" ")}
-    assert starts == {row["path"] for row in describe(Scenario)}
-    assert "design.alpha = 0.05" in out
-    assert "treatment.waning_half_life_months = from preset" in out
+    lines = out.splitlines()
+    assert lines[0].startswith("Parameters of Autologous cord blood")
+    starts = {line.split(" = ")[0] for line in lines[1:] if not line.startswith(" ")}
+    assert {row["path"] for row in describe(Scenario) if "<name>" not in row["path"]} <= starts
+    assert "assurance.priors.treatment.dose_response.emax.distribution" in starts  # a table's entries, resolved
+    assert "design.alpha = 0.05  [scenario file]" in out or "design.alpha = 0.05  [default]" in out
+    assert "treatment.waning_half_life_months = 4.15888 months  [preset UCB-MNC]" in out
+    assert "from preset" not in out
     assert "Source:" in out and "Allowed:" in out
 
 
@@ -247,13 +255,34 @@ def test_params_markdown(capsys):
     assert code == 0
     assert err == ""
     lines = out.splitlines()
-    assert lines[0].startswith("| key | default | allowed |")
-    assert lines[1].startswith("|---|")
-    rows = lines[2:]
-    assert len(rows) == len(describe(Scenario))
+    assert lines[2].startswith("| key | value | unit | origin |")
+    assert lines[3].startswith("|---|")
+    rows = lines[4:]
+    assert len(rows) == len(json.loads(cli(capsys, "params", "--json")[1]))
     assert all(row.startswith("| ") and row.endswith(" |") and row.count("|") == 7 for row in rows)
     keys = {row.split("|")[1].strip() for row in rows}
     assert {"design.alpha", "treatment.waning_half_life_months", "outcome.correlation"} <= keys
+
+
+def test_params_shows_where_each_value_came_from(capsys):
+    """A file value, an effect's value, an override, a preset and a default, each named; arms resolved."""
+    code, out, err = cli(capsys, "params", str(ROOT / "scenarios" / "repeat_dose.toml"), "--effect", "pooled",
+                         "--set", "design.n_per_arm=50", "--json")
+    assert code == 0, err
+    rows = {r["path"]: r for r in json.loads(out)}
+    assert (rows["design.n_per_arm"]["value"], rows["design.n_per_arm"]["origin"]) == ([50, 50, 50],
+                                                                                     "override (--set)")
+    assert rows["treatment.dose_response.emax"]["origin"] == "effect [effects.pooled]"
+    assert rows["treatment.dose_response.emax"]["value"] == 4.4
+    assert rows["population.source"] == {**rows["population.source"], "value": "allogeneic",
+                                         "origin": "scenario file"}
+    assert rows["treatment.peak_months"]["origin"] == "preset UCB-MNC"
+    assert isinstance(rows["treatment.peak_months"]["value"], float)
+    assert rows["dropout.mechanism"]["origin"] == "default" and rows["dropout.mechanism"]["source"]
+    assert rows["arms.two doses.schedule"]["value"] == [0.0, 6.0]
+    assert rows["arms.two doses.onset_months"] == {**rows["arms.two doses.onset_months"],
+                                                   "value": rows["treatment.onset_months"]["value"],
+                                                   "origin": "treatment section"}
 
 
 # --- the installed console script ---------------------------------------------------------------------------

@@ -8,6 +8,8 @@
 - ``cbcp-sim analyze DATA.csv --method M [--visit V] [--covariates a,b] [--endpoint change|final] [--alpha A]
   [--json]``: fit an analysis of the simulator to a real long-format data set (arm 1 minus arm 0 at a visit)
 - ``cbcp-sim params [--markdown]``
+- ``cbcp-sim scenarios [--json]``: the bundled scenarios, which any command takes by name from any directory
+- ``cbcp-sim --version``; ``cbcp-sim`` alone prints the usage and the commands
 
 Bad input (a scenario value, a file, an option) prints one line ``error: <field>: <what is allowed>``
 to stderr and exits with status 2.
@@ -26,9 +28,12 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from cbcp_sim import __version__
 from cbcp_sim.cli import analyze
 from cbcp_sim.cli import planning as cli_planning
+from cbcp_sim.cli import trials as cli_trials
 from cbcp_sim.cli.options import (
+    SCENARIO_HELP,
     as_option,
     execution_options,
     option,
@@ -53,12 +58,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cbcp-sim", description="Trial-design simulation for cell therapy in cerebral palsy.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(prog="cbcp-sim", description="Trial-design simulation for cell therapy in cerebral palsy.",
+                     epilog="`cbcp-sim COMMAND --help` describes a command and its options; `cbcp-sim scenarios` "
+                            "lists the bundled scenarios, which every command takes by name.")
+    parser.add_argument("--version", action="version", version=f"cbcp-sim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, title="commands",
+                                metavar="COMMAND")
     run = sub.add_parser("run", help="simulate a scenario: power, type I error, bias",
-                         description="Simulate a scenario and report power (with MCSE and 95%% interval), "
+                         description="Simulate a scenario and report power (with MCSE and 95% interval), "
                                      "type I error under no effect, mean estimate and bias.")
-    run.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    run.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     reps_option(run, "simulated trials")
     execution_options(run, 1)
     option(run, "--target-mcse", param="target_mcse", type=float, default=None,
@@ -67,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
                                                           "(resumable; for `cbcp-sim report`; not with --target-mcse)")
     settings_option(run, "design.n_per_arm=40")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of the text summary")
+    sc = sub.add_parser("scenarios", help="list the bundled scenarios by name, with their titles",
+                        description="The scenarios that come with the package. Every command takes one by name "
+                                    "(e.g. `cbcp-sim run repeat_dose`) from any directory; a file of that name in "
+                                    "the working directory wins.")
+    sc.add_argument("--json", action="store_true", help="print one JSON list of {name, title, path}")
     nh = sub.add_parser(
         "natural-history", help="what the natural-history model assumes: centiles by age, or natural change",
         description="With --ages: simulated GMFM-66 centiles (3rd, 15th, 50th, 85th, 97th) at each whole year of "
@@ -85,11 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     tr = sub.add_parser(
         "trajectories", help="GMFM-66 over time by arm, with natural history: the assumed effect",
         description="Follow the same simulated children under every arm's regimen and untreated: mean and "
-                    "80%% band (10th-90th centile) of GMFM-66 and its change by month, and each arm's mean "
+                    "80% band (10th-90th centile) of GMFM-66 and its change by month, and each arm's mean "
                     "difference from the first arm. A table at the scenario's visits, or --json on a monthly grid.")
-    tr.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+    tr.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     _cohort_options(tr, "treatment.cells=UCB-durable", trajectories.DEFAULT_CHILDREN, " (every half month)")
     analyze.add_command(sub)
+    cli_trials.add_command(sub)
     bd = sub.add_parser(
         "boundaries", help="group-sequential efficacy bounds (Lan-DeMets spending) on the z scale",
         description="One-sided efficacy bounds on the z scale at the given information fractions, with the "
@@ -109,15 +124,23 @@ def _parser() -> argparse.ArgumentParser:
         description="Simulate the calendar of many trials of a scenario (its [operations] section: sites, "
                     "screening, units, infusion slots, visit windows, dropout) and report the distribution of "
                     "enrolment duration, total duration and the other milestones; --plot draws the accrual "
-                    "curve with its 80%% and 95%% bands.")
-    tl.add_argument("scenario", nargs="?", help="scenario TOML file (default: scenarios/default.toml)")
+                    "curve with its 80% and 95% bands.")
+    tl.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     reps_option(tl, "simulated trials", TIMELINE_REPS)
     execution_options(tl, 1)
     settings_option(tl, "operations.sites=3")
     plot_option(tl, "the accrual figure")
     tl.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    params = sub.add_parser("params", help="list every scenario parameter with its default and source")
+    params = sub.add_parser(
+        "params", help="every value of a scenario as simulated, with where it came from",
+        description="List every parameter of the scenario (default: the default scenario) under its effect "
+                    "hypothesis and overrides: the value simulated (preset values as numbers), its unit and "
+                    "meaning, and its origin (the scenario file, an override, the effect, the cell preset, or the "
+                    "code's default with its source).")
+    params.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
+    settings_option(params, "design.n_per_arm=40")
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    params.add_argument("--json", action="store_true", help="as one JSON list of rows")
     cli_planning.add_commands(sub)
     return parser
 
@@ -237,6 +260,20 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scenarios(args: argparse.Namespace) -> int:
+    from cbcp_sim.scenario.spec import bundled_scenarios
+
+    rows = [{"name": name, "title": load_scenario(path).title, "path": str(path)}
+            for name, path in bundled_scenarios().items()]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    print("Bundled scenarios (e.g. `cbcp-sim run repeat_dose`, from any directory):")
+    print("\n".join(f"  {r['name']:<{width}}  {r['title']}" for r in rows))
+    return 0
+
+
 def _trajectories(args: argparse.Namespace) -> int:
     from cbcp_sim.io import plots
 
@@ -283,21 +320,48 @@ def _timeline(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    from cbcp_sim.scenario import Scenario
-    from cbcp_sim.scenario.schema import describe
+    from cbcp_sim.scenario.provenance import resolved_values
 
-    rows = describe(Scenario)
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    rows = resolved_values(scenario)
+    if args.json:
+        print(json.dumps(json_safe([{k: r[k] for k in ("path", "value", "unit", "origin", "source")} for r in rows]),
+                         allow_nan=False))
+        return 0
     if args.markdown:
-        print("| key | default | allowed | unit | meaning | source |")
+        print(f"Parameters of {scenario.heading}\n")
+        print("| key | value | unit | origin | meaning | source |")
         print("|---|---|---|---|---|---|")
         for r in rows:
-            print("| " + " | ".join(r[k].replace("|", "/") for k in
-                                    ("path", "default", "allowed", "unit", "doc", "source")) + " |")
-    else:
-        for r in rows:
-            print(f"{r['path']} = {r['default']} {r['unit']}".rstrip())
-            print(f"    {r['doc']} Allowed: {r['allowed']}. Source: {r['source']}")
+            cells = (r["path"], _value_text(r["value"]), r["unit"], r["origin"], r["doc"], r["source"])
+            print("| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in cells) + " |")
+        return 0
+    print(f"Parameters of {scenario.heading}")
+    print("  (the citations in [brackets] are entries of docs/references.md)")
+    for r in rows:
+        print(f"{r['path']} = {_value_text(r['value'])} {r['unit']}".rstrip() + f"  [{r['origin']}]")
+        source = f" Source: {r['source']}" if r["origin"] == "default" or r["origin"].startswith("preset") else ""
+        print(f"    {r['doc']} Allowed: {r['allowed']}.{source}")
     return 0
+
+
+def _value_text(value: Any) -> str:
+    """A resolved value as printed: ``not set`` for an optional value left unset, numbers to 6 significant
+    digits, lists and tables as JSON."""
+    def short(v: Any) -> Any:
+        if isinstance(v, float):
+            return float(f"{v:.6g}")
+        if isinstance(v, list | tuple):
+            return [short(x) for x in v]
+        if isinstance(v, dict):
+            return {k: short(x) for k, x in v.items()}
+        return v
+
+    if value is None:
+        return "not set"
+    value = short(value)
+    return json.dumps(value) if isinstance(value, list | dict) else f"{value:g}" if isinstance(value, float) else str(
+        value)
 
 
 #: Options whose value may be a comma-separated list starting with a minus sign.
@@ -317,14 +381,20 @@ def _joined_negatives(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cbcp-sim`` console script; returns the exit status."""
+    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:  # bare `cbcp-sim`: what it does and its commands (as pip does), not an error
+        parser.print_help()
+        return 0
     try:
-        args = _parser().parse_args(_joined_negatives(sys.argv[1:] if argv is None else argv))
+        args = parser.parse_args(_joined_negatives(argv))
     except SystemExit as exc:  # --help (0) or a bad option (2, message already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
                 "analyze": analyze.handle, "boundaries": _boundaries, "timeline": _timeline,
-                "params": _params, **cli_planning.HANDLERS}[args.command](args)
+                "trials": cli_trials.handle,
+                "params": _params, "scenarios": _scenarios, **cli_planning.HANDLERS}[args.command](args)
     except InputError as exc:
         print(f"error: {as_option(exc, args)}", file=sys.stderr)
         return EXIT_USAGE

@@ -313,10 +313,21 @@ def run_points(points: Sequence[Sequence[Task]], settings: RunSettings, *, store
     return out  # type: ignore[return-value]
 
 
-def run_tasks(tasks: Sequence[Task], settings: RunSettings) -> list[Any]:
-    """The results of ``tasks`` (any work), in task order, run as ``settings`` say."""
-    with closing(execute(tasks, settings)) as finished:
-        return list(_in_order(finished))
+def run_tasks(tasks: Sequence[Task], settings: RunSettings, label: str = "run") -> list[Any]:
+    """The results of ``tasks`` (any work), in task order, run as ``settings`` say (with ``settings.progress``
+    a progress bar named ``label``)."""
+    bar = Progress(len(tasks), label) if settings.progress else None
+    out = []
+    try:
+        with closing(execute(tasks, settings)) as finished:
+            for result in _in_order(finished):
+                out.append(result)
+                if bar is not None:
+                    bar.advance()
+    finally:
+        if bar is not None:
+            bar.close()
+    return out
 
 
 def execute(tasks: Sequence[Task], settings: RunSettings) -> Iterator[Done]:
@@ -437,7 +448,7 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
                                                               for p in ("alt", "null")))
     return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=settings.seed,
                             jobs=settings.jobs, chunk_size=settings.chunk_size,
-                            seconds=seconds, true_effect=effects[comps[0].label],
+                            seconds=seconds, true_effect=effects[comps[0].label], true_effects=effects,
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
                             operations=calendar, sequential=monitored)
 

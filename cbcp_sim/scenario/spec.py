@@ -28,7 +28,7 @@ from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import hypotheses, products
 from cbcp_sim.scenario.priors import Assurance, Sensitivity, check_priors
 from cbcp_sim.scenario.products import Arm, Treatment
-from cbcp_sim.scenario.schema import build, describe, param, section, table_of, text
+from cbcp_sim.scenario.schema import build, describe, join_path, param, section, split_path, table_of, text
 from cbcp_sim.scenario.sections import (
     MAX_LIMIT_LOGIT_SD,
     Analysis,
@@ -57,6 +57,7 @@ class Origin:
     """
 
     file: str | None = None
+    file_paths: tuple[str, ...] = ()  #: the dotted paths the file sets
     effect: str | None = None
     effect_values: tuple[tuple[str, Any], ...] = ()
     overrides: tuple[tuple[str, Any], ...] = ()
@@ -71,18 +72,28 @@ class Origin:
         set design.n_per_arm = 60``; empty when nothing was."""
         parts = []
         if self.effect is not None:
-            values = ", ".join(f"{p} = {_shown(v)}" for p, v in self.effect_values) or "the file as written"
+            values = ", ".join(f"{p} = {inline_toml(v)}" for p, v in self.effect_values) or "the file as written"
             parts.append(f"effect [effects.{self.effect}]: {values}")
         if self.overrides:
-            parts.append("set " + ", ".join(f"{p} = {_shown(v)}" for p, v in self.overrides))
+            parts.append("set " + ", ".join(f"{p} = {inline_toml(v)}" for p, v in self.overrides))
         return "; ".join(parts)
 
 
-def _shown(value: Any) -> str:
-    """A value as TOML writes it inline (strings quoted, lists bracketed)."""
+def inline_toml(value: Any) -> str:
+    """A value as an inline TOML value, on one line (strings quoted, lists bracketed, tables braced), as ``--set``,
+    ``--grid`` and a points file read it."""
     import tomli_w
 
-    return tomli_w.dumps({"v": _plain(value)}).removeprefix("v = ").strip()
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(k)} = {inline_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(inline_toml(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).removeprefix("v = ").strip()
+
+
+def _toml_key(key: str) -> str:
+    """A table key as TOML writes it: bare if it can be, else quoted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else inline_toml(key)
 
 
 @dataclass(frozen=True)
@@ -153,20 +164,27 @@ class Scenario:
         (the same :meth:`digest`), so a run of it gives the same result."""
         import tomli_w
 
-        raw = self.to_dict()
-        raw["effects"] = {name: dict(items) for name, items in self.effects}
-        raw["sensitivity"]["ranges"] = {path: [low, high] for path, low, high in self.sensitivity.ranges}
+        raw = self._as_file()
         o = self.origin
         head = ["# Resolved scenario written by cbcp_sim: every value as simulated, defaults and presets included.",
                 f"# Read from {o.file or 'a table in Python'}" + (f"; then {o.describe()}." if o.describe() else ".")]
         if o.effect is not None:
             head.append(f"# [effects.{o.effect}] is already applied below: run this file without --effect.")
-        return "\n".join(head) + "\n\n" + tomli_w.dumps(raw)
+        comment = "\n".join(f"# {line.removeprefix('# ')}" for text in head for line in text.splitlines())
+        return comment + "\n\n" + tomli_w.dumps(raw)
 
     @property
     def primary_index(self) -> int:
         """Index of the primary visit in ``design.visits``."""
         return self.design.visits.index(self.design.primary_visit)
+
+    def _as_file(self) -> dict[str, Any]:
+        """:meth:`to_dict` with its tables keyed as a scenario file keys them (effects by name, sensitivity
+        ranges by dotted path), so a dotted path can set one entry."""
+        raw = self.to_dict()
+        raw["effects"] = {name: dict(items) for name, items in self.effects}
+        raw["sensitivity"]["ranges"] = {path: [low, high] for path, low, high in self.sensitivity.ranges}
+        return raw
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict of every set value (defaults and presets resolved), as TOML would hold it."""
@@ -184,7 +202,7 @@ class Scenario:
         (and a half-life derived from ``retained_fraction`` is derived again); to keep such a value when
         changing cells, give it again in ``overrides``.
         """
-        raw = self.to_dict()
+        raw = self._as_file()
         t, preset = raw["treatment"], products.PRESETS[self.treatment.cells]
         for key in products.TIME_COURSE:
             if t.get(key) == preset[key]:
@@ -229,15 +247,15 @@ def parse_value(text_value: str) -> Any:
 
 
 def set_dotted(raw: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``raw[a][b][c] = value`` for path ``a.b.c``, creating tables on the way."""
-    keys = path.split(".")
-    if not all(keys):
-        raise ScenarioError(path, "must be a dotted path such as design.n_per_arm")
+    """Set ``raw[a][b][c] = value`` for path ``a.b.c``, creating tables on the way. The path is split as TOML
+    splits a dotted key (:func:`~cbcp_sim.scenario.schema.split_path`): ``arms."single dose".kind`` and
+    ``arms.single dose.kind`` are the same key."""
+    keys = split_path(path)
     node = raw
     for i, key in enumerate(keys[:-1]):
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
-            raise ScenarioError(".".join(keys[: i + 1]), "is a value, not a table")
+            raise ScenarioError(join_path(keys[: i + 1]), "is a value, not a table")
         node = child
     node[keys[-1]] = value
 
@@ -292,7 +310,7 @@ def _finish(s: Scenario) -> Scenario:
                                                  "(population.gmfcs_mix gives them no share)")
     if e.ages[1] <= p.ages[0] or e.ages[0] >= p.ages[1]:
         raise ScenarioError("eligibility.ages", f"must overlap population.ages {list(p.ages)}, got {list(e.ages)}")
-    products.check_arms(s.arms, d.arms)
+    products.check_arms(s.arms, d.arms, d.kind)
     if len(set(d.arms)) != len(d.arms):
         raise ScenarioError("design.arms", f"arm names must differ, got {list(d.arms)}")
     out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
@@ -437,9 +455,12 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[tupl
     """Read a TOML scenario file, apply its effect hypothesis ``effect`` (``[effects.<name>]``), then the
     dotted-path overrides, validate, and freeze. Every named effect is checked to give a valid scenario.
 
+    ``path`` may also name a bundled scenario (``"repeat_dose"`` or ``"repeat_dose.toml"``, see
+    :func:`bundled_scenarios`) when no such file exists; a file that exists always wins.
+
     Raises :class:`ScenarioError` for a missing file, malformed TOML, or any invalid value.
     """
-    path = Path(path)
+    path = _scenario_file(path)
     try:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
@@ -454,13 +475,22 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[tupl
     settings = tuple(overrides.items() if isinstance(overrides, Mapping) else overrides)
     scenario = scenario_from_dict(raw, settings)
     under = {name: _under_effect(raw, name, items, settings) for name, items in scenario.effects}
+    origin = Origin(file=str(path), file_paths=tuple(_leaf_paths(raw)), overrides=settings)
     if effect is None:
-        return scenario._with_origin(Origin(file=str(path), overrides=settings))
+        return scenario._with_origin(origin)
     if effect not in under:
         raise hypotheses.unknown(scenario.effects, effect)
     values = dict(scenario.effects)[effect]
-    return under[effect]._with_origin(Origin(file=str(path), effect=effect, effect_values=values,
-                                             overrides=settings))
+    return under[effect]._with_origin(dataclasses.replace(origin, effect=effect, effect_values=values))
+
+
+def _leaf_paths(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of every value set in a nested table (a table's own entries included, as ``a.b.key``)."""
+    out = []
+    for key, value in raw.items():
+        path = f"{prefix}{key}"
+        out += _leaf_paths(value, f"{path}.") if isinstance(value, Mapping) else [path]
+    return out
 
 
 def _under_effect(raw: Mapping[str, Any], name: str, items: tuple[tuple[str, Any], ...],
@@ -481,3 +511,29 @@ def default_scenario_path() -> Path:
     from importlib.resources import files
 
     return Path(str(files("cbcp_sim.scenarios") / "default.toml"))
+
+
+def bundled_scenarios() -> dict[str, Path]:
+    """The scenarios that come with the package, by name (the file name without ``.toml``), in name order: the
+    ``*.toml`` files beside :func:`default_scenario_path` (``scenarios/`` in the source tree, or the installed
+    package ``cbcp_sim.scenarios``)."""
+    return {p.stem: p for p in sorted(default_scenario_path().parent.glob("*.toml"))}
+
+
+def _scenario_file(path: str | Path) -> Path:
+    """``path`` as given if it is a file or has a directory part; a bare name without ``.toml`` whose ``.toml``
+    file is here; else the bundled scenario of that name (with or without ``.toml``); a bare name that is none
+    of these is refused with the bundled names."""
+    given, text = Path(path), str(path)
+    if given.is_file() or given.name != text:
+        return given
+    if not text.endswith(".toml") and Path(f"{text}.toml").is_file():
+        return Path(f"{text}.toml")
+    bundled = bundled_scenarios()
+    name = text.removesuffix(".toml")
+    if name in bundled:
+        return bundled[name]
+    if given.exists():
+        return given  # a directory: refused as one when read
+    raise ScenarioError(text, f"scenario file not found, nor a bundled scenario of that name (bundled: "
+                              f"{', '.join(bundled)})")
