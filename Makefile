@@ -1,9 +1,10 @@
-# `make run`: install into .venv and simulate the default scenario.  `make test`: lint and run every test.
+# `make run`: install into .venv and simulate the default scenario.  `make test`: lint and run every test (installs
+# Debian's chromium for the report's browser test when it is missing).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean
+.PHONY: run test bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +20,12 @@ $(VENV)/.test: pyproject.toml $(VENV)/.core
 run: $(VENV)/.core
 	$(BIN)/cbcp-sim run
 
-test: $(VENV)/.test
+# The report's browser test renders pages in headless Chromium (Debian's `chromium`), installed here when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: $(VENV)/.test browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
