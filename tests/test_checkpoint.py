@@ -187,7 +187,7 @@ def test_store_resumes_the_same_inputs_and_refuses_others(tmp_path):
         Store(root, "run", inputs, source="directory")
     assert info.value.path == "directory"
     assert (root / MANIFEST).read_bytes() == before
-    assert sorted(p.name for p in root.iterdir()) == ["chunks", "log.jsonl", MANIFEST]
+    assert sorted(p.name for p in root.iterdir()) == [".lock", "chunks", "log.jsonl", MANIFEST]  # .lock: one writer
 
 
 def test_store_refuses_foreign_directories(tmp_path):

@@ -41,7 +41,7 @@ from cbcp_sim.io.plots import label, mcse_decimals, one_line, with_mcse
 from cbcp_sim.planning.sample_size import per_arm_text
 from cbcp_sim.run.result import OPERATIONS_LABELS
 from cbcp_sim.run.settings import CHUNK_SIZE
-from cbcp_sim.run.store import MANIFEST
+from cbcp_sim.run.store import MANIFEST, write_atomic
 from cbcp_sim.scenario import Scenario, scenario_from_dict
 from cbcp_sim.scenario.spec import inline_toml
 
@@ -800,7 +800,7 @@ def report(directory: str | Path, out: str | Path | None = None, *, target: floa
         _files(links),
         f"<footer>cbcp_sim {escape(__version__)}: report of {escape(directory.name)}</footer>\n</body>\n</html>\n"])
     try:
-        path.write_text(html, encoding="utf-8")
+        write_atomic(path, html.encode("utf-8"), source=str(path))  # atomic, and never through a symbolic link
     except OSError as exc:
         raise ScenarioError(str(path), f"cannot write: {exc.strerror or exc}") from None
     return path
