@@ -9,12 +9,18 @@ order before they are summarised.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import logging
+import os
+import signal
 import socket
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -251,6 +257,17 @@ def _run_task(index: int, task: Task) -> Done:
     return Done(index, result, time.perf_counter() - start, socket.gethostname())
 
 
+def _die_with_parent(parent: int) -> None:
+    """Run first in each loky worker: the worker is killed (SIGKILL) as soon as ``parent``, the process that
+    started it, dies, even by SIGKILL (Linux's ``PR_SET_PDEATHSIG``; elsewhere nothing is asked), and exits at once
+    if ``parent`` is already gone, so that no worker outlives its run."""
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):  # no prctl in this libc: the check below still helps
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request was in place
+        os._exit(1)
+
+
 def point_tasks(scenario: Scenario, settings: RunSettings,
                 work: Callable[[Scenario, int, int, int], Any] | None = None) -> list[Task]:
     """The chunks of a run of ``settings.reps`` trials of ``scenario``: the tasks of one point of a sweep."""
@@ -348,7 +365,10 @@ def execute(tasks: Sequence[Task], settings: RunSettings) -> Iterator[Done]:
         return
     from joblib import Parallel, delayed
 
-    with _backend(settings) as n_jobs, Parallel(n_jobs=n_jobs, return_as="generator_unordered") as parallel:
+    with warnings.catch_warnings(), _backend(settings) as n_jobs, \
+            Parallel(n_jobs=n_jobs, return_as="generator_unordered") as parallel:
+        # a stop (closed early, Ctrl-C, SIGTERM) leaves tasks unused or cancelled: joblib's warning says nothing more
+        warnings.filterwarnings("ignore", message=r".*(not used|have been cancelled)", category=UserWarning)
         yield from parallel(delayed(_run_task)(i, task) for i, task in enumerate(tasks))
 
 
@@ -356,7 +376,10 @@ def execute(tasks: Sequence[Task], settings: RunSettings) -> Iterator[Done]:
 def _backend(settings: RunSettings) -> Iterator[int]:
     """The number of joblib jobs to ask for, inside the backend's context."""
     if settings.backend == "loky":
-        yield settings.jobs
+        from joblib import parallel_config
+
+        with parallel_config(backend="loky", initializer=_die_with_parent, initargs=(os.getpid(),)):
+            yield settings.jobs
         return
     try:
         from distributed import Client, LocalCluster
@@ -364,20 +387,79 @@ def _backend(settings: RunSettings) -> Iterator[int]:
     except ImportError:
         raise SettingsError("backend", "dask needs the distributed package: pip install 'cbcp_sim[dask]'") from None
     address, cluster = settings.address, None
-    if address is None:
-        cluster = LocalCluster(n_workers=effective_n_jobs(settings.jobs), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # not the warnings of tasks cancelled and workers closed by a stop
     try:
-        try:
-            client = Client(address or cluster, timeout="20s")
-        except (OSError, ValueError, TypeError) as exc:
-            raise SettingsError("address", f"no Dask scheduler answered at {address or 'the local cluster'}: "
-                                           f"{exc}") from None
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"distributed\.")  # e.g. a port in use
+        with _quiet_workers(address is None) as deferred:
+            try:
+                if address is None:
+                    cluster = LocalCluster(n_workers=effective_n_jobs(settings.jobs), threads_per_worker=1,
+                                           processes=True, dashboard_address=None,
+                                           preload=[__name__])  # see dask_setup
+                client = Client(address or cluster, timeout="20s")
+            except (OSError, ValueError, TypeError) as exc:
+                deferred()
+                raise SettingsError("address", f"no Dask scheduler answered at {address or 'the local cluster'}: "
+                                               f"{exc}") from None
+            except Exception:  # if a worker was stopped by Ctrl-C as it started (the cluster closed itself)
+                deferred()
+                raise
+        deferred()
         with client, parallel_config(backend="dask"):
             yield -1
     finally:
-        if cluster is not None:
-            cluster.close()
+        try:
+            if cluster is not None:
+                cluster.close()
+        finally:
+            quiet.setLevel(level)
+
+
+@contextmanager
+def _quiet_workers(local: bool = True) -> Iterator[Callable[[], None]]:
+    """While a ``local`` cluster and its client start (else nothing is done): its worker processes log errors only
+    (``DASK_LOGGING__DISTRIBUTED``, unless set), as this process does while the cluster lives; and SIGINT and
+    SIGTERM are held until the cluster and client exist, so that they are closed: the function yielded, called
+    then, acts on those that came."""
+    if not local:
+        yield lambda: None
+        return
+    variable = "DASK_LOGGING__DISTRIBUTED"
+    before = os.environ.get(variable)
+    os.environ.setdefault(variable, "error")
+    came: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    handlers = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in held}
+
+    def restore() -> None:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+    def deferred() -> None:
+        restore()
+        for signum in dict.fromkeys(came):
+            handler = handlers[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler != signal.SIG_IGN:
+                signal.raise_signal(signum)
+
+    try:
+        yield deferred
+    finally:
+        restore()
+        if before is None:
+            os.environ.pop(variable, None)
+
+
+def dask_setup(worker: object) -> None:
+    """Run by each worker of a local Dask cluster as it starts (this module is its ``preload``): it ignores SIGINT,
+    since Ctrl-C reaches every process of the terminal's group and the main process stops the cluster in order,
+    with no traceback from each worker."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _in_order(results: Iterator[Done]) -> Iterator[ChunkResult]:
