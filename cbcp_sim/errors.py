@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class InputError(ValueError):
     """Bad input: a value, a setting or a file that is not acceptable.
@@ -15,7 +17,15 @@ class InputError(ValueError):
     def __init__(self, path: str, message: str) -> None:
         self.path = path
         self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
+        # Both arguments kept in ``args``: an error re-made from its args (SimPy re-raises a process's error as
+        # ``type(exc)(*exc.args)``) or pickled across a process boundary keeps its path and message.
+        super().__init__(path, message)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.path, self.message)
 
 
 class ScenarioError(InputError):
@@ -24,3 +34,16 @@ class ScenarioError(InputError):
 
 class SettingsError(InputError):
     """A run setting (reps, seed, jobs, backend, ...) or another parameter of a library call."""
+
+
+#: Characters a terminal could act on: C0 and C1 controls, DEL, and line or paragraph separators.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with nothing a terminal acts on: each control character (newline, escape, ...) is
+    written as its escape (``\\n``, ``\\x1b``), so an error or a title from a hostile file cannot break lines
+    or send terminal escape sequences."""
+    return _UNPRINTABLE.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                                                   else f"\\u{ord(m.group()):04x}"), text)

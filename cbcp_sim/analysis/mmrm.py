@@ -142,7 +142,10 @@ def _start(d: _Sums) -> np.ndarray:
     m = d.masks.astype(float)
     xtx = np.einsum("pt,rpij->rtij", m, d.S) + 1e-9 * np.eye(q)
     xty = np.einsum("pt,rpti->rti", m, d.Y)
-    coef = np.linalg.solve(xtx, xty[..., None])[..., 0]          # (R, T, q)
+    try:
+        coef = np.linalg.solve(xtx, xty[..., None])[..., 0]      # (R, T, q)
+    except np.linalg.LinAlgError:  # one singular member: NaN for it (a failed replicate), not a failed batch
+        coef = (_inverse(xtx) @ xty[..., None])[..., 0]
     ys = d.Y @ np.swapaxes(coef, 1, 2)[:, None]
     resid = d.U - ys - np.swapaxes(ys, -1, -2) + coef[:, None] @ d.S @ np.swapaxes(coef, 1, 2)[:, None]
     both = m[:, :, None] * m[:, None, :]
@@ -157,13 +160,19 @@ def _start(d: _Sums) -> np.ndarray:
 
 
 def _score(d: _Sums, sigma: np.ndarray) -> dict[str, np.ndarray]:
-    """-2 REML log-likelihood (without constants) ``f``, its gradient in Sigma, and the GLS pieces."""
+    """-2 REML log-likelihood (without constants) ``f``, its gradient in Sigma, and the GLS pieces; NaN for a
+    replicate whose matrices are singular (a failed replicate, counted as such, without a warning)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _score_terms(d, sigma)
+
+
+def _score_terms(d: _Sums, sigma: np.ndarray) -> dict[str, np.ndarray]:
     R, T, q = d.shape
     P = d.masks.shape[0]
     outer = d.masks[:, :, None] & d.masks[:, None, :]
     a = np.where(outer, sigma[:, None], 0.0) + np.eye(T) * ~d.masks[:, None, :]
     _, logdet = np.linalg.slogdet(a)
-    w = np.linalg.inv(a) * outer
+    w = _inverse(a) * outer  # a singular member (a replicate that cannot be fitted) gives NaN, not an error
     m = _kron_sum(w, d.S)
     c = _inverse(m)
     b = (w @ d.Y).sum(axis=1).reshape(R, T * q)

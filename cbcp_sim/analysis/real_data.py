@@ -187,8 +187,8 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
             responders = [k for k in registry if "mcid" in accepts(k)]
             raise SettingsError("mcid", f"applies to the responder analyses ({', '.join(responders)}), not {method}")
         mcid = _real("mcid", mcid)
-        if not math.isfinite(mcid):
-            raise SettingsError("mcid", f"must be a finite number of points, got {mcid:g}")
+        if not (math.isfinite(mcid) and mcid > 0.0):
+            raise SettingsError("mcid", f"must be a finite number of points above 0, got {mcid:g}")
     month = None if visit is None else _real("visit", visit)
 
     long = read_long(data, names, columns=columns, control=control, trial=trial)

@@ -22,7 +22,9 @@ import json
 import math
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -42,7 +44,7 @@ from cbcp_sim.cli.options import (
     run_settings,
     settings_option,
 )
-from cbcp_sim.errors import InputError, ScenarioError
+from cbcp_sim.errors import InputError, ScenarioError, SettingsError, printable
 from cbcp_sim.explore import centiles, trajectories
 from cbcp_sim.run.store import json_safe
 from cbcp_sim.scenario import default_scenario_path, load_scenario
@@ -201,6 +203,8 @@ def _natural_history(args: argparse.Namespace) -> int:
     n = centiles.DEFAULT_CHILDREN if args.children is None else args.children
     if not 100 <= n <= 10_000_000:
         raise ScenarioError("--children", f"must be in [100, 10000000], got {n}")
+    if args.seed < 0:
+        raise SettingsError("seed", f"must be a whole number >= 0, got {args.seed}")
     if (args.ages is None) == (args.enrol_ages is None):
         raise ScenarioError("natural-history", "give either --ages A:B (centiles) or --enrol-ages A:B with "
                                                "--follow-up MONTHS (natural change)")
@@ -379,8 +383,27 @@ def _joined_negatives(argv: Sequence[str]) -> list[str]:
     return out
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a run stops as on Ctrl-C: its workers are shut down and the
+    chunks finished are kept."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cbcp-sim`` console script; returns the exit status."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:  # bare `cbcp-sim`: what it does and its commands (as pip does), not an error
@@ -396,8 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "trials": cli_trials.handle,
                 "params": _params, "scenarios": _scenarios, **cli_planning.HANDLERS}[args.command](args)
     except InputError as exc:
-        print(f"error: {as_option(exc, args)}", file=sys.stderr)
+        print(f"error: {printable(str(as_option(exc, args)))}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print("error: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -15,6 +15,7 @@ import csv
 import itertools
 import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from cbcp_sim.run.result import SimulationResult, scenario_comparison
 from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.run.store import Store
 from cbcp_sim.scenario import Scenario, parse_value
-from cbcp_sim.scenario.schema import DOTTED
+from cbcp_sim.scenario.schema import DOTTED, MAX_INTEGER
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,7 +67,8 @@ def _split_top(text: str) -> list[str]:
 
 def _number(text: str, source: str, spec: str) -> int | float:
     value = parse_value(text.strip())
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or (abs(value) > MAX_INTEGER if isinstance(value, int) else not math.isfinite(value))):
         raise ScenarioError(source, f"{spec}: start, stop and step must be finite numbers, got {text.strip()!r}")
     return value
 
@@ -87,7 +89,17 @@ def parse_axis(text: str, source: str = "grid") -> Axis:
         start, stop, step = (*(_number(p, source, path) for p in pieces), 1)[:3]
         if step <= 0 or stop < start:
             raise ScenarioError(source, f"{path}: a range needs step > 0 and stop >= start, got {spec!r}")
-        count = math.floor((stop - start) / step + 1e-9) + 1
+        if step < sys.float_info.min:  # subnormal: (stop - start) / step overflows or loses all precision
+            raise ScenarioError(source, f"{path}: a range needs a step of at least {sys.float_info.min:g}, got "
+                                        f"{spec!r}")
+        try:
+            ratio = (stop - start) / step
+        except OverflowError:
+            ratio = math.inf
+        if not ratio < MAX_POINTS:  # counted before any value is made (inf and NaN too)
+            raise ScenarioError(source, f"{path}: {spec!r} gives more than {MAX_POINTS} values; at most "
+                                        f"{MAX_POINTS} points in a sweep")
+        count = math.floor(ratio + 1e-9) + 1
         if count > MAX_POINTS:
             raise ScenarioError(source, f"{path}: {count} values; at most {MAX_POINTS} points in a sweep")
         whole = all(isinstance(v, int) for v in (start, stop, step))

@@ -158,10 +158,47 @@ def choice(*options: Any) -> Check:
     return check
 
 
+#: Deepest nesting of tables and arrays read from a scenario file or a value (a scenario needs about 5).
+MAX_DEPTH = 32
+#: Largest whole number read (TOML's own limit, a signed 64-bit integer); a larger one is refused before it is
+#: ever formatted (Python will not write an integer of more than 4,300 digits).
+MAX_INTEGER = 2 ** 63 - 1
+#: Control characters (C0, DEL, C1, line and paragraph separators): refused in scenario strings and keys, so a
+#: title, an arm name or a path can never break a line or send a terminal escape sequence.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_raw(value: Any, path: str) -> None:
+    """Refuse what no check should see: tables and arrays nested deeper than :data:`MAX_DEPTH`, whole numbers
+    beyond :data:`MAX_INTEGER`, and keys with control characters. Iterative, so any depth is refused, not a
+    ``RecursionError``."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, Mapping | list | tuple):
+            if depth >= MAX_DEPTH:
+                raise ScenarioError(where or "scenario", f"tables and arrays nested deeper than {MAX_DEPTH} levels")
+            if isinstance(node, Mapping):
+                for key, child in node.items():
+                    if isinstance(key, str) and CONTROL.search(key):
+                        raise ScenarioError(where or "scenario", f"key {join_path([key])} holds a control "
+                                                                 "character")
+                    name = join_path([str(key)])
+                    stack.append((child, f"{where}.{name}" if where else name, depth + 1))
+            else:
+                stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(node))
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > MAX_INTEGER:
+            raise ScenarioError(where or "scenario", f"whole number out of range (at most {MAX_INTEGER} in size), "
+                                                     f"got one of about {int(node.bit_length() * 0.30103) + 1} digits")
+
+
 def text(value: Any, path: str) -> str:
-    """Any string."""
+    """Any string without control characters (newlines, tabs, escape sequences)."""
     if not isinstance(value, str):
         raise ScenarioError(path, f"must be a string, got {_type_name(value)} {value!r}")
+    if CONTROL.search(value):
+        raise ScenarioError(path, f"must be a string without control characters (newlines, tabs, escapes), "
+                                  f"got {_quoted(value)}")
     return value
 
 

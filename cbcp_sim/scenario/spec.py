@@ -28,7 +28,19 @@ from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import hypotheses, products
 from cbcp_sim.scenario.priors import Assurance, Sensitivity, check_priors
 from cbcp_sim.scenario.products import Arm, Treatment
-from cbcp_sim.scenario.schema import build, describe, join_path, param, section, split_path, table_of, text
+from cbcp_sim.scenario.schema import (
+    MAX_DEPTH,
+    MAX_INTEGER,
+    build,
+    check_raw,
+    describe,
+    join_path,
+    param,
+    section,
+    split_path,
+    table_of,
+    text,
+)
 from cbcp_sim.scenario.sections import (
     MAX_LIMIT_LOGIT_SD,
     Analysis,
@@ -244,6 +256,10 @@ def parse_value(text_value: str) -> Any:
         return tomllib.loads(f"v = {text_value}")["v"]
     except tomllib.TOMLDecodeError:
         return text_value
+    except RecursionError:
+        raise ScenarioError("value", f"tables and arrays nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # a whole number of more than 4,300 digits
+        raise ScenarioError("value", f"whole number out of range (at most {MAX_INTEGER} in size)") from None
 
 
 def set_dotted(raw: dict[str, Any], path: str, value: Any) -> None:
@@ -263,8 +279,11 @@ def set_dotted(raw: dict[str, Any], path: str, value: Any) -> None:
 def scenario_from_dict(raw: Mapping[str, Any],
                        overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> Scenario:
     """Validate a nested dict (as read from TOML) plus dotted-path overrides into a Scenario."""
+    check_raw(raw, "")
+    items = tuple(overrides.items() if isinstance(overrides, Mapping) else overrides)
+    for path, value in items:
+        check_raw(value, path)
     data = copy.deepcopy(dict(raw))
-    items = overrides.items() if isinstance(overrides, Mapping) else overrides
     for path, value in items:
         set_dotted(data, path, value)
     scenario = build(Scenario, data, "")
@@ -348,6 +367,13 @@ def _check_design(s: Scenario) -> None:
                 if name not in allowed:
                     raise ScenarioError(path, f"{name!r} {why}; use one of {', '.join(allowed)}")
 
+    if s.outcome.model == "normal":  # two or more parallel arms of bivariate normal scores, no covariates
+        if d.kind != "parallel":
+            raise ScenarioError("outcome.model", f"'normal' simulates parallel arms only, not a {d.kind} design; "
+                                                 "use outcome.model = 'gmfm66'")
+        if a.covariates:
+            raise ScenarioError("analysis.covariates", "the normal outcome model simulates no covariates; leave "
+                                                       "analysis.covariates empty or use outcome.model = 'gmfm66'")
     if d.kind == "single_arm":
         if k != 1:
             raise ScenarioError("design.arms", f"a single_arm design has one arm, got {k}")
@@ -406,6 +432,9 @@ def _check_operations(s: Scenario) -> Scenario:
         if q.timing == "information" and q.interims[-1] >= 1.0:
             raise ScenarioError("sequential.interims", f"information fractions must be in (0, 1), got "
                                                        f"{list(q.interims)}")
+        if d.alpha / d.sides >= 0.5:
+            raise ScenarioError("design.alpha", f"with interim looks the one-sided level (design.alpha / "
+                                                f"design.sides) must be below 0.5, got {d.alpha / d.sides:g}")
         if len(d.arms) > 2:
             raise ScenarioError("sequential.interims", f"interim looks are for one comparison (two arms or a "
                                                        f"single arm), got {len(d.arms)} arms")
@@ -440,8 +469,8 @@ def _check_futility(q: Sequential, alpha: float) -> None:
     try:
         boundaries((*q.interims, 1.0), alpha=alpha, spending=q.spending, futility=q.futility, binding=q.binding)
     except ScenarioError as exc:
-        raise ScenarioError("sequential.futility" if exc.path == "futility" else "sequential.interims",
-                            exc.message) from None
+        where = {"futility": "sequential.futility", "alpha": "design.alpha"}.get(exc.path, "sequential.interims")
+        raise ScenarioError(where, exc.message) from None
 
 
 def allocation_ratio(n_per_arm: tuple[int, ...]) -> tuple[int, ...]:
@@ -460,7 +489,12 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[tupl
 
     Raises :class:`ScenarioError` for a missing file, malformed TOML, or any invalid value.
     """
-    path = _scenario_file(path)
+    if "\0" in str(path):
+        raise ScenarioError(str(path), "a file name cannot hold a NUL character")
+    try:
+        path = _scenario_file(path)
+    except OSError as exc:  # a name too long, a symlink loop, ...
+        raise ScenarioError(str(path), f"cannot read the scenario file: {exc.strerror or exc}") from None
     try:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
@@ -472,6 +506,12 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[tupl
         raise ScenarioError(str(path), f"malformed TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ScenarioError(str(path), "malformed TOML: not UTF-8 text") from None
+    except RecursionError:
+        raise ScenarioError(str(path), f"tables and arrays nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # a whole number of more than 4,300 digits
+        raise ScenarioError(str(path), f"whole number out of range (at most {MAX_INTEGER} in size)") from None
+    except OSError as exc:  # a name too long, a symlink loop, no permission, ...
+        raise ScenarioError(str(path), f"cannot read the scenario file: {exc.strerror or exc}") from None
     settings = tuple(overrides.items() if isinstance(overrides, Mapping) else overrides)
     scenario = scenario_from_dict(raw, settings)
     under = {name: _under_effect(raw, name, items, settings) for name, items in scenario.effects}
