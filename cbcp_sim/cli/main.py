@@ -392,10 +392,17 @@ def _terminate(signum: int, frame: object) -> NoReturn:
     raise Terminated
 
 
+#: A stopped run leaves loky's resource tracker semaphores to clean up, which it does, with a warning per item:
+#: the command line's output stays one line.
+QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cbcp-sim`` console script; returns the exit status."""
     if threading.current_thread() is not threading.main_thread():
         return _main(argv)
+    if QUIET_TRACKER not in sys.warnoptions:  # passed on to loky's resource tracker, started with our -W flags
+        sys.warnoptions.append(QUIET_TRACKER)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _main(argv)
