@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.scenario.schema import DOTTED, choice, integer, number, param, table_of, text
+from cbcp_sim.scenario.schema import DOTTED, choice, integer, number, param, split_path, table_of, text, value_at
 
 DISTRIBUTIONS = ("normal", "lognormal", "uniform", "point", "file")
 #: The parameters each distribution needs (``lower``/``upper`` are optional for normal and lognormal).
@@ -185,11 +185,8 @@ def typed_value(raw: Mapping[str, Any], path: str, value: float) -> Any:
 
 
 def lookup(raw: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted ``path`` of a nested dict (None if absent)."""
-    node: Any = raw
-    for key in path.split("."):
-        node = node.get(key) if isinstance(node, Mapping) else None
-    return node
+    """The value at a dotted ``path`` of a nested dict (None if absent), its keys split as TOML splits them."""
+    return value_at(raw, split_path(path))
 
 
 def parse_prior(text: str, source: str = "assurance.priors") -> tuple[str, dict[str, Any]]:

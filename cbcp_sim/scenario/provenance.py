@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cbcp_sim.scenario.schema import describe
+from cbcp_sim.scenario.schema import describe, value_at
 from cbcp_sim.scenario.spec import Scenario
 
 #: Placeholder of a table's entry name in a parameter's path (``arms.<name>.dose``).
@@ -21,27 +21,6 @@ def _covers(given: str, path: str) -> bool:
     """Whether a value given at dotted path ``given`` sets parameter ``path`` (the same, a table holding it, or an
     entry of it)."""
     return given == path or path.startswith(f"{given}.") or given.startswith(f"{path}.")
-
-
-def _get(raw: Mapping[str, Any], keys: list[str]) -> Any:
-    node: Any = raw
-    for key in keys:
-        if not isinstance(node, Mapping) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
-def _concrete(pattern: str, raw: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
-    """The parameter paths of ``pattern`` in this scenario (a table's ``<name>`` expanded to its entries), each with
-    its keys."""
-    if NAME not in pattern:
-        return [(pattern, pattern.split("."))]
-    head, tail = pattern.split(f".{NAME}", 1)
-    table = _get(raw, head.split("."))
-    names = list(table) if isinstance(table, Mapping) else []
-    rest = tail.removeprefix(".").split(".") if tail else []
-    return [(".".join([head, name, *rest]), [*head.split("."), name, *rest]) for name in names]
 
 
 def _arm_value(s: Scenario, name: str, field: str) -> Any:
@@ -67,7 +46,7 @@ def _ordered(rows: list[dict[str, str]], raw: Mapping[str, Any]) -> list[tuple[d
     i = 0
     while i < len(rows):
         if NAME not in rows[i]["path"]:
-            out += [(rows[i], path, keys) for path, keys in _concrete(rows[i]["path"], raw)]
+            out.append((rows[i], rows[i]["path"], rows[i]["path"].split(".")))
             i += 1
             continue
         head = rows[i]["path"].split(f".{NAME}")[0]
@@ -75,7 +54,7 @@ def _ordered(rows: list[dict[str, str]], raw: Mapping[str, Any]) -> list[tuple[d
         while i < len(rows) and rows[i]["path"].startswith(f"{head}.{NAME}"):
             group.append(rows[i])
             i += 1
-        table = _get(raw, head.split("."))
+        table = value_at(raw, head.split("."))
         for name in (list(table) if isinstance(table, Mapping) else []):
             for row in group:
                 rest = row["path"].split(f".{NAME}", 1)[1].removeprefix(".")
@@ -93,7 +72,7 @@ def resolved_values(s: Scenario) -> list[dict[str, Any]]:
     o = s.origin
     rows = []
     for row, path, keys in _ordered(describe(Scenario), raw):
-        value = _get(raw, keys)
+        value = value_at(raw, keys)
         if path == "effects":
             value = {name: dict(items) for name, items in s.effects}
         elif path == "sensitivity.ranges":

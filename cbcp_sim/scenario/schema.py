@@ -14,7 +14,7 @@ import itertools
 import math
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cbcp_sim.errors import ScenarioError
@@ -29,6 +29,14 @@ DOTTED = re.compile(rf"(?:[A-Za-z_][\w-]*|{_QUOTED})(?:\s*\.\s*(?:{_QUOTED}|[A-Z
 _QUOTED_KEY = re.compile(_QUOTED)
 #: A key written without quotes in a path made by :func:`join_path`.
 _BARE = re.compile(r"[A-Za-z_](?:[\w -]*[\w-])?")
+
+
+def value_at(raw: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    """The value a nested table holds under ``keys`` (None if absent)."""
+    node: Any = raw
+    for key in keys:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
 
 
 def split_path(path: str) -> tuple[str, ...]:
