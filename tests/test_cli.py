@@ -306,3 +306,22 @@ def test_console_script_bad_input_exit_2(tmp_path):
     proc = subprocess.run([console_script(), "run", str(path), "--reps", REPS],
                           capture_output=True, text=True, timeout=120, check=False)
     assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, "design.alpha", "(0, 0.5]")
+
+
+def test_power_over_all_trials_is_reported_beside_power_over_analysed_trials(capsys):
+    """A failed analysis is no decision for ``power`` and not significant for ``power_all_trials``: both are
+    reported, and the text names both when some analyses failed."""
+    argv = ("run", "royan_pooled_three_arm", "--set", "analysis.primary=mmrm", "--set", "design.n_per_arm=4",
+            "--reps", "300", "--quiet")
+    code, out, _ = cli(capsys, *argv, "--json")
+    assert code == 0
+    rows = [r for r in json.loads(out)["analyses"] if r["analysis"] == "mmrm"]
+    assert rows and all(r["n_failed"] > 0 for r in rows)
+    for r in rows:
+        analysed = r["n_reps"] - r["n_failed"]
+        assert r["power_all_trials"] == pytest.approx(r["power"] * analysed / r["n_reps"], abs=1e-12)
+        assert r["power_all_trials"] < r["power"]
+    code, out, _ = cli(capsys, *argv)
+    assert code == 0 and out.count("power over all 300 trials") == len(rows)
+    code, out, _ = cli(capsys, "run", "--reps", "200", "--quiet")
+    assert code == 0 and "power over all" not in out

@@ -39,7 +39,11 @@ def rate(reject: np.ndarray, failed: np.ndarray) -> dict[str, float]:
 def operating_characteristics(name: str, role: str, alt: tuple[Estimates, Inference], null: tuple[Estimates, Inference],
               true_effect: float, *, comparison: str = "") -> dict[str, Any]:
     """One tidy row for an analysis of a comparison: power, type I error, bias, RMSE, coverage, failures.
-    With a NaN ``true_effect`` (an estimand the engine does not compute) bias, RMSE and coverage are NaN."""
+
+    ``power`` and ``type1_error`` are rates among the trials whose analysis gave a result (a failed analysis,
+    say a singular fit, is no decision); ``power_all_trials`` counts a failed analysis as not significant, the
+    trial's outcome in practice. The two differ only when ``n_failed`` > 0. With a NaN ``true_effect`` (an
+    estimand the engine does not compute) bias, RMSE and coverage are NaN."""
     est, inf = alt
     ok = ~inf.failed
     x = est.estimate[ok]
@@ -71,4 +75,5 @@ def operating_characteristics(name: str, role: str, alt: tuple[Estimates, Infere
         "n_reps": int(inf.failed.size),
         "n_failed": int(inf.failed.sum()),
         "n_failed_null": int(null[1].failed.sum()),
+        "power_all_trials": float(inf.reject[ok].sum() / inf.failed.size) if inf.failed.size else math.nan,
     }

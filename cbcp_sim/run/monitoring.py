@@ -165,7 +165,8 @@ def _z(est: Estimates, alpha: float) -> np.ndarray:
 
 def sequential_summary(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[str, Any]:
     """Operating characteristics of the group-sequential design: power and type I error (rejection at any
-    look, among trials with a decision) with MCSE and the trials whose final analysis failed, the probability of
+    look, among trials with a decision) with MCSE, the trials whose final analysis failed and the power over all
+    trials (a failed final analysis counted as not significant), the probability of
     stopping for efficacy and for futility at each look, the expected number of children randomised and the
     expected duration (months, to the lock of the stopping look's data), with and without the cell effect; and
     the mean date and information fraction of each look."""
@@ -181,7 +182,8 @@ def sequential_summary(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[s
         out[f"{prefix}expected_months"] = float(m.months.mean())
     power, type1 = rate(alt.reject, alt.failed), rate(null.reject, null.failed)
     out.update(power=power["rate"], mcse=power["mcse"], type1_error=type1["rate"], type1_mcse=type1["mcse"],
-               n_failed=int(alt.failed.sum()), n_failed_null=int(null.failed.sum()))
+               n_failed=int(alt.failed.sum()), n_failed_null=int(null.failed.sum()),
+               power_all_trials=float(alt.reject[~alt.failed].sum() / alt.failed.size))
     held = ~np.isnan(alt.dates)
     count = held.sum(axis=0)
     for key, values in (("look_months", alt.dates), ("look_fraction", alt.fraction)):

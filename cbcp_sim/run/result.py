@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 #: Fields of the primary analysis repeated at the top level of ``--json`` (a public interface).
 PRIMARY_FIELDS = ("analysis", "comparison", "power", "mcse", "ci_low", "ci_high", "type1_error", "type1_mcse",
                   "type1_ci_low", "type1_ci_high", "true_effect", "mean_estimate", "bias", "bias_mcse",
-                  "empirical_se", "rmse", "coverage", "n_failed")
+                  "empirical_se", "rmse", "coverage", "n_failed", "power_all_trials")
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,8 @@ class SimulationResult:
                 _effect_line(r),
                 f"    RMSE {r['rmse']:.3f}  coverage {r['coverage']:.3f}  failed replicates {r['n_failed']}"
                 if math.isfinite(r["true_effect"]) else f"    failed replicates {r['n_failed']}",
-            ]
+            ] + ([f"    power over all {r['n_reps']} trials {r['power_all_trials']:.3f} (a failed analysis counted "
+                  "as not significant; power above is over analysed trials)"] if r["n_failed"] else [])
         lines += _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0])
         return "\n".join(lines)
 
@@ -324,7 +325,8 @@ def _sequential_lines(seq: dict[str, Any] | None, monitored: str = "") -> list[s
                      f"({seq['null_stop_efficacy'][k]:.3f}, {seq['null_stop_futility'][k]:.3f})")
     lines.append(f"    expected children {seq['expected_children']:.1f} ({seq['null_expected_children']:.1f}); "
                  f"expected months {seq['expected_months']:.1f} ({seq['null_expected_months']:.1f}); "
-                 f"failed final analyses {seq['n_failed']}")
+                 f"failed final analyses {seq['n_failed']}"
+                 + (f" (power over all trials {seq['power_all_trials']:.3f})" if seq["n_failed"] else ""))
     return lines
 
 
