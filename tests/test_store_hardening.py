@@ -415,3 +415,47 @@ def test_stores_of_one_directory_in_one_process_share_the_lock(tmp_path):
                            "Store(sys.argv[1], 't', {}).log(event='three')", str(root)], cwd=ROOT).returncode
     assert code == 0
     assert [json.loads(x)["event"] for x in (root / "log.jsonl").read_text().splitlines()] == ["one", "two", "three"]
+
+
+# --- a full disk: one line, nothing half-written, nothing lost ------------------------------------------------------
+
+def _limited(limit: int, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``cbcp-sim argv`` with files capped at ``limit`` bytes (RLIMIT_FSIZE, SIGXFSZ ignored): a write past the cap
+    fails as a write to a full disk does, with an OSError (EFBIG here, ENOSPC there) and the data not written."""
+    import resource
+    import signal
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "cbcp_sim.cli", *argv], cwd=cwd, capture_output=True, text=True,
+                          preexec_fn=cap, check=False)
+
+
+def test_a_full_disk_stops_a_run_in_one_line_and_the_next_run_resumes(tmp_path):
+    argv = ("run", "--reps", "1500", "--quiet", "--set", "outcome.model=normal")
+    stopped = _limited(40_000, *argv, "--out", "out", cwd=tmp_path)  # the manifest fits, no chunk does
+    assert stopped.returncode == 2 and stopped.stdout == ""
+    assert stopped.stderr.startswith("error: --out: cannot write") and len(stopped.stderr.splitlines()) == 1
+    assert "Traceback" not in stopped.stderr
+    assert (tmp_path / "out" / MANIFEST).is_file() and not (tmp_path / "out" / "summary.csv").exists()
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".tmp")]
+    resumed = subprocess.run([sys.executable, "-m", "cbcp_sim.cli", *argv, "--out", "out"], cwd=tmp_path,
+                             capture_output=True, text=True, check=True)
+    fresh = subprocess.run([sys.executable, "-m", "cbcp_sim.cli", *argv, "--out", "fresh"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True)
+    assert resumed.stdout.splitlines()[:-1] == fresh.stdout.splitlines()[:-1]  # the last line times the run
+    assert (tmp_path / "out" / "summary.csv").read_text() == (tmp_path / "fresh" / "summary.csv").read_text()
+
+
+@pytest.mark.parametrize("argv", [("trajectories", "--plot", "figure.png"), ("trials", "--count", "20", "--out",
+                                                                               "figure.png")],
+                         ids=["plot", "trials csv"])
+def test_a_full_disk_leaves_an_earlier_output_file_whole(tmp_path, argv):
+    (tmp_path / "figure.png").write_bytes(b"the earlier file")
+    stopped = _limited(2_000, *argv, cwd=tmp_path)
+    assert stopped.returncode == 2 and "cannot write figure.png" in stopped.stderr
+    assert len(stopped.stderr.splitlines()) == 1
+    assert (tmp_path / "figure.png").read_bytes() == b"the earlier file"
+    assert [p.name for p in tmp_path.iterdir()] == ["figure.png"]

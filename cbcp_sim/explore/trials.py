@@ -37,11 +37,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cbcp_sim.errors import SettingsError
+from cbcp_sim.errors import SettingsError, printable
 from cbcp_sim.models import trial as trial_model
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.run.engine import point_tasks, run_tasks
 from cbcp_sim.run.settings import DEFAULT_SEED, RunSettings, whole_number
+from cbcp_sim.run.store import write_atomic
 from cbcp_sim.scenario import Scenario, load_scenario
 
 if TYPE_CHECKING:
@@ -108,13 +109,13 @@ def trials(scenario: Scenario | str | PathLike[str], count: int = 1, seed: int =
 
 
 def write_csv(frame: pd.DataFrame, out: str | PathLike[str]) -> Path:
-    """Write ``frame`` to the CSV file ``out`` (no index; an empty cell for a missing value); a SettingsError on
-    ``out`` if it cannot be written."""
+    """Write ``frame`` to the CSV file ``out`` (no index; an empty cell for a missing value) whole or not at all;
+    a SettingsError on ``out`` if it cannot be written."""
     path = Path(out)
+    if path.is_dir():
+        raise SettingsError("out", printable(f"{path} is a directory, not a file name"))
     try:
-        frame.to_csv(path, index=False)
-    except IsADirectoryError:
-        raise SettingsError("out", f"{path} is a directory, not a file name") from None
+        write_atomic(path, frame.to_csv(index=False).encode(), source="out")
     except OSError as exc:
-        raise SettingsError("out", f"cannot write {path}: {exc.strerror or exc}") from None
+        raise SettingsError("out", printable(f"cannot write {path}: {exc.strerror or exc}")) from None
     return path

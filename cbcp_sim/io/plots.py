@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cbcp_sim.errors import InputError, ScenarioError
+from cbcp_sim.errors import InputError, ScenarioError, printable
 from cbcp_sim.explore.centiles import CENTILES, DEFAULT_CHILDREN, simulated_centiles
 from cbcp_sim.explore.trajectories import BAND, Trajectories
 from cbcp_sim.models import natural_history, treatment
+from cbcp_sim.run.store import write_atomic
 from cbcp_sim.scenario import NaturalHistory
 from cbcp_sim.scenario.products import Course
 
@@ -92,14 +93,18 @@ def check_figure_path(path: str | Path) -> None:
 
 
 def _save(fig, path: str | Path) -> None:  # noqa: ANN001 - matplotlib Figure
+    """Write ``fig`` to ``path`` whole or not at all (a full disk leaves any earlier file as it was)."""
     path = Path(path)
     check_figure_path(path)
+    buffer = io.BytesIO()
     try:
-        fig.savefig(path, dpi=150)
-    except OSError as exc:
-        raise InputError("path", f"cannot write {path}: {exc.strerror or exc}") from None
+        fig.savefig(buffer, format=path.suffix[1:].lower(), dpi=150)
     finally:
         _pyplot().close(fig)
+    try:
+        write_atomic(path, buffer.getvalue(), source="path")
+    except OSError as exc:
+        raise InputError("path", printable(f"cannot write {path}: {exc.strerror or exc}")) from None
 
 
 def _output(fig, path: str | Path | None) -> bytes | None:  # noqa: ANN001 - matplotlib Figure
