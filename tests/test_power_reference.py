@@ -13,6 +13,7 @@ import math
 import pytest
 
 import cbcp_sim
+from cbcp_sim.analysis.metrics import wilson
 from tests.reference import ancova_power_borm, ancova_power_exact, ttest_power, welch_power
 
 REPS = 4000
@@ -113,3 +114,12 @@ def test_dropout_reduces_power_as_fewer_children_are_analysed():
     assert lossy["power"] < full["power"] - 3 * math.hypot(lossy["mcse"], full["mcse"])
     expected = ttest_power(1.2, 2.0, 28, 28, 0.05, 2)
     assert abs(lossy["power"] - expected) <= 3 * lossy["mcse"] + 0.01
+
+
+@pytest.mark.parametrize("n", [10, 1000, 10_000, 123_457])
+def test_a_wilson_interval_holds_its_proportion_at_zero_and_all_successes(n):
+    """Rounding alone must not put a bound beyond 0 or n successes (the plots draw p minus its bounds)."""
+    low, high = wilson(0, n)
+    assert low == 0.0 < high
+    low, high = wilson(n, n)
+    assert low < high == 1.0

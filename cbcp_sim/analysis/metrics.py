@@ -18,13 +18,14 @@ Z95 = 1.959963984540054
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a proportion (NaN for n = 0)."""
+    """Wilson score interval for a proportion (NaN for n = 0); it always holds the proportion, even where
+    rounding would put a bound a step beyond it (at 0 or 1 successes out of n)."""
     if n == 0:
         return math.nan, math.nan
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 def rate(reject: np.ndarray, failed: np.ndarray) -> dict[str, float]:

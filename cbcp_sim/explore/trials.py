@@ -94,9 +94,11 @@ def trials(scenario: Scenario | str | PathLike[str], count: int = 1, seed: int =
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     settings = RunSettings(reps=count, seed=seed, progress=False)
-    parts = run_tasks(point_tasks(scenario, settings, work=chunk_rows), settings, label="trials")
+    tasks = point_tasks(scenario, settings, work=chunk_rows)
+    parts = run_tasks(tasks, settings, label="trials")
     columns = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
-    columns["trial"] = np.concatenate([part["trial"] + c * settings.chunk_size for c, part in enumerate(parts)])
+    first = np.cumsum([0] + [t.n_reps for t in tasks[:-1]])  # trial number of each chunk's first trial
+    columns["trial"] = np.concatenate([part["trial"] + f for f, part in zip(first, parts, strict=True)])
     names = np.array(scenario.design.arms, dtype=object)
     columns["arm"] = names[columns["arm"]]
     if "gmfcs" in columns:
@@ -112,10 +114,12 @@ def write_csv(frame: pd.DataFrame, out: str | PathLike[str]) -> Path:
     """Write ``frame`` to the CSV file ``out`` (no index; an empty cell for a missing value) whole or not at all;
     a SettingsError on ``out`` if it cannot be written."""
     path = Path(out)
-    if path.is_dir():
-        raise SettingsError("out", printable(f"{path} is a directory, not a file name"))
+    if "\0" in str(path):
+        raise SettingsError("out", "a file name cannot hold a NUL character")
     try:
+        if path.is_dir():
+            raise SettingsError("out", printable(f"{path} is a directory, not a file name"))
         write_atomic(path, frame.to_csv(index=False).encode(), source="out")
-    except OSError as exc:
+    except OSError as exc:  # a name too long, a symlink loop, a full disk, ...
         raise SettingsError("out", printable(f"cannot write {path}: {exc.strerror or exc}")) from None
     return path

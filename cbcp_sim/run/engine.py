@@ -33,6 +33,7 @@ from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
 from cbcp_sim.errors import SettingsError
 from cbcp_sim.models import operations, trial
 from cbcp_sim.models.streams import Streams
+from cbcp_sim.run import budget
 from cbcp_sim.run import monitoring as sequential
 from cbcp_sim.run.comparisons import Comparison, comparisons
 from cbcp_sim.run.monitoring import Monitoring
@@ -271,8 +272,10 @@ def _die_with_parent(parent: int) -> None:
 
 def point_tasks(scenario: Scenario, settings: RunSettings,
                 work: Callable[[Scenario, int, int, int], Any] | None = None) -> list[Task]:
-    """The chunks of a run of ``settings.reps`` trials of ``scenario``: the tasks of one point of a sweep."""
-    return [Task(scenario, settings.seed, c, n, work) for c, n in enumerate(settings.chunks())]
+    """The chunks of a run of ``settings.reps`` trials of ``scenario``: the tasks of one point of a sweep. Chunks
+    hold ``settings.chunk_size`` trials, or fewer when that many would not fit :data:`budget.CHUNK_BUDGET`."""
+    size = budget.fitted_chunk_size(scenario, settings.chunk_size)
+    return [Task(scenario, settings.seed, c, n, work) for c, n in enumerate(settings.chunks(size))]
 
 
 def run_points(points: Sequence[Sequence[Task]], settings: RunSettings, *, store: Store | MemoryStore | None = None,
@@ -360,6 +363,7 @@ def execute(tasks: Sequence[Task], settings: RunSettings) -> Iterator[Done]:
     """
     if not tasks:
         return
+    _check_memory(tasks, settings)
     if settings.backend == "loky" and settings.jobs == 1:
         for i, task in enumerate(tasks):
             yield _run_task(i, task)
@@ -371,6 +375,22 @@ def execute(tasks: Sequence[Task], settings: RunSettings) -> Iterator[Done]:
         # a stop (closed early, Ctrl-C, SIGTERM) leaves tasks unused or cancelled: joblib's warning says nothing more
         warnings.filterwarnings("ignore", message=r".*(not used|have been cancelled)", category=UserWarning)
         yield from parallel(delayed(_run_task)(i, task) for i, task in enumerate(tasks))
+
+
+def _check_memory(tasks: Sequence[Task], settings: RunSettings) -> None:
+    """Refuse, before any work, tasks whose chunks running at once on this machine would not fit its memory (a
+    remote Dask cluster's memory is its own)."""
+    if settings.address is not None:
+        return
+    from joblib import effective_n_jobs
+
+    workers = min(len(tasks), effective_n_jobs(settings.jobs))
+    largest: dict[int, Task] = {}  # the largest chunk of each scenario
+    for t in tasks:
+        if t.n_reps > largest.get(id(t.scenario), t).n_reps or id(t.scenario) not in largest:
+            largest[id(t.scenario)] = t
+    most = max(largest.values(), key=lambda t: budget.chunk_memory(t.scenario).of(t.n_reps))
+    budget.check_fits(most.scenario, most.n_reps, workers)
 
 
 @contextmanager

@@ -83,10 +83,11 @@ class RunSettings:
         """These settings with ``changes`` (``None`` values ignored), validated again."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-    def chunks(self) -> list[int]:
-        """Replicates in each chunk: full chunks, then the remainder."""
-        full, rest = divmod(self.reps, self.chunk_size)
-        return [self.chunk_size] * full + ([rest] if rest else [])
+    def chunks(self, size: int | None = None) -> list[int]:
+        """Replicates in each chunk of ``size`` (default ``chunk_size``): full chunks, then the remainder."""
+        size = size or self.chunk_size
+        full, rest = divmod(self.reps, size)
+        return [size] * full + ([rest] if rest else [])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -355,6 +355,11 @@ def _check_planning_paths(s: Scenario) -> None:
             raise ScenarioError(where, "is not a scenario key that can vary (cbcp-sim params lists them)")
 
 
+#: Most follow-up visits an MMRM analyses: its unstructured covariance then has 300 parameters and a fit about
+#: 1 s, two per trial (10,000 trials about 6 hours on one core); the time grows with the fourth power of the visits.
+MAX_MMRM_FOLLOW_UPS = 24
+
+
 def _check_design(s: Scenario) -> None:
     """Rules tying the design's kind, arms, randomisation and analyses together; resolves every arm."""
     d, a = s.design, s.analysis
@@ -408,6 +413,10 @@ def _check_design(s: Scenario) -> None:
         only(PARALLEL_ANALYSES, "does not apply to a parallel design")
     if a.multiplicity == "dunnett":
         only(T_ANALYSES, "has no t statistic for analysis.multiplicity = 'dunnett'")
+    if "mmrm" in s.analyses and len(d.visits) - 1 > MAX_MMRM_FOLLOW_UPS:
+        raise ScenarioError("design.visits", f"analysis 'mmrm' fits an unstructured covariance of every follow-up "
+                                             f"visit: at most {MAX_MMRM_FOLLOW_UPS} follow-up visits, got "
+                                             f"{len(d.visits) - 1}; drop visits or analyse with ancova")
     if d.randomisation == "blocks":
         ratio = allocation_ratio(d.n_per_arm)
         if d.block_size % sum(ratio):
