@@ -24,12 +24,17 @@ DataFrame also NaN, None or ``pd.NA``). A file and a DataFrame are checked by th
 and trials) compare as text, except that numbers compare as numbers (``1``, ``1.0`` and ``"1"`` are one label).
 
 Bad input raises :class:`~cbcp_sim.errors.SettingsError` naming the parameter at fault: ``data`` for the file
-or DataFrame as a whole (unreadable, empty, a column missing, a line with too few fields), ``data.<column>``
-for a bad value in a column (the data's own name for it), with the line of the file (or the index label of
-the DataFrame) of the first bad row, ``columns`` or ``columns.<role>`` for a bad mapping or a mapped column
-that is not there, ``control`` for a control label not among the arms, ``trial`` for a trial not in the data
-(or several trials and none chosen), ``covariates`` for a bad list of covariates, and ``visit`` for a visit
-not in the data.
+or DataFrame as a whole (unreadable, empty, a column missing, a line with too few fields, more than
+:data:`MAX_ROWS` rows), ``data.<column>`` for a bad value in a column (the data's own name for it), with the line
+of the file (or the index label of the DataFrame) of the first bad row, ``columns`` or ``columns.<role>`` for a
+bad mapping or a mapped column that is not there, ``control`` for a control label not among the arms, ``trial``
+for a trial not in the data (or several trials and none chosen), ``covariates`` for a bad list of covariates,
+and ``visit`` for a visit not in the data.
+
+The data are read :data:`CHUNK_ROWS` rows at a time, keeping only the columns of the roles and the covariates as
+arrays (about 50 bytes a row, plus 8 a covariate) and, with ``trial``, only that trial's rows: the memory needed
+grows with the rows kept, not with the file's other columns or other trials. Reading stops with an error at the
+first row past :data:`MAX_ROWS`.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +66,15 @@ COLUMNS = ("id", "arm", "visit", "baseline", "value")
 FRAME = "the DataFrame"
 #: The arm labels of data with 0/1 arms (no ``control`` given): control, treated.
 NUMBERED_ARMS = ("0", "1")
+#: The most rows read (of the trial chosen, in data of several trials): 1,000,000. An analysis is of one trial:
+#: a cell-therapy trial has 12-150 children seen a few times (hundreds of rows), and a registry of 100,000
+#: children seen 10 times still fits. At the limit, reading and an MMRM take about 8 s (CPU) and 350 MB; more rows
+#: are not one trial's data, and time and memory would grow without bound. Reading stops at the first row past
+#: the limit with an error: the rest of a file is not read.
+MAX_ROWS = 1_000_000
+#: Rows converted at a time while reading: the cells of the kept columns of this many rows are Python objects
+#: at once (a few MB); the rows read before are arrays.
+CHUNK_ROWS = 10_000
 
 _MONTHS_TOLERANCE = 1e-9
 
@@ -200,7 +215,10 @@ def read_long(data: str | PathLike[str] | pd.DataFrame, covariates: str | Iterab
     cols = column_names(columns)
     names = covariate_names(covariates, cols)
     control = _control(control)
-    wanted = (*cols.names.values(), *names)
+    label = _trial(trial)
+    numeric = (*(cols[role] for role in ("visit", "baseline", "value") if role in cols.names), *names)
+    wanted = _Wanted(coded={cols["id"]: _identifier, cols["arm"]: _label}, numbers=numeric,
+                     trial=cols.names.get("trial"), label=label)
     header = tuple(cols[role] if role in cols.names else role for role in COLUMNS)
     table = _from_csv(data, wanted, header) if isinstance(data, str | PathLike) else _from_frame(data, wanted, header)
     for role in ROLES:
@@ -213,16 +231,17 @@ def read_long(data: str | PathLike[str] | pd.DataFrame, covariates: str | Iterab
     absent = [c for c in names if c not in table.header]
     if absent:
         raise SettingsError("covariates", f"no column {', '.join(absent)} in {table.origin} ({table.listing})")
-    table, chosen = _one_trial(table, cols, trial)
+    chosen = _one_trial(table, cols, label)
 
     id_name, arm_name, visit_name, value_name = (cols[role] for role in REQUIRED)
     base_name = cols.names.get("baseline")
     if base_name not in table.header:
         base_name = None
-    ids = [_identifier(cell) for cell in table.columns[id_name]]
-    if None in ids:
-        raise SettingsError(f"data.{id_name}", f"missing value at {table.row(ids.index(None))} of {table.origin}")
-    labels, arms = _arms(table, arm_name, control)
+    identifiers = table.columns[id_name]
+    if None in identifiers.keys:
+        raise SettingsError(f"data.{id_name}", f"missing value at {table.row(identifiers.first(None))} of "
+                                               f"{table.origin}")
+    arm, arms = _arms(table, arm_name, control)
     visit = _numbers(table, visit_name, required=True)
     bad = np.flatnonzero(visit < 0.0)
     if bad.size:
@@ -239,11 +258,11 @@ def read_long(data: str | PathLike[str] | pd.DataFrame, covariates: str | Iterab
     value = _numbers(table, value_name, required=False)
     extra = [_numbers(table, name, required=True) for name in names]
 
-    child_of: dict[Any, int] = {}
-    child = np.array([child_of.setdefault(i, len(child_of)) for i in ids], dtype=np.intp)
-    first = np.unique(child, return_index=True)[1]  # the first row of each child (children numbered in order)
-    treated_rows = np.array([label != arms[0] for label in labels], dtype=float)
-    _check_constant(table, arm_name, treated_rows, child, first, ids, shown=lambda k: repr(labels[k]))
+    ids = identifiers.keys
+    child = identifiers.codes  # children numbered in order of first row
+    first = np.array(identifiers.firsts, dtype=np.intp)  # the first row of each child
+    treated_rows = (arm.codes != arm.code(arms[0])).astype(float)
+    _check_constant(table, arm_name, treated_rows, child, first, ids, shown=lambda k: repr(arm.keys[arm.codes[k]]))
     checks = ((base_name, baseline),) if base_name else ()
     for name, x in (*checks, *zip(names, extra, strict=True)):
         _check_constant(table, name, x, child, first, ids)
@@ -257,24 +276,25 @@ def read_long(data: str | PathLike[str] | pd.DataFrame, covariates: str | Iterab
                                                 "arm are needed")
 
     visits, slot = np.unique(visit, return_inverse=True)
-    seen: dict[tuple[int, int], int] = {}
-    for k, key in enumerate(zip(child.tolist(), slot.tolist(), strict=True)):
-        if key in seen:
-            raise SettingsError(f"data.{id_name}", f"child {ids[k]!r} has two rows at visit {visits[key[1]]:g} "
-                                                   f"({table.rows(seen[key], k)} of {table.origin})")
-        seen[key] = k
-    n = len(child_of)
-    start = np.zeros(n)
-    start[:] = baseline[first]
-    for k in np.flatnonzero(at_baseline & ~np.isnan(value)).tolist():
-        i, j = int(child[k]), int(first[child[k]])
-        if math.isnan(start[i]):
-            start[i] = value[k]
-        elif start[i] != value[k]:
-            raise SettingsError(f"data.{base_name}", f"must agree with the child's value at visit 0: child "
-                                                     f"{ids[k]!r} has baseline {_show(start[i])} at {table.row(j)} "
-                                                     f"but {value_name} {_show(value[k])} at visit 0 at "
-                                                     f"{table.row(k)} of {table.origin}")
+    _, earliest, pair = np.unique(child * visits.size + slot, return_index=True, return_inverse=True)
+    again = np.flatnonzero(earliest[pair] != np.arange(child.size))  # rows of a child and visit seen before
+    if again.size:
+        k = int(again[0])
+        raise SettingsError(f"data.{id_name}", f"child {ids[child[k]]!r} has two rows at visit {visits[slot[k]]:g} "
+                                               f"({table.rows(int(earliest[pair[k]]), k)} of {table.origin})")
+    n = len(ids)
+    start = baseline[first]
+    zero = np.flatnonzero(at_baseline & ~np.isnan(value))  # at most one row per child
+    given = start[child[zero]]
+    clash = np.flatnonzero(~np.isnan(given) & (given != value[zero]))
+    if clash.size:
+        k = int(zero[clash[0]])
+        i = int(child[k])
+        raise SettingsError(f"data.{base_name}", f"must agree with the child's value at visit 0: child "
+                                                 f"{ids[i]!r} has baseline {_show(start[i])} at "
+                                                 f"{table.row(int(first[i]))} but {value_name} {_show(value[k])} at "
+                                                 f"visit 0 at {table.row(k)} of {table.origin}")
+    start[child[zero]] = np.where(np.isnan(given), value[zero], given)
     after = ~at_baseline
     if not after.any():
         raise SettingsError(f"data.{visit_name}", f"no visit after baseline (> 0) in {table.origin}")
@@ -284,7 +304,7 @@ def read_long(data: str | PathLike[str] | pd.DataFrame, covariates: str | Iterab
     values[0, :, 0] = start
     values[0, child[after], slot + 1] = value[after]
     children = np.empty(n, dtype=object)
-    for i, key in enumerate(child_of):  # one by one: an identifier may itself be a sequence
+    for i, key in enumerate(ids):  # one by one: an identifier may itself be a sequence
         children[i] = key
     return LongData(
         ids=children,
@@ -313,21 +333,31 @@ def _control(control: Any) -> str | None:
     return label
 
 
-def _arms(table: _Table, name: str, control: str | None) -> tuple[list[str], tuple[str, str]]:
-    """Each row's arm label, and the labels of the control and the treated arm: 0 and 1 without ``control``,
-    else ``control`` and the other label."""
-    labels = [_label(cell) for cell in table.columns[name]]
-    if None in labels:
-        raise SettingsError(f"data.{name}", f"missing value at {table.row(labels.index(None))} of {table.origin}")
+def _trial(trial: Any) -> str | None:
+    """The label of the trial to read (see :func:`_label`), or None; a SettingsError on ``trial`` for one that is
+    not text or a number, or is empty."""
+    if trial is None:
+        return None
+    if isinstance(trial, bool) or not isinstance(trial, str | numbers.Real | np.generic) or _label(trial) is None:
+        raise SettingsError("trial", f"expected the label of a trial (text or a number), got {trial!r}")
+    return _label(trial)
+
+
+def _arms(table: _Table, name: str, control: str | None) -> tuple[_Coded, tuple[str, str]]:
+    """The arm column (each row's label coded), and the labels of the control and the treated arm: 0 and 1 without
+    ``control``, else ``control`` and the other label."""
+    column = table.columns[name]
+    found = column.keys
+    if None in found:
+        raise SettingsError(f"data.{name}", f"missing value at {table.row(column.first(None))} of {table.origin}")
     if control is None:
-        odd = next((k for k, label in enumerate(labels) if label not in NUMBERED_ARMS), None)
-        if odd is not None:
+        odd = next((c for c, label in enumerate(found) if label not in NUMBERED_ARMS), None)
+        if odd is not None:  # a label's first row is the first row with a label not 0 or 1
             raise SettingsError(f"data.{name}", f"must be 0 (control) or 1 (treated), got "
-                                                f"{_text(table.columns[name][odd])!r} at {table.row(odd)} of "
-                                                f"{table.origin} (for arms with other labels, name the "
+                                                f"{_text(column.cells[odd])!r} at {table.row(column.firsts[odd])} "
+                                                f"of {table.origin} (for arms with other labels, name the "
                                                 "control arm's label in control)")
-        return labels, NUMBERED_ARMS
-    found = list(dict.fromkeys(labels))
+        return column, NUMBERED_ARMS
     if len(found) > 2:
         raise SettingsError(f"data.{name}", f"has {len(found)} arms in {table.origin} "
                                             f"({', '.join(map(repr, found))}): the analysis compares the control "
@@ -336,34 +366,25 @@ def _arms(table: _Table, name: str, control: str | None) -> tuple[list[str], tup
         raise SettingsError("control", f"no arm {control!r} in {table.origin} (its arms: "
                                        f"{', '.join(map(repr, found))})")
     treated = next((label for label in found if label != control), control)
-    return labels, (control, treated)
+    return column, (control, treated)
 
 
-def _one_trial(table: _Table, cols: Columns, trial: Any) -> tuple[_Table, str | None]:
-    """The rows of trial ``trial`` (by the label in the trial column), or all rows when ``trial`` is None and
-    the data hold one trial at most; with the label of the trial chosen."""
+def _one_trial(table: _Table, cols: Columns, label: str | None) -> str | None:
+    """The label of the trial read (its rows alone are in ``table``), or None when ``label`` is None and the data
+    hold one trial at most."""
     name = cols.names.get("trial")
-    present = name is not None and name in table.header
-    if trial is None:
-        if not present:
-            return table, None
-        found = list(dict.fromkeys(_label(cell) for cell in table.columns[name]))
-        if len(found) > 1:
-            raise SettingsError("trial", f"{table.origin} holds {len(found)} trials (column {name}: "
-                                         f"{_listing(found)}): choose the one to analyse")
-        return table, None
-    if isinstance(trial, bool) or not isinstance(trial, str | numbers.Real | np.generic) or _label(trial) is None:
-        raise SettingsError("trial", f"expected the label of a trial (text or a number), got {trial!r}")
-    if not present:
+    if label is None:
+        if table.trials is not None and len(table.trials.keys) > 1:
+            raise SettingsError("trial", f"{table.origin} holds {len(table.trials.keys)} trials (column {name}: "
+                                         f"{_listing(table.trials.keys)}): choose the one to analyse")
+        return None
+    if table.trials is None:
         raise SettingsError("trial", f"there is no column {name or 'trial'} in {table.origin} to choose trial "
-                                     f"{_label(trial)} from ({table.listing})")
-    want = _label(trial)
-    labels = [_label(cell) for cell in table.columns[name]]
-    keep = [k for k, label in enumerate(labels) if label == want]
-    if not keep:
-        raise SettingsError("trial", f"no rows of trial {want} in {table.origin} (its trials: "
-                                     f"{_listing(list(dict.fromkeys(labels)))})")
-    return table.subset(keep), want
+                                     f"{label} from ({table.listing})")
+    if not table.size:
+        raise SettingsError("trial", f"no rows of trial {label} in {table.origin} (its trials: "
+                                     f"{_listing(table.trials.keys)})")
+    return label
 
 
 def _listing(labels: Sequence[str | None], most: int = 8) -> str:
@@ -375,13 +396,156 @@ def _listing(labels: Sequence[str | None], most: int = 8) -> str:
 
 
 @dataclass(frozen=True)
-class _Table:
-    """The cells of the wanted columns, whatever the data came from, and how messages name a row."""
+class _Wanted:
+    """What to keep of the data: the columns ``coded`` (by their function: :func:`_identifier`, :func:`_label`)
+    and ``numbers``, and where the data have the column ``trial``, the rows of trial ``label`` (all if None)."""
 
-    header: list[str]                 #: every column name
-    columns: dict[str, list[Any]]     #: the cells of the wanted columns present; None where empty
-    places: list[Any]                 #: per row: its line in the file, or its index label in the DataFrame
-    source: str                       #: the file ("" for a DataFrame)
+    coded: dict[str, Callable[[Any], Any]]
+    numbers: tuple[str, ...]
+    trial: str | None
+    label: str | None
+
+
+class _Coded:
+    """A column as integer codes of its cells' keys (``key(cell)``), numbered in order of first appearance."""
+
+    def __init__(self, key: Callable[[Any], Any]) -> None:
+        self.key = key
+        self.keys: list[Any] = []              #: the distinct keys in order (None: an empty cell)
+        self.firsts: list[int] = []            #: each key's first row (of the rows kept)
+        self.cells: list[Any] = []             #: each key's first cell, as given
+        self.codes = np.empty(0, dtype=np.intp)  #: per row, its key's index in ``keys`` (once finished)
+        self.size = 0                          #: the rows kept
+        self._parts: list[np.ndarray] = []
+        self._number: dict[Any, int] = {}      # key -> code
+        self._seen: dict[Any, int] = {}        # cell -> code
+
+    def add(self, cells: Sequence[Any], keep: bool = True) -> np.ndarray:
+        """The codes of ``cells`` (the next rows), kept unless ``keep`` is false."""
+        codes = []
+        for k, cell in enumerate(cells):
+            try:
+                code = self._seen[cell]
+            except KeyError:
+                code = self._seen[cell] = self._code(cell, self.size + k)
+            except TypeError:  # an unhashable cell of a DataFrame
+                code = self._code(cell, self.size + k)
+            codes.append(code)
+        out = np.array(codes, dtype=np.intp)
+        if keep:
+            self._parts.append(out)
+            self.size += out.size
+        return out
+
+    def _code(self, cell: Any, row: int) -> int:
+        key = self.key(cell)
+        code = self._number.get(key)
+        if code is None:
+            code = self._number[key] = len(self.keys)
+            self.keys.append(key)
+            self.firsts.append(row)
+            self.cells.append(cell)
+        return code
+
+    def code(self, key: Any) -> int:
+        """The code of ``key``, -1 if no cell has it."""
+        return self._number.get(key, -1)
+
+    def first(self, key: Any) -> int:
+        """The first row with ``key``."""
+        return self.firsts[self._number[key]]
+
+    def finish(self) -> None:
+        self.codes = np.concatenate([self.codes, *self._parts])
+        self._parts = []
+
+
+class _Floats:
+    """A column of numbers as floats (NaN where empty), with its first empty cell and its first cell that is not a
+    finite number."""
+
+    def __init__(self) -> None:
+        self.values = np.empty(0)               #: per row (once finished)
+        self.empty: int | None = None           #: the first row with an empty cell
+        self.bad: tuple[int, str] | None = None  #: the first row whose cell is not a finite number, and its text
+        self.size = 0                           #: the rows kept
+        self._parts: list[np.ndarray] = []
+
+    def add(self, cells: Sequence[Any]) -> None:
+        """Append ``cells`` (the next rows)."""
+        try:
+            x = np.array([math.nan if cell is None else float(cell) for cell in cells], dtype=float)
+            given = np.array([cell is not None for cell in cells], dtype=bool)
+        except (TypeError, ValueError):  # text not a number, or blank, or a value of another kind
+            given = np.array([bool(_text(cell)) for cell in cells], dtype=bool)
+            x = np.array([_number(cell) if g else math.nan for cell, g in zip(cells, given.tolist(), strict=True)],
+                         dtype=float)
+        if self.empty is None and not given.all():
+            self.empty = self.size + int(np.argmin(given))
+        bad = given & ~np.isfinite(x)
+        if self.bad is None and bad.any():
+            k = int(np.argmax(bad))
+            self.bad = self.size + k, _text(cells[k])
+        self._parts.append(x)
+        self.size += x.size
+
+    def finish(self) -> None:
+        self.values = np.concatenate([self.values, *self._parts])
+        self._parts = []
+
+
+class _Table:
+    """The wanted columns of the data's rows (with ``trial``, of that trial's rows only), compact, read a chunk of
+    rows at a time (:meth:`add`); and how messages name a row."""
+
+    def __init__(self, header: list[str], source: str, wanted: _Wanted, index: pd.Index | None = None) -> None:
+        self.header = header                    #: every column name
+        self.source = source                    #: the file ("" for a DataFrame)
+        self.columns: dict[str, _Coded | _Floats] = {
+            **{name: _Coded(key) for name, key in wanted.coded.items() if name in header},
+            **{name: _Floats() for name in wanted.numbers if name in header}}
+        #: the trial column's labels (None: no trial column), read on every row, kept only as the labels seen
+        self.trials = _Coded(_label) if wanted.trial in header else None
+        self.label = wanted.label if self.trials is not None else None  #: the trial kept (None: every row)
+        self._trial = wanted.trial
+        #: the columns whose cells :meth:`add` takes
+        self.reads = [*self.columns, *([wanted.trial] if self.trials is not None else [])]
+        self.places = np.empty(0, dtype=np.int64)  #: per row: its line in the file, or its position in the DataFrame
+        self.read = 0                           #: the rows read, of every trial
+        self.size = 0                           #: the rows kept
+        self._index = index                     # the DataFrame's index, which names its rows
+        self._parts: list[np.ndarray] = []
+
+    def add(self, cells: dict[str, list[Any]], places: np.ndarray) -> None:
+        """Keep the next rows: ``cells`` of each column of :attr:`reads` (None where empty), at ``places``; a
+        SettingsError on ``data`` once more than :data:`MAX_ROWS` rows are kept."""
+        self.read += places.size
+        if self.trials is not None:
+            codes = self.trials.add(cells[self._trial], keep=False)
+            if self.label is not None:
+                keep = (codes == self.trials.code(self.label)).tolist()
+                places = places[keep]
+                cells = {name: list(compress(cells[name], keep)) for name in self.columns}
+        if self.size + places.size > MAX_ROWS:
+            of = f" of trial {self.label}" if self.label is not None else ""
+            seen = self.trials.keys if self.trials is not None and self.label is None else []
+            several = (f"; the rows read hold {len(seen)} trials (column {self._trial}: {_listing(seen)}): choose "
+                       "one" if len(seen) > 1 else "")
+            raise SettingsError("data", f"{self.origin} has more than {MAX_ROWS} rows{of}, the limit (the first row "
+                                        f"past it is {self._name(places[MAX_ROWS - self.size])}): an analysis "
+                                        f"takes the rows of one trial{several}")
+        for name, column in self.columns.items():
+            column.add(cells[name])
+        self._parts.append(places)
+        self.size += places.size
+
+    def finish(self) -> _Table:
+        """The table with every row added, as arrays."""
+        self.places = np.concatenate([self.places, *self._parts])
+        self._parts = []
+        for column in self.columns.values():
+            column.finish()
+        return self
 
     @property
     def origin(self) -> str:
@@ -395,31 +559,56 @@ class _Table:
 
     def row(self, k: int) -> str:
         """Row ``k`` as a person finds it: ``line 4`` of a file, ``index 3`` of a DataFrame."""
-        return f"line {self.places[k]}" if self.source else f"index {_place(self.places[k])}"
+        return self._name(self.places[k])
 
     def rows(self, j: int, k: int) -> str:
         if self.source:
             return f"lines {self.places[j]} and {self.places[k]}"
-        return f"index {_place(self.places[j])} and {_place(self.places[k])}"
+        return f"index {self._at(self.places[j])} and {self._at(self.places[k])}"
 
-    def subset(self, rows: Sequence[int]) -> _Table:
-        """The table of ``rows`` only (each keeping its line or index label)."""
-        return _Table(header=self.header, columns={k: [v[i] for i in rows] for k, v in self.columns.items()},
-                      places=[self.places[i] for i in rows], source=self.source)
+    def _name(self, place: int) -> str:
+        return f"line {place}" if self.source else f"index {self._at(place)}"
+
+    def _at(self, place: int) -> str:
+        """The index label of the DataFrame's row at ``place``, for a message."""
+        return _place(self._index[int(place):int(place) + 1].tolist()[0])
 
 
-def _from_csv(path: str | PathLike[str], wanted: tuple[str, ...], expected: tuple[str, ...] = COLUMNS) -> _Table:
-    """The header (names stripped) and the non-blank rows of a CSV file, with their line numbers."""
+def _from_csv(path: str | PathLike[str], wanted: _Wanted, expected: tuple[str, ...] = COLUMNS) -> _Table:
+    """The wanted columns of a CSV file's non-blank rows (the header's names stripped), with their line numbers,
+    read :data:`CHUNK_ROWS` rows at a time."""
     source = str(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = [name.strip() for name in next(reader, [])]
-            rows, lines = [], []
+            if not any(header):
+                raise SettingsError("data", f"{source} is empty: expected a header line {','.join(expected)} and "
+                                            "one row per child and visit")
+            twice = sorted({name for name in header if header.count(name) > 1})
+            if twice:
+                raise SettingsError("data", f"column {', '.join(twice)} appears more than once in the header of "
+                                            f"{source}")
+            table = _Table(header, source, wanted)
+            chunk: dict[str, list[Any]] = {name: [] for name in table.reads}
+            slots = [(header.index(name), chunk[name].append) for name in table.reads]
+            lines: list[int] = []
             for row in reader:
-                if any(cell.strip() for cell in row):
-                    rows.append(row)
-                    lines.append(reader.line_num)
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise SettingsError("data", f"line {reader.line_num} of {source} has {len(row)} fields, the "
+                                                f"header has {len(header)}")
+                for i, append in slots:
+                    cell = row[i]
+                    append(cell if cell.strip() else None)
+                lines.append(reader.line_num)
+                if len(lines) == CHUNK_ROWS:
+                    table.add(chunk, np.array(lines, dtype=np.int64))
+                    for cells in chunk.values():
+                        cells.clear()
+                    lines.clear()
+            table.add(chunk, np.array(lines, dtype=np.int64))
     except FileNotFoundError:
         raise SettingsError("data", f"cannot read {source}: no such file") from None
     except IsADirectoryError:
@@ -430,25 +619,14 @@ def _from_csv(path: str | PathLike[str], wanted: tuple[str, ...], expected: tupl
         raise SettingsError("data", f"cannot read {source}: {exc.strerror or exc}") from None
     except csv.Error as exc:
         raise SettingsError("data", f"{source} is not a readable CSV file: {' '.join(str(exc).split())}") from None
-    if not any(header):
-        raise SettingsError("data", f"{source} is empty: expected a header line {','.join(expected)} and one row "
-                                    "per child and visit")
-    twice = sorted({name for name in header if header.count(name) > 1})
-    if twice:
-        raise SettingsError("data", f"column {', '.join(twice)} appears more than once in the header of {source}")
-    if not rows:
+    if not table.read:
         raise SettingsError("data", f"{source} has a header but no rows: expected one row per child and visit")
-    for row, line in zip(rows, lines, strict=True):
-        if len(row) != len(header):
-            raise SettingsError("data", f"line {line} of {source} has {len(row)} fields, the header has "
-                                        f"{len(header)}")
-    columns = {name: [row[i] if row[i].strip() else None for row in rows]
-               for i, name in enumerate(header) if name in wanted}
-    return _Table(header=header, columns=columns, places=lines, source=source)
+    return table.finish()
 
 
-def _from_frame(frame: pd.DataFrame, wanted: tuple[str, ...], expected: tuple[str, ...] = COLUMNS) -> _Table:
-    """The columns of a DataFrame as cells (None where missing), with the index labels of its rows."""
+def _from_frame(frame: pd.DataFrame, wanted: _Wanted, expected: tuple[str, ...] = COLUMNS) -> _Table:
+    """The wanted columns of a DataFrame (None where missing), with the positions of its rows, converted
+    :data:`CHUNK_ROWS` rows at a time."""
     import pandas as pd
 
     if not isinstance(frame, pd.DataFrame):
@@ -463,13 +641,16 @@ def _from_frame(frame: pd.DataFrame, wanted: tuple[str, ...], expected: tuple[st
         raise SettingsError("data", f"column {', '.join(twice)} appears more than once in {FRAME}")
     if frame.empty:
         raise SettingsError("data", f"{FRAME} has no rows: expected one row per child and visit")
-    columns = {}
-    for i, name in enumerate(header):
-        if name in wanted:
-            cells = frame.iloc[:, i]
-            columns[name] = [None if gone else cell
-                             for cell, gone in zip(cells.tolist(), cells.isna().tolist(), strict=True)]
-    return _Table(header=header, columns=columns, places=frame.index.tolist(), source="")
+    table = _Table(header, "", wanted, index=frame.index)
+    for start in range(0, len(frame), CHUNK_ROWS):
+        part = frame.iloc[start:start + CHUNK_ROWS]
+        chunk = {}
+        for name in table.reads:
+            cells = part.iloc[:, header.index(name)]
+            chunk[name] = [None if gone else cell
+                           for cell, gone in zip(cells.tolist(), cells.isna().tolist(), strict=True)]
+        table.add(chunk, np.arange(start, start + len(part), dtype=np.int64))
+    return table.finish()
 
 
 def _identifier(cell: Any) -> Any:
@@ -502,39 +683,38 @@ def _label(cell: Any) -> str | None:
     return str(int(x)) if x.is_integer() else repr(x)
 
 
+def _number(cell: Any) -> float:
+    """A cell as a float: NaN if it is not a number."""
+    try:
+        return float(cell.strip() if isinstance(cell, str) else cell)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _numbers(table: _Table, name: str, *, required: bool) -> np.ndarray:
     """Column ``name`` as floats; an empty cell is NaN unless ``required``."""
-    cells = table.columns[name]
-    out = np.empty(len(cells))
-    for k, cell in enumerate(cells):
-        text = _text(cell)
-        if not text:
-            if required:
-                raise SettingsError(f"data.{name}", f"missing value at {table.row(k)} of {table.origin}")
-            out[k] = math.nan
-            continue
-        try:
-            x = float(text if isinstance(cell, str) else cell)
-        except (TypeError, ValueError):
-            x = math.nan
-        if not math.isfinite(x):
-            raise SettingsError(f"data.{name}", f"expected a number, got {text!r} at {table.row(k)} of "
-                                                f"{table.origin} (the first non-numeric value in the column)")
-        out[k] = x
-    return out
+    column = table.columns[name]
+    empty = column.empty if required else None
+    if column.bad is not None and (empty is None or column.bad[0] < empty):
+        k, text = column.bad
+        raise SettingsError(f"data.{name}", f"expected a number, got {text!r} at {table.row(k)} of "
+                                            f"{table.origin} (the first non-numeric value in the column)")
+    if empty is not None:
+        raise SettingsError(f"data.{name}", f"missing value at {table.row(empty)} of {table.origin}")
+    return column.values
 
 
 def _check_constant(table: _Table, name: str, x: np.ndarray, child: np.ndarray, first: np.ndarray,
                     ids: Sequence[Any], shown: Callable[[int], str] | None = None) -> None:
-    """Every row of a child has the value of its first row (an empty cell differs from a number); ``shown``
-    gives row ``k``'s value for the message (default the number ``x[k]``)."""
+    """Every row of a child has the value of its first row (an empty cell differs from a number); ``ids`` are the
+    children's identifiers, ``shown`` gives row ``k``'s value for the message (default the number ``x[k]``)."""
     ref = x[first][child]
     differs = np.flatnonzero(~((x == ref) | (np.isnan(x) & np.isnan(ref))))
     if differs.size:
         k = int(differs[0])
         j = int(first[child[k]])
         show = shown or (lambda row: _show(x[row]))
-        raise SettingsError(f"data.{name}", f"must be the same on every row of a child: child {ids[k]!r} has "
+        raise SettingsError(f"data.{name}", f"must be the same on every row of a child: child {ids[child[k]]!r} has "
                                             f"{show(j)} at {table.row(j)} but {show(k)} at {table.row(k)} "
                                             f"of {table.origin}")
 

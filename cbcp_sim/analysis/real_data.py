@@ -122,8 +122,9 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
         score on every row of the child) and ``value``; one row per child and visit, a missed visit an absent
         row or an empty value. A child's row at visit 0 gives its baseline where the data have no baseline
         column or the child's cell is empty (where both are given they must agree). Further columns are ignored
-        unless named in ``covariates``. Children without a baseline are left out. See
-        :mod:`cbcp_sim.analysis.long_data`.
+        unless named in ``covariates``: a file is read a chunk of rows at a time, keeping only the columns used.
+        Children without a baseline are left out. At most :data:`~cbcp_sim.analysis.long_data.MAX_ROWS` rows
+        (1,000,000, of the trial chosen) are read. See :mod:`cbcp_sim.analysis.long_data`.
     method
         ``change`` (Student's t-test of the change from baseline) or an analysis of :data:`ANALYSES` for two
         parallel arms (``ttest``, ``welch``, ``ancova``, ``mmrm``, ``wilcoxon``, ``fisher``, ``chisquare``).
@@ -162,8 +163,8 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     SettingsError
         Naming the parameter at fault (``data``, ``data.<column>``, ``method``, ``visit``, ``covariates``,
         ``endpoint``, ``alpha``, ``mcid``, ``columns``, ``columns.<role>``, ``control``, ``trial``): a bad value,
-        bad data, fewer than two children per arm with a baseline and a value at the visit, or a fit that fails
-        (no variation left, collinear covariates).
+        bad data or more than ``MAX_ROWS`` rows, fewer than two children per arm with a baseline and a value at
+        the visit, or a fit that fails (no variation left, collinear covariates).
     """
     registry = _registry()
     if not isinstance(method, str) or method not in (*registry, "change"):

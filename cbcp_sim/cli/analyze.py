@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cbcp_sim.analysis.long_data import ROLES
+from cbcp_sim.analysis.long_data import MAX_ROWS, ROLES
 from cbcp_sim.cli.options import option
 
 
@@ -26,7 +26,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                     "baseline are left out; --id-column and the like name columns called otherwise) and print the "
                     "estimate of the treated arm minus the control at one visit with its SE, df, two-sided "
                     "confidence interval and p-value.")
-    an.add_argument("data", metavar="DATA.csv", help="long-format CSV file")
+    an.add_argument("data", metavar="DATA.csv", help=f"long-format CSV file (at most {MAX_ROWS:,} rows of the "
+                                                      "trial analysed; only the columns used are kept)")
     option(an, "--method", param="method", required=True, metavar="M",
            help="change (t-test of the change from baseline) or any analysis of analysis.primary "
                 "(ttest, welch, ancova, ...; an unknown name lists them)")
