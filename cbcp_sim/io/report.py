@@ -38,6 +38,7 @@ from cbcp_sim import __version__
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.io import plots
 from cbcp_sim.io.plots import label, mcse_decimals, one_line, with_mcse
+from cbcp_sim.io.report_inputs import KIND, READS, checked, checked_table
 from cbcp_sim.planning.sample_size import per_arm_text
 from cbcp_sim.run.result import OPERATIONS_LABELS
 from cbcp_sim.run.settings import CHUNK_SIZE
@@ -97,16 +98,25 @@ def _load(path: Path, read: Callable[[Path], Any]) -> Any:
         return read(path)
     except FileNotFoundError:
         raise ScenarioError(str(path), "is missing: has the run finished?") from None
-    except (OSError, ValueError) as exc:  # JSON and CSV parse errors are ValueErrors
+    except (OSError, ValueError, RecursionError) as exc:  # JSON and CSV parse errors are ValueErrors; deep nesting
         raise ScenarioError(str(path), f"cannot be read: {' '.join(str(exc).split())}") from None
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(path: Path) -> Any:
     return _load(path, lambda p: json.loads(p.read_text(encoding="utf-8")))
 
 
-def _csv(path: Path) -> pd.DataFrame:
-    return _load(path, pd.read_csv)
+def _read(directory: Path, kind: str, manifest: Any) -> dict[str, Any]:
+    """The files a page of ``kind`` reads (the ``manifest`` already read), by name, each checked against what it
+    should hold (:data:`~cbcp_sim.io.report_inputs.READS`) before anything is rendered."""
+    files = {}
+    for name, spec in READS[kind].items():
+        path = directory / name
+        if name.endswith(".csv"):
+            files[name] = checked_table(path, _load(path, pd.read_csv), spec, kind)
+        else:
+            files[name] = checked(path, manifest if name == MANIFEST else _json(path), spec, kind)
+    return files
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,11 @@ def _sig(value: Any, digits: int = 2) -> str:
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fixed(value: Any, spec: str = ".3f") -> str:
+    """A number formatted by ``spec``; empty for a missing one (NaN: null in the file)."""
+    return format(value, spec) if _finite(value) else ""
 
 
 def _rate(value: Any, mcse: Any, low: Any = None, high: Any = None) -> str:
@@ -278,61 +293,82 @@ def _analysis_rows(rows: list[dict[str, Any]], lead: list[tuple[str, Callable[[d
                    *, roles: bool) -> str:
     """One row per analysis (or point): ``lead`` columns, then power and type I error with their 95%
     intervals, the MCSE of power, the estimate, its bias with MCSE, RMSE and coverage, each to the digits its
-    Monte Carlo error supports."""
-
-    def get(r: dict[str, Any], key: str) -> Any:
-        value = r.get(key)
-        return value.item() if hasattr(value, "item") else value
+    Monte Carlo error supports. When some analysis failed, power over all trials too (a failure counted as not
+    significant), beside power over the trials analysed."""
 
     def estimate(r: dict[str, Any], key: str) -> str:
-        mcse = get(r, "bias_mcse")
-        return escape(with_mcse(get(r, key), mcse if _finite(mcse) else None)) if _finite(get(r, key)) else ""
+        mcse = _get(r, "bias_mcse")
+        return escape(with_mcse(_get(r, key), mcse if _finite(mcse) else None)) if _finite(_get(r, key)) else ""
 
     def rmse(r: dict[str, Any]) -> str:
-        value, n = get(r, "rmse"), _analysed(r)
+        value, n = _get(r, "rmse"), _analysed(r)
         return escape(with_mcse(value, value / math.sqrt(2 * n) if _finite(value) and n else None)) \
             if _finite(value) else ""
 
     def coverage(r: dict[str, Any]) -> str:
-        value, n = get(r, "coverage"), _analysed(r)
+        value, n = _get(r, "coverage"), _analysed(r)
         if not _finite(value):
             return ""
         mcse = math.sqrt(value * (1 - value) / n) if n else None
         return escape(with_mcse(value, mcse if mcse else None))
+
+    def failed(r: dict[str, Any]) -> str:
+        if not _finite(_get(r, "n_failed")):
+            return ""
+        return f"{_count(r, 'n_failed')}" + (f" of {_count(r, 'n_reps')}" if _finite(_get(r, "n_reps")) else "")
+
+    def all_trials(r: dict[str, Any]) -> str:
+        value, n = _get(r, "power_all_trials"), _count(r, "n_reps")
+        return _rate(value, math.sqrt(value * (1 - value) / n) if _finite(value) and n else None)
 
     columns: list[tuple[str, Callable[[dict[str, Any]], str], bool]] = list(lead)
     if roles:
         name, first, _ = columns[0]
 
         def with_role(r: dict[str, Any]) -> str:
-            return first(r) + f'<span class="ci">{escape(str(get(r, "role")))}</span>'
+            return first(r) + f'<span class="ci">{escape(str(_get(r, "role")))}</span>'
 
         columns[0] = (name, with_role, False)
     columns += [
         ('power<span class="ci">95% interval</span>',
-         lambda r: _rate(get(r, "power"), get(r, "mcse"), get(r, "ci_low"), get(r, "ci_high")), True),
-        ("MCSE", lambda r: _sig(get(r, "mcse")), True),
+         lambda r: _rate(_get(r, "power"), _get(r, "mcse"), _get(r, "ci_low"), _get(r, "ci_high")), True),
+        ("MCSE", lambda r: _sig(_get(r, "mcse")), True),
+    ]
+    if any(_count(r, "n_failed") and _finite(_get(r, "power_all_trials")) for r in rows):
+        columns.append(("power, all trials", all_trials, True))
+    columns += [
         ('type I error<span class="ci">95% interval</span>',
-         lambda r: _rate(get(r, "type1_error"), get(r, "type1_mcse"), get(r, "type1_ci_low"),
-                         get(r, "type1_ci_high")), True),
-        ("true effect", lambda r: escape(f"{get(r, 'true_effect'):.3g}") if _finite(get(r, "true_effect")) else "",
+         lambda r: _rate(_get(r, "type1_error"), _get(r, "type1_mcse"), _get(r, "type1_ci_low"),
+                         _get(r, "type1_ci_high")), True),
+        ("true effect", lambda r: escape(f"{_get(r, 'true_effect'):.3g}") if _finite(_get(r, "true_effect")) else "",
          True),
         ("mean estimate", lambda r: estimate(r, "mean_estimate"), True),
         ('bias<span class="ci">(MCSE)</span>',
-         lambda r: estimate(r, "bias") + (f'<span class="ci">({_sig(get(r, "bias_mcse"))})</span>'
-                                          if _finite(get(r, "bias_mcse")) else ""), True),
+         lambda r: estimate(r, "bias") + (f'<span class="ci">({_sig(_get(r, "bias_mcse"))})</span>'
+                                          if _finite(_get(r, "bias_mcse")) else ""), True),
         ("RMSE", rmse, True),
         ("coverage", coverage, True),
-        ("failed", lambda r: escape(f"{get(r, 'n_failed')} of {get(r, 'n_reps')}")
-         if get(r, "n_reps") is not None else escape(_text(get(r, "n_failed"))), True),
+        ("failed", failed, True),
     ]
     return _table([h for h, _, _ in columns], [[f(r) for _, f, _ in columns] for r in rows],
                   [n for _, _, n in columns])
 
 
+def _get(r: dict[str, Any], key: str) -> Any:
+    """A row's value (a table's NumPy scalar as a Python one; None if absent)."""
+    value = r.get(key)
+    return value.item() if hasattr(value, "item") else value
+
+
+def _count(r: dict[str, Any], key: str) -> int:
+    """A row's count (``n_reps``, ``n_failed``); 0 if absent or missing."""
+    value = _get(r, key)
+    return int(value) if _finite(value) else 0
+
+
 def _analysed(r: dict[str, Any]) -> int:
-    n, failed = r.get("n_reps"), r.get("n_failed") or 0
-    return int(n) - int(failed) if _finite(n) else 0
+    """Trials whose analysis gave a result."""
+    return max(_count(r, "n_reps") - _count(r, "n_failed"), 0)
 
 
 def _units_note(rows: list[dict[str, Any]], scenario: Scenario | None) -> str:
@@ -468,12 +504,11 @@ def _changes_table(changes: list[dict[str, Any]]) -> str:
     return _table(["key", "value", "meaning"], rows)
 
 
-def _inputs(page: _Page, result: dict[str, Any] | None, resolved: _Resolved | None, directory: Path,
-            manifest: dict[str, Any], links: dict[str, str]) -> str:
+def _inputs(page: _Page, files: dict[str, Any], resolved: _Resolved | None, links: dict[str, str]) -> str:
     """The Inputs section: what was changed, the design table, kind-specific inputs, the settings, and how to
     reproduce the result."""
     out = [_h(2, "Inputs", "inputs")]
-    changes = (result or {}).get("changes")
+    changes = files.get("result.json", {}).get("changes")
     if changes:
         out += [_h(3, "Changed from the scenario file"), _changes_table(changes)]
     elif resolved is not None and resolved.changed:
@@ -490,7 +525,7 @@ def _inputs(page: _Page, result: dict[str, Any] | None, resolved: _Resolved | No
         if s.outcome.model == "gmfm66" and any(r.doses for r in s.regimens):
             out += [_h(3, "Effect assumptions"), _effects_table(s)]
     out += page.inputs
-    settings = {**page.settings, "inputs digest": manifest.get("inputs_digest")}
+    settings = {**page.settings, "inputs digest": files[MANIFEST].get("inputs_digest")}
     out += [_h(3, "Run settings"), _facts(settings)]
     out.append(_h(3, "Reproduce"))
     if page.command:
@@ -515,23 +550,26 @@ def _settings(result: dict[str, Any], **more: Any) -> dict[str, Any]:
             "scenario digest": result["scenario_digest"]}
 
 
-def _interval(result: dict[str, Any], key: str = "") -> str:
-    """``0.44 (95% interval 0.39-0.49)`` to the digits of the MCSE."""
-    value, mcse = result[key or "power"], result.get("mcse")
-    decimals = mcse_decimals(mcse) if _finite(mcse) else 3
-    return (f"{with_mcse(value, mcse if _finite(mcse) else None)} (95% interval {result['ci_low']:.{decimals}f}–"
-            f"{result['ci_high']:.{decimals}f})")
+def _interval(result: dict[str, Any], key: str = "power") -> str:
+    """``0.44 (95% interval 0.39-0.49)`` to the digits of the MCSE (three decimals without one)."""
+    value, mcse, low, high = result[key], result.get("mcse"), result["ci_low"], result["ci_high"]
+    if not _finite(value):
+        return "not computed (no trial could be analysed)"
+    decimals = mcse_decimals(mcse)
+    spec = f".{3 if decimals is None else decimals}f"
+    return with_mcse(value, mcse) + (f" (95% interval {low:{spec}}–{high:{spec}})" if _finite(low) and _finite(high)
+                                     else "")
 
 
 def _alpha(resolved: _Resolved | None) -> float | None:
     return resolved.scenario.design.alpha if resolved is not None and resolved.scenario is not None else None
 
 
-def _run(directory: Path, manifest: dict[str, Any], resolved: _Resolved | None, target: float | None) -> _Page:
-    result = _json(directory / "result.json")
-    inputs = manifest.get("inputs", {})
+def _run(directory: Path, files: dict[str, Any], resolved: _Resolved | None, target: float | None) -> _Page:
+    result = files["result.json"]
+    inputs = files[MANIFEST].get("inputs", {})
     rows = list(result["analyses"])
-    t1 = with_mcse(result["type1_error"], result.get("type1_mcse") if _finite(result.get("type1_mcse")) else None)
+    t1 = with_mcse(result["type1_error"], result.get("type1_mcse"))
     lede = (f"Power of {result['analysis']} ({result['comparison']}): {_interval(result)}; type I error {t1} "
             f"(nominal {_alpha(resolved) if _alpha(resolved) is not None else 'alpha'}), over "
             f"{result['n_reps']:,} simulated trials.")
@@ -592,7 +630,7 @@ def _sweep_command(inputs: dict[str, Any]) -> tuple[str, dict[str, bytes]]:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(list(points[0]))
-        writer.writerows([inline_toml(v) for v in p.values()] for p in points)
+        writer.writerows([inline_toml(p[path]) for path in points[0]] for p in points)
         files["points.csv"] = buffer.getvalue().encode()
         given = "--points points.csv"
     command = f"cbcp-sim sweep {SCENARIO_FILE} {given} --reps {inputs['reps']} --seed {inputs['seed']} --out again"
@@ -601,16 +639,17 @@ def _sweep_command(inputs: dict[str, Any]) -> tuple[str, dict[str, bytes]]:
     return command, files
 
 
-def _sweep(directory: Path, manifest: dict[str, Any], resolved: _Resolved | None, target: float | None) -> _Page:
-    inputs = manifest["inputs"]
-    table = _csv(directory / "results.csv")
+def _sweep(directory: Path, files: dict[str, Any], resolved: _Resolved | None, target: float | None) -> _Page:
+    inputs = files[MANIFEST]["inputs"]
+    table = files["results.csv"]
     swept = plots.swept_columns(table)
     primary = table[table["role"] == "primary"].drop(columns="role")
     heading = _heading(None, resolved, inputs.get("scenario", {}).get("title", directory.name))
     settings = {"points": len(inputs["points"]), "swept": ", ".join(swept), "trials per point": inputs["reps"],
                 "seed": inputs["seed"], "chunk size": inputs.get("chunk_size", CHUNK_SIZE)}
     several = primary["comparison"].nunique() > 1
-    best = primary.loc[primary["power"].idxmax()] if not primary.empty else None
+    powered = primary.dropna(subset=["power"])
+    best = powered.loc[powered["power"].idxmax()] if not powered.empty else None
     lede = (f"{len(inputs['points'])} points × {inputs['reps']:,} simulated trials each, over "
             f"{', '.join(label(p, unit=False) for p in swept)}; primary analysis {primary['analysis'].iloc[0]}."
             if not primary.empty else "No primary analysis in results.csv.")
@@ -625,7 +664,7 @@ def _sweep(directory: Path, manifest: dict[str, Any], resolved: _Resolved | None
     rows = [dict(r) for _, r in primary.iterrows()]
     body = []
     x = plots.curve_axis(table)
-    if x is not None:
+    if x is not None and not primary.empty:
         body += [_h(3, f"Power by {label(x, unit=False)}"),
                  _image(plots.power_curves(table, x, target=target, heading=heading), f"power by {x}",
                         "Lines: power of the primary analysis; bands: Monte Carlo 95% intervals"
@@ -639,25 +678,24 @@ def _sweep(directory: Path, manifest: dict[str, Any], resolved: _Resolved | None
         extra = [_h(3, "Swept values (every combination)"), _table(["key", "values"], grid)]
     else:
         extra = [_h(3, "Points"), _frame(pd.DataFrame(inputs["points"]))]
-    command, files = _sweep_command(inputs)
+    command, offered = _sweep_command(inputs)
     note = (f"The base scenario of the sweep; {', '.join(label(p, unit=False) for p in swept)} take the values "
             "under Swept values below.")
-    return _Page(heading, lede, settings, command, body, extra, files, note)
+    return _Page(heading, lede, settings, command, body, extra, offered, note)
 
 
-def _sample_size(directory: Path, manifest: dict[str, Any], resolved: _Resolved | None,
+def _sample_size(directory: Path, files: dict[str, Any], resolved: _Resolved | None,
                  target: float | None) -> _Page:
-    result = _json(directory / "result.json")
-    inputs = manifest.get("inputs", {})
+    result = files["result.json"]
+    inputs = files[MANIFEST].get("inputs", {})
     lede = (f"Sample size for power {result['target']:g} with {result['analysis']} ({result['comparison']}): "
             f"{per_arm_text(result['n_per_arm'])} children per arm, {result['total']} in total. At this size the "
             f"simulated power is {_interval(result)}; the fitted curve gives {result['fitted_power']:.3f}.")
     settings = _settings(result, **{"target power": result["target"], "trials per size": result["reps"],
                                     "largest size searched": inputs.get("max_n")})
-    curve = pd.DataFrame(result["curve"])
     rows = [[escape(per_arm_text(r["n_per_arm"])), escape(_text(r["total"])),
              _rate(r["power"], r["mcse"], r["ci_low"], r["ci_high"]), escape(_sig(r["mcse"])),
-             escape(f"{r['fitted_power']:.3f}")] for r in curve.to_dict("records")]
+             escape(f"{r['fitted_power']:.3f}")] for r in result["curve"]]
     body = [_image(plots.sample_size(result), "power by sample size",
                    "Points: simulated power with 95% intervals; line: the fitted probit curve in √n."),
             _h(3, "Power by sample size"),
@@ -669,17 +707,16 @@ def _sample_size(directory: Path, manifest: dict[str, Any], resolved: _Resolved 
     return _Page(_heading(result, resolved, directory.name), lede, settings, command, body)
 
 
-def _assurance(directory: Path, manifest: dict[str, Any], resolved: _Resolved | None,
+def _assurance(directory: Path, files: dict[str, Any], resolved: _Resolved | None,
                target: float | None) -> _Page:
-    result = _json(directory / "result.json")
-    draws = _csv(directory / "draws.csv")
+    result, draws = files["result.json"], files["draws.csv"]
     priors = [[_key_header(path), escape(str(spec.get("distribution"))),
                escape(", ".join(f"{k} = {_text(v)}" for k, v in spec.items() if k != "distribution"))]
               for path, spec in result["priors"].items()]
     settings = _settings(result, **{"draws": result["draws"], "trials per draw": result["reps_per_draw"]})
     lede = (f"Assurance of {result['analysis']} ({result['comparison']}): {_interval(result, 'assurance')}, the "
             f"power averaged over {result['draws']:,} draws from the priors; a rejection favouring the cells in "
-            f"{result['favourable']:.3f} of trials.")
+            f"{_fixed(result['favourable'])} of trials.")
     quantiles = result["power_quantiles"]
     body = [_image(plots.assurance(draws, result), "power over the draws from the priors",
                    "Histogram: power at each draw; line and band: the assurance and its Monte Carlo 95% interval."),
@@ -691,24 +728,22 @@ def _assurance(directory: Path, manifest: dict[str, Any], resolved: _Resolved | 
     return _Page(_heading(result, resolved, directory.name), lede, settings, command, body, extra)
 
 
-def _sensitivity(directory: Path, manifest: dict[str, Any], resolved: _Resolved | None,
+def _sensitivity(directory: Path, files: dict[str, Any], resolved: _Resolved | None,
                  target: float | None) -> _Page:
-    result = _json(directory / "result.json")
+    result = files["result.json"]
     glob = result.get("global")
     base_mcse = result.get("base_mcse")
-    settings = _settings(result, **{"base power": with_mcse(result["base_power"], base_mcse if _finite(base_mcse)
-                                                            else None),
+    settings = _settings(result, **{"base power": with_mcse(result["base_power"], base_mcse),
                                     "trials per value": result["reps"]})
     tornado = sorted(result["tornado"], key=lambda r: r["rank"])
-    top = tornado[0] if tornado else None
-    lede = (f"Base power {with_mcse(result['base_power'], base_mcse if _finite(base_mcse) else None)} "
-            f"({result['analysis']}, {result['comparison']})."
+    top = tornado[0] if tornado and _finite(tornado[0]["swing"]) else None
+    lede = (f"Base power {with_mcse(result['base_power'], base_mcse)} ({result['analysis']}, {result['comparison']})."
             + (f" The largest swing, {top['swing']:.3f}, comes from {label(top['path'], unit=False)} "
                f"({plots._show(top['low'])} to {plots._show(top['high'])})." if top else ""))
     rows = [[escape(str(r["rank"])), _key_header(r["path"]), escape(_text(r["base"])),
              escape(plots._show(r["low"])), _rate(r["power_low"], r.get("mcse_low")),
              escape(plots._show(r["high"])), _rate(r["power_high"], r.get("mcse_high")),
-             escape(f"{r['swing']:.3f}")] for r in tornado]
+             escape(_fixed(r["swing"]))] for r in tornado]
     body = [_h(3, "One parameter at a time"),
             _image(plots.tornado(result), "tornado: power at the low and high value of each parameter",
                    "Bars: power at each end of a range, from the base power; error bars: Monte Carlo 95% intervals "
@@ -719,7 +754,7 @@ def _sensitivity(directory: Path, manifest: dict[str, Any], resolved: _Resolved 
         settings["global samples"] = glob["samples"]
         ranked = sorted(glob["rows"], key=lambda r: r["rank"])
         intervals = any("prcc_low" in r for r in ranked)
-        prcc_rows = [[escape(str(r["rank"])), _key_header(r["path"]), escape(f"{r['prcc']:+.3f}")]
+        prcc_rows = [[escape(str(r["rank"])), _key_header(r["path"]), escape(_fixed(r["prcc"], "+.3f"))]
                      + ([escape(f"{r['prcc_low']:+.3f} to {r['prcc_high']:+.3f}")
                          if _finite(r.get("prcc_low")) and _finite(r.get("prcc_high")) else "no resample ranks it"]
                         if intervals else []) for r in ranked]
@@ -768,23 +803,21 @@ def report(directory: str | Path, out: str | Path | None = None, *, target: floa
     Raises
     ------
     ScenarioError
-        The directory holds no manifest, one of an unknown kind, or its results are missing or unreadable.
+        The directory holds no manifest, one of an unknown kind, or its results are missing, unreadable or not
+        what they should be (a value of the wrong type, a missing key or column: named with its file).
     """
     directory = Path(directory)
     if not (directory / MANIFEST).is_file():
         raise ScenarioError(str(directory), f"holds no {MANIFEST}: not a run or sweep directory")
     manifest = _json(directory / MANIFEST)
-    kind = manifest.get("kind")
+    kind = checked(directory / MANIFEST, manifest, KIND, "").get("kind")
     if kind not in PAGES:
         raise ScenarioError(str(directory), f"holds a {MANIFEST} of unknown kind {kind!r}; "
                                             f"a report is made of: {', '.join(PAGES)}")
+    files = _read(directory, kind, manifest)
     path = Path(out) if out is not None else directory / "report.html"
     resolved = _resolved(directory)
-    try:
-        page = PAGES[kind](directory, manifest, resolved, target)
-        result = _json(directory / "result.json") if (directory / "result.json").is_file() else None
-    except KeyError as exc:
-        raise ScenarioError(str(directory), f"its {kind} results lack {exc}: written by another version?") from None
+    page = PAGES[kind](directory, files, resolved, target)
     links = _links(directory, path)
     heading = escape(page.heading)
     html = "\n".join([
@@ -794,7 +827,7 @@ def report(directory: str | Path, out: str | Path | None = None, *, target: floa
         f'<body>\n<header><h1>{heading}</h1><nav>{escape(kind)} · <a href="#inputs">Inputs</a> · '
         '<a href="#results">Results</a></nav></header>',
         _p(page.lede, "lede"),
-        _inputs(page, result, resolved, directory, manifest, links),
+        _inputs(page, files, resolved, links),
         _h(2, "Results", "results"),
         *page.results,
         _files(links),
