@@ -228,12 +228,25 @@ def test_inflating_member_is_refused_without_inflating(finished, tmp_path, monke
     assert_set_aside(root, first_key(), finished, monkeypatch, capsys, "compressed or larger")
 
 
-def test_chunk_written_without_a_recorded_checksum_is_not_trusted(finished, tmp_path, monkeypatch, capsys):
-    """A chunk whose checksum line is missing (checksums.jsonl lost) is recomputed, not trusted."""
+@pytest.mark.parametrize("lost", ["one line", "the file"])
+def test_chunks_written_without_a_recorded_checksum_are_not_trusted_and_said_once(finished, tmp_path, monkeypatch,
+                                                                                  capsys, lost):
+    """Chunks whose checksum lines are missing (one lost, or a directory of an older version without
+    checksums.jsonl) are recomputed, not trusted, with one line for the directory, not one per chunk."""
     root = copy_of(finished, tmp_path)
     lines = (root / CHECKSUMS).read_text().splitlines()
-    (root / CHECKSUMS).write_text("".join(x + "\n" for x in lines if first_key() not in x))
-    assert_set_aside(root, first_key(), finished, monkeypatch, capsys, "no checksum")
+    if lost == "the file":
+        (root / CHECKSUMS).unlink()
+    else:
+        (root / CHECKSUMS).write_text("".join(x + "\n" for x in lines if first_key() not in x))
+    rows, ran, err = resume_counting(root, monkeypatch, capsys)
+    assert rows == finished[1]
+    assert len(ran) == (len(lines) if lost == "the file" else 1) > 0
+    assert len(err.splitlines()) == 1 and "holds chunks with no checksum recorded" in err, err
+    bad = [p for p in (root / "chunks").iterdir() if ".bad-" in p.name]
+    assert len(bad) == len(ran)
+    again, ran, err = resume_counting(root, monkeypatch, capsys)
+    assert ran == [] and again == finished[1] and err == ""
 
 
 def test_saved_chunks_embed_their_key_and_record_their_checksum(finished):
@@ -441,10 +454,9 @@ def test_a_full_disk_stops_a_run_in_one_line_and_the_next_run_resumes(tmp_path):
     assert "Traceback" not in stopped.stderr
     assert (tmp_path / "out" / MANIFEST).is_file() and not (tmp_path / "out" / "summary.csv").exists()
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".tmp")]
-    resumed = subprocess.run([sys.executable, "-m", "cbcp_sim.cli", *argv, "--out", "out"], cwd=tmp_path,
-                             capture_output=True, text=True, check=True)
-    fresh = subprocess.run([sys.executable, "-m", "cbcp_sim.cli", *argv, "--out", "fresh"], cwd=tmp_path,
-                           capture_output=True, text=True, check=True)
+    for out in ("out", "fresh"):  # resume the stopped run; run it afresh
+        subprocess.run([sys.executable, "-m", "cbcp_sim.cli", *argv, "--out", out], cwd=tmp_path,
+                       capture_output=True, text=True, check=True)
     assert (tmp_path / "out" / "summary.csv").read_text() == (tmp_path / "fresh" / "summary.csv").read_text()
 
 

@@ -264,6 +264,10 @@ def _read_bounded(path: Path, limit: int = MAX_CHUNK_BYTES) -> bytes:
 
 
 #: What a damaged or foreign file can raise while it is read and decoded.
+class _Unrecorded(ValueError):
+    """A chunk whose checksum was never recorded: not trusted, and said once per directory, not per chunk."""
+
+
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError,
                zipfile.BadZipFile, UnicodeError, OverflowError, MemoryError)
 
@@ -351,6 +355,7 @@ class Store:
         self._lock: _Lock | None = None
         self._sums: dict[str, tuple[str, int | None]] | None = None
         self._verified: dict[str, Any] = {}
+        self._told_unrecorded = False
         if self.root.exists() and not self.root.is_dir():
             raise InputError(source, f"{self.root} is a file, not a directory")
         for name in (MANIFEST, "chunks", "log.jsonl", CHECKSUMS, LOCK):
@@ -446,7 +451,7 @@ class Store:
         data = _read_bounded(path)
         recorded = self._checksums().get(key)
         if recorded is None:
-            raise ValueError(f"no checksum recorded in {CHECKSUMS}")
+            raise _Unrecorded(f"no checksum recorded in {CHECKSUMS}")
         if hashlib.sha256(data).hexdigest() != recorded[0]:
             raise ValueError("checksum mismatch")
         chunk, meta = _decode(data, cls)
@@ -472,8 +477,14 @@ class Store:
         except OSError as error:
             path.unlink(missing_ok=True)
             bad = Path(f"(removed: {error.strerror})")
-        print(printable(f"warning: {self.source}: chunk {path.name} failed verification ({reason}); set aside as "
-                        f"{bad.name}, computing it again"), file=sys.stderr)
+        if not isinstance(exc, _Unrecorded):
+            print(printable(f"warning: {self.source}: chunk {path.name} failed verification ({reason}); set aside "
+                            f"as {bad.name}, computing it again"), file=sys.stderr)
+        elif not self._told_unrecorded:  # a directory of an older version: every chunk is so, one line says it
+            self._told_unrecorded = True
+            print(printable(f"warning: {self.source}: {self.root} holds chunks with no checksum recorded (an older "
+                            "version wrote them, or a hand): each is set aside as NAME.bad-TIME and computed again"),
+                  file=sys.stderr)
         self.log(event="bad-chunk", chunk=path.name, reason=reason, moved_to=bad.name)
 
     def load(self, key: str, cls: type) -> Any:
