@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cbcp_sim.errors import InputError, ScenarioError, SettingsError
-from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 if TYPE_CHECKING:
     from cbcp_sim.analysis.real_data import AnalysisResult, analyze
     from cbcp_sim.run.engine import simulate
     from cbcp_sim.run.result import SimulationResult
+    from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
 __all__ = ["AnalysisResult", "InputError", "Scenario", "ScenarioError", "SettingsError", "SimulationResult", "analyze",
@@ -25,7 +25,12 @@ __all__ = ["AnalysisResult", "InputError", "Scenario", "ScenarioError", "Setting
 
 
 def __getattr__(name: str) -> Any:
-    """Import the numerical engine and the analyses only when they are used (keeps ``import cbcp_sim`` light)."""
+    """Import the scenario, the numerical engine and the analyses only when they are used: ``import cbcp_sim``
+    stays light, and the command line catches a Ctrl-C while they load."""
+    if name in ("Scenario", "load_scenario", "scenario_from_dict"):
+        from cbcp_sim import scenario
+
+        return getattr(scenario, name)
     if name == "simulate":
         from cbcp_sim.run.engine import simulate
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from cbcp_sim.cli.main import main
+from cbcp_sim.cli import main
 
 sys.exit(main())
