@@ -46,19 +46,24 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_the_estimate_bounds_the_traced_peak_of_a_chunk_from_above_within_a_factor(name):
-    scenario = load_scenario(*CASES[name])
-    reps = 100
+def traced_peak(scenario, reps: int) -> int:
+    """Peak memory traced (numpy's arrays included) while a chunk of ``reps`` trials is simulated and analysed."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an MMRM replicate that fails is counted, as in a run
         run_chunk(scenario, 1, 0, 2)  # caches (natural-history tables, the eligible share) are not the chunk's
         tracemalloc.start()
         try:
             run_chunk(scenario, 1, 0, reps)
-            peak = tracemalloc.get_traced_memory()[1]
+            return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_estimate_bounds_the_traced_peak_of_a_chunk_from_above_within_a_factor(name):
+    scenario = load_scenario(*CASES[name])
+    reps = 100
+    peak = traced_peak(scenario, reps)
     estimate = budget.chunk_memory(scenario).of(reps)
     assert peak <= estimate <= 8 * peak, (peak, estimate)
 
@@ -128,3 +133,10 @@ def test_a_sweep_grid_has_a_stated_limit(capsys, tmp_path):
     assert_one_line_error(*cli(capsys, "sweep", "--out", str(tmp_path / "out"), "--grid",
                                f"design.n_per_arm=2:{MAX_POINTS + 3}:1"),
                           f"at most {MAX_POINTS}")
+
+
+def test_an_mmrm_with_baseline_as_a_response_is_estimated_with_its_extra_visit():
+    covariate = load_scenario("repeat_dose", {"design.n_per_arm": 40})
+    response = load_scenario("repeat_dose", {"design.n_per_arm": 40, "analysis.mmrm_baseline": "response"})
+    assert budget.chunk_memory(response).per_replicate > budget.chunk_memory(covariate).per_replicate
+    assert traced_peak(response, 50) <= budget.chunk_memory(response).of(50)

@@ -27,7 +27,7 @@ import pytest
 
 import cbcp_sim
 from cbcp_sim.cli import main
-from cbcp_sim.cli.main import _parser
+from cbcp_sim.cli.commands import _parser
 from cbcp_sim.cli.options import run_settings
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.run import progress

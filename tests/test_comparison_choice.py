@@ -105,7 +105,7 @@ def test_sweep_power_rows_of_a_named_comparison(tmp_path):
 @pytest.mark.parametrize("command", ["sample-size", "assurance", "sensitivity", "sweep"])
 def test_every_planning_command_maps_comparison_to_its_option(command):
     """--comparison is declared with option(..., param="comparison") on every planning command."""
-    from cbcp_sim.cli.main import _parser
+    from cbcp_sim.cli.commands import _parser
     from cbcp_sim.cli.options import TABLE
 
     parser = _parser()

@@ -651,7 +651,7 @@ def treatment_overrides(draw: st.DrawFn) -> dict[str, Any]:
         "treatment.waning_half_life_months": draw(st.one_of(st.just(math.inf), floats(0.01, 1e6))),
         "treatment.persistent_fraction": draw(floats(0.0, 1.0)),
         "treatment.relative_efficacy": draw(floats(0.0, 10.0)),
-        "treatment.ceiling_fraction": draw(st.one_of(st.just(math.inf), floats(1e-6, 1e3))),
+        "treatment.ceiling_fraction": draw(st.one_of(st.just(math.inf), floats(1e-6, 100.0))),
         "treatment.response_cv": draw(floats(0.0, 5.0)),
         "treatment.responder_fraction": draw(floats(0.0, 1.0)),
         "treatment.modifiers.gmfcs": draw(st.lists(floats(0.0, 10.0), min_size=5, max_size=5)),

@@ -578,6 +578,8 @@ def _from_csv(path: str | PathLike[str], wanted: _Wanted, expected: tuple[str, .
     """The wanted columns of a CSV file's non-blank rows (the header's names stripped), with their line numbers,
     read :data:`CHUNK_ROWS` rows at a time."""
     source = str(path)
+    if "\0" in source:
+        raise SettingsError("data", "a file name cannot hold a NUL character")
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cbcp-sim`` console script (see :func:`cbcp_sim.cli.main.main`). The libraries load
+    """Entry point of the ``cbcp-sim`` console script (see :func:`cbcp_sim.cli.commands.main`). The libraries load
     here, inside it, so a Ctrl-C while they do is one line too, not a traceback."""
     try:
-        from cbcp_sim.cli.main import main as run
+        from cbcp_sim.cli.commands import main as run
     except KeyboardInterrupt:
         # Nothing is written yet, so exit at once: CPython ends the process by SIGINT, not with 130, when the
         # interrupt struck code a library ran as it loaded, even once caught.

@@ -110,7 +110,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         description="Write an HTML page with the tables and embedded figures of a directory written by "
                     "run --out, sweep, sample-size --out, assurance --out or sensitivity --out.")
     rp.add_argument("directory", metavar="DIR", help="the directory of the run or sweep")
-    rp.add_argument("--out", metavar="FILE.html", help="where to write the page (default DIR/report.html)")
+    option(rp, "--out", param="out", metavar="FILE.html", help="where to write the page (default DIR/report.html)")
 
 
 def _common(parser: argparse.ArgumentParser, example: str) -> None:

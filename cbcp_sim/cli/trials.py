@@ -51,7 +51,7 @@ def handle(args: argparse.Namespace) -> int:
              f"  {args.count:,} simulated trial{'s' * (args.count > 1)} (seed {seed}) of {sum(d.n_per_arm)} "
              f"children ({', '.join(d.arms)}), visits at {visits} months: {len(frame):,} rows written to {args.out}"]
     if d.kind == "parallel" and len(d.arms) == 2:
-        lines.append(f"  analyse one: cbcp-sim analyze {args.out} --method {scenario.analysis.primary} "
+        lines.append(f"  analyse one: cbcp-sim analyze {_quoted(args.out)} --method {scenario.analysis.primary} "
                      f"--control {_quoted(d.arms[0])} --trial 0")
     print("\n".join(lines))
     return 0

@@ -88,6 +88,8 @@ def _figure(width: float = 7.0, height: float = 4.5):
 
 def check_figure_path(path: str | Path) -> None:
     """A ``--plot`` file name matplotlib can write (by its extension); the CLI checks it before any work."""
+    if "\0" in str(path):
+        raise InputError("path", "a file name cannot hold a NUL character")
     if Path(path).suffix.lower() not in FIGURE_SUFFIXES:
         raise InputError("path", f"file must end in .png, .svg or .pdf, got {Path(path).name!r}")
 
@@ -95,9 +97,9 @@ def check_figure_path(path: str | Path) -> None:
 def _save(fig, path: str | Path) -> None:  # noqa: ANN001 - matplotlib Figure
     """Write ``fig`` to ``path`` whole or not at all (a full disk leaves any earlier file as it was)."""
     path = Path(path)
-    check_figure_path(path)
     buffer = io.BytesIO()
     try:
+        check_figure_path(path)
         fig.savefig(buffer, format=path.suffix[1:].lower(), dpi=150)
     finally:
         _pyplot().close(fig)

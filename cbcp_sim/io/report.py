@@ -32,17 +32,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from cbcp_sim import __version__
-from cbcp_sim.errors import ScenarioError
+from cbcp_sim.errors import InputError, ScenarioError, printable
 from cbcp_sim.io import plots
 from cbcp_sim.io.plots import label, mcse_decimals, one_line, with_mcse
 from cbcp_sim.io.report_inputs import KIND, READS, checked, checked_table
 from cbcp_sim.planning.sample_size import per_arm_text
 from cbcp_sim.run.result import OPERATIONS_LABELS
 from cbcp_sim.run.settings import CHUNK_SIZE
-from cbcp_sim.run.store import MANIFEST, write_atomic
+from cbcp_sim.run.store import MANIFEST, check_path, write_atomic
 from cbcp_sim.scenario import Scenario, scenario_from_dict
 from cbcp_sim.scenario.spec import inline_toml
 
@@ -456,7 +457,8 @@ def _design_facts(s: Scenario) -> list[tuple[str, str]]:
              ("test", f"alpha {d.alpha:g}, {'two-sided' if d.sides == 2 else 'one-sided'}")]
     if s.outcome.model == "normal":
         o = s.outcome
-        facts.append(("outcome", f"normal model: effect {o.effect:g}, SD {o.sd:g}, correlation of baseline with "
+        sd = ", ".join(f"{v:g}" for v in np.atleast_1d(o.sd))
+        facts.append(("outcome", f"normal model: effect {o.effect:g}, SD {sd}, correlation of baseline with "
                                  f"the primary visit {o.correlation:g} (outcome units)"))
         return facts + _dropout_analysis(s)
     source = ("autologous: dose per kg = banked unit TNC × post-thaw recovery / weight, capped at "
@@ -777,6 +779,18 @@ PAGES: dict[str, Callable[[Path, dict[str, Any], _Resolved | None, float | None]
     "run": _run, "sweep": _sweep, "sample-size": _sample_size, "assurance": _assurance, "sensitivity": _sensitivity}
 
 
+def _page_path(out: str | Path) -> Path:
+    """The report's file ``out``, refused (one line on ``out``) where no page can be written: a directory, a
+    symbolic link (never written through) or a name no file can have."""
+    path = check_path(out, "out")
+    if path.is_symlink():
+        raise InputError("out", f"{printable(str(path))} is a symbolic link: nothing is written through a link")
+    if path.is_dir() or path.name in ("", ".", ".."):
+        raise InputError("out", f"{printable(str(path))} is a directory: give the page's "
+                                   "file name, such as report.html")
+    return path
+
+
 def _links(directory: Path, page_path: Path) -> dict[str, str]:
     """Each result file of the directory by name, as a link relative to the page."""
     names = [n for n in LINKED if (directory / n).is_file()]
@@ -806,7 +820,7 @@ def report(directory: str | Path, out: str | Path | None = None, *, target: floa
         The directory holds no manifest, one of an unknown kind, or its results are missing, unreadable or not
         what they should be (a value of the wrong type, a missing key or column: named with its file).
     """
-    directory = Path(directory)
+    directory = check_path(directory, "directory")
     if not (directory / MANIFEST).is_file():
         raise ScenarioError(str(directory), f"holds no {MANIFEST}: not a run or sweep directory")
     manifest = _json(directory / MANIFEST)
@@ -815,7 +829,7 @@ def report(directory: str | Path, out: str | Path | None = None, *, target: floa
         raise ScenarioError(str(directory), f"holds a {MANIFEST} of unknown kind {kind!r}; "
                                             f"a report is made of: {', '.join(PAGES)}")
     files = _read(directory, kind, manifest)
-    path = Path(out) if out is not None else directory / "report.html"
+    path = _page_path(out) if out is not None else directory / "report.html"
     resolved = _resolved(directory)
     page = PAGES[kind](directory, files, resolved, target)
     links = _links(directory, path)

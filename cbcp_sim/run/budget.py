@@ -58,7 +58,7 @@ def chunk_memory(s: Scenario) -> ChunkMemory:
     per = n * (PER_CHILD + PER_CHILD_VISIT * visits) + math.ceil(PER_CANDIDATE * screened)
     fixed = 0
     if "mmrm" in s.analyses:
-        t = visits - 1
+        t = visits - (s.analysis.mmrm_baseline in ("covariate", "none"))  # baseline a response: one visit more
         patterns = min(n, 2 ** t if s.operations.enabled else t + 1)  # missed visits make any pattern
         per += MMRM_PER_PATTERN * patterns * t * t
         fixed += 2 * max(BATCH_BYTES, 8 * patterns * t ** 4)  # a batch's Hessian terms, at least one fit

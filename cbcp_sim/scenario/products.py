@@ -183,8 +183,10 @@ class Treatment(Product):
         doc="Effect of each dose after the first relative to the first dose.",
         source="ASSUMPTION: no trial isolates the extra doses (ACCeNT-CP [Sun 2022], [Huang 2018], "
                "[Gu 2020], [Nguyen 2017]); 0.5 puts the 3-dose MSC course near 2 points")
+    # a finite share above 100 caps nothing a child can gain, and loses the precision of doses combined under it
+    # (1 - E/C rounds to 1; from about 1e14 repeat doses add nothing): inf says none
     ceiling_fraction: float = param(
-        0.2, number(0.0, math.inf, lo_open=True, allow_inf=True), unit="fraction",
+        0.2, number(0.0, 100.0, lo_open=True, allow_inf=True), unit="fraction",
         doc="Largest total cell effect of a child, as a share of the child's own GMFM-66 limit (inf = none).",
         source="ASSUMPTION (a first draft capped repeat doses at 1.25 Emax); tying the cap to the motor limit lets "
                "a GMFCS II child (limit 68) gain at most 14 points, a GMFCS V child (22) 4")

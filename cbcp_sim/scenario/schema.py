@@ -84,7 +84,8 @@ def join_path(keys: Iterable[str]) -> str:
 def _quoted(key: str) -> str:
     """``key`` as a TOML basic string."""
     escaped = key.replace("\\", "\\\\").replace("\"", "\\\"")
-    return "\"" + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped) + "\""
+    return "\"" + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+                         for c in escaped) + "\""
 
 
 def param(default: Any, check: Check, *, unit: str = "", doc: str, source: str, shown: str | None = None) -> Any:
@@ -116,8 +117,9 @@ def _type_name(value: Any) -> str:
 
 def number(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False,
            hi_open: bool = False, allow_inf: bool = False) -> Check:
-    """A real number in [lo, hi] (open ends as asked); ``inf`` only where ``allow_inf``."""
+    """A real number in [lo, hi] (open ends as asked); ``inf`` only where ``allow_inf``, beyond a finite ``hi`` too."""
     interval = f"{'(' if lo_open else '['}{_fmt(lo)}, {_fmt(hi)}{')' if hi_open else ']'}"
+    interval += ", or inf" if allow_inf and math.isfinite(hi) else ""
 
     def check(value: Any, path: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -126,7 +128,7 @@ def number(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False
             x = float(value)
         except OverflowError:
             raise ScenarioError(path, f"must be in {interval}, got a number too large") from None
-        bad = (math.isnan(x) or (math.isinf(x) and not allow_inf) or x < lo or x > hi
+        bad = (math.isnan(x) or (math.isinf(x) and not allow_inf) or x < lo or (x > hi and not math.isinf(x))
                or (lo_open and x == lo) or (hi_open and x == hi))
         if bad:
             raise ScenarioError(path, f"must be in {interval}, got {value!r}")

@@ -48,6 +48,7 @@ from cbcp_sim.errors import InputError, ScenarioError, SettingsError, printable
 from cbcp_sim.explore import centiles, trajectories
 from cbcp_sim.run.store import json_safe
 from cbcp_sim.scenario import default_scenario_path, load_scenario
+from cbcp_sim.scenario.boundaries import FAMILIES
 
 EXIT_USAGE = 2
 #: Trial calendars simulated by ``timeline`` unless --reps says otherwise.
@@ -56,7 +57,7 @@ TIMELINE_REPS = 1000
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"error: {self.prog}: {message}\n")
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {printable(message)}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,16 +110,30 @@ def _parser() -> argparse.ArgumentParser:
     cli_trials.add_command(sub)
     bd = sub.add_parser(
         "boundaries", help="group-sequential efficacy bounds (Lan-DeMets spending) on the z scale",
-        description="One-sided efficacy bounds on the z scale at the given information fractions, with the "
-                    "cumulative alpha spent and the nominal one-sided p-value of each look (as rpact's "
-                    "getDesignGroupSequential with typeOfDesign asOF or asP).")
+        description="Efficacy bounds on the z scale at the given information fractions, with the cumulative "
+                    "alpha spent and the nominal one-sided p-value of each look, and futility bounds given or from "
+                    "beta spending (as rpact's getDesignGroupSequential with typeOfDesign asOF, asP, asKD or asHSD "
+                    "and typeBetaSpending bsOF, bsP, bsKD or bsHSD).")
     option(bd, "--info", param="info", required=True, type=_fractions, metavar="T[,T...]",
-                    help="information fractions of the looks, increasing, the last 1 (e.g. 0.5,1)")
-    option(bd, "--alpha", param="alpha", type=float, default=0.025, help="one-sided alpha (default 0.025)")
-    option(bd, "--spending", param="spending", choices=("obf", "pocock"), default="obf",
-                    help="O'Brien-Fleming-type (obf, default) or Pocock-type (pocock) alpha spending")
+                    help="information fractions of the looks, increasing, the last 1 (e.g. 0.5,1) or, with interim "
+                         "looks, below 1: a last look before the planned maximum, spending alpha(t) only (as rpact)")
+    option(bd, "--alpha", param="alpha", type=float, default=0.025,
+           help="alpha, one-sided or (--sided 2) two-sided (default 0.025)")
+    option(bd, "--spending", param="spending", choices=FAMILIES, default="obf",
+                    help="alpha spending: O'Brien-Fleming-type (obf, default), Pocock-type (pocock), Kim-DeMets "
+                         "alpha t^rho (kim-demets) or Hwang-Shih-DeCani (hsd), the last two with --parameter")
+    option(bd, "--parameter", param="spending_parameter", type=float, metavar="G",
+           help="rho of kim-demets in [0.4, 8] or gamma of hsd in [-10, 5] (rpact gammaA)")
+    option(bd, "--sided", param="sided", type=int, choices=(1, 2), default=1,
+           help="1 (default) or 2: symmetric bounds +/-z for two-sided alpha")
     option(bd, "--futility", param="futility", type=_fractions, metavar="Z[,Z...]",
                     help="z-scale futility bounds, one per interim look")
+    option(bd, "--beta-spending", param="beta_spending", choices=FAMILIES,
+           help="futility bounds from this beta-spending family instead (rpact bsOF, bsP, bsKD, bsHSD)")
+    option(bd, "--beta", param="beta", type=float, default=0.2,
+           help="type II error of the beta-spending design (default 0.2: power 0.8)")
+    option(bd, "--beta-parameter", param="beta_spending_parameter", type=float, metavar="G",
+           help="parameter of a kim-demets or hsd beta-spending family (rpact gammaB)")
     bd.add_argument("--binding", action="store_true", help="futility bounds are binding")
     bd.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     tl = sub.add_parser(
@@ -295,16 +310,23 @@ def _trajectories(args: argparse.Namespace) -> int:
 def _boundaries(args: argparse.Namespace) -> int:
     from cbcp_sim.scenario.boundaries import boundaries
 
-    b = boundaries(args.info, alpha=args.alpha, spending=args.spending, futility=args.futility, binding=args.binding)
+    b = boundaries(args.info, alpha=args.alpha, spending=args.spending, futility=args.futility, binding=args.binding,
+                   spending_parameter=args.parameter, sided=args.sided, early_end=True,
+                   beta_spending=args.beta_spending, beta=args.beta, beta_spending_parameter=args.beta_parameter)
     if args.json:
         print(json.dumps(json_safe(b.to_json()), allow_nan=False))
         return 0
-    lines = [f"{args.spending} alpha spending, one-sided alpha {b.alpha:g}"
-             + ("" if args.futility is None else f"; {'binding' if b.binding else 'non-binding'} futility"),
-             "  look  fraction  critical_z  alpha_spent  nominal_p" + ("  futility_z" if args.futility else "")]
+    futility = bool(args.futility) or b.beta_spent is not None
+    spending = args.spending if args.parameter is None else f"{args.spending} ({args.parameter:g})"
+    lines = [f"{spending} alpha spending, {'one' if b.sided == 1 else 'two'}-sided alpha {b.alpha:g}"
+             + ("; symmetric bounds +/-critical_z" if b.sided == 2 else "")
+             + (f"; {'binding' if b.binding else 'non-binding'} futility" if futility else "")
+             + ("" if b.beta_spent is None else f" from {args.beta_spending} beta spending, beta {args.beta:g} at "
+                                                 f"drift {b.drift:.4f}"),
+             "  look  fraction  critical_z  alpha_spent  nominal_p" + ("  futility_z" if futility else "")]
     for k, t in enumerate(b.info):
         line = f"  {k + 1:>4}  {t:8.4g}  {b.critical_z[k]:10.4f}  {b.alpha_spent[k]:11.6f}  {b.nominal_p[k]:9.6f}"
-        if args.futility:
+        if futility:
             line += f"  {b.futility_z[k]:10.4f}" if np.isfinite(b.futility_z[k]) else "           -"
         lines.append(line)
     print("\n".join(lines))
