@@ -16,16 +16,22 @@ def ttest_power(delta: float, sd: float, n0: int, n1: int, alpha: float, sides: 
                                        alternative=alternative))
 
 
-def welch_power(delta: float, sd: float, n0: int, n1: int, alpha: float, sides: int) -> float:
-    """Welch test power, noncentral t with Satterthwaite df at the true variances (G*Power's approximation)."""
-    v0, v1 = sd**2 / n0, sd**2 / n1
-    df = (v0 + v1) ** 2 / (v0**2 / (n0 - 1) + v1**2 / (n1 - 1))
-    ncp = delta / math.sqrt(v0 + v1)
+def t_power(ncp: float, df: float, alpha: float, sides: int) -> float:
+    """Power of a t-test whose statistic is noncentral t with ``df`` and noncentrality ``ncp``."""
     crit = stats.t.ppf(1 - alpha / sides, df)
     power = stats.nct.sf(crit, df, ncp)
     if sides == 2:
         power += stats.nct.cdf(-crit, df, ncp)
     return float(power)
+
+
+def welch_power(delta: float, sd: float, n0: int, n1: int, alpha: float, sides: int,
+                sd1: float | None = None) -> float:
+    """Welch test power, noncentral t with Satterthwaite df at the true variances (G*Power's approximation);
+    ``sd1``: the active arm's SD when it differs from the control arm's ``sd``."""
+    v0, v1 = sd**2 / n0, (sd if sd1 is None else sd1) ** 2 / n1
+    df = (v0 + v1) ** 2 / (v0**2 / (n0 - 1) + v1**2 / (n1 - 1))
+    return t_power(delta / math.sqrt(v0 + v1), df, alpha, sides)
 
 
 def ancova_power_borm(delta: float, sd: float, rho: float, n0: int, n1: int, alpha: float, sides: int) -> float:

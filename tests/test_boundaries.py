@@ -54,18 +54,24 @@ def mcse(p):
 # ---- R rpact --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(DESIGNS))
-def test_bounds_match_rpact(name):
-    """Max abs difference over all cases: bounds 4.9e-7 (pocock K = 10; 8e-8 for K <= 5), probabilities 1e-8
-    (rpact floors the last alphaSpent to 1e-8). rpact reports bounds >= 7.5 as Inf (null in the fixture)."""
-    case = DESIGNS[name]
-    b = from_fixture(case)
+def assert_efficacy_matches_rpact(b, case: dict) -> None:
+    """Bounds to 1e-6 (rpact reports bounds >= 7.5 as Inf, null in a fixture), alpha spent and stage levels
+    to 1e-7."""
     rpact = np.array([np.inf if v is None else v for v in case["critical_z"]])
     finite = np.isfinite(rpact)
     np.testing.assert_allclose(b.critical_z[finite], rpact[finite], rtol=0, atol=1e-6)
     assert np.all(b.critical_z[~finite] >= 7.5)
     np.testing.assert_allclose(b.alpha_spent, case["alpha_spent"], rtol=0, atol=1e-7)
     np.testing.assert_allclose(b.nominal_p, case["nominal_p"], rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_bounds_match_rpact(name):
+    """Max abs difference over all cases: bounds 4.9e-7 (pocock K = 10; 8e-8 for K <= 5), probabilities 1e-8
+    (rpact floors the last alphaSpent to 1e-8)."""
+    case = DESIGNS[name]
+    b = from_fixture(case)
+    assert_efficacy_matches_rpact(b, case)
     assert b.info == pytest.approx(case["info"], abs=1e-14)
 
 

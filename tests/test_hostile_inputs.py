@@ -9,6 +9,7 @@ scenario strings cannot carry them.
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
 import warnings
@@ -101,8 +102,10 @@ def test_a_name_too_long_or_a_symlink_loop_is_a_one_line_error(tmp_path, capsys)
 # --- the normal model refuses what it cannot simulate ---------------------------------------------------------------
 
 @pytest.mark.parametrize(("file", "overrides", "field"), [
-    ("lee2012_single_arm.toml", {}, "outcome.model"),
-    ("sun2017_duke_crossover.toml", {}, "outcome.model"),
+    ("sun2017_duke_crossover.toml", {}, "analysis.dose_strata"),
+    ("sun2017_duke_crossover.toml", {"analysis.dose_strata": False, "design.visits": [0, 6, 12, 24],
+                                     "design.primary_visit": 6}, "design.primary_visit"),
+    ("default.toml", {"outcome.sd": [1.0, 2.0, 3.0]}, "outcome.sd"),
     ("default.toml", {"analysis.covariates": ["age"]}, "analysis.covariates"),
 ])
 def test_the_normal_model_refuses_designs_it_cannot_simulate(capsys, file, overrides, field):
@@ -110,8 +113,7 @@ def test_the_normal_model_refuses_designs_it_cannot_simulate(capsys, file, overr
     with pytest.raises(ScenarioError) as caught:
         load_scenario(SCENARIOS / file, settings)
     assert caught.value.path == field
-    argv = [f"--set={k}={v}" if isinstance(v, str) else f"--set={k}={v!r}".replace("'", '"')
-            for k, v in settings.items()]
+    argv = [f"--set={k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in settings.items()]
     assert_one_line_error(*cli(capsys, "run", str(SCENARIOS / file), "--reps", "20", *argv), field)
 
 

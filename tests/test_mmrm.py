@@ -104,7 +104,7 @@ def test_matches_nlme_gls_with_satterthwaite_df(name):
     assert (data.treated.sum(), (~data.treated).sum()) == (ref["n_treated"], ref["n_control"])
     for month, r in ref["arm_difference"].items():
         est = mmrm(data.values, data.observed, data.treated, data.visit_index(float(month)),
-                   covariates=data.covariates if covariates else None)
+                   covariates=data.covariates if covariates else None, mmrm_df="satterthwaite")
         p = infer(est, alpha=0.05, sides=2).p
         assert est.estimate[0] == pytest.approx(r["estimate"], rel=1e-8), month
         assert est.se[0] == pytest.approx(r["se"], rel=1e-8), month
@@ -393,7 +393,7 @@ def test_intermittent_small_trial_converges():
     """Replicate 3 of these trials has an interior REML optimum (found by BFGS on a Cholesky factor and polished
     by this module's own Newton steps: estimate -0.8635, SE 2.2136, df 20.673); mmrm must return it."""
     values, observed, treated, _ = _trials(3, 8, 11, 13, missing="intermittent")
-    est = mmrm(values[3:4], observed[3:4], treated, 4)
+    est = mmrm(values[3:4], observed[3:4], treated, 4, mmrm_df="satterthwaite")
     assert est.estimate[0] == pytest.approx(-0.86347075, rel=1e-6)
     assert est.se[0] == pytest.approx(2.21362241, rel=1e-6)
     assert est.df[0] == pytest.approx(20.67267221, rel=1e-6)

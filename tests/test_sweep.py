@@ -487,7 +487,8 @@ def test_group_sequential_sweep_resumes_to_the_same_table(capsys, tmp_path):
     assert code == 0, err
     table = (out / "results.csv").read_bytes()
     frame = read_table(out / "results.csv")
-    for column in ("sequential_power", "sequential_type1_error", "sequential_expected_children"):
+    for column in ("sequential_power", "sequential_type1_error", "sequential_expected_children",
+                   "sequential_expected_information_n"):
         assert frame[column].notna().all(), column
     chunks = sorted((out / "chunks").glob("*.npz"))
     assert len(chunks) == 2

@@ -37,6 +37,13 @@ def rate(reject: np.ndarray, failed: np.ndarray) -> dict[str, float]:
     return {"rate": p, "mcse": math.sqrt(p * (1 - p) / n) if n else math.nan, "ci_low": low, "ci_high": high}
 
 
+def familywise(null: list[Inference]) -> dict[str, float]:
+    """Family-wise error: the share of trials under no effect in which at least one of the comparisons ``null``
+    (their p-values adjusted together as run) rejects, with its MCSE and Wilson 95% interval ([EMA 2017]
+    multiplicity guideline). A trial is no decision only when every comparison failed."""
+    return rate(np.any([i.reject for i in null], axis=0), np.all([i.failed for i in null], axis=0))
+
+
 def operating_characteristics(name: str, role: str, alt: tuple[Estimates, Inference], null: tuple[Estimates, Inference],
               true_effect: float, *, comparison: str = "") -> dict[str, Any]:
     """One tidy row for an analysis of a comparison: power, type I error, bias, RMSE, coverage, failures.

@@ -1,4 +1,4 @@
-"""MMRM: mixed model for repeated measures, unstructured covariance, REML, Satterthwaite df; batched.
+"""MMRM: mixed model for repeated measures, unstructured covariance, REML, Kenward-Roger or Satterthwaite; batched.
 
 The model of the post-baseline visits ``t = 1..T`` of child ``i`` is
 
@@ -8,6 +8,8 @@ with ``Sigma`` unstructured (``T (T + 1) / 2`` parameters): visit-by-arm and vis
 effects, as R's ``mmrm(y ~ visit * arm + visit * baseline + us(visit | id))`` or
 ``nlme::gls(..., correlation = corSymm(), weights = varIdent(~ 1 | visit), method = "REML")``.
 A child contributes the visits it was seen at (monotone or intermittent missingness, valid under MAR).
+``mmrm_baseline`` moves baseline: out of the model (``none``), or into the responses as visit 0 with the arm
+effect there fixed at zero (``response``: cLDA, [Liang & Zeger 2000]) or free (``response_unconstrained``).
 
 Every fixed effect is visit-specific, so ``X_i = I_T (x) x_i'`` and the REML criterion depends on the data
 only through sums over children sharing a missingness pattern ``p`` (``n_p``, ``S_p = sum x x'``,
@@ -20,11 +22,22 @@ Its gradient in ``Sigma`` is ``sum_p n_p W_p - W_p (R_p + K_p) W_p`` (``R_p`` th
 ``K_p[a, b] = tr(C_ab S_p)``, ``C = M^-1``), and its observed Hessian has a closed form too
 (:func:`_hessian`), so each replicate is fitted from a few small matrices: Newton steps with step
 halving on the ``T (T + 1) / 2`` free elements of ``Sigma``, from a moment start, all replicates at
-once (those converged drop out). The treatment contrast at the compared visit has the model-based
-variance ``v = c' M^-1 c`` (as ``mmrm`` with Satterthwaite, and ``gls``) and Satterthwaite degrees of
-freedom ``2 v^2 / (g' A g)``, ``g = dv/dtheta``, ``A = 2 H^-1`` the inverse observed REML information
-at the optimum (Satterthwaite 1946; Christensen 2018; the ``mmrm`` package's vignette, [mmrm n.d.]). Checked against
-``nlme::gls`` with exact Satterthwaite df (fixtures in ``tests/fixtures/mmrm``).
+once (those converged drop out). A coefficient fixed at zero (cLDA's arm at baseline) leaves ``M``:
+``C = N (N' M N)^-1 N'`` for the kept coefficients ``N`` replaces ``M^-1`` throughout, ``log|N' M N|`` replaces
+``log|M|``.
+
+The treatment contrast ``k'beta`` has the model-based variance ``v = k' C k`` (``mmrm_df = "satterthwaite"``:
+as ``mmrm`` with Satterthwaite, and ``gls``) or, with ``mmrm_df = "kenward_roger"``, Kenward and Roger's
+``k' Phi_A k`` ([Kenward 1997]), which adds the small-sample bias of ``v`` and the variability of the
+estimated ``Sigma``: ``Phi_A = Phi + 2 Phi {sum_kl W_kl (Q_kl - P_k Phi P_l - R_kl / 4)} Phi`` with ``theta`` the
+elements of ``Sigma``, so ``R_kl = 0`` (``Sigma`` is linear in ``theta``: the "linear" KR of SAS's
+``ddfm=kr(linear)`` and ``mmrm``'s "Kenward-Roger-Linear") and ``W`` the inverse observed REML information
+(as ``mmrm`` and SAS). Both use the Satterthwaite df ``2 v^2 / (g' W g)``, ``g = dv/dtheta`` (Satterthwaite
+1946; Christensen 2018; the ``mmrm`` package's vignette, [mmrm n.d.]): for one contrast Kenward and Roger's
+``A1 = A2 = g' W g / v^2``, so their df ``m`` is exactly ``2 / A2``, this df from the unadjusted ``v`` (not
+from ``Phi_A``), and their F scale ``lambda`` is 1. Checked against ``nlme::gls`` with exact Satterthwaite df
+(``tests/fixtures/mmrm``) and against an exact R implementation of Kenward-Roger that reproduces SAS on the
+``mmrm`` package's ``fev_data`` (``tests/fixtures/mmrm_kr``).
 """
 
 from __future__ import annotations
@@ -46,24 +59,47 @@ TOLERANCE = 1e-6
 #: per batch of fits: replicates are fitted in batches under it, so memory stays bounded with many visits
 #: (each fit is independent of the others: batches agree with one batch of all to rounding).
 BATCH_BYTES = 64 * 2**20
+#: The contrast's inference (``analysis.mmrm_df``) and baseline's place in the model (``analysis.mmrm_baseline``).
+DF_METHODS = ("kenward_roger", "satterthwaite")
+BASELINES = ("covariate", "response", "response_unconstrained", "none")
 
 
 def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *, endpoint: str = "change",
-         covariates: np.ndarray | None = None) -> Estimates:
-    """Treated minus control at ``visit`` from an MMRM of every post-baseline visit; Satterthwaite df.
+         covariates: np.ndarray | None = None, mmrm_df: str = "kenward_roger",
+         mmrm_baseline: str = "covariate") -> Estimates:
+    """Treated minus control at ``visit`` from an MMRM of every visit; Kenward-Roger or Satterthwaite inference.
 
-    Children need a baseline; those with no post-baseline value add nothing. ``endpoint`` does not
-    change the contrast (baseline is in the model). A replicate whose fit does not converge, or with
-    fewer than two children of an arm seen at some visit, gives NaN (counted as failed).
+    ``mmrm_df`` (:data:`DF_METHODS`): ``kenward_roger`` (the SE from the adjusted covariance ``Phi_A``) or
+    ``satterthwaite`` (the model-based SE); the df are the same (see the module). ``mmrm_baseline``
+    (:data:`BASELINES`): ``covariate`` (a per-visit baseline effect), ``response`` (baseline the first response,
+    no arm effect at baseline: cLDA), ``response_unconstrained`` (an arm effect at baseline too; the change
+    endpoint compares the arm effects at ``visit`` and at baseline, ``final`` the one at ``visit``) or ``none``.
+    Children need a baseline; those seen at no analysed visit add nothing. Otherwise ``endpoint`` does not
+    change the contrast. A replicate whose fit does not converge, or with fewer than two children of an arm
+    seen at some analysed visit, gives NaN (counted as failed).
     """
+    if mmrm_df not in DF_METHODS:
+        raise ValueError(f"mmrm_df: expected one of {', '.join(DF_METHODS)}, got {mmrm_df!r}")
+    if mmrm_baseline not in BASELINES:
+        raise ValueError(f"mmrm_baseline: expected one of {', '.join(BASELINES)}, got {mmrm_baseline!r}")
     base = observed[..., 0]
-    seen = observed[..., 1:] & base[..., None]
     treated = np.broadcast_to(treated, base.shape)
-    columns = [np.ones(base.shape), treated.astype(float), values[..., 0]]
+    columns = [np.ones(base.shape), treated.astype(float)]
+    if mmrm_baseline == "covariate":
+        columns.append(values[..., 0])
     if covariates is not None:
         columns += list(np.moveaxis(covariates, -1, 0))
-    sums = _Sums.of(np.where(seen, values[..., 1:], 0.0), seen, np.stack(columns, axis=-1))
+    response = mmrm_baseline.startswith("response")
+    first = 0 if response else 1  # the first response visit
+    seen = observed[..., first:] & base[..., None]
     R, T, q = len(seen), seen.shape[-1], len(columns)
+    free = np.ones((T, q), dtype=bool)
+    free[0, 1] = mmrm_baseline != "response"  # cLDA: no arm effect at baseline
+    contrast = np.zeros((T, q))
+    contrast[visit - first, 1] = 1.0
+    if mmrm_baseline == "response_unconstrained" and endpoint == "change":
+        contrast[0, 1] -= 1.0
+    sums = _Sums.of(np.where(seen, values[..., first:], 0.0), seen, np.stack(columns, axis=-1), free.ravel())
     out = Estimates(*(np.full(R, np.nan) for _ in range(3)))
     if sums is None:
         return out
@@ -74,7 +110,7 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
         rows = good[start:start + batch]
         part = sums.take(rows)
         sigma, converged = _solve(part, _start(part))
-        estimate, se, df = _contrast(part, sigma, visit - 1)
+        estimate, se, df = _contrast(part, sigma, contrast.ravel(), kenward_roger=mmrm_df == "kenward_roger")
         ok = converged & np.isfinite(df) & (df > 0) & (se > 0)
         for name, value in zip(("estimate", "se", "df"), (estimate, se, df), strict=True):
             getattr(out, name)[rows] = np.where(ok, value, np.nan)
@@ -84,16 +120,18 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
 @dataclass(frozen=True)
 class _Sums:
     """Per replicate and missingness pattern ``p``: children ``n``, ``S = sum x x'``, ``Y = sum y x'``,
-    ``U = sum y y'`` (missing visits zero), and the patterns' visit masks ``(P, T)``."""
+    ``U = sum y y'`` (missing visits zero), the patterns' visit masks ``(P, T)``, and which of the ``T q``
+    visit-by-regressor coefficients (visit-major) are in the model (the others are fixed at zero)."""
 
     n: np.ndarray       #: (R, P)
     S: np.ndarray       #: (R, P, q, q)
     Y: np.ndarray       #: (R, P, T, q)
     U: np.ndarray       #: (R, P, T, T)
     masks: np.ndarray   #: (P, T) bool
+    free: np.ndarray    #: (T q,) bool
 
     @classmethod
-    def of(cls, y: np.ndarray, seen: np.ndarray, x: np.ndarray) -> _Sums | None:
+    def of(cls, y: np.ndarray, seen: np.ndarray, x: np.ndarray, free: np.ndarray) -> _Sums | None:
         """Sums of ``y`` ``(R, N, T)`` seen where ``seen``, regressors ``x`` ``(R, N, q)`` (``None`` when no
         child is seen after baseline). For precision, ``y`` is centred per visit and the covariates after
         the arm column over the children in the fit: shifts the intercepts absorb, so the arm contrast
@@ -118,7 +156,7 @@ class _Sums:
         q = x.shape[-1]
         S, Y, U = blocks[..., :q, :q], blocks[..., q:, :q], blocks[..., q:, q:]
         masks = (patterns[:, None] >> np.arange(seen.shape[-1])) & 1 == 1
-        return cls(n=n, S=S, Y=Y, U=U, masks=masks)
+        return cls(n=n, S=S, Y=Y, U=U, masks=masks, free=free)
 
     def full_rank(self) -> np.ndarray:
         """``(R,)`` True where the regressors of the children in the fit are not collinear."""
@@ -128,7 +166,8 @@ class _Sums:
             return np.linalg.eigvalsh(total / scale[:, :, None] / scale[:, None, :])[:, 0] > 1e-10
 
     def take(self, rows: np.ndarray) -> _Sums:
-        return _Sums(n=self.n[rows], S=self.S[rows], Y=self.Y[rows], U=self.U[rows], masks=self.masks)
+        return _Sums(n=self.n[rows], S=self.S[rows], Y=self.Y[rows], U=self.U[rows], masks=self.masks,
+                     free=self.free)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -174,7 +213,10 @@ def _score_terms(d: _Sums, sigma: np.ndarray) -> dict[str, np.ndarray]:
     _, logdet = np.linalg.slogdet(a)
     w = _inverse(a) * outer  # a singular member (a replicate that cannot be fitted) gives NaN, not an error
     m = _kron_sum(w, d.S)
-    c = _inverse(m)
+    kept = np.flatnonzero(d.free)  # C = N (N' M N)^-1 N' for the kept coefficients N, zero elsewhere
+    m = m[:, kept[:, None], kept]
+    c = np.zeros((R, T * q, T * q))
+    c[:, kept[:, None], kept] = _inverse(m)
     b = (w @ d.Y).sum(axis=1).reshape(R, T * q)
     beta = (c @ b[..., None]).reshape(R, T, q)
     ys = d.Y @ np.swapaxes(beta, 1, 2)[:, None]
@@ -285,20 +327,41 @@ def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sigma, done
 
 
-def _contrast(d: _Sums, sigma: np.ndarray, t: int) -> tuple[np.ndarray, ...]:
-    """Treated minus control at post-baseline visit ``t``: estimate, model-based SE, Satterthwaite df."""
+def _contrast(d: _Sums, sigma: np.ndarray, k: np.ndarray, *, kenward_roger: bool) -> tuple[np.ndarray, ...]:
+    """Contrast ``k'beta`` (``k`` over the ``T q`` coefficients): estimate, SE (model-based, or Kenward-Roger's
+    adjusted), and df (Satterthwaite's, which for one contrast are Kenward-Roger's too)."""
     R, T, q = d.shape
     s = _score(d, sigma)
     hessian = _hessian(d, s)
-    c = s["c"].reshape(R, T, q, T, q)
-    variance = c[:, t, 1, t, 1]
-    u = c[:, :, :, t, 1]
-    quad = u[:, None] @ d.S @ np.swapaxes(u, 1, 2)[:, None]
-    g = _to_theta((s["w"] @ quad @ s["w"]).sum(axis=1), derivative=True)
+    u = s["c"] @ k                                                  # Phi k
+    variance = u @ k
+    us = u.reshape(R, 1, T, q) @ d.S                                 # U S_p, (R, P, T, q)
+    quad = us @ u.reshape(R, 1, T, q).swapaxes(2, 3)                 # U S_p U'
+    z = s["w"] @ quad @ s["w"]
+    g = _to_theta(z.sum(axis=1), derivative=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        spread = (g[:, None, :] @ _solve_each(hessian, g))[:, 0, 0]
-        df = variance**2 / spread
-        return s["beta"][:, t, 1], np.sqrt(variance), df
+        cov_theta = 2.0 * _inverse(hessian)                          # inverse observed REML information
+        df = 2.0 * variance**2 / (g[:, None, :] @ cov_theta @ g[..., None])[:, 0, 0]
+        if kenward_roger:
+            variance = variance + _kenward_roger(d, s, u, us, z, cov_theta)
+        return s["beta"].reshape(R, T * q) @ k, np.sqrt(variance), df
+
+
+def _kenward_roger(d: _Sums, s: dict[str, np.ndarray], u: np.ndarray, us: np.ndarray, z: np.ndarray,
+                   cov_theta: np.ndarray) -> np.ndarray:
+    """``k' (Phi_A - Phi) k = 2 sum_kl W_kl (u' Q_kl u - u' P_k Phi P_l u)``, ``u = Phi k`` ([Kenward 1997]).
+
+    ``P_k = -D_k``, ``Q_kl = sum_p W B_k W B_l W (x) S_p``; ``R_kl = 0`` (Sigma is linear in theta). So
+    ``u' Q_kl u = sum_p tr(B_k W B_l Z_p)`` with ``Z_p = W U S_p U' W``, and ``P_k u = -sum_p W B_k W U S_p``.
+    """
+    R, T, q = d.shape
+    w = s["w"]
+    basis = _basis(T)
+    flat = basis.reshape(len(basis), T * T)
+    quadratic = flat @ _kron(w, z).sum(axis=1) @ flat.T
+    pu = ((w[:, :, None] @ basis @ w[:, :, None]) @ us[:, :, None]).sum(axis=1).reshape(R, len(basis), T * q)
+    bias = pu @ s["c"] @ pu.swapaxes(1, 2)
+    return 2.0 * (cov_theta * (quadratic - bias)).sum(axis=(1, 2))
 
 
 def _to_theta(matrix: np.ndarray, *, derivative: bool = False) -> np.ndarray:
@@ -342,11 +405,6 @@ def _inverse(a: np.ndarray) -> np.ndarray:
             with contextlib.suppress(np.linalg.LinAlgError):
                 out[i] = np.linalg.inv(one)
         return out
-
-
-def _solve_each(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a^-1 b`` for stacked ``a`` ``(R, K, K)`` and ``b`` ``(R, K)``, as ``(R, K, 1)``; NaN where singular."""
-    return _inverse(a) @ b[..., None]
 
 
 def _kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:

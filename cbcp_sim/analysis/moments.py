@@ -10,19 +10,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ArmMoments:
-    """Per replicate ``(R,)`` and arm (control 0, active 1): counts, centred sums and cross-products."""
+    """Per replicate ``(R,)`` and arm (control 0, then the active arms; two arms from :func:`arm_moments`):
+    counts, centred sums and cross-products."""
 
-    n: tuple[np.ndarray, np.ndarray]
-    sums: dict[str, tuple[np.ndarray, np.ndarray]]
-    products: dict[str, tuple[np.ndarray, np.ndarray]]
+    n: tuple[np.ndarray, ...]
+    sums: dict[str, tuple[np.ndarray, ...]]
+    products: dict[str, tuple[np.ndarray, ...]]
 
     def mean(self, name: str, arm: int) -> np.ndarray:
         return self.sums[name][arm] / self.n[arm]
 
     def within(self, a: str, b: str) -> np.ndarray:
-        """Pooled within-arm sum of cross-products of ``a`` and ``b`` (about each arm's means)."""
+        """Pooled within-arm sum of cross-products of ``a`` and ``b`` (about each arm's means), over every arm."""
         key = a + b if a + b in self.products else b + a
-        return sum(self.products[key][g] - self.sums[a][g] * self.sums[b][g] / self.n[g] for g in (0, 1))
+        return sum(self.products[key][g] - self.sums[a][g] * self.sums[b][g] / self.n[g] for g in range(len(self.n)))
 
 
 def outcome(values: np.ndarray, observed: np.ndarray, visit: int, endpoint: str) -> tuple[np.ndarray, np.ndarray]:
@@ -34,14 +35,19 @@ def outcome(values: np.ndarray, observed: np.ndarray, visit: int, endpoint: str)
 
 
 def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.ndarray) -> ArmMoments:
-    """Moments of ``columns`` (each ``(R, N)``) over the children where ``mask`` is True; ``treated`` is
-    ``(N,)`` or ``(R, N)``.
+    """Moments of ``columns`` (each ``(R, N)``) over the children where ``mask`` is True, in the control
+    (``~treated``) and active (``treated``) arms; ``treated`` is ``(N,)`` or ``(R, N)``."""
+    return group_moments(columns, mask, (~treated, treated))
+
+
+def group_moments(columns: dict[str, np.ndarray], mask: np.ndarray, arms: tuple[np.ndarray, ...]) -> ArmMoments:
+    """Moments of ``columns`` (each ``(R, N)``) over the children where ``mask`` is True, by arm: ``arms`` are
+    disjoint masks, all ``(N,)`` or all ``(R, N)``, control first.
 
     Each column is first centred on its masked mean per replicate, so sums of squares stay exact
     whatever the level of the scores.
     """
     w = mask.astype(float)
-    arms = (~treated, treated)
     n = _by_arm(w, arms)
     total = n.sum(axis=1)
     centred = {}
@@ -56,8 +62,8 @@ def arm_moments(columns: dict[str, np.ndarray], mask: np.ndarray, treated: np.nd
     return ArmMoments(n=_split(n), sums=sums, products=products)
 
 
-def _by_arm(values: np.ndarray, arms: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Sums over each arm's children, ``(R, 2)``, for arms given per child ``(N,)`` (columns are selected) or per
+def _by_arm(values: np.ndarray, arms: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Sums over each arm's children, ``(R, arms)``, for arms given per child ``(N,)`` (columns are selected) or per
     replicate ``(R, N)``: numpy's own reduction, so the bits never depend on BLAS threading (results must be
     identical in any worker process)."""
     if arms[0].ndim == 1:
@@ -65,5 +71,5 @@ def _by_arm(values: np.ndarray, arms: tuple[np.ndarray, np.ndarray]) -> np.ndarr
     return np.stack([np.where(arm, values, 0.0).sum(axis=1) for arm in arms], axis=1)
 
 
-def _split(by_arm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return by_arm[:, 0], by_arm[:, 1]
+def _split(by_arm: np.ndarray) -> tuple[np.ndarray, ...]:
+    return tuple(by_arm.T)

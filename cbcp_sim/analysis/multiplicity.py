@@ -62,7 +62,8 @@ def dunnett(t: np.ndarray, df: np.ndarray, n_control: np.ndarray, n_active: np.n
     (Dunnett & Sobel 1955, Biometrika 42:258), integrated by Gauss-Hermite in ``U`` and
     Gauss-Legendre in ``S``. Error below 1e-9 for ``df >= 1`` and ``n_j <= 9 n_0``, about 3e-6 at
     ``n_j = 19 n_0``; it grows for more lopsided arms. ``t`` ``(R, m)``, ``df`` and ``n_control``
-    ``(R,)``, ``n_active`` ``(R, m)``.
+    ``(R,)``, ``n_active`` ``(R, m)``. The classical test takes ``t`` from one model of every arm
+    (:func:`cbcp_sim.analysis.analyse_arms`); t statistics of separate two-arm fits make it an approximation.
     """
     t = np.asarray(t, dtype=float)
     n_active = np.broadcast_to(np.asarray(n_active, dtype=float), t.shape)

@@ -25,6 +25,7 @@ import numpy as np
 
 from cbcp_sim.analysis import ANALYSES, CROSSOVER, LONGITUDINAL, SINGLE_ARM, Estimates, accepts, analyse, infer
 from cbcp_sim.analysis.long_data import NUMBERED_ARMS, column_names, covariate_names, read_long
+from cbcp_sim.analysis.mmrm import BASELINES, DF_METHODS
 from cbcp_sim.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -110,7 +111,8 @@ def methods() -> tuple[str, ...]:
 def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: float | None = None,
             covariates: str | Iterable[str] | None = (), endpoint: str | None = None, alpha: float = 0.05,
             mcid: float | None = None, columns: Mapping[str, str] | None = None, control: str | float | None = None,
-            trial: str | float | None = None) -> AnalysisResult:
+            trial: str | float | None = None, mmrm_df: str | None = None,
+            mmrm_baseline: str | None = None) -> AnalysisResult:
     """Fit analysis ``method`` to a real trial's long-format data and compare the treated arm with the control
     at one visit.
 
@@ -151,6 +153,12 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     trial
         In data of several trials (a ``trial`` column, as ``cbcp-sim trials`` writes), the label of the one to
         analyse; data holding more than one trial need it.
+    mmrm_df
+        ``mmrm`` only: ``kenward_roger`` (default; the Kenward-Roger adjusted SE) or ``satterthwaite`` (the
+        model-based SE); both with Satterthwaite's df (see :mod:`cbcp_sim.analysis.mmrm`).
+    mmrm_baseline
+        ``mmrm`` only: ``covariate`` (default), ``response`` (cLDA), ``response_unconstrained`` or ``none``, as
+        the scenario key ``analysis.mmrm_baseline``; with ``response*`` children seen at baseline only count.
 
     Returns
     -------
@@ -162,7 +170,8 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     ------
     SettingsError
         Naming the parameter at fault (``data``, ``data.<column>``, ``method``, ``visit``, ``covariates``,
-        ``endpoint``, ``alpha``, ``mcid``, ``columns``, ``columns.<role>``, ``control``, ``trial``): a bad value,
+        ``endpoint``, ``alpha``, ``mcid``, ``columns``, ``columns.<role>``, ``control``, ``trial``, ``mmrm_df``,
+        ``mmrm_baseline``): a bad value,
         bad data or more than ``MAX_ROWS`` rows, fewer than two children per arm with a baseline and a value at
         the visit, or a fit that fails (no variation left, collinear covariates).
     """
@@ -190,6 +199,14 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
         mcid = _real("mcid", mcid)
         if not (math.isfinite(mcid) and mcid > 0.0):
             raise SettingsError("mcid", f"must be a finite number of points above 0, got {mcid:g}")
+    options = {"mmrm_df": (mmrm_df, DF_METHODS), "mmrm_baseline": (mmrm_baseline, BASELINES)}
+    for key, (value, allowed) in options.items():
+        if value is None:
+            continue
+        if key not in accepts(name):
+            raise SettingsError(key, f"applies to the mmrm analysis, not {method}")
+        if value not in allowed:
+            raise SettingsError(key, f"expected one of {', '.join(allowed)}, got {value!r}")
     month = None if visit is None else _real("visit", visit)
 
     long = read_long(data, names, columns=columns, control=control, trial=trial)
@@ -203,10 +220,12 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
         raise SettingsError("visit", f"at {month:g} months{last} {counts[0]} control and {counts[1]} treated "
                                      f"children of {long.origin} have a baseline and an observed value; at least 2 "
                                      "per arm are needed")
-    n_subjects = int(observed[0, :, 1:].any(axis=1).sum()) if name in LONGITUDINAL else sum(counts)
+    first = 0 if (mmrm_baseline or "").startswith("response") else 1  # baseline a response: baseline-only count
+    n_subjects = int(observed[0, :, first:].any(axis=1).sum()) if name in LONGITUDINAL else sum(counts)
     try:
         est = analyse(name, long.values, observed, long.treated, index, endpoint=endpoint or "change",
-                      covariates=long.covariates if names else None, mcid=mcid)
+                      covariates=long.covariates if names else None, mcid=mcid, mmrm_df=mmrm_df,
+                      mmrm_baseline=mmrm_baseline)
     except np.linalg.LinAlgError as exc:
         raise SettingsError("method", f"{method} could not be fitted at {month:g} months: {exc}") from None
     result = infer(est, alpha=alpha, sides=2)

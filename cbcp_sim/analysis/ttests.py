@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cbcp_sim.analysis.inference import Estimates, guarded
-from cbcp_sim.analysis.moments import ArmMoments, arm_moments, outcome
+from cbcp_sim.analysis.moments import ArmMoments, arm_moments, group_moments, outcome
 
 
 def _moments(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int,
@@ -20,14 +20,25 @@ def ttest(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: 
     return pooled(_moments(values, observed, treated, visit, endpoint))
 
 
-def pooled(m: ArmMoments) -> Estimates:
-    """Treated minus control mean of column ``y`` with the pooled-variance SE; ``df = n - 2``."""
-    n0, n1 = m.n
+def ttest_arms(values: np.ndarray, observed: np.ndarray, arm: np.ndarray, visit: int, *, arms: int,
+               endpoint: str = "change") -> tuple[Estimates, ...]:
+    """One-way analysis of all ``arms`` arms (``arm``: each child's arm, control 0, ``(N,)`` or ``(R, N)``): each
+    active arm minus control, with the variance pooled over every arm and ``df = n - arms``, as the classical
+    many-to-one comparison [Dunnett 1955]."""
+    y, mask = outcome(values, observed, visit, endpoint)
+    m = group_moments({"y": y}, mask, tuple(arm == j for j in range(arms)))
+    return tuple(pooled(m, j) for j in range(1, arms))
+
+
+def pooled(m: ArmMoments, arm: int = 1) -> Estimates:
+    """Arm ``arm`` minus control (arm 0) mean of column ``y``, with the SE from the variance pooled over every
+    arm of ``m``; ``df = n - k`` for ``n`` children in ``k`` arms (``n - 2`` for two)."""
+    n0, n1 = m.n[0], m.n[arm]
     with np.errstate(invalid="ignore", divide="ignore"):
-        df = n0 + n1 - 2.0
+        df = sum(m.n) - float(len(m.n))
         pooled = m.within("y", "y") / df
         se = np.sqrt(pooled * (1.0 / n0 + 1.0 / n1))
-        estimate = m.mean("y", 1) - m.mean("y", 0)
+        estimate = m.mean("y", arm) - m.mean("y", 0)
     return guarded(estimate, se, df, n0, n1)
 
 

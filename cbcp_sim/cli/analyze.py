@@ -10,6 +10,7 @@ import argparse
 import json
 
 from cbcp_sim.analysis.long_data import MAX_ROWS, ROLES
+from cbcp_sim.analysis.mmrm import BASELINES, DF_METHODS
 from cbcp_sim.cli.options import option
 
 
@@ -47,6 +48,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     option(an, "--control", param="control", metavar="LABEL",
            help="the control arm's label, for arms labelled as text (e.g. sham); the other label is the treated "
                 "arm (default: arms are 0 control and 1 treated)")
+    option(an, "--mmrm-df", param="mmrm_df", choices=DF_METHODS, default=None,
+           help="mmrm: kenward_roger (default: Kenward-Roger adjusted SE) or satterthwaite (model-based SE); "
+                "Satterthwaite df with both")
+    option(an, "--mmrm-baseline", param="mmrm_baseline", choices=BASELINES, default=None,
+           help="mmrm: baseline as a per-visit covariate (default), as the first response with no arm effect "
+                "there (response, cLDA) or with one (response_unconstrained), or not in the model (none)")
     option(an, "--trial", param="trial", metavar="K",
            help="in a file of several trials (a trial column, as `cbcp-sim trials` writes), the one to analyse")
     an.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -59,6 +66,6 @@ def handle(args: argparse.Namespace) -> int:
     columns = {role: getattr(args, f"{role}_column") for role in ROLES if getattr(args, f"{role}_column") is not None}
     result = analyze(args.data, method=args.method, visit=args.visit, covariates=args.covariates,
                      endpoint=args.endpoint, alpha=args.alpha, mcid=args.mcid, columns=columns or None,
-                     control=args.control, trial=args.trial)
+                     control=args.control, trial=args.trial, mmrm_df=args.mmrm_df, mmrm_baseline=args.mmrm_baseline)
     print(json.dumps(result.to_json(), allow_nan=False) if args.json else result)
     return 0

@@ -4,14 +4,16 @@ Two outcome models share one output, :class:`TrialData`:
 
 - ``gmfm66``: children (population) -> allocation -> natural motor growth -> each arm's regimen (cell
   effect, expectation response, assessor bias; :mod:`cbcp_sim.models.follow_up`, as the trajectories) -> dropout.
-- ``normal``: baseline and primary-visit scores bivariate normal with SD ``sd`` and correlation
-  ``correlation``; active arms shifted by ``effect`` at the primary visit. For checks against
-  closed-form power and for users who think in effect sizes.
+- ``normal``: baseline and primary-visit scores bivariate normal with SD ``sd`` (one per arm, or one for all) and
+  correlation ``correlation``; active arms shifted by ``effect`` at the primary visit; a crossover adds the end of
+  period 2, a single arm the change it is judged against. For checks against closed-form power and for users who
+  think in effect sizes.
 
 Both data sets (with and without effect) use the same random numbers, so the type I error is
 estimated on exactly the trials whose power is reported. The visits simulated are those the analyses
 read: baseline and the primary visit, or every visit for longitudinal analyses and crossover designs
-(the growth, fluctuation and dropout processes are sampled exactly at those times).
+(the growth, fluctuation and dropout processes are sampled exactly at those times); the normal model always
+simulates baseline and the primary visit, and in a crossover the last visit.
 """
 
 from __future__ import annotations
@@ -198,25 +200,50 @@ def _switch(s: Scenario, months: np.ndarray) -> int | None:
     return int(np.flatnonzero(months == s.design.crossover_month)[0])
 
 
+def _gains(s: Scenario, k: int) -> np.ndarray:
+    """``(k, V)``: what cells add to each arm's mean score at each visit of the normal model. ``effect`` at the
+    primary visit to every arm but the reference (to the one arm of a single-arm design); in a crossover the
+    placebo-first sequence gains ``effect`` over period 2 and the cells-first one ``carryover``."""
+    o, d = s.outcome, s.design
+    if d.kind == "crossover":
+        return np.array([[0.0, 0.0, o.effect], [0.0, o.effect, o.effect + o.carryover]])
+    first = 0 if d.kind == "single_arm" else 1
+    return np.stack([np.zeros(k), np.where(np.arange(k) >= first, o.effect, 0.0)], axis=1)
+
+
 def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
-    o = s.outcome
-    layout = fixed_layout(s.design, n_reps)
+    """The normal model, each child with its arm's ``sd``: baseline ``sd Z0``, primary visit
+    ``correlation x baseline + sd sqrt(1 - correlation^2) Z1 + expected_change``. A crossover (primary visit at the
+    switch) adds its last visit, the end of period 2: a period-2 change of mean ``expected_change + period_effect``,
+    correlated ``within_correlation`` with the period-1 change and of the same SD, ``sd sqrt(2 (1 - correlation))``
+    (the AB/BA model of [Senn 2002] on the period changes). Cells then add :func:`_gains`."""
+    o, d = s.outcome, s.design
+    layout = fixed_layout(d, n_reps)
     sizes = layout.sizes
-    months = np.array([0.0, s.design.primary_visit])
-    null_values = np.empty((n_reps, sum(sizes), 2))
-    null_values[..., 0] = o.sd * streams.per_child("baseline", sizes, n_reps)
+    crossover = d.kind == "crossover"
+    months = np.array([0.0, d.primary_visit, *([d.visits[-1]] if crossover else [])])
+    sd = np.repeat(np.broadcast_to(o.sd, len(sizes)), sizes)
+    null_values = np.empty((n_reps, sum(sizes), len(months)))
+    null_values[..., 0] = sd * streams.per_child("baseline", sizes, n_reps)
     null_values[..., 1] = (o.correlation * null_values[..., 0]
-                           + o.sd * math.sqrt(1.0 - o.correlation**2) * streams.per_child("primary", sizes, n_reps))
-    active = layout.arm[0] > 0
-    values = null_values.copy()
-    values[:, active, 1] += o.effect
-    under = np.stack([null_values[..., 1] + (o.effect if j else 0.0) for j in range(len(sizes))]
-                     + [null_values[..., 1]])
+                           + sd * math.sqrt(1.0 - o.correlation**2) * streams.per_child("primary", sizes, n_reps)
+                           + o.expected_change)
+    if crossover:
+        change = null_values[..., 1] - null_values[..., 0] - o.expected_change  # period 1, about its mean
+        spread = sd * math.sqrt(2.0 * (1.0 - o.correlation) * (1.0 - o.within_correlation**2))
+        null_values[..., 2] = (null_values[..., 1] + o.expected_change + o.period_effect
+                               + o.within_correlation * change + spread * streams.per_child("period2", sizes, n_reps))
+    gains = _gains(s, len(sizes))
+    values = null_values + np.repeat(gains, sizes, axis=0)
+    under = np.concatenate([null_values[..., 1] + gains[:, 1, None, None], null_values[None, ..., 1]])
     calendar, columns = _calendar(s, layout, months, n_reps, streams)
     times = months if calendar is None else calendar.months[..., columns]
     observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
-    return TrialData(months=months, primary=1, switch=None, arm=layout.arm, values=values, null_values=null_values,
-                     observed=observed, null_observed=null_observed, under=under, covariates={}, expected=None,
+    expected = (np.full(layout.arm.shape, o.expected_change + s.analysis.expected_error)
+                if d.kind == "single_arm" else None)
+    return TrialData(months=months, primary=1, switch=_switch(s, months), arm=layout.arm, values=values,
+                     null_values=null_values, observed=observed, null_observed=null_observed, under=under,
+                     covariates={}, expected=expected,
                      screened=np.full(n_reps, sum(sizes)) if calendar is None else calendar.screened,
                      calendar=calendar, columns=columns)
 

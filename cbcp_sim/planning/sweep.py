@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 #: Most points in one sweep.
 MAX_POINTS = 100_000
 #: Group-sequential operating characteristics added to each row of a sweep of a design with interim looks.
-SEQUENTIAL_COLUMNS = ("power", "mcse", "type1_error", "expected_children", "expected_months")
+SEQUENTIAL_COLUMNS = ("power", "mcse", "type1_error", "expected_children", "expected_information_n",
+                      "expected_months")
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def read_points(path: str | Path, source: str = "points") -> list[dict[str, Any]
     try:
         with Path(path).open(newline="") as fh:
             rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, csv.Error) as exc:  # ValueError: not UTF-8, or a NUL in the name
         raise ScenarioError(source, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if len(rows) < 2 or not all(h.strip() for h in rows[0]):
         raise ScenarioError(source, f"{path}: expected a header of dotted paths and at least one row of values")

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, infer
-from cbcp_sim.analysis.metrics import operating_characteristics, rate
+from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, analyse_arms, infer
+from cbcp_sim.analysis.metrics import familywise, operating_characteristics, rate
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
 from cbcp_sim.errors import SettingsError
 from cbcp_sim.models import operations, trial
@@ -45,6 +45,8 @@ from cbcp_sim.scenario import Scenario, load_scenario
 
 #: Step-down and step-up adjustments of p-values ``(R, m)`` over the arm comparisons.
 ADJUSTMENTS = {"holm": holm, "hochberg": hochberg}
+#: Dunnett's single-step test: of one model of every arm (classical), or of each comparison's own fit.
+DUNNETT = ("dunnett", "dunnett_separate")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     a, d = scenario.analysis, scenario.design
     covariates = (np.stack([data.covariates[c] for c in a.covariates], axis=-1) if a.covariates else None)
     context = {"endpoint": a.endpoint, "covariates": covariates, "switch": data.switch, "expected": data.expected,
-               "mcid": a.mcid}
+               "mcid": a.mcid, "mmrm_df": a.mmrm_df, "mmrm_baseline": a.mmrm_baseline}
     dose = data.covariates.get("dose", np.zeros(data.arm.shape))
     arm = data.arm[0] if data.arm.strides[0] == 0 else data.arm  # children stored by arm: one row for all
     passes = {"alt": (data.values, data.observed), "null": (data.null_values, data.null_observed)}
@@ -74,19 +76,25 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     counts: dict[str, dict[str, np.ndarray]] = {p: {} for p in passes}
     truth, first = {}, None
     comps = comparisons(scenario)
+    one_model = a.multiplicity == "dunnett" and sum(c.multiplicity for c in comps) > 1
     for c in comps:
         active, members = c.groups(arm, dose, d.dose_threshold)
         first = active if first is None else first
         for p, (values, observed) in passes.items():
             seen = observed if members.all() else observed & members[..., None]
             for name in scenario.analyses:
-                results[p][name, c.label] = _analyse(name, data, values, seen, active, context)
-            if a.multiplicity == "dunnett":
+                if not (one_model and c.multiplicity):
+                    results[p][name, c.label] = _analyse(name, data, values, seen, active, context)
+            if a.multiplicity in DUNNETT:
                 at_visit = seen[..., 0] & seen[..., data.primary]
                 counts[p][c.label] = np.stack([(at_visit & ~active).sum(axis=1), (at_visit & active).sum(axis=1)])
         truth[c.label] = _truth(data, c, None if c.dose is None else c.stratum(dose, d.dose_threshold), a.mcid)
-    for p in passes:
+    for p, (values, observed) in passes.items():
         for name in scenario.analyses:
+            if one_model:  # each arm comparison a contrast of one model of every arm
+                labels = [c.label for c in comps if c.multiplicity]
+                ests = analyse_arms(name, values, observed, arm, len(d.arms), data.primary, **context)
+                results[p].update({(name, label): e for label, e in zip(labels, ests, strict=True)})
             _adjust(results[p], name, scenario, comps, counts[p])
     milestones = monitoring = None
     if data.calendar is not None:
@@ -143,8 +151,9 @@ def _adjust(out: dict[tuple[str, str], Estimates], name: str, scenario: Scenario
     correlation from ``counts``, each comparison's control and active children seen at the primary visit).
 
     Only the p-values of the scenario's ``design.sides`` are adjusted. Dunnett's correlation is that of a
-    one-way analysis with one pooled variance; with per-comparison fits (and df, the smallest is used) it
-    is an approximation, exact only for the t-test with equal variances.
+    one-way analysis with one pooled variance: exact for ``"dunnett"`` (one model of every arm, one df) with
+    the t-test, and for ANCOVA up to the covariates' imbalance between arms; with ``"dunnett_separate"``
+    (per-comparison fits; the smallest df is used) it is an approximation.
     """
     method = scenario.analysis.multiplicity
     labels = [c.label for c in comps if c.multiplicity]
@@ -152,7 +161,7 @@ def _adjust(out: dict[tuple[str, str], Estimates], name: str, scenario: Scenario
         return
     ests = [out[name, label] for label in labels]
     sides = scenario.design.sides
-    if method == "dunnett":
+    if method in DUNNETT:
         t = np.stack([e.estimate / e.se for e in ests], axis=-1)
         df = np.min(np.stack([e.df for e in ests], axis=-1), axis=-1)
         n = np.stack([counts[label] for label in labels], axis=-1)
@@ -515,8 +524,9 @@ def _concat(parts: list[Any]) -> Any:
 
 def true_effect(truth: np.ndarray, estimand: str | None = "points") -> float:
     """The true value of an ``estimand`` (:data:`cbcp_sim.analysis.ESTIMAND`: ``"points"``, ``"responders"`` or
-    ``None``, not computed) from a comparison's summed :func:`_truth`."""
-    if estimand is None:
+    ``None``, not computed) from a comparison's summed :func:`_truth`; NaN when it is undefined (no child in
+    the comparison, as a dose stratum that no child reaches)."""
+    if estimand is None or not truth[2]:
         return float("nan")
     return float(truth[0 if estimand == "points" else 1] / truth[2])
 
@@ -524,7 +534,7 @@ def true_effect(truth: np.ndarray, estimand: str | None = "points") -> float:
 def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings, seconds: float) -> SimulationResult:
     """The summary of a run from its chunk results, in chunk order."""
     alpha, sides = scenario.design.alpha, scenario.design.sides
-    rows, replicates = [], {}
+    rows, replicates, nulls = [], {}, {}
     comps = comparisons(scenario)
     effects = {}
     for c in comps:
@@ -534,12 +544,16 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
             alt = _concat([ch.alt[name, c.label] for ch in chunks])
             null = _concat([ch.null[name, c.label] for ch in chunks])
             alt_inf, null_inf = infer(alt, alpha=alpha, sides=sides), infer(null, alpha=alpha, sides=sides)
+            nulls[name, c] = null_inf
             role = "primary" if i == 0 and (c.multiplicity or c.control is None) else "secondary"
             rows.append(operating_characteristics(name, role, (alt, alt_inf), (null, null_inf),
                                   true_effect(truth, ESTIMAND.get(name, "points")), comparison=c.label))
             replicates[replicate_key(name, c, comps)] = {
                 "estimate": alt.estimate, "se": alt.se, "df": alt.df, "p": alt_inf.p, "reject": alt_inf.reject,
                 "null_estimate": null.estimate, "null_p": null_inf.p, "null_reject": null_inf.reject}
+    family = [c for c in comps if c.multiplicity]
+    errors = ({name: familywise([nulls[name, c] for c in family]) for name in scenario.analyses}
+              if len(family) > 1 else None)
     screened = np.concatenate([c.screened for c in chunks])
     enrolled = sum(scenario.design.n_per_arm) * screened.size
     calendar = monitored = None
@@ -553,7 +567,7 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
                             jobs=settings.jobs, chunk_size=settings.chunk_size,
                             seconds=seconds, true_effect=effects[comps[0].label], true_effects=effects,
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
-                            operations=calendar, sequential=monitored)
+                            operations=calendar, sequential=monitored, familywise=errors)
 
 
 def replicate_key(name: str, c: Comparison, comps: tuple[Comparison, ...]) -> str:

@@ -8,6 +8,13 @@ information fraction (children with a primary outcome at the look over those at 
 :data:`FRACTION_STEP` so that the bounds of a chunk are computed once per distinct schedule). A two-sided design
 spends ``alpha / 2`` on the efficacy side (benefit) only.
 
+Futility bounds are ``sequential.futility`` as given or, with ``sequential.beta_spending``, solved once from beta
+spending at the *planned* fractions ``(interims, 1)`` (:func:`cbcp_sim.scenario.spec.planned_boundaries`, rpact's
+``getDesignGroupSequential`` with those ``informationRates``): beta spending defines the bounds at the drift at which
+the planned design has power ``1 - beta``, a planning quantity; re-solving them at each trial's fractions would make
+that drift (and the bounds) depend on the trial. Either way the z bounds are applied at the actual looks as given
+bounds are, binding ones entering the efficacy bounds re-solved at the actual fractions.
+
 Look dates: with ``timing = "information"`` an interim falls on the date of the ``ceil(t m)``-th primary visit
 seen, ``m`` being the children with a primary outcome at the end; with ``"calendar"`` on the given month, a look
 on or after the final analysis (the last primary visit) being skipped, as is one with no primary outcome yet.
@@ -28,6 +35,7 @@ from cbcp_sim.analysis.inference import Estimates, infer
 from cbcp_sim.analysis.metrics import rate
 from cbcp_sim.scenario import Scenario, Sequential
 from cbcp_sim.scenario.boundaries import boundaries
+from cbcp_sim.scenario.spec import planned_boundaries
 from cbcp_sim.vocabulary import DAYS_PER_MONTH
 
 #: Information fractions are rounded to this step before the bounds are computed.
@@ -46,6 +54,7 @@ class Monitoring:
     dates: np.ndarray     #: (R, K) look dates, months since the first site opened (NaN: skipped)
     fraction: np.ndarray  #: (R, K) information fraction at each look (NaN: skipped)
     children: np.ndarray  #: children randomised by the stopping date
+    outcomes: np.ndarray  #: children with a primary outcome in the stopping look's analysis (its information)
     months: np.ndarray    #: months from the first site opening to the lock of the stopping look's data
     failed: np.ndarray    #: bool, ran to the final look and its analysis failed (no decision)
 
@@ -83,18 +92,33 @@ def fractions(dates: np.ndarray, primary_dates: np.ndarray, seen: np.ndarray) ->
 
 @functools.lru_cache(maxsize=4096)
 def _bounds(info: tuple[float, ...], alpha: float, spending: str, futility: tuple[float, ...],
-            binding: bool) -> tuple[np.ndarray, np.ndarray]:
+            binding: bool, parameter: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Efficacy and futility bounds at ``info``. Non-binding futility bounds do not enter the efficacy bounds and
     are applied as given (a trial at or above both stops for efficacy); binding ones do, unless at these actual
     fractions they reach the efficacy bounds, when that trial's efficacy bounds are the non-binding ones."""
     if not binding:
-        b = boundaries(info, alpha=alpha, spending=spending)
+        b = boundaries(info, alpha=alpha, spending=spending, spending_parameter=parameter)
         return b.critical_z, np.asarray([*futility, -np.inf]) if futility else b.futility_z
-    b = boundaries(info, alpha=alpha, spending=spending, futility=futility, binding=True, strict=False)
+    b = boundaries(info, alpha=alpha, spending=spending, futility=futility, binding=True, strict=False,
+                   spending_parameter=parameter)
     if b is None:  # at this trial's fractions the binding bounds reach the efficacy bounds
-        b = boundaries(info, alpha=alpha, spending=spending)
+        b = boundaries(info, alpha=alpha, spending=spending, spending_parameter=parameter)
         return b.critical_z, np.asarray([*futility, -np.inf])
     return b.critical_z, b.futility_z
+
+
+def futility_bounds(s: Scenario) -> tuple[float, ...]:
+    """Futility bounds (z) of the interims: ``sequential.futility``, or from beta spending at the planned fractions;
+    empty: none."""
+    q = s.sequential
+    if q.beta_spending == "none":
+        return q.futility
+    return _beta_futility(q, s.design.alpha / s.design.sides)
+
+
+@functools.lru_cache(maxsize=64)
+def _beta_futility(q: Sequential, alpha: float) -> tuple[float, ...]:
+    return tuple(float(z) for z in planned_boundaries(q, alpha).futility_z[:-1])
 
 
 def bounds(s: Scenario, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,14 +126,15 @@ def bounds(s: Scenario, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     whose bounds are +inf and -inf)."""
     q = s.sequential
     alpha = s.design.alpha / s.design.sides
-    futility = np.asarray(q.futility)
+    given = futility_bounds(s)
+    futility = np.asarray(given)
     eff = np.full(t.shape, np.inf)
     fut = np.full(t.shape, -np.inf)
     schedules, which = np.unique(np.where(np.isnan(t), -1.0, t), axis=0, return_inverse=True)
     for i, row in enumerate(schedules):
         keep = row >= 0.0
-        f = tuple(float(x) for x in futility[keep[:-1]]) if q.futility else ()
-        c, g = _bounds(tuple(float(x) for x in row[keep]), alpha, q.spending, f, q.binding)
+        f = tuple(float(x) for x in futility[keep[:-1]]) if given else ()
+        c, g = _bounds(tuple(float(x) for x in row[keep]), alpha, q.spending, f, q.binding, q.spending_parameter)
         same = which.ravel() == i
         eff[np.ix_(same, keep)] = c
         fut[np.ix_(same, keep)] = g
@@ -151,10 +176,11 @@ def monitor(s: Scenario, randomised: np.ndarray, visit_dates: np.ndarray, observ
         stopped |= win | lose
     at = dates[np.arange(n_reps), look]
     children = (randomised <= np.where(look < k - 1, at, np.inf)[:, None]).sum(axis=1)
+    outcomes = (observed[..., primary] & (visit_dates[..., primary] <= at[:, None])).sum(axis=1)
     months = at + s.operations.lock_days / DAYS_PER_MONTH
     failed = (look == k - 1) & np.isnan(z[:, -1])
     return Monitoring(reject=reject, futile=futile, look=look, dates=dates, fraction=t, children=children,
-                      months=months, failed=failed)
+                      outcomes=outcomes, months=months, failed=failed)
 
 
 def _z(est: Estimates, alpha: float) -> np.ndarray:
@@ -167,18 +193,28 @@ def sequential_summary(s: Scenario, alt: Monitoring, null: Monitoring) -> dict[s
     """Operating characteristics of the group-sequential design: power and type I error (rejection at any
     look, among trials with a decision) with MCSE, the trials whose final analysis failed and the power over all
     trials (a failed final analysis counted as not significant), the probability of
-    stopping for efficacy and for futility at each look, the expected number of children randomised and the
-    expected duration (months, to the lock of the stopping look's data), with and without the cell effect; and
-    the mean date and information fraction of each look."""
+    stopping for efficacy and for futility at each look, the expected number of children randomised by the
+    stopping date (``expected_children``), the expected number of children whose primary outcome the stopping
+    look analyses (``expected_information_n``: rpact's expectedNumberOfSubjects, information-based, see
+    :func:`cbcp_sim.scenario.boundaries.expected_information`) and the expected duration (months, to the lock of
+    the stopping look's data), with and without the cell effect; and the mean date and information fraction of
+    each look; with beta spending also its settings and the futility bounds it gives (``futility_z``, one per
+    interim)."""
+    q = s.sequential
     out: dict[str, Any] = {"looks": alt.dates.shape[1], "timing": s.sequential.timing,
-                           "spending": s.sequential.spending, "interims": list(s.sequential.interims),
+                           "spending": s.sequential.spending, "spending_parameter": s.sequential.spending_parameter,
+                           "interims": list(s.sequential.interims),
                            "alpha": s.design.alpha / s.design.sides}
+    if q.beta_spending != "none":
+        out.update(beta_spending=q.beta_spending, beta_spending_parameter=q.beta_spending_parameter, beta=q.beta,
+                   futility_z=list(futility_bounds(s)))
     for prefix, m in (("", alt), ("null_", null)):
         k = m.dates.shape[1]
         stops = np.arange(k)[:, None] == m.look
         out[f"{prefix}stop_efficacy"] = (stops & m.reject).mean(axis=1).tolist()
         out[f"{prefix}stop_futility"] = (stops & m.futile).mean(axis=1).tolist()
         out[f"{prefix}expected_children"] = float(m.children.mean())
+        out[f"{prefix}expected_information_n"] = float(m.outcomes.mean())
         out[f"{prefix}expected_months"] = float(m.months.mean())
     power, type1 = rate(alt.reject, alt.failed), rate(null.reject, null.failed)
     out.update(power=power["rate"], mcse=power["mcse"], type1_error=type1["rate"], type1_mcse=type1["mcse"],

@@ -51,6 +51,10 @@ class SimulationResult:
     sequential: dict[str, Any] | None = None
     #: The true effect (GMFM-66 points) of each comparison, by label (:attr:`true_effect` is the first's).
     true_effects: dict[str, float] = field(default_factory=dict)
+    #: With two or more arm comparisons: per analysis, the family-wise error (``rate``: the share of trials under
+    #: no effect rejecting at least one arm comparison, as adjusted by ``analysis.multiplicity``), its ``mcse`` and
+    #: Wilson 95% interval (``ci_low``, ``ci_high``): :func:`cbcp_sim.analysis.metrics.familywise`.
+    familywise: dict[str, dict[str, float]] | None = None
 
     @property
     def primary(self) -> dict[str, Any]:
@@ -150,9 +154,13 @@ class SimulationResult:
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object: the primary analysis at top level, every analysis under ``analyses``; each
-        with what it estimates (``estimand``, in ``unit``), and the ``endpoint`` analysed."""
+        with what it estimates (``estimand``, in ``unit``), and the ``endpoint`` analysed; the primary analysis's
+        family-wise error (``familywise_*``, null with fewer than two arm comparisons)."""
         s = self.scenario
         out = {k: self.primary[k] for k in PRIMARY_FIELDS}
+        error = (self.familywise or {}).get(self.primary["analysis"], {})
+        out.update({f"familywise_{'error' if k == 'rate' else k}": error.get(k)
+                    for k in ("rate", "mcse", "ci_low", "ci_high")})
         out.update(described(s, self.primary["analysis"]))
         out.update({"endpoint": s.analysis.endpoint, "endpoint_text": endpoint_text(s),
                     "n_reps": self.n_reps, "seed": self.seed, "jobs": self.jobs, "seconds": self.seconds,
@@ -195,7 +203,8 @@ class SimulationResult:
                 if math.isfinite(r["true_effect"]) else f"    failed replicates {r['n_failed']}",
             ] + ([f"    power over all {r['n_reps']} trials {r['power_all_trials']:.3f} (a failed analysis counted "
                   "as not significant; power above is over analysed trials)"] if r["n_failed"] else [])
-        lines += _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0])
+        lines += (_familywise_lines(self.familywise, s.analysis.multiplicity, d.alpha)
+                  + _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0]))
         return "\n".join(lines)
 
 
@@ -298,6 +307,15 @@ OPERATIONS_LABELS = {"last_child_in": "last child randomised", "last_primary_vis
                      "infusion_wait_days": "wait for infusion (days)", "missed_visits": "visits missed (share)"}
 
 
+def _familywise_lines(errors: dict[str, dict[str, float]] | None, method: str, alpha: float) -> list[str]:
+    if errors is None:
+        return []
+    adjusted = "not adjusted" if method == "none" else f"adjusted by {method}"
+    return [f"  family-wise error: under no effect, any arm comparison rejecting ({adjusted}; nominal {alpha:g})"] + [
+        f"    {name:<13} {e['rate']:.4f}  MCSE {e['mcse']:.4f}  95% CI {e['ci_low']:.4f} to {e['ci_high']:.4f}"
+        for name, e in errors.items()]
+
+
 def _operations_lines(ops: dict[str, dict[str, float]] | None) -> list[str]:
     if ops is None:
         return []
@@ -313,7 +331,9 @@ def _sequential_lines(seq: dict[str, Any] | None, monitored: str = "") -> list[s
     if seq is None:
         return []
     looks = ", ".join(f"{x:.3g}" for x in seq["interims"])
-    lines = [f"  group sequential, monitoring {monitored} only ({seq['spending']} spending; interims at "
+    parameter = seq.get("spending_parameter")  # absent from results saved before it was reported
+    spending = seq["spending"] if parameter is None else f"{seq['spending']} ({parameter:g})"
+    lines = [f"  group sequential, monitoring {monitored} only ({spending} spending; interims at "
              f"{seq['timing']} {looks}; the analyses above are the fixed design, without interim stopping)",
              f"    power         {seq['power']:.3f}  MCSE {seq['mcse']:.4f}",
              f"    type I error  {seq['type1_error']:.4f}  MCSE {seq['type1_mcse']:.4f}  (nominal {seq['alpha']:g} "
@@ -323,7 +343,11 @@ def _sequential_lines(seq: dict[str, Any] | None, monitored: str = "") -> list[s
         lines.append(f"    {k + 1:>4}  {seq['look_months'][k]:6.1f}  {seq['look_fraction'][k]:8.3f}  "
                      f"{seq['stop_efficacy'][k]:17.3f}  {seq['stop_futility'][k]:8.3f}   "
                      f"({seq['null_stop_efficacy'][k]:.3f}, {seq['null_stop_futility'][k]:.3f})")
-    lines.append(f"    expected children {seq['expected_children']:.1f} ({seq['null_expected_children']:.1f}); "
+    if "expected_information_n" in seq:  # absent from results saved before it was reported
+        lines.append(f"    expected children analysed at the stopping look {seq['expected_information_n']:.1f} "
+                     f"({seq['null_expected_information_n']:.1f})")
+    lines.append(f"    expected children randomised {seq['expected_children']:.1f} "
+                 f"({seq['null_expected_children']:.1f}); "
                  f"expected months {seq['expected_months']:.1f} ({seq['null_expected_months']:.1f}); "
                  f"failed final analyses {seq['n_failed']}"
                  + (f" (power over all trials {seq['power_all_trials']:.3f})" if seq["n_failed"] else ""))

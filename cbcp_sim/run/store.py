@@ -64,7 +64,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _MEMBER = re.compile(r"(layout|meta|a\d+)\.npy")
 #: Part of every chunk's name and every manifest: raise it when a change to the models or analyses changes
 #: results, so no run resumes from chunks that older code computed.
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
 #: Dataclasses stored field by field inside a chunk, by name.
 RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring}
 
@@ -81,6 +81,21 @@ def chunk_key(digest: str, seed: int, chunk: int, n_reps: int) -> str:
     if len(_KEYS) < _MAX_KEYS:
         _KEYS[key] = (digest, seed, chunk, n_reps)
     return key
+
+
+def check_path(path: str | Path, source: str) -> Path:
+    """``path`` as a Path, or an :class:`InputError` naming ``source`` if no file can be there: a NUL character,
+    a name too long, a symbolic-link loop or a file where a directory should be (absent is fine)."""
+    if "\0" in str(path):
+        raise InputError(source, "a path cannot hold a NUL character")
+    path = Path(path)
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        raise InputError(source, printable(f"cannot use {path}: {getattr(exc, 'strerror', None) or exc}")) from None
+    return path
 
 
 def _refuse_links(path: Path, root: Path | None, source: str) -> None:
@@ -344,7 +359,7 @@ class Store:
     """
 
     def __init__(self, root: str | Path, kind: str, inputs: dict[str, Any], *, source: str = "out") -> None:
-        self.root = Path(root)
+        self.root = check_path(root, source)
         self.source = source
         self.kind = kind
         inputs = {**inputs, "results_version": RESULTS_VERSION}

@@ -311,10 +311,24 @@ class Analysis:
         doc="Covariates of ancova and mmrm beside baseline: age (years), gmfcs (level, linear), dose "
             "(10^7 TNC/kg); typically the stratification factors.",
         source="[ICH E9 1998] / [EMA 2015] covariate guideline: adjust for stratification factors")
+    mmrm_df: str = param(
+        "kenward_roger", choice("kenward_roger", "satterthwaite"),
+        doc="mmrm: kenward_roger (the SE from Kenward and Roger's adjusted covariance, which allows for the "
+            "estimated covariance) or satterthwaite (the model-based SE); for one contrast both use "
+            "Satterthwaite's df. Type I error at 12 per arm, 20% MAR dropout, 40,000 trials: "
+            "0.0521 kenward_roger, 0.0572 satterthwaite (99% Monte Carlo band 0.0472-0.0528).",
+        source="[Kenward 1997]; [Satterthwaite 1946]; measured (docs/designs.md, MMRM)")
+    mmrm_baseline: str = param(
+        "covariate", choice("covariate", "response", "response_unconstrained", "none"),
+        doc="mmrm: baseline as a covariate with a per-visit effect; response: the first response, no arm "
+            "effect at baseline (cLDA); response_unconstrained: an arm effect at baseline too (change: the "
+            "arm effect at the visit minus that at baseline); none: not in the model.",
+        source="[Liang & Zeger 2000] (cLDA); [mmrm n.d.]")
     multiplicity: str = param(
-        "holm", choice("none", "holm", "hochberg", "dunnett"),
+        "holm", choice("none", "holm", "hochberg", "dunnett", "dunnett_separate"),
         doc="With more than one active arm, how each analysis's p-values over the arms are adjusted "
-            "(dunnett: t-based analyses only).",
+            "(dunnett: ttest and ancova as one model of every arm with a pooled variance, the classical test; "
+            "dunnett_separate: any t-based analysis, each comparison's own fit, an approximation).",
         source="[Holm 1979]; [Hochberg 1988]; [Dunnett 1955]; [EMA 2017] multiplicity guideline")
     mcid: float = param(
         1.5, number(0.0, 100.0, lo_open=True), unit="GMFM-66 points",
@@ -414,18 +428,58 @@ class Sequential:
             "calendar: a look at that month (skipped if after the final analysis).",
         source="[Lan & DeMets 1983]")
     spending: str = param(
-        "obf", choice("obf", "pocock"),
-        doc="Alpha-spending function: O'Brien-Fleming-type or Pocock-type (rpact asOF, asP), spent at each "
-            "look's actual information fraction.",
-        source="[Lan & DeMets 1983]; getDesignGroupSequential of [rpact n.d.]")
+        "obf", choice("obf", "pocock", "kim-demets", "hsd"),
+        doc="Alpha-spending function: O'Brien-Fleming-type, Pocock-type, Kim-DeMets power family or "
+            "Hwang-Shih-DeCani family (rpact asOF, asP, asKD, asHSD), spent at each look's actual information "
+            "fraction.",
+        source="[Lan & DeMets 1983]; [Kim & DeMets 1987]; [Hwang Shih & DeCani 1990]; getDesignGroupSequential "
+               "of [rpact n.d.]")
+    spending_parameter: float | None = param(
+        None, number(-10.0, 8.0), shown="none",
+        doc="Parameter of the spending function, required by kim-demets and hsd only (rpact gammaA): kim-demets "
+            "spends alpha t^rho, rho in [0.4, 8] (1: Pocock-like, 3: O'Brien-Fleming-like); hsd spends "
+            "alpha (1 - exp(-gamma t)) / (1 - exp(-gamma)), gamma in [-10, 5] (-4: O'Brien-Fleming-like, "
+            "1: Pocock-like).",
+        source="[Kim & DeMets 1987]; [Hwang Shih & DeCani 1990]; ranges: rpact's validated bounds [rpact n.d.]")
     futility: tuple[float, ...] = param(
         (), array(number(-10.0, 10.0), min_length=0, max_length=19), unit="z",
-        doc="Futility bounds on the z scale, one per interim (stop when z falls below); empty: none.",
+        doc="Futility bounds on the z scale, one per interim (stop when z falls below); empty: none (or from "
+            "beta_spending, not both).",
         source="design")
+    beta_spending: str = param(
+        "none", choice("none", "obf", "pocock", "kim-demets", "hsd"),
+        doc="Futility bounds from a beta-spending function (rpact bsOF, bsP, bsKD, bsHSD): solved once at the "
+            "planned fractions (interims, 1), as getDesignGroupSequential does, so that at the drift giving power "
+            "1 - beta the chance of stopping for futility by each look is the beta spent; applied as z bounds at "
+            "each trial's actual looks. Needs timing 'information'; none: no beta spending.",
+        source="[Lan & DeMets 1983] applied to beta; typeBetaSpending of [rpact n.d.]")
+    beta_spending_parameter: float | None = param(
+        None, number(-10.0, 8.0), shown="none",
+        doc="Parameter of the beta-spending function, required by kim-demets and hsd only (rpact gammaB): "
+            "beta t^rho, rho in [0.4, 8], or beta (1 - exp(-gamma t)) / (1 - exp(-gamma)), gamma in [-10, 5].",
+        source="[Kim & DeMets 1987]; [Hwang Shih & DeCani 1990]; ranges: rpact's validated bounds [rpact n.d.]")
+    beta: float = param(
+        0.2, number(0.0, 0.5, lo_open=True, hi_open=True), unit="probability",
+        doc="Type II error the beta-spending futility bounds spend (power 1 - beta at the design's drift); used "
+            "only with beta_spending.",
+        source="beta of getDesignGroupSequential [rpact n.d.]; 0.2 (power 80%) by convention")
     binding: bool = param(
         False, choice(False, True),
-        doc="Futility bounds binding (the efficacy bounds use them) or not (the usual choice).",
+        doc="Futility bounds (given or from beta spending) binding (the efficacy bounds use them) or not (the "
+            "usual choice).",
         source="bindingFutility of [rpact n.d.]")
+
+
+_SD = number(0.0, 1000.0, lo_open=True)
+
+
+def _sd(value: Any, path: str) -> float | tuple[float, ...]:
+    if isinstance(value, list | tuple):
+        return array(_SD, max_length=12)(value, path)
+    return _SD(value, path)
+
+
+_sd.allowed = f"{_SD.allowed}, or a list of them, one per arm"  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -435,17 +489,47 @@ class Outcome:
     model: str = param(
         "gmfm66", choice("gmfm66", "normal"),
         doc="gmfm66: population, natural history and treatment models. normal: bivariate normal "
-            "baseline and primary-visit scores set by sd, effect and correlation.", source="design")
-    sd: float = param(
-        5.5, number(0.0, 1000.0, lo_open=True), unit="outcome units",
-        doc="normal model: SD of the score at baseline and at the primary visit.",
+            "baseline and primary-visit scores set by sd, effect and correlation (a crossover adds the end of "
+            "period 2: period_effect, within_correlation, carryover).", source="design")
+    sd: float | tuple[float, ...] = param(
+        5.5, _sd, unit="outcome units",
+        doc="normal model: SD of the score at baseline and at the primary visit; one number for all arms, or a "
+            "list with one per arm (control first).",
         source="with correlation 0.5 the SD of change is 5.5: ASSUMPTION between the SDs of 12-month change "
                "implied by [Finch-Edmondson 2025] (about 5.2) and [Sun 2022] (4.9-6.5)")
     effect: float = param(
         3.3, number(-1000.0, 1000.0), unit="outcome units",
-        doc="normal model: mean difference at the primary visit, active minus control.",
+        doc="normal model: mean difference at the primary visit, active minus control (single_arm: the arm's "
+            "change beyond expected_change; crossover: in period 1, and the placebo-first sequence gains it in "
+            "period 2).",
         source="ACCeNT-CP high-dose allogeneic UCB vs natural history +3.3 ([Sun 2022])")
     correlation: float = param(
         0.5, number(-1.0, 1.0, lo_open=True, hi_open=True),
         doc="normal model: correlation of baseline with the primary-visit score.",
         source="ASSUMPTION chosen so that SD of change equals sd")
+    expected_change: float = param(
+        0.0, number(-1000.0, 1000.0), unit="outcome units",
+        doc="normal model: mean change from baseline to the primary visit without cells, in every arm; a "
+            "single_arm design's analyses expect this change (plus analysis.expected_error).",
+        source="ASSUMPTION: no natural change (it cancels between arms); a single arm is judged against the "
+               "expected change as in [Lee 2012]")
+    period_effect: float = param(
+        0.0, number(-1000.0, 1000.0), unit="outcome units",
+        doc="normal model, crossover: mean change over period 2 minus that over period 1 without cells, alike "
+            "in both sequences (e.g. slower growth as children age).",
+        source="period effect of the AB/BA model ([Senn 2002]); ASSUMPTION: none (the crossover analysis "
+               "removes it)")
+    within_correlation: float = param(
+        0.0, number(-1.0, 1.0, lo_open=True, hi_open=True),
+        doc="normal model, crossover: within-child correlation of the period-1 and period-2 changes without "
+            "cells; the period-2 change has the SD of the period-1 change, sd x sqrt(2 (1 - correlation)).",
+        source="within-patient correlation of the AB/BA model ([Senn 2002]), of period changes here; "
+               "ASSUMPTION: 0, the switch visit's measurement error (-0.5 alone) offset by children's own "
+               "growth rates")
+    carryover: float = param(
+        0.0, number(-1000.0, 1000.0), unit="outcome units",
+        doc="normal model, crossover: mean extra change over period 2 of the cells-first sequence, the "
+            "period-1 effect growing (> 0) or waning (< 0) after the switch (-effect: all of it lost); part "
+            "of the cell effect, so absent from the trials without effect.",
+        source="carry-over of the AB/BA model ([Senn 2002]; [Hills & Armitage 1979]); ASSUMPTION: none, a "
+               "durable effect kept as it is")

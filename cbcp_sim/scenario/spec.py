@@ -22,7 +22,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import hypotheses, products
@@ -60,6 +60,12 @@ from cbcp_sim.vocabulary import (
     SINGLE_ARM_ANALYSES,
     T_ANALYSES,
 )
+
+if TYPE_CHECKING:
+    from cbcp_sim.scenario.boundaries import Boundaries
+
+#: The analyses the classical Dunnett test takes (``cbcp_sim.analysis.ARM_MODELS``): one model of every arm.
+ONE_MODEL_ANALYSES = ("ttest", "ancova")
 
 
 @dataclass(frozen=True)
@@ -372,13 +378,20 @@ def _check_design(s: Scenario) -> None:
                 if name not in allowed:
                     raise ScenarioError(path, f"{name!r} {why}; use one of {', '.join(allowed)}")
 
-    if s.outcome.model == "normal":  # two or more parallel arms of bivariate normal scores, no covariates
-        if d.kind != "parallel":
-            raise ScenarioError("outcome.model", f"'normal' simulates parallel arms only, not a {d.kind} design; "
-                                                 "use outcome.model = 'gmfm66'")
+    if s.outcome.model == "normal":  # baseline, primary visit, a crossover's end; no covariates or doses
+        sd = s.outcome.sd
+        if isinstance(sd, tuple) and len(sd) not in (1, k):
+            raise ScenarioError("outcome.sd", f"must give one number or {k} (one per arm), got {len(sd)}")
+        if d.kind == "crossover" and d.primary_visit != d.crossover_month:
+            raise ScenarioError("design.primary_visit", f"the normal model's crossover compares period 1 at the "
+                                                        f"switch: must equal design.crossover_month "
+                                                        f"({d.crossover_month:g}), got {d.primary_visit:g}")
         if a.covariates:
             raise ScenarioError("analysis.covariates", "the normal outcome model simulates no covariates; leave "
                                                        "analysis.covariates empty or use outcome.model = 'gmfm66'")
+        if a.dose_strata:
+            raise ScenarioError("analysis.dose_strata", "the normal outcome model simulates no cell doses; set "
+                                                        "analysis.dose_strata = false or use outcome.model = 'gmfm66'")
     if d.kind == "single_arm":
         if k != 1:
             raise ScenarioError("design.arms", f"a single_arm design has one arm, got {k}")
@@ -412,7 +425,11 @@ def _check_design(s: Scenario) -> None:
     else:
         only(PARALLEL_ANALYSES, "does not apply to a parallel design")
     if a.multiplicity == "dunnett":
-        only(T_ANALYSES, "has no t statistic for analysis.multiplicity = 'dunnett'")
+        only(ONE_MODEL_ANALYSES, "is not one model of every arm with a pooled variance, as analysis.multiplicity = "
+                                 "'dunnett' needs (analysis.multiplicity = 'dunnett_separate' approximates it with "
+                                 "each comparison's own fit)")
+    if a.multiplicity == "dunnett_separate":
+        only(T_ANALYSES, "has no t statistic for analysis.multiplicity = 'dunnett_separate'")
     if "mmrm" in s.analyses and len(d.visits) - 1 > MAX_MMRM_FOLLOW_UPS:
         raise ScenarioError("design.visits", f"analysis 'mmrm' fits an unstructured covariance of every follow-up "
                                              f"visit: at most {MAX_MMRM_FOLLOW_UPS} follow-up visits, got "
@@ -447,10 +464,18 @@ def _check_operations(s: Scenario) -> Scenario:
         if len(d.arms) > 2:
             raise ScenarioError("sequential.interims", f"interim looks are for one comparison (two arms or a "
                                                        f"single arm), got {len(d.arms)} arms")
+    _check_spending(q)
     if q.futility and len(q.futility) != len(q.interims):
         raise ScenarioError("sequential.futility", f"must give one bound per interim ({len(q.interims)}), got "
                                                    f"{len(q.futility)}")
-    if q.futility and q.timing == "information":
+    if q.beta_spending != "none":
+        if q.futility:
+            raise ScenarioError("sequential.futility", "and sequential.beta_spending both set futility bounds: give "
+                                                       "z values or a beta-spending function, not both")
+        if not q.interims or q.timing != "information":
+            raise ScenarioError("sequential.beta_spending", "needs interim looks at information fractions "
+                                                            "(sequential.interims with timing 'information')")
+    if (q.futility or q.beta_spending != "none") and q.timing == "information":
         _check_futility(q, d.alpha / d.sides)
     return s
 
@@ -471,15 +496,42 @@ def visit_windows(o: Operations, visits: tuple[float, ...]) -> tuple[float, ...]
                                                   f"visit), got {len(o.window_days)}")
 
 
-def _check_futility(q: Sequential, alpha: float) -> None:
-    """Futility bounds below the efficacy bounds at the planned information fractions."""
-    from cbcp_sim.scenario.boundaries import boundaries
+def _check_spending(q: Sequential) -> None:
+    """The (beta-)spending parameter given for kim-demets and hsd spending, and only for them."""
+    from cbcp_sim.scenario.boundaries import check_spending
 
     try:
-        boundaries((*q.interims, 1.0), alpha=alpha, spending=q.spending, futility=q.futility, binding=q.binding)
+        check_spending(q.spending, q.spending_parameter)
+        if q.beta_spending != "none":
+            check_spending(q.beta_spending, q.beta_spending_parameter, "beta_spending")
+        elif q.beta_spending_parameter is not None:
+            raise ScenarioError("beta_spending_parameter", f"is used only with beta_spending kim-demets or hsd, not "
+                                                           f"none; got {q.beta_spending_parameter:g}")
     except ScenarioError as exc:
-        where = {"futility": "sequential.futility", "alpha": "design.alpha"}.get(exc.path, "sequential.interims")
-        raise ScenarioError(where, exc.message) from None
+        raise ScenarioError(f"sequential.{exc.path}", exc.message) from None
+
+
+def planned_boundaries(q: Sequential, alpha: float) -> Boundaries:
+    """The design at the planned information fractions ``(*q.interims, 1)`` (timing 'information'): efficacy bounds
+    for one-sided ``alpha`` and the futility bounds given or from beta spending, as rpact's
+    ``getDesignGroupSequential`` computes them with ``informationRates`` = those fractions."""
+    from cbcp_sim.scenario.boundaries import boundaries
+
+    beta_spending = None if q.beta_spending == "none" else q.beta_spending
+    return boundaries((*q.interims, 1.0), alpha=alpha, spending=q.spending, futility=q.futility or None,
+                      binding=q.binding, spending_parameter=q.spending_parameter, beta_spending=beta_spending,
+                      beta=q.beta, beta_spending_parameter=q.beta_spending_parameter)
+
+
+def _check_futility(q: Sequential, alpha: float) -> None:
+    """Futility bounds (given, or from beta spending at a drift giving power 1 - beta) below the efficacy bounds at
+    the planned information fractions."""
+    try:
+        planned_boundaries(q, alpha)
+    except ScenarioError as exc:
+        where = {"futility": "sequential.futility" if q.futility else "sequential.beta_spending",
+                 "alpha": "design.alpha", "beta": "sequential.beta"}
+        raise ScenarioError(where.get(exc.path, "sequential.interims"), exc.message) from None
 
 
 def allocation_ratio(n_per_arm: tuple[int, ...]) -> tuple[int, ...]:
