@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from cbcp_sim.analysis.inference import Estimates, guarded
 from cbcp_sim.analysis.moments import outcome
@@ -72,11 +72,13 @@ def _shift(y: np.ndarray, control: np.ndarray, active: np.ndarray) -> tuple[np.n
 def _shift_large(y: np.ndarray, control: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
     """:func:`_shift` of one replicate ``(N,)`` whose pairwise array would be too large, with the same bits: U from
     mid-ranks, and the order statistics of the differences selected without building them."""
+    from scipy.stats import rankdata  # here: scipy.stats takes a third of a second to import, rarely needed
+
     a, c = np.sort(y[active]), np.sort(y[control])
     mn = a.size * c.size
     if mn == 0:
         return np.zeros(1), np.full(1, np.nan), np.full(1, np.nan)
-    u = stats.rankdata(np.concatenate([a, c]))[:a.size].sum() - a.size * (a.size + 1) / 2.0
+    u = rankdata(np.concatenate([a, c]))[:a.size].sum() - a.size * (a.size + 1) / 2.0
     k = max(math.floor(mn / 2.0 - _Z975 * math.sqrt(mn * (a.size + c.size + 1) / 12.0)), 0)
     low_mid, high_mid, low, high = (_ordered_difference(a, c, r) for r in ((mn - 1) // 2, mn // 2, k, mn - k - 1))
     return np.array([u]), np.array([(low_mid + high_mid) / 2.0]), np.array([high - low])

@@ -420,16 +420,24 @@ QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cbcp-sim`` console script; returns the exit status."""
-    if threading.current_thread() is not threading.main_thread():
-        return _main(argv)
-    if QUIET_TRACKER not in sys.warnoptions:  # passed on to loky's resource tracker, started with our -W flags
-        sys.warnoptions.append(QUIET_TRACKER)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    """Entry point of the ``cbcp-sim`` console script; returns the exit status. A stop (Ctrl-C, SIGTERM) at any
+    moment, the parser still being built included, is one line."""
     try:
-        return _main(argv)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        if threading.current_thread() is not threading.main_thread():
+            return _main(argv)
+        if QUIET_TRACKER not in sys.warnoptions:  # passed on to loky's resource tracker, started with our -W flags
+            sys.warnoptions.append(QUIET_TRACKER)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            return _main(argv)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except Terminated:
+        print("error: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -450,12 +458,6 @@ def _main(argv: Sequence[str] | None) -> int:
     except InputError as exc:
         print(f"error: {printable(str(as_option(exc, args)))}", file=sys.stderr)
         return EXIT_USAGE
-    except Terminated:
-        print("error: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output closed early, e.g. piped into `head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -391,9 +391,11 @@ def _check_memory(tasks: Sequence[Task], settings: RunSettings) -> None:
     remote Dask cluster's memory is its own)."""
     if settings.address is not None:
         return
-    from joblib import effective_n_jobs
+    workers = 1
+    if settings.jobs != 1:  # joblib is imported only when jobs run in parallel (it takes a quarter second)
+        from joblib import effective_n_jobs
 
-    workers = min(len(tasks), effective_n_jobs(settings.jobs))
+        workers = min(len(tasks), effective_n_jobs(settings.jobs))
     largest: dict[int, Task] = {}  # the largest chunk of each scenario
     for t in tasks:
         if t.n_reps > largest.get(id(t.scenario), t).n_reps or id(t.scenario) not in largest:
