@@ -333,6 +333,11 @@ def test_bounds_decrease_as_alpha_increases(design, other):
     ({"futility": [0.0, 2.6], "binding": True}, "futility", "look 2"),
 ])
 def test_errors_name_the_field(kwargs, field, fragment):
+    assert_refused(kwargs, field, fragment)
+
+
+def assert_refused(kwargs: dict, field: str, fragment: str) -> None:
+    """A 3-look O'Brien-Fleming design changed by ``kwargs`` is refused in one line naming ``field``."""
     args = {"info": [1 / 3, 2 / 3, 1.0], "alpha": 0.025, "spending": "obf"} | kwargs
     with pytest.raises(ScenarioError) as err:
         boundaries(**args)

@@ -16,7 +16,7 @@ from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import default_scenario_path, load_scenario
 from cbcp_sim.scenario.boundaries import boundaries, crossing, expected_information, spent
 from tests.support import cli
-from tests.test_boundaries import assert_efficacy_matches_rpact
+from tests.test_boundaries import assert_efficacy_matches_rpact, assert_refused
 from tests.test_sequential import DRIFT, POWER_REPS, run
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "rpact" / "spending.json").read_text())
@@ -85,12 +85,7 @@ def test_spending_functions_at_one_and_limits():
     ({"beta_spending": "obf", "beta": 0.6}, "beta", "(0, 0.5)"),
 ])
 def test_errors_name_the_field(kwargs, field, fragment):
-    args = {"info": [1 / 3, 2 / 3, 1.0], "alpha": 0.025, "spending": "obf"} | kwargs
-    with pytest.raises(ScenarioError) as err:
-        boundaries(**args)
-    assert err.value.path == field
-    assert fragment in err.value.message
-    assert "\n" not in str(err.value)
+    assert_refused(kwargs, field, fragment)
 
 
 def test_cli_kim_demets_parameter_3(capsys):
