@@ -157,12 +157,12 @@ SHARE_CANDIDATES = 200_000
 
 
 @functools.lru_cache(maxsize=64)
-def eligible_share(p: Population, e: Eligibility) -> float:
-    """Share of referred children who are eligible, from :data:`SHARE_CANDIDATES` candidates of a fixed stream
-    (the trial calendar screens each referral with this probability)."""
+def eligible_share(p: Population, e: Eligibility, candidates: int = SHARE_CANDIDATES) -> float:
+    """Share of referred children who are eligible, from ``candidates`` candidates of a fixed stream (the trial
+    calendar screens each referral with this probability; a rough figure from fewer is cheaper)."""
     streams = Streams(0, 0)
     rngs = {name: streams.rng(f"eligible_share:{name}", 0) for name in SCREENING_STREAMS}
-    return float(eligible(p, e, _candidates(p, SHARE_CANDIDATES, 1, rngs)).mean())
+    return float(eligible(p, e, _candidates(p, candidates, 1, rngs)).mean())
 
 
 def enrol(p: Population, e: Eligibility, sizes: tuple[int, ...], n_reps: int, streams: Streams) -> Children:

@@ -30,6 +30,9 @@ PER_CHILD_VISIT = 24
 PER_CANDIDATE = 200
 #: MMRM's per-replicate sums by missingness pattern, per pattern and pair of visits (its S, Y, U and copies).
 MMRM_PER_PATTERN = 4 * 8
+#: Candidates screened once per population to estimate its eligible share for the estimate (SE at most 0.008):
+#: enough for a bound on the children screened, and cheap in a sweep whose every point has its own population.
+SHARE_CANDIDATES = 4000
 #: Memory the machine keeps for everything else (the interpreter, the libraries, the parent's results).
 RESERVE = 2**29
 
@@ -54,7 +57,8 @@ def children(s: Scenario) -> int:
 def chunk_memory(s: Scenario) -> ChunkMemory:
     """The working memory of one chunk of ``s`` (see the module docstring)."""
     n, visits = children(s), len(s.design.visits)
-    screened = n / max(eligible_share(s.population, s.eligibility), 1 / MAX_SCREENED_PER_CHILD)
+    share = eligible_share(s.population, s.eligibility, SHARE_CANDIDATES)
+    screened = n / max(share, 1 / MAX_SCREENED_PER_CHILD)
     per = n * (PER_CHILD + PER_CHILD_VISIT * visits) + math.ceil(PER_CANDIDATE * screened)
     fixed = 0
     if "mmrm" in s.analyses:

@@ -398,8 +398,9 @@ def _check_memory(tasks: Sequence[Task], settings: RunSettings) -> None:
         workers = min(len(tasks), effective_n_jobs(settings.jobs))
     largest: dict[int, Task] = {}  # the largest chunk of each scenario
     for t in tasks:
-        if t.n_reps > largest.get(id(t.scenario), t).n_reps or id(t.scenario) not in largest:
-            largest[id(t.scenario)] = t
+        key = id(t.scenario)
+        if key not in largest or t.n_reps > largest[key].n_reps:
+            largest[key] = t
     most = max(largest.values(), key=lambda t: budget.chunk_memory(t.scenario).of(t.n_reps))
     budget.check_fits(most.scenario, most.n_reps, workers)
 
