@@ -421,7 +421,7 @@ def _backend(settings: RunSettings) -> Iterator[int]:
         raise SettingsError("backend", "dask needs the distributed package: pip install 'cbcp_sim[dask]'") from None
     address, cluster = settings.address, None
     quiet = logging.getLogger("distributed")
-    level = quiet.level
+    level, hushed = quiet.level, logging.root.manager.disable
     quiet.setLevel(logging.ERROR)  # not the warnings of tasks cancelled and workers closed by a stop
     try:
         warnings.filterwarnings("ignore", category=UserWarning, module=r"distributed\.")  # e.g. a port in use
@@ -440,7 +440,7 @@ def _backend(settings: RunSettings) -> Iterator[int]:
                 deferred()
                 raise
         deferred()
-        with client, parallel_config(backend="dask"):
+        with _hushed_on_stop(), client, parallel_config(backend="dask"):
             yield -1
     finally:
         try:
@@ -448,6 +448,7 @@ def _backend(settings: RunSettings) -> Iterator[int]:
                 cluster.close()
         finally:
             quiet.setLevel(level)
+            logging.disable(hushed)
 
 
 @contextmanager
@@ -473,11 +474,7 @@ def _quiet_workers(local: bool = True) -> Iterator[Callable[[], None]]:
     def deferred() -> None:
         restore()
         for signum in dict.fromkeys(came):
-            handler = handlers[signum]
-            if callable(handler):
-                handler(signum, None)
-            elif handler != signal.SIG_IGN:
-                signal.raise_signal(signum)
+            _pass_on(signum, handlers[signum], None)
 
     try:
         yield deferred
@@ -485,6 +482,37 @@ def _quiet_workers(local: bool = True) -> Iterator[Callable[[], None]]:
         restore()
         if before is None:
             os.environ.pop(variable, None)
+
+
+@contextmanager
+def _hushed_on_stop() -> Iterator[None]:
+    """From a SIGINT or SIGTERM on: no logging (the caller restores it once the cluster is closed), since the
+    scheduler and client of a stopped run log the keys they could not gather (``distributed.client`` has its own
+    level, and does so as a warning). The signal then goes on to the handler it had."""
+    held = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+    handlers = {s: signal.getsignal(s) for s in held}
+
+    def hush(signum: int, frame: Any) -> None:
+        logging.disable(logging.CRITICAL)
+        signal.signal(signum, handlers[signum] or signal.SIG_DFL)
+        _pass_on(signum, handlers[signum], frame)
+
+    for signum in held:
+        signal.signal(signum, hush)
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _pass_on(signum: int, handler: Any, frame: Any) -> None:
+    """Act on signal ``signum`` as ``handler`` (as :func:`signal.getsignal` gives it) would have, once the handler
+    in place is the one it had."""
+    if callable(handler):
+        handler(signum, frame)
+    elif handler != signal.SIG_IGN:
+        signal.raise_signal(signum)
 
 
 def dask_setup(worker: object) -> None:
