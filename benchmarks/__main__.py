@@ -13,6 +13,7 @@ case at tiny sizes to check the code (under a minute; the figures mean nothing).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import math
 import os
@@ -35,6 +36,7 @@ from benchmarks.fresh import fresh
 from benchmarks.settings import (
     ANALYSES,
     ANCOVA,
+    BAYES_CASES,
     CALENDAR,
     CHILDREN,
     FULL,
@@ -52,6 +54,7 @@ from benchmarks.settings import (
 from benchmarks.timing import peak_rss_mib, repeat
 from cbcp_sim.models import layout, operations
 from cbcp_sim.models.streams import Streams
+from cbcp_sim.planning.go_calibration import calibrate_go
 from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario.boundaries import boundaries
 
@@ -230,6 +233,26 @@ def calendar_figures(sizes):
                            for k in (2, 3, 5)}}
 
 
+def bayes_figures(sizes):
+    """Each Bayesian case timed with its ``[bayes]`` section and without it (the same scenario, the section
+    removed), alternating so that the machine's drift hits both alike; and a calibration over five drifts."""
+    out = {}
+    for label, (path, overrides) in BAYES_CASES.items():
+        with_bayes = cbcp_sim.load_scenario(path, overrides)
+        without = dataclasses.replace(with_bayes, bayes=None)
+        in_process(with_bayes, sizes.reps // 10, 1, 1)  # warm-up (and the natural-history prior's cohort)
+        times = {"with": [], "without": []}
+        for _ in range(sizes.bayes_runs):
+            times["without"] += in_process(without, sizes.reps, 1, 1)
+            times["with"] += in_process(with_bayes, sizes.reps, 1, 1)
+        out[label] = times
+    hybrid = cbcp_sim.load_scenario(BAYES_CASES[next(iter(BAYES_CASES))][0])
+    settings = RunSettings(reps=sizes.reps, seed=SEED, jobs=1, progress=False)
+    out["calibration"] = repeat(lambda: calibrate_go(hybrid, 0.025, (-3, -1.5, 0, 1.5, 3), settings=settings),
+                                sizes.calendar_runs)
+    return {"bayes": out}
+
+
 def sweep_figures(sizes):
     """The sweep with jobs 1 and 2 and on Dask: seconds and peak MiB of each, and whether the tables are identical."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,7 +264,7 @@ def sweep_figures(sizes):
 def measure(sizes):
     """Run every benchmark at ``sizes``; the timings (s), memory (MiB) and results by name."""
     m = {**in_process_figures(sizes), **baseline_figures(sizes), **scaling_figures(sizes), **plain_figures(sizes),
-         **calendar_figures(sizes), **sweep_figures(sizes)}
+         **calendar_figures(sizes), **bayes_figures(sizes), **sweep_figures(sizes)}
     m["load_after"] = os.getloadavg()
     return m
 

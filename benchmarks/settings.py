@@ -21,6 +21,19 @@ PLAIN = {"outcome.model": "normal", "analysis.primary": "ttest", "analysis.secon
 #: The trial calendar on (default operations values), and with one interim look at half the information.
 CALENDAR = {"analysis.secondary": [], "operations.enabled": True}
 SEQUENTIAL = {**CALENDAR, "sequential.interims": [0.5]}
+#: The Bayesian runs: the hybrid-control scenario (24 + 48 children, sham mean borrowed from natural history,
+#: robust weight 0.2), and the default scenario (ANCOVA only) with an effect prior; each timed with its [bayes]
+#: section and without it. Issue 21's target: the section adds at most 20%.
+HYBRID = ROOT / "scenarios" / "hybrid_control.toml"
+BAYES_CASES = {
+    "control prior (natural history, robust), normal likelihood": (HYBRID, {}),
+    "control prior, Student-t likelihood": (HYBRID, {"bayes.likelihood": "t"}),
+    "effect prior, flat, normal likelihood": (SCENARIO, {**ANCOVA, "bayes.go_probability": 0.975}),
+    "effect prior, robust mixture, Student-t likelihood": (SCENARIO, {
+        **ANCOVA, "bayes.prior": [{"weight": 1.0, "mean": 1.4, "sd": 1.0}], "bayes.robust_weight": 0.2,
+        "bayes.likelihood": "t"}),
+}
+TARGET_BAYES_OVERHEAD = 0.2
 #: The issue's sweep: 40 points of the default scenario (10 sizes x 4 maximum effects).
 SWEEP_GRID = ("design.n_per_arm=20:110:10", "treatment.dose_response.emax=2,4,6,8")
 #: Children in the trial (two equal arms) of the children scaling.
@@ -56,6 +69,7 @@ class Sizes:
     fresh_budget: float = 3.0       #: seconds: a fresh-process case stops repeating once its runs take this long
     calendar_runs: int = 3          #: timed runs of ``reps`` with the calendar, after one warm-up
     sweep_reps: int = 5_000         #: replicates per sweep point
+    bayes_runs: int = 5             #: timed runs of each Bayesian case, with and without its [bayes] section
 
     @property
     def replicates(self) -> tuple[int, ...]:
@@ -67,4 +81,4 @@ FULL = Sizes()
 #: Tiny sizes that check the code runs (under a minute); its figures mean nothing.
 QUICK = Sizes(reps=100, runs=1, jobs_reps=400, jobs_runs=1, loop_reps=3, mmrm_runs=1, mmrm_loop_reps=2,
               mmrm_fallback=300, children_reps=50, mmrm_children_reps=20, visits_reps=50, mmrm_visits_reps=2,
-              plain_reps=1_000, fresh_runs=1, fresh_budget=0.1, calendar_runs=1, sweep_reps=10)
+              plain_reps=1_000, fresh_runs=1, fresh_budget=0.1, calendar_runs=1, sweep_reps=10, bayes_runs=1)

@@ -31,11 +31,11 @@ OPERATIONS_SECTIONS = ("operations.", "sequential.")
 PLANNING_SECTIONS = ("assurance.", "sensitivity.")
 #: The published trials as scenarios, in the README's order, and the simulated trials behind its figures.
 TRIALS = ("lee2012_single_arm", "nguyen2017_bmmnc_two_doses", "pla_ucmsc_courses", "sun2017_duke_crossover",
-          "royan_pooled_three_arm", "repeat_dose")
+          "royan_pooled_three_arm", "repeat_dose", "hybrid_control")
 TRIAL_REPS, TRIAL_SEED = 10_000, 1
 PAGES = (("README.md", ("",)), ("docs/natural_history.md", MODEL_SECTIONS), ("docs/treatment.md", TREATMENT_SECTIONS),
          ("docs/designs.md", DESIGN_SECTIONS), ("docs/operations.md", OPERATIONS_SECTIONS),
-         ("docs/planning.md", PLANNING_SECTIONS))
+         ("docs/planning.md", PLANNING_SECTIONS), ("docs/bayes.md", ("bayes.",)))
 
 
 def table(prefixes: tuple[str, ...] = ("",)) -> str:

@@ -64,7 +64,7 @@ def test_describe_covers_the_issue_keys():
 
 def test_every_described_path_resolves_on_a_scenario():
     """Each dotted path of describe() is a real attribute of a built Scenario (no stale documentation)."""
-    scenario = scenario_from_dict({"arms": {"sham": {"kind": "sham"}},
+    scenario = scenario_from_dict({"arms": {"sham": {"kind": "sham"}}, "bayes": {},
                                    "assurance": {"priors": {"outcome.effect": {"distribution": "point", "value": 1}}}})
     prior = "assurance.priors.<name>."
     for row in describe(Scenario):

@@ -33,6 +33,7 @@ TUNED = {
     ("royan_pooled_three_arm", "pooled", "ancova", "UCB-MNC vs sham"): 1.42,
     ("royan_pooled_three_arm", "pooled", "ancova", "UCT-MSC vs sham"): 1.4,
     ("repeat_dose", "pooled", "ancova", "single dose vs sham"): 1.42,
+    ("hybrid_control", "pooled", "ancova", "cord blood vs sham"): 1.42,
 }
 
 

@@ -4,6 +4,7 @@
 - ``cbcp-sim sample-size [SCENARIO] --target 0.8 [--json]``
 - ``cbcp-sim assurance [SCENARIO] [--prior PATH=normal(M, SD) ...] [--json]``
 - ``cbcp-sim sensitivity [SCENARIO] [--range PATH=LOW:HIGH ...] [--json]``
+- ``cbcp-sim calibrate-go [SCENARIO] [--alpha A] [--drifts D ...] [--json]``
 - ``cbcp-sim report DIR [--out FILE.html]``
 
 Each takes ``--seed``, ``--jobs`` (default all cores), ``--backend loky|dask`` and ``--address``; with
@@ -104,6 +105,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
            help="trials per point (default sensitivity.reps, 2000)")
     _outputs(se, "tornado chart")
     _common(se, "design.n_per_arm=60")
+
+    cg = sub.add_parser(
+        "calibrate-go", help="the smallest Bayesian GO probability with type I error at most alpha at every drift",
+        description="Simulate the scenario (which has a [bayes] section) once and find the smallest "
+                    "bayes.go_probability whose P(GO) under no effect is at most --alpha at every drift of --drifts "
+                    "(all decided on the same trials); print it with the type I error and P(GO) at each drift.")
+    cg.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
+    option(cg, "--alpha", param="alpha", type=float, default=None,
+           help="largest type I error, one-sided (default design.alpha / design.sides)")
+    option(cg, "--drifts", param="drifts", type=float, nargs="+", default=None, metavar="D",
+           help="drifts of the control prior, points (default bayes.drift), e.g. --drifts -3 -1.5 0 1.5 3")
+    reps_option(cg, "simulated trials")
+    cg.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+    execution_options(cg, ALL_CORES)
+    settings_option(cg, "bayes.control_robust_weight=0.2")
 
     rp = sub.add_parser(
         "report", help="one self-contained HTML page of a run, sweep, sample size, assurance or sensitivity",
@@ -230,6 +246,16 @@ def _sensitivity(args: argparse.Namespace) -> int:
     return _finish(args, result, lambda: plots.tornado(json_safe(result.to_json()), args.plot))
 
 
+def _calibrate_go(args: argparse.Namespace) -> int:
+    from cbcp_sim.planning.go_calibration import calibrate_go
+
+    scenario = load_scenario(args.scenario or default_scenario_path(), args.settings, args.effect)
+    alpha = scenario.design.alpha / scenario.design.sides if args.alpha is None else args.alpha
+    result = calibrate_go(scenario, alpha, args.drifts, settings=run_settings(args, args.reps))
+    print(json.dumps(json_safe(result.to_json()), allow_nan=False) if args.json else result)
+    return 0
+
+
 def _range(text: str) -> tuple[str, float, float]:
     from cbcp_sim.scenario.schema import DOTTED
 
@@ -253,4 +279,4 @@ def _report(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"sweep": _sweep, "sample-size": _sample_size, "assurance": _assurance, "sensitivity": _sensitivity,
-            "report": _report}
+            "calibrate-go": _calibrate_go, "report": _report}

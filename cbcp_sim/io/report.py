@@ -41,7 +41,7 @@ from cbcp_sim.io import plots
 from cbcp_sim.io.plots import label, mcse_decimals, one_line, with_mcse
 from cbcp_sim.io.report_inputs import KIND, READS, checked, checked_table
 from cbcp_sim.planning.sample_size import per_arm_text
-from cbcp_sim.run.result import OPERATIONS_LABELS
+from cbcp_sim.run.result import OPERATIONS_LABELS, mixture_text
 from cbcp_sim.run.settings import CHUNK_SIZE
 from cbcp_sim.run.store import MANIFEST, check_path, write_atomic
 from cbcp_sim.scenario import Scenario, scenario_from_dict
@@ -597,6 +597,12 @@ def _run(directory: Path, files: dict[str, Any], resolved: _Resolved | None, tar
         body += [_h(3, "Group-sequential design"), _facts({k: v for k, v in sequential.items() if k not in per_look})]
         if per_look:
             body.append(_frame(pd.DataFrame({"look": range(1, looks + 1), **per_look})))
+    if result.get("bayes"):
+        decided = result["bayes"]
+        prior = decided.get("prior_components")
+        shown = {"prior": "flat" if not prior else mixture_text(prior), **{
+            k: v for k, v in decided.items() if k != "prior_components" and not isinstance(v, list | dict)}}
+        body += [_h(3, "Bayesian go/no-go (first comparison; keys as in docs/bayes.md)"), _facts(shown)]
     settings = _settings(result, trials=result["n_reps"], **{"chunk size": inputs.get("chunk_size", CHUNK_SIZE)})
     command = result.get("command") or f"cbcp-sim run {SCENARIO_FILE} --reps {result['n_reps']} --seed {result['seed']}"
     return _Page(_heading(result, resolved, directory.name), lede, settings, command, body)

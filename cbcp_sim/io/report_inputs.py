@@ -189,7 +189,8 @@ RUN = _result(
     {**_each(MAYBE_RATE, "power", "ci_low", "ci_high", "type1_error"), "n_reps": WHOLE, "analyses": ListOf(ROW)},
     {**_each(MAYBE_NUMBER, "mcse", "type1_mcse"), "command": TEXT,
      "operations": Object(rest=Object(optional=_each(MAYBE_NUMBER, "mean", "q05", "q50", "q95"))),
-     "sequential": Object(required={"looks": WHOLE})})
+     "sequential": Object(required={"looks": WHOLE}),
+     "bayes": Object(required=_each(MAYBE_RATE, "p_go", "p_nogo", "p_gray", "p_go_null"))})
 
 SAMPLE_SIZE = _result(
     {"target": RATE, "n_per_arm": PER_ARM, "total": WHOLE, **_each(RATE, "power", "ci_low", "ci_high", "fitted_power"),

@@ -47,7 +47,7 @@ class TrialData:
     null_observed: np.ndarray  #: (R, N, V) the same for the null trials (differs only under MAR dropout)
     under: np.ndarray          #: (k + 1, R, N) primary-visit score under arm j's cells alone; last: untreated
     covariates: dict[str, np.ndarray]  #: per-child (R, N): age (years), gmfcs, dose (10^7 TNC/kg)
-    expected: np.ndarray | None        #: (R, N) single-arm designs: expected natural change to the primary visit
+    expected: np.ndarray | None        #: (R, N) expected natural change (single arm; bayes "vs_expected")
     screened: np.ndarray       #: (R,) children screened to enrol N
     calendar: Calendar | None = None  #: the trial calendar (every visit of design.visits), when simulated
     columns: np.ndarray | None = None  #: (V,) with a calendar: the simulated visits' indices in design.visits
@@ -134,7 +134,7 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
     covariates = {"age": enrolled.age, "gmfcs": enrolled.gmfcs.astype(float), "dose": enrolled.dose}
     expected = None
-    if s.design.kind == "single_arm":
+    if s.design.kind == "single_arm" or (s.bayes is not None and s.bayes.endpoint == "vs_expected"):
         expected = (expected_change.mean_change(s.natural_history, enrolled.gmfcs, enrolled.age,
                                                 s.design.primary_visit)
                     + s.analysis.expected_error)

@@ -38,6 +38,9 @@ MAX_POINTS = 100_000
 #: Group-sequential operating characteristics added to each row of a sweep of a design with interim looks.
 SEQUENTIAL_COLUMNS = ("power", "mcse", "type1_error", "expected_children", "expected_information_n",
                       "expected_months")
+#: The ``bayes_*`` columns of a sweep whose scenario has a ``[bayes]`` section (:attr:`SimulationResult.bayes`).
+BAYES_COLUMNS = ("p_go", "p_go_mcse", "p_nogo", "p_gray", "p_go_null", "p_go_null_mcse", "posterior_mean_bias",
+                 "posterior_rmse", "coverage", "conflict_rate", "borrowed_controls", "prior_ess")
 
 
 @dataclass(frozen=True)
@@ -168,8 +171,9 @@ class Sweep:
     def table(self) -> pd.DataFrame:
         """One row per point × analysis (× comparison): ``point``, the point's values, then the summary of
         :func:`cbcp_sim.analysis.metrics.operating_characteristics`; with interim looks also ``sequential_*``
-        columns. A path with a list value at any point is a column of JSON text (one type per column, as Parquet
-        needs)."""
+        columns, with a ``[bayes]`` section ``bayes_*`` columns (:data:`BAYES_COLUMNS`; the same on every
+        analysis's row of a point: they decide on the primary analysis). A path with a list value at any point is
+        a column of JSON text (one type per column, as Parquet needs)."""
         import pandas as pd
 
         structured = {k for point in self.points for k, v in point.items() if isinstance(v, list | tuple | dict)}
@@ -178,6 +182,8 @@ class Sweep:
             values = {"point": i, **{k: json.dumps(v) if k in structured else v for k, v in point.items()}}
             extra = ({f"sequential_{k}": result.sequential[k] for k in SEQUENTIAL_COLUMNS}
                      if result.sequential is not None else {})
+            if result.bayes is not None:
+                extra.update({f"bayes_{k}": result.bayes[k] for k in BAYES_COLUMNS})
             rows += [{**values, **row, **extra} for row in result.rows]
         return pd.DataFrame(rows)
 

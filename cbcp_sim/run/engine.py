@@ -28,12 +28,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, analyse_arms, infer
+from cbcp_sim.analysis.arm_means import ArmMeans, arm_means
 from cbcp_sim.analysis.metrics import familywise, operating_characteristics, rate
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
 from cbcp_sim.errors import SettingsError
 from cbcp_sim.models import operations, trial
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run import budget
+from cbcp_sim.run import bayes, budget
 from cbcp_sim.run import monitoring as sequential
 from cbcp_sim.run.comparisons import Comparison, comparisons
 from cbcp_sim.run.monitoring import Monitoring
@@ -60,6 +61,7 @@ class ChunkResult:
     screened: np.ndarray
     milestones: dict[str, np.ndarray] | None = None  #: with a calendar: per trial (R,), see Calendar.milestones
     monitoring: dict[str, Monitoring] | None = None  #: with interim looks: per pass ("alt", "null")
+    arms: dict[str, ArmMeans] | None = None  #: with a control-arm prior: the first comparison's arms, per pass
 
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
@@ -75,6 +77,7 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     results: dict[str, dict[tuple[str, str], Estimates]] = {p: {} for p in passes}
     counts: dict[str, dict[str, np.ndarray]] = {p: {} for p in passes}
     truth, first = {}, None
+    arms: dict[str, ArmMeans] | None = {} if scenario.bayes is not None and scenario.bayes.borrows else None
     comps = comparisons(scenario)
     one_model = a.multiplicity == "dunnett" and sum(c.multiplicity for c in comps) > 1
     for c in comps:
@@ -82,6 +85,9 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
         first = active if first is None else first
         for p, (values, observed) in passes.items():
             seen = observed if members.all() else observed & members[..., None]
+            if arms is not None and c == comps[0]:
+                arms[p] = arm_means(values, seen, active, data.primary,
+                                    expected=data.expected if scenario.bayes.endpoint == "vs_expected" else None)
             for name in scenario.analyses:
                 if not (one_model and c.multiplicity):
                     results[p][name, c.label] = _analyse(name, data, values, seen, active, context)
@@ -102,7 +108,7 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     if scenario.sequential.interims:
         monitoring = _monitor(scenario, comps[0], data, passes, results, first, context)
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
-                       milestones=milestones, monitoring=monitoring)
+                       milestones=milestones, monitoring=monitoring, arms=arms)
 
 
 def _monitor(scenario: Scenario, c: Comparison, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -313,7 +319,7 @@ def run_points(points: Sequence[Sequence[Task]], settings: RunSettings, *, store
             first = points[p][0]
             chunks = [found[p][i] for i in range(len(points[p]))]
             res = collect(first.scenario, chunks, settings.replace(seed=first.seed), seconds[p])
-            out[p] = res if keep_replicates else dataclasses.replace(res, replicates={})
+            out[p] = res if keep_replicates else dataclasses.replace(res, replicates={}, bayes_data={})
             found[p] = {}
 
     todo: list[tuple[int, int]] = []
@@ -594,11 +600,29 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
     if chunks[0].monitoring is not None:
         monitored = sequential.sequential_summary(scenario, *(_concat([c.monitoring[p] for c in chunks])
                                                               for p in ("alt", "null")))
+    decided, data = None, {}
+    if scenario.bayes is not None:
+        first = (scenario.analyses[0], comps[0].label)
+        data = ({p: _concat([ch.arms[p] for ch in chunks]) for p in ("alt", "null")} if scenario.bayes.borrows
+                else {p: _concat([getattr(ch, p)[first] for ch in chunks]) for p in ("alt", "null")})
+        decided, replicates["bayes"] = _bayes(scenario, data, effects[comps[0].label])
     return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=settings.seed,
                             jobs=settings.jobs, chunk_size=settings.chunk_size,
                             seconds=seconds, true_effect=effects[comps[0].label], true_effects=effects,
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
-                            operations=calendar, sequential=monitored, familywise=errors)
+                            operations=calendar, sequential=monitored, familywise=errors, bayes=decided,
+                            bayes_data=data)
+
+
+def _bayes(scenario: Scenario, data: dict[str, Any], true_effect: float) -> tuple[dict[str, Any],
+                                                                                   dict[str, np.ndarray]]:
+    """The run's Bayesian block and its per-replicate decisions, from each pass's ``data`` (the first
+    comparison's primary estimates, or its arms' means)."""
+    p = bayes.priors(scenario)
+    alt, null = (bayes.decisions(scenario, p, data[k]) for k in ("alt", "null"))
+    arrays = {f"{prefix}{name}": getattr(d, name) for prefix, d in (("", alt), ("null_", null))
+              for name in ("go", "nogo", "prob_go", "mean", "lower", "upper")}
+    return bayes.operating_characteristics(scenario, p, alt, null, true_effect), arrays
 
 
 def replicate_key(name: str, c: Comparison, comps: tuple[Comparison, ...]) -> str:

@@ -55,6 +55,13 @@ class SimulationResult:
     #: no effect rejecting at least one arm comparison, as adjusted by ``analysis.multiplicity``), its ``mcse`` and
     #: Wilson 95% interval (``ci_low``, ``ci_high``): :func:`cbcp_sim.analysis.metrics.familywise`.
     familywise: dict[str, dict[str, float]] | None = None
+    #: With a ``[bayes]`` section: the go/no-go rule's operating characteristics
+    #: (:func:`cbcp_sim.run.bayes.operating_characteristics`).
+    bayes: dict[str, Any] | None = None
+    #: With a ``[bayes]`` section, per pass (``"alt"``, ``"null"``): what its decisions read, the first
+    #: comparison's primary estimates (:class:`~cbcp_sim.analysis.Estimates`) or arms' means
+    #: (:class:`~cbcp_sim.analysis.arm_means.ArmMeans`); kept with the replicates.
+    bayes_data: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def primary(self) -> dict[str, Any]:
@@ -93,9 +100,12 @@ class SimulationResult:
     def successes_for(self, comparison: str | None = None) -> tuple[int, int]:
         """:attr:`successes` of ``comparison`` (a label; None: the first): the primary analysis's rejections of
         that comparison (adjusted for multiplicity as the scenario says). With interim looks only the first
-        comparison is monitored, and another is refused."""
+        comparison is monitored, and another is refused. With a ``[bayes]`` section, the first comparison
+        succeeds on a GO (so sample size, assurance and sensitivity plan for P(GO))."""
         label = self.comparison(comparison)
-        if self.sequential is not None:
+        if self.bayes is not None and label == self.comparisons[0]:
+            power, failed = self.bayes["p_go"], self.bayes["n_failed"]
+        elif self.sequential is not None:
             power, failed = self.sequential["power"], self.sequential["n_failed"]
         else:
             row = self.row(label)
@@ -174,6 +184,8 @@ class SimulationResult:
             out["operations"] = self.operations
         if self.sequential is not None:
             out["sequential"] = self.sequential
+        if self.bayes is not None:
+            out["bayes"] = self.bayes
         return out
 
     def __str__(self) -> str:
@@ -204,7 +216,8 @@ class SimulationResult:
             ] + ([f"    power over all {r['n_reps']} trials {r['power_all_trials']:.3f} (a failed analysis counted "
                   "as not significant; power above is over analysed trials)"] if r["n_failed"] else [])
         lines += (_familywise_lines(self.familywise, s.analysis.multiplicity, d.alpha)
-                  + _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0]))
+                  + _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0])
+                  + _bayes_lines(self.bayes, s, self.comparisons[0]))
         return "\n".join(lines)
 
 
@@ -359,3 +372,48 @@ def _effect_line(r: dict[str, Any]) -> str:
         return f"    effect        mean estimate {r['mean_estimate']:.3f} (its true value is not computed)"
     return (f"    effect        true {r['true_effect']:.3f}  mean estimate {r['mean_estimate']:.3f}  "
             f"bias {r['bias']:+.3f} (MCSE {r['bias_mcse']:.3f})")
+
+
+def _bayes_lines(b: dict[str, Any] | None, s: Scenario, compared: str) -> list[str]:
+    if b is None:
+        return []
+    if b["prior_on"] == "effect":
+        prior = "a flat prior" if b["prior_components"] is None else f"a {mixture_text(b['prior_components'])} prior"
+        read = f"{b['likelihood']} likelihood of {s.analyses[0]}'s estimate"
+        ess = f"prior ESS {b['prior_ess']:.1f} children per arm ({b['ess_method']})"
+    else:
+        prior = f"a {mixture_text(b['prior_components'])} prior on the control mean ({b['control']})"
+        read = f"{b['likelihood']} likelihood of each arm's mean {_bayes_endpoint(b['endpoint'])}"
+        ess = (f"prior ESS {b['prior_ess']:.1f} controls ({b['ess_method']}); controls borrowed on average "
+               f"{_or_none(b['borrowed_controls'], '.1f')} ({_or_none(b['borrowed_controls_null'], '.1f')}); "
+               f"drift {b['drift']:+g}")
+    conflict = (f"; prior-data conflict {_or_none(b['conflict_rate'], '.3f')} "
+                f"({_or_none(b['conflict_rate_null'], '.3f')})" if b["conflict_rate"] is not None else "")
+    level = f"{100 * b['credible_level']:g}%"
+    return [f"  Bayesian go/no-go, {compared}: {prior}, {read}; under no effect in brackets",
+            f"    GO if P(effect > {b['go_threshold']:g}) >= {b['go_probability']:g}; NO-GO if P(effect < "
+            f"{b['nogo_threshold']:g}) >= {b['nogo_probability']:g}; else GRAY",
+            f"    P(GO)     {b['p_go']:.3f}  MCSE {b['p_go_mcse']:.4f}   ({b['p_go_null']:.4f}  MCSE "
+            f"{b['p_go_null_mcse']:.4f}: the Bayesian type I error)",
+            f"    P(NO-GO)  {b['p_nogo']:.3f}  MCSE {b['p_nogo_mcse']:.4f}   ({b['p_nogo_null']:.4f})",
+            f"    P(GRAY)   {b['p_gray']:.3f}  MCSE {b['p_gray_mcse']:.4f}   ({b['p_gray_null']:.4f})",
+            f"    posterior mean bias {b['posterior_mean_bias']:+.3f} (MCSE {b['posterior_mean_bias_mcse']:.3f}); "
+            f"RMSE {b['posterior_rmse']:.3f}; {level} credible interval coverage {b['coverage']:.3f} "
+            f"({b['coverage_null']:.3f})",
+            f"    {ess}{conflict}; failed {b['n_failed']}"]
+
+
+def _or_none(x: float | None, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def mixture_text(components: list[dict[str, float]]) -> str:
+    """``N(1.4, 0.8^2)`` or ``0.8 N(1.4, 0.8^2) + 0.2 N(1.4, 4.9^2)``."""
+    if len(components) == 1:
+        c = components[0]
+        return f"N({c['mean']:.3g}, {c['sd']:.3g}^2)"
+    return " + ".join(f"{c['weight']:.3g} N({c['mean']:.3g}, {c['sd']:.3g}^2)" for c in components)
+
+
+def _bayes_endpoint(endpoint: str) -> str:
+    return "change from baseline" if endpoint == "change" else "change minus expected natural change"

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from cbcp_sim.analysis import Estimates
+from cbcp_sim.analysis.arm_means import ArmMeans
 from cbcp_sim.errors import InputError, printable
 from cbcp_sim.run.monitoring import Monitoring
 
@@ -66,7 +67,7 @@ _MEMBER = re.compile(r"(layout|meta|a\d+)\.npy")
 #: results, so no run resumes from chunks that older code computed.
 RESULTS_VERSION = 2
 #: Dataclasses stored field by field inside a chunk, by name.
-RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring}
+RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring, "ArmMeans": ArmMeans}
 
 
 #: What each chunk key computed in this process stands for (digest, seed, chunk, n_reps): embedded in the chunk

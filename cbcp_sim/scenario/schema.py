@@ -101,6 +101,12 @@ def section(cls: type) -> Any:
     return dataclasses.field(default_factory=cls, metadata={"section": cls})
 
 
+def optional_section(cls: type) -> Any:
+    """A nested section that is absent (None) unless the scenario gives it; absent, it is not in the scenario's
+    dict, so adding one to the package changes no existing scenario's digest."""
+    return dataclasses.field(default=None, metadata={"section": cls})
+
+
 def table_of(cls: type, *, doc: str, source: str) -> Any:
     """A table of named sections ``[<field>.<name>]``, each a ``cls`` (e.g. one per arm); empty by default."""
     return dataclasses.field(default_factory=dict, metadata={"table": cls, "doc": doc, "source": source})

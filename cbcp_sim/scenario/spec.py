@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.scenario import hypotheses, products
+from cbcp_sim.scenario.bayes import Bayes
 from cbcp_sim.scenario.priors import Assurance, Sensitivity, check_priors
 from cbcp_sim.scenario.products import Arm, Treatment
 from cbcp_sim.scenario.schema import (
@@ -35,6 +36,7 @@ from cbcp_sim.scenario.schema import (
     check_raw,
     describe,
     join_path,
+    optional_section,
     param,
     section,
     split_path,
@@ -131,6 +133,7 @@ class Scenario:
     outcome: Outcome = section(Outcome)
     operations: Operations = section(Operations)
     sequential: Sequential = section(Sequential)
+    bayes: Bayes | None = optional_section(Bayes)
     assurance: Assurance = section(Assurance)
     sensitivity: Sensitivity = section(Sensitivity)
     effects: hypotheses.Effects = param(
@@ -250,9 +253,12 @@ def _plain(value: Any) -> Any:
 
 
 def _drop_none(value: Any) -> Any:
-    """A nested dict without its unset (None) values, as a TOML file would omit them."""
+    """A nested dict without its unset (None) values (in tables within arrays too), as a TOML file would omit
+    them."""
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
     return value
 
 
@@ -340,6 +346,7 @@ def _finish(s: Scenario) -> Scenario:
         raise ScenarioError("design.arms", f"arm names must differ, got {list(d.arms)}")
     out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
     _check_design(out)
+    _check_bayes(out)
     check_priors(out.assurance)
     _check_planning_paths(out)
     return _check_operations(out)
@@ -439,6 +446,49 @@ def _check_design(s: Scenario) -> None:
         if d.block_size % sum(ratio):
             raise ScenarioError("design.block_size", f"must be a multiple of {sum(ratio)} (allocation ratio "
                                                      f"{':'.join(map(str, ratio))}), got {d.block_size}")
+
+
+#: Primary analyses whose estimate is not in points, which a prior in points cannot describe.
+NOT_IN_POINTS = ("fisher", "chisquare", "count_above")
+
+
+def _check_bayes(s: Scenario) -> None:
+    """Rules of the ``[bayes]`` section: one prior model (on the effect, or on the control arm's mean), each
+    prior given the way its kind needs, and what the design can decide on."""
+    b = s.bayes
+    if b is None:
+        return
+    if b.prior and b.studies:
+        raise ScenarioError("bayes.studies", "gives the effect prior as a MAP prior: leave bayes.prior empty")
+    if b.robust_weight and not (b.prior or b.studies):
+        raise ScenarioError("bayes.robust_weight", "robustifies an informative effect prior: give bayes.prior or "
+                                                   "bayes.studies, or set it to 0")
+    needs = {"prior": "control_prior", "historical": "control_studies"}
+    for kind, key in needs.items():
+        given = bool(getattr(b, key))
+        if given != (b.control == kind):
+            raise ScenarioError(f"bayes.{key}", f"is the control prior of bayes.control = '{kind}'" if given
+                                else f"must be given with bayes.control = '{kind}'")
+    if not b.borrows:
+        for key in ("drift", "control_robust_weight"):
+            if getattr(b, key):
+                raise ScenarioError(f"bayes.{key}", "applies to a control-arm prior: set bayes.control, or set it "
+                                                    "to 0")
+        if b.endpoint != "change":
+            raise ScenarioError("bayes.endpoint", "is the endpoint of the arms' means with a control-arm prior; "
+                                                  "without one the decision reads the primary analysis")
+        if s.analysis.primary in NOT_IN_POINTS:
+            raise ScenarioError("analysis.primary", f"{s.analysis.primary!r} estimates a proportion, not points: "
+                                                    "a Bayesian decision on the effect needs an analysis in points")
+    else:
+        if b.prior or b.studies:
+            raise ScenarioError("bayes.control", "a control-arm prior and an effect prior are two models of the "
+                                                 "decision: give one (leave bayes.prior and bayes.studies empty)")
+        if s.design.kind == "crossover":
+            raise ScenarioError("bayes.control", "borrows for a control arm, which a crossover design lacks")
+        if s.outcome.model == "normal" and (b.control == "natural_history" or b.endpoint == "vs_expected"):
+            field = "bayes.control" if b.control == "natural_history" else "bayes.endpoint"
+            raise ScenarioError(field, "needs the natural-history model (outcome.model = 'gmfm66')")
 
 
 def _check_operations(s: Scenario) -> Scenario:

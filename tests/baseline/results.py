@@ -49,6 +49,9 @@ def key_outputs(name: str, effect: str | None) -> dict[str, Any]:
         out["sequential"] = {k: seq[k] for k in ("power", "type1_error", "expected_children", "expected_months")}
     if result.operations is not None:
         out["operations"] = {k: v["mean"] for k, v in sorted(result.operations.items())}
+    if result.bayes is not None:
+        out["bayes"] = {k: result.bayes[k] for k in ("p_go", "p_nogo", "p_go_null", "posterior_mean_bias",
+                                                     "coverage", "prior_ess")}
     return json.loads(json.dumps(out))  # as the stored file reads back (NaN kept, tuples as lists)
 
 
@@ -81,7 +84,8 @@ def main() -> int:
     new = fresh()
     if STORED.exists():
         old = json.loads(STORED.read_text())
-        changed = canonical(old["cases"], old["explore"]) != canonical(new["cases"], new["explore"])
+        kept = {k: new["cases"].get(k) for k in old["cases"]}  # a new scenario or effect is no change of results
+        changed = canonical(old["cases"], old["explore"]) != canonical(kept, new["explore"])
         if changed and old["results_version"] == RESULTS_VERSION:
             print(f"results differ from {STORED.name} at results version {RESULTS_VERSION}: raise RESULTS_VERSION in "
                   "cbcp_sim/run/store.py with the change of results, then regenerate", file=sys.stderr)

@@ -1,0 +1,182 @@
+"""Bayesian go/no-go decisions on each simulated trial, exactly and batched over replicates (no MCMC).
+
+Two models of the decision (docs/bayes.md):
+
+- **effect prior**: a normal-mixture prior (or a flat one) on the treatment effect, updated by the primary
+  analysis's estimate as N(effect, SE^2), or a Student t with the analysis's df;
+- **control borrowing**: a normal-mixture prior on the control arm's mean endpoint, updated by the control
+  children's mean, and a flat prior on the active arm's mean; the effect is their difference. ``drift`` (the
+  true control mean minus the prior's, points) shifts every child's endpoint, which for these arm means is
+  the same as moving the prior by ``-drift``: so every drift is decided on the same trials.
+
+GO if P(effect > go_threshold | data) >= go_probability; NO-GO if P(effect < nogo_threshold | data) >=
+nogo_probability and not GO; GRAY otherwise [Lalonde 2007].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cbcp_sim.analysis.arm_means import ArmMeans
+from cbcp_sim.analysis.inference import Estimates
+from cbcp_sim.analysis.mixtures import Mixture, StudentT, nodes_for, posterior, posterior_t, predictive_p
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The go/no-go rule and what is reported beside it."""
+
+    go_threshold: float = 0.0      #: points
+    go_probability: float = 0.975
+    nogo_threshold: float = 1.0    #: points
+    nogo_probability: float = 0.9
+    credible_level: float = 0.95
+    conflict_level: float = 0.05
+
+
+@dataclass(frozen=True)
+class Model:
+    """The priors of a decision: on the effect (``control`` None; ``effect`` None is flat), or on the control
+    arm's mean (``control``); the likelihood (``"normal"`` or ``"t"``); one child's SD of the endpoint
+    (``unit_sd``, points), for the controls borrowed; and the prior that prior-data conflict is judged against
+    (``informative``: the prior before a vague component was added, whose heavy tail would hide any conflict;
+    None: the prior itself)."""
+
+    effect: Mixture | None = None
+    control: Mixture | None = None
+    likelihood: str = "normal"
+    unit_sd: float = math.nan
+    informative: Mixture | None = None
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Per replicate ``(R,)``: the posterior probabilities of the rule, the decisions, the posterior mean and
+    equal-tailed credible interval of the effect, the prior-predictive p-value of the data (NaN with a flat
+    prior), the controls borrowed (NaN without a control prior) and whether the trial could not be analysed."""
+
+    prob_go: np.ndarray
+    prob_nogo: np.ndarray
+    go: np.ndarray
+    nogo: np.ndarray
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    conflict_p: np.ndarray
+    borrowed: np.ndarray
+    failed: np.ndarray
+
+
+def _flat(estimate: np.ndarray, se: np.ndarray, df: np.ndarray, likelihood: str) -> Mixture | StudentT:
+    """The posterior of a mean under a flat prior."""
+    if likelihood == "t":
+        return posterior_t(None, estimate, se, df)
+    return posterior(None, estimate, se)
+
+
+def _update(prior: Mixture | None, estimate: np.ndarray, se: np.ndarray, df: np.ndarray,
+            likelihood: str) -> Mixture | StudentT:
+    if prior is None:
+        return _flat(estimate, se, df, likelihood)
+    if likelihood == "t":
+        return posterior_t(prior, estimate, se, df, nodes=nodes_for(df))
+    return posterior(prior, estimate, se)
+
+
+def effect_posterior(model: Model, *, estimates: Estimates | None = None, arms: ArmMeans | None = None,
+                     drift: float = 0.0) -> tuple[Mixture | StudentT, Mixture | None, np.ndarray, np.ndarray]:
+    """The effect's posterior per replicate; the control mean's posterior (with a control prior); the
+    prior-predictive p-value of the data; and the failed replicates."""
+    if model.control is None:
+        assert estimates is not None
+        failed = estimates.failed
+        est = np.where(failed, np.nan, estimates.estimate)
+        post = _update(model.effect, est, estimates.se, estimates.df, model.likelihood)
+        p = predictive_p(model.informative or model.effect, est, estimates.se)
+        return post, None, p, failed
+    assert arms is not None
+    prior = model.control.shift(-drift)
+    has_controls = arms.control_n > 0
+    failed = (arms.active_n < 2) | (has_controls & (arms.control_n < 2))
+    active = _flat(np.where(failed, np.nan, arms.active), arms.active_se, arms.active_n - 1.0, model.likelihood)
+    if has_controls.any():
+        c_mean = np.where(failed, np.nan, arms.control)
+        control = _update(prior, c_mean, arms.control_se, arms.control_n - 1.0, model.likelihood)
+        p = predictive_p((model.informative or model.control).shift(-drift), c_mean, arms.control_se)
+    else:  # a single-arm design: the comparator is the prior alone
+        shape = arms.active.shape
+        control = Mixture(weights=np.broadcast_to(prior.weights, (*shape, prior.components)),
+                          means=np.broadcast_to(prior.means, (*shape, prior.components)),
+                          sds=np.broadcast_to(prior.sds, (*shape, prior.components)))
+        p = np.full(shape, np.nan)
+    assert isinstance(control, Mixture)
+    if isinstance(active, StudentT):  # scale mixtures of both arms: keep the components that carry weight
+        return active.as_mixture(nodes_for(active.df)).difference(control).pruned(), control, p, failed
+    return active.difference(control), control, p, failed
+
+
+def decide(model: Model, rule: Rule, *, estimates: Estimates | None = None, arms: ArmMeans | None = None,
+           drift: float = 0.0) -> Decisions:
+    """The rule's decisions on each replicate (see the module's docstring); failed replicates decide nothing."""
+    post, control, p, failed = effect_posterior(model, estimates=estimates, arms=arms, drift=drift)
+    tail = (1.0 - rule.credible_level) / 2.0
+    with np.errstate(invalid="ignore"):
+        prob_go = post.sf(rule.go_threshold)
+        prob_nogo = post.cdf(rule.nogo_threshold)
+        go = (prob_go >= rule.go_probability) & ~failed
+        nogo = (prob_nogo >= rule.nogo_probability) & ~go & ~failed
+        borrowed = (np.full(failed.shape, np.nan) if control is None or arms is None
+                    else model.unit_sd ** 2 / control.var() - arms.control_n)
+    return Decisions(prob_go=prob_go, prob_nogo=prob_nogo, go=go, nogo=nogo, mean=post.mean(),
+                     lower=post.quantile(tail), upper=post.quantile(1.0 - tail), conflict_p=p,
+                     borrowed=np.where(failed, np.nan, borrowed), failed=failed)
+
+
+def _share(hits: np.ndarray, failed: np.ndarray) -> tuple[float, float]:
+    """The share of analysed replicates with ``hits`` and its Monte Carlo SE."""
+    n = int((~failed).sum())
+    if n == 0:
+        return math.nan, math.nan
+    p = float(hits[~failed].mean())
+    return p, math.sqrt(p * (1.0 - p) / n)
+
+
+def _mean(x: np.ndarray) -> float | None:
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else None
+
+
+def summarise(alt: Decisions, null: Decisions, true_effect: float, rule: Rule) -> dict[str, Any]:
+    """Operating characteristics of the rule, with Monte Carlo SEs, under the scenario's effect (``alt``, whose
+    true effect is ``true_effect`` points) and under no effect (``null``): P(GO), P(NO-GO), P(GRAY); the
+    posterior mean's bias and RMSE; the credible interval's coverage; the rate of prior-data conflict (prior
+    predictive p below ``rule.conflict_level``; None with a flat prior); the mean controls borrowed (None
+    without a control prior)."""
+    out: dict[str, Any] = {}
+    for label, d, truth in (("", alt, true_effect), ("_null", null, 0.0)):
+        p_go, go_se = _share(d.go, d.failed)
+        p_nogo, nogo_se = _share(d.nogo, d.failed)
+        p_gray, gray_se = _share(~d.go & ~d.nogo, d.failed)
+        covered, cover_se = _share((d.lower <= truth) & (truth <= d.upper), d.failed)
+        conflicted = np.isfinite(d.conflict_p)
+        out.update({f"p_go{label}": p_go, f"p_go{label}_mcse": go_se, f"p_nogo{label}": p_nogo,
+                    f"p_nogo{label}_mcse": nogo_se, f"p_gray{label}": p_gray, f"p_gray{label}_mcse": gray_se,
+                    f"coverage{label}": covered, f"coverage{label}_mcse": cover_se,
+                    f"conflict_rate{label}": (_share(d.conflict_p < rule.conflict_level, d.failed | ~conflicted)[0]
+                                              if conflicted.any() else None),
+                    f"borrowed_controls{label}": _mean(d.borrowed)})
+        error = d.mean[~d.failed] - truth
+        n = error.size
+        if label == "" and n:
+            out.update({"posterior_mean_bias": float(error.mean()),
+                        "posterior_mean_bias_mcse": float(error.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
+                        "posterior_rmse": float(math.sqrt((error ** 2).mean()))})
+        elif label == "":
+            out.update({"posterior_mean_bias": math.nan, "posterior_mean_bias_mcse": math.nan,
+                        "posterior_rmse": math.nan})
+    out["n_failed"] = int(alt.failed.sum())
+    return out
