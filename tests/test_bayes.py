@@ -14,8 +14,8 @@ from scipy import special, stats
 
 import cbcp_sim
 from cbcp_sim.analysis.arm_means import ArmMeans
-from cbcp_sim.analysis.decisions import Model, Rule, decide
-from cbcp_sim.analysis.mixtures import Mixture
+from cbcp_sim.analysis.decisions import Model, Rule, decide, go_boundary, predictive_go
+from cbcp_sim.analysis.mixtures import Mixture, posterior
 from cbcp_sim.cli import main
 from cbcp_sim.errors import ScenarioError, SettingsError
 from cbcp_sim.planning.go_calibration import calibrate_go, smallest_go_probability
@@ -207,6 +207,7 @@ def test_saved_runs_resume_with_the_arms_and_every_job_count_agrees(tmp_path):
     ({"bayes.nope": 1}, "bayes.nope"),
     ({"bayes.go_probability": 0.9, "analysis.primary": "fisher"}, "analysis.primary"),
     ({"bayes.control": "natural_history", "outcome.model": "normal"}, "bayes.control"),
+    ({"bayes.futility_predictive": 0.1}, "bayes.futility_predictive"),
 ])
 def test_bad_sections_are_refused_naming_the_field(overrides, path):
     with pytest.raises(ScenarioError) as caught:
@@ -243,3 +244,50 @@ def test_report_shows_the_bayesian_block(tmp_path):
     page = report(tmp_path / "run").read_text()
     assert "Bayesian go/no-go" in page and "<th>p_go_null</th>" in page
     assert "N(3.15" in page  # the control prior, as the run printed it
+
+
+def test_predictive_probability_with_a_flat_prior_is_the_closed_form():
+    """Flat prior: P(final GO | y) = Phi((y - g - z_gamma se sqrt(t)) / (se sqrt(1 - t))) [Spiegelhalter 2004]."""
+    rng = np.random.default_rng(4)
+    y, se, t = rng.normal(1.0, 2.0, 500), rng.uniform(0.8, 2.0, 500), rng.uniform(0.2, 0.8, 500)
+    rule = Rule(go_threshold=0.5, go_probability=0.95)
+    expected = stats.norm.cdf((y - 0.5 - stats.norm.isf(0.05) * se * np.sqrt(t)) / (se * np.sqrt(1 - t)))
+    np.testing.assert_allclose(predictive_go(None, rule, y, se, t), expected, rtol=0, atol=1e-12)
+
+
+def test_go_boundary_of_a_mixture_prior_is_where_the_posterior_reaches_the_go_probability():
+    prior = Mixture.of([(0.8, 1.4, 1.0), (0.2, 1.4, 7.0)])
+    rule, se = Rule(go_threshold=0.0, go_probability=0.975), np.array([0.5, 1.0, 2.0, 4.0])
+    c = go_boundary(prior, rule, se)
+    np.testing.assert_allclose(posterior(prior, c, se).sf(0.0), 0.975, rtol=0, atol=1e-9)
+    assert np.all(posterior(prior, c - 1e-6, se).sf(0.0) < 0.975)
+
+
+def test_predictive_probability_of_a_mixture_prior_equals_simulation():
+    """Draw the effect from the interim posterior, the rest of the data given it, decide at the end."""
+    prior = Mixture.of([(0.7, 1.0, 1.5), (0.3, 0.0, 6.0)])
+    rule = Rule(go_threshold=0.0, go_probability=0.9)
+    rng = np.random.default_rng(5)
+    for y, se, t in ((1.2, 1.5, 0.5), (-0.5, 1.0, 0.3), (2.5, 2.0, 0.7)):
+        pp = predictive_go(prior, rule, np.array([y]), np.array([se]), np.array([t]))[0]
+        post = posterior(prior, np.array([y]), np.array([se]))
+        k = rng.choice(post.components, size=200_000, p=post.weights[0])
+        theta = rng.normal(post.means[0, k], post.sds[0, k])
+        final = t * y + (1 - t) * rng.normal(theta, se * math.sqrt(t / (1 - t)))
+        go = posterior(prior, final, np.full(final.size, se * math.sqrt(t))).sf(0.0) >= 0.9
+        assert abs(go.mean() - pp) < 4 * math.sqrt(pp * (1 - pp) / final.size) + 1e-4, (y, se, t, pp, go.mean())
+
+
+def test_predictive_futility_stops_trials_as_a_no_go():
+    base = {"bayes.prior": [{"weight": 1.0, "mean": 1.4, "sd": 1.5}], "bayes.robust_weight": 0.2}
+    path = SCENARIOS / "group_sequential.toml"
+    without = _run(path, base, reps=1000)
+    runs = [_run(path, {**base, "bayes.futility_predictive": f}, reps=1000) for f in (0.05, 0.3)]
+    stop = [r.bayes["p_stop_futility_null"][0] for r in runs]
+    assert 0 < stop[0] < stop[1]
+    for r in runs:
+        go, look = r.replicates["bayes"]["go"], r.replicates["bayes"]["futility_look"]
+        assert not np.any(go & (look >= 0))  # a stopped trial never goes
+        assert np.array_equal(go, without.replicates["bayes"]["go"] & (look < 0))
+        assert np.all(r.replicates["bayes"]["nogo"][look >= 0])
+    assert "stopped for futility" in str(runs[0])

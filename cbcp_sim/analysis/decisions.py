@@ -20,10 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import special, stats
 
 from cbcp_sim.analysis.arm_means import ArmMeans
 from cbcp_sim.analysis.inference import Estimates
 from cbcp_sim.analysis.mixtures import Mixture, StudentT, nodes_for, posterior, posterior_t, predictive_p
+
+#: Bisection steps of :func:`go_boundary` (its bracket shrinks to 2^-80 of its width).
+BISECTIONS = 80
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,40 @@ def decide(model: Model, rule: Rule, *, estimates: Estimates | None = None, arms
     return Decisions(prob_go=prob_go, prob_nogo=prob_nogo, go=go, nogo=nogo, mean=post.mean(),
                      lower=post.quantile(tail), upper=post.quantile(1.0 - tail), conflict_p=p,
                      borrowed=np.where(failed, np.nan, borrowed), failed=failed)
+
+
+def go_boundary(prior: Mixture | None, rule: Rule, se: np.ndarray) -> np.ndarray:
+    """The smallest estimate that gives a GO with standard error ``se`` (points, per replicate) under a normal
+    likelihood: ``P(effect > go_threshold | y) >= go_probability`` holds exactly for ``y`` at or above it (the
+    posterior is stochastically increasing in ``y``). Closed form for a flat prior, else bisection."""
+    z = float(stats.norm.isf(1.0 - rule.go_probability))
+    flat = rule.go_threshold + z * se
+    if prior is None:
+        return flat
+    spread = float(np.max(np.abs(prior.means - rule.go_threshold)) + 10.0 * np.max(prior.sds))
+    lo, hi = flat - spread - 10.0 * se, flat + spread + 10.0 * se
+    for _ in range(BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        go = posterior(prior, mid, se).sf(rule.go_threshold) >= rule.go_probability
+        lo, hi = np.where(go, lo, mid), np.where(go, mid, hi)
+    return hi
+
+
+def predictive_go(prior: Mixture | None, rule: Rule, estimate: np.ndarray, se: np.ndarray,
+                  fraction: np.ndarray) -> np.ndarray:
+    """The predictive probability of a GO at the final analysis, per replicate, given an interim ``estimate``
+    with ``se`` at information ``fraction`` of the final (whose SE is then ``se sqrt(fraction)``), under a normal
+    likelihood at both [Saville 2014]: with the interim posterior ``sum_k w_k N(m_k, s_k^2)``, the final estimate
+    is ``t y + (1 - t) y_new`` with ``y_new ~ N(effect, se^2 t / (1 - t))``, so
+    ``P(GO) = sum_k w_k P(N(t y + (1 - t) m_k, (1 - t)^2 (se^2 t / (1 - t) + s_k^2)) >= c)``, ``c`` the final
+    GO boundary (:func:`go_boundary`). NaN where the interim analysis failed."""
+    t = np.asarray(fraction, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        post = posterior(prior, estimate, se)
+        c = go_boundary(prior, rule, se * np.sqrt(t))
+        centre = t[..., None] * np.asarray(estimate)[..., None] + (1.0 - t)[..., None] * post.means
+        spread = (1.0 - t)[..., None] * np.sqrt((se ** 2 * t / (1.0 - t))[..., None] + post.sds ** 2)
+        return (post.weights * special.ndtr((centre - c[..., None]) / spread)).sum(axis=-1)
 
 
 def _share(hits: np.ndarray, failed: np.ndarray) -> tuple[float, float]:

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from cbcp_sim.analysis.arm_means import ArmMeans, arm_means
-from cbcp_sim.analysis.decisions import Decisions, Model, Rule, decide, summarise
+from cbcp_sim.analysis.decisions import Decisions, Model, Rule, decide, predictive_go, summarise
 from cbcp_sim.analysis.inference import Estimates
 from cbcp_sim.analysis.map_prior import map_prior
 from cbcp_sim.analysis.mixtures import Mixture, ess, robustify
 from cbcp_sim.models import trial
 from cbcp_sim.models.streams import Streams
+from cbcp_sim.run.monitoring import Monitoring
 from cbcp_sim.scenario import Scenario
 from cbcp_sim.scenario.bayes import Component, Study
 
@@ -41,9 +42,10 @@ def natural_course(s: Scenario) -> tuple[float, float]:
     key = s.digest()
     if key not in _COURSES:
         k = len(s.design.arms)
-        cohort = s.replace({"design.n_per_arm": [COURSE_CHILDREN] + [2] * (k - 1), "design.randomisation": "fixed",
-                            "dropout.fraction": 0.0, "operations.enabled": False, "sequential.interims": [],
-                            "sequential.futility": [], "sequential.beta_spending": "none"})
+        plain = {"design.n_per_arm": [COURSE_CHILDREN] + [2] * (k - 1), "design.randomisation": "fixed",
+                 "dropout.fraction": 0.0, "operations.enabled": False, "sequential.interims": [],
+                 "sequential.futility": [], "sequential.beta_spending": "none"}
+        cohort = s.replace({**plain, **({"bayes.futility_predictive": 0.0} if s.bayes is not None else {})})
         data = trial.generate(cohort, 1, Streams(COURSE_SEED, 0))
         first = data.arm[0] == 0
         means = arm_means(data.null_values, data.null_observed, ~first, data.primary,
@@ -119,6 +121,21 @@ def decisions(s: Scenario, p: Priors, data: Estimates | ArmMeans, drift: float |
     return decide(p.model, p.rule, estimates=data)
 
 
+def with_futility(s: Scenario, p: Priors, decided: Decisions, looks: Monitoring) -> tuple[Decisions, np.ndarray]:
+    """``decided`` with ``bayes.futility_predictive``: a trial whose predictive probability of a final GO falls
+    below it at an interim look stops there, a NO-GO; and per trial the look at which it stopped (-1: none)."""
+    b = s.bayes
+    assert b is not None and looks.estimate is not None and looks.se is not None
+    stop = np.full(decided.go.shape, -1)
+    for j in range(looks.fraction.shape[1] - 1):
+        pp = predictive_go(p.model.effect, p.rule, looks.estimate[:, j], looks.se[:, j], looks.fraction[:, j])
+        with np.errstate(invalid="ignore"):
+            stop[(stop < 0) & (pp < b.futility_predictive)] = j
+    stopped = stop >= 0
+    go = decided.go & ~stopped
+    return dataclasses.replace(decided, go=go, nogo=(decided.nogo | stopped) & ~go), stop
+
+
 def operating_characteristics(s: Scenario, p: Priors, alt: Decisions, null: Decisions,
                               true_effect: float) -> dict[str, Any]:
     """The ``bayes`` block of a run's result: the rule's operating characteristics and what was decided with."""
@@ -132,4 +149,5 @@ def operating_characteristics(s: Scenario, p: Priors, alt: Decisions, null: Deci
                 for w, m, sd in zip(prior.weights, prior.means, prior.sds, strict=True)],
             "unit_sd": p.unit_sd, "drift": b.drift, "likelihood": b.likelihood, "endpoint": b.endpoint,
             "go_threshold": b.go_threshold, "go_probability": b.go_probability, "nogo_threshold": b.nogo_threshold,
-            "nogo_probability": b.nogo_probability, "credible_level": b.credible_level}
+            "nogo_probability": b.nogo_probability, "credible_level": b.credible_level,
+            "futility_predictive": b.futility_predictive}

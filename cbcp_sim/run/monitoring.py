@@ -57,6 +57,8 @@ class Monitoring:
     outcomes: np.ndarray  #: children with a primary outcome in the stopping look's analysis (its information)
     months: np.ndarray    #: months from the first site opening to the lock of the stopping look's data
     failed: np.ndarray    #: bool, ran to the final look and its analysis failed (no decision)
+    estimate: np.ndarray | None = None  #: (R, K) the primary analysis's estimate at each look (NaN: skipped)
+    se: np.ndarray | None = None        #: (R, K) its standard error
 
 
 def look_dates(q: Sequential, primary_dates: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -157,13 +159,16 @@ def monitor(s: Scenario, randomised: np.ndarray, visit_dates: np.ndarray, observ
     dates = np.where(np.isnan(t), np.nan, dates)
     eff, fut = bounds(s, t)
     n_reps, k = t.shape
-    z = np.full((n_reps, k), np.nan)
+    z, estimate, se = np.full((n_reps, k), np.nan), np.full((n_reps, k), np.nan), np.full((n_reps, k), np.nan)
     for j in range(k - 1):
         due = ~np.isnan(dates[:, j])
         if due.any():
             cut = np.where(due, dates[:, j], -np.inf)[:, None, None]
-            z[:, j] = _z(analyse(observed & (visit_dates <= cut)), alpha)
+            interim = analyse(observed & (visit_dates <= cut))
+            z[:, j] = _z(interim, alpha)
+            estimate[:, j], se[:, j] = np.where(due, interim.estimate, np.nan), np.where(due, interim.se, np.nan)
     z[:, -1] = _z(final, alpha)
+    estimate[:, -1], se[:, -1] = final.estimate, final.se
     stopped = np.zeros(n_reps, dtype=bool)
     reject, futile = np.zeros(n_reps, dtype=bool), np.zeros(n_reps, dtype=bool)
     look = np.full(n_reps, k - 1)
@@ -180,7 +185,7 @@ def monitor(s: Scenario, randomised: np.ndarray, visit_dates: np.ndarray, observ
     months = at + s.operations.lock_days / DAYS_PER_MONTH
     failed = (look == k - 1) & np.isnan(z[:, -1])
     return Monitoring(reject=reject, futile=futile, look=look, dates=dates, fraction=t, children=children,
-                      outcomes=outcomes, months=months, failed=failed)
+                      outcomes=outcomes, months=months, failed=failed, estimate=estimate, se=se)
 
 
 def _z(est: Estimates, alpha: float) -> np.ndarray:

@@ -400,7 +400,11 @@ def _bayes_lines(b: dict[str, Any] | None, s: Scenario, compared: str) -> list[s
             f"    posterior mean bias {b['posterior_mean_bias']:+.3f} (MCSE {b['posterior_mean_bias_mcse']:.3f}); "
             f"RMSE {b['posterior_rmse']:.3f}; {level} credible interval coverage {b['coverage']:.3f} "
             f"({b['coverage_null']:.3f})",
-            f"    {ess}{conflict}; failed {b['n_failed']}"]
+            f"    {ess}{conflict}; failed {b['n_failed']}"] + ([
+            f"    stopped for futility (predictive P(final GO) < {b['futility_predictive']:g}) at each interim: "
+            + ", ".join(f"{x:.3f}" for x in b["p_stop_futility"]) + " ("
+            + ", ".join(f"{x:.3f}" for x in b["p_stop_futility_null"]) + "); a stop is a NO-GO"]
+            if b.get("p_stop_futility") is not None else [])
 
 
 def _or_none(x: float | None, spec: str) -> str:

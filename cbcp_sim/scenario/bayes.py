@@ -170,6 +170,12 @@ class Bayes:
         "elir", choice("elir", "moment"),
         doc="Effective sample size of priors: elir (expected local information ratio) or moment (variance "
             "matching).", source="[Neuenschwander 2020]")
+    futility_predictive: float = param(
+        0.0, number(0.0, 1.0, hi_open=True),
+        doc="With interim looks (sequential.interims) and an effect prior: stop for futility (a NO-GO) when the "
+            "predictive probability of a final GO is below this (0: no such stop).",
+        source="[Saville 2014]")
+
     @property
     def borrows(self) -> bool:
         """Whether the control arm's mean has a prior (the decision reads the arms' means)."""

@@ -463,6 +463,12 @@ def _check_bayes(s: Scenario) -> None:
     if b.robust_weight and not (b.prior or b.studies):
         raise ScenarioError("bayes.robust_weight", "robustifies an informative effect prior: give bayes.prior or "
                                                    "bayes.studies, or set it to 0")
+    if b.futility_predictive and not s.sequential.interims:
+        raise ScenarioError("bayes.futility_predictive", "stops at interim looks: give sequential.interims, or set "
+                                                         "it to 0")
+    if b.futility_predictive and b.borrows:
+        raise ScenarioError("bayes.futility_predictive", "reads the primary analysis at each look, with an effect "
+                                                         "prior: not with a control-arm prior (bayes.control)")
     needs = {"prior": "control_prior", "historical": "control_studies"}
     for kind, key in needs.items():
         given = bool(getattr(b, key))
