@@ -273,7 +273,9 @@ def targets_section(m, sizes):
     mmrm_peak = max(case["peak"] for case in mmrm_runs.values())
     sweep_s, sweep_mib = m["sweep"][2, "loky"][0], max(mib for _, mib in m["sweep"].values())
     engine_s, process_s, mmrm_s = median(m["engine"]), median(m["process"]), median(m["mmrm"])
-    worst_bayes = max(bayes_overhead(t) for k, t in m["bayes"].items() if k != "calibration")
+    worst_bayes = {likelihood: max(bayes_overhead(t) for k, t in m["bayes"].items() if k.endswith(f"{likelihood} "
+                                                                                                     "likelihood"))
+                   for likelihood in ("normal", "Student-t")}
     return [
         "### Targets", "", "| target | measured (median) | met |", "|---|---|---|",
         target(f"simulation + analysis < {TARGET_SECONDS} s", f"{engine_s:.3f} s", engine_s < TARGET_SECONDS),
@@ -289,5 +291,6 @@ def targets_section(m, sizes):
                f"{sweep_s:.1f} s", sweep_s < TARGET_SWEEP_SECONDS),
         target(f"its peak memory < {TARGET_SWEEP_MIB / 1024:.0f} GiB", f"{sweep_mib:.0f} MiB",
                sweep_mib < TARGET_SWEEP_MIB),
-        target(f"a `[bayes]` section adds at most {100 * TARGET_BAYES_OVERHEAD:.0f}% to the run", "largest "
-               f"{100 * worst_bayes:+.0f}%", worst_bayes <= TARGET_BAYES_OVERHEAD), ""]
+        *(target(f"a `[bayes]` section ({likelihood} likelihood) adds at most {100 * TARGET_BAYES_OVERHEAD:.0f}% "
+                 "to the run", f"largest {100 * worst:+.0f}%", worst <= TARGET_BAYES_OVERHEAD)
+          for likelihood, worst in worst_bayes.items()), ""]
