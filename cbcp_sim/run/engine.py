@@ -34,7 +34,7 @@ from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
 from cbcp_sim.errors import SettingsError
 from cbcp_sim.models import operations, trial
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run import bayes, budget
+from cbcp_sim.run import budget
 from cbcp_sim.run import monitoring as sequential
 from cbcp_sim.run.comparisons import Comparison, comparisons
 from cbcp_sim.run.monitoring import Monitoring
@@ -620,6 +620,8 @@ def _bayes(scenario: Scenario, data: dict[str, Any], true_effect: float,
            looks: dict[str, Monitoring] | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The run's Bayesian block and its per-replicate decisions, from each pass's ``data`` (the first
     comparison's primary estimates, or its arms' means) and, with predictive futility, its interim ``looks``."""
+    from cbcp_sim.run import bayes  # scipy.stats and the posterior code: only for runs that decide by them
+
     p = bayes.priors(scenario)
     decided = {k: bayes.decisions(scenario, p, data[k]) for k in ("alt", "null")}
     stops = {}
