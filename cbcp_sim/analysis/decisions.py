@@ -133,11 +133,20 @@ def decide(model: Model, rule: Rule, *, estimates: Estimates | None = None, arms
         prob_nogo = post.cdf(rule.nogo_threshold)
         go = (prob_go >= rule.go_probability) & ~failed
         nogo = (prob_nogo >= rule.nogo_probability) & ~go & ~failed
-        borrowed = (np.full(failed.shape, np.nan) if control is None or arms is None
-                    else model.unit_sd ** 2 / control.var() - arms.control_n)
+        borrowed = np.full(failed.shape, np.nan) if control is None or arms is None else _borrowed(model, arms,
+                                                                                                  control.var())
     return Decisions(prob_go=prob_go, prob_nogo=prob_nogo, go=go, nogo=nogo, mean=post.mean(),
                      lower=post.quantile(tail), upper=post.quantile(1.0 - tail), conflict_p=p,
                      borrowed=np.where(failed, np.nan, borrowed), failed=failed)
+
+
+def _borrowed(model: Model, arms: ArmMeans, posterior_var: np.ndarray) -> np.ndarray:
+    """Controls the posterior of the control mean is worth beyond those enrolled: ``n_c (e_c^2 / V - 1)``, the
+    control arm's own variance ``n_c e_c^2`` over the posterior variance ``V`` (negative when a conflicting
+    robust prior widens it); with no control arm, ``unit_sd^2 / V``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(arms.control_n > 0, arms.control_n * (arms.control_se ** 2 / posterior_var - 1.0),
+                        model.unit_sd ** 2 / posterior_var)
 
 
 def go_boundary(prior: Mixture | None, rule: Rule, se: np.ndarray) -> np.ndarray:
