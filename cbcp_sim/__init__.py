@@ -15,13 +15,14 @@ from cbcp_sim.errors import InputError, ScenarioError, SettingsError
 
 if TYPE_CHECKING:
     from cbcp_sim.analysis.real_data import AnalysisResult, analyze
+    from cbcp_sim.planning.mmrm_power import MmrmPower, mmrm_power
     from cbcp_sim.run.engine import simulate
     from cbcp_sim.run.result import SimulationResult
     from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
-__all__ = ["AnalysisResult", "InputError", "Scenario", "ScenarioError", "SettingsError", "SimulationResult", "analyze",
-           "load_scenario", "scenario_from_dict", "simulate"]
+__all__ = ["AnalysisResult", "InputError", "MmrmPower", "Scenario", "ScenarioError", "SettingsError",
+           "SimulationResult", "analyze", "load_scenario", "mmrm_power", "scenario_from_dict", "simulate"]
 
 
 def __getattr__(name: str) -> Any:
@@ -43,4 +44,8 @@ def __getattr__(name: str) -> Any:
         from cbcp_sim.analysis import real_data
 
         return getattr(real_data, name)
+    if name in ("mmrm_power", "MmrmPower"):
+        from cbcp_sim.planning import mmrm_power
+
+        return getattr(mmrm_power, name)
     raise AttributeError(f"module 'cbcp_sim' has no attribute {name!r}")

@@ -6,6 +6,7 @@
 - ``cbcp-sim sensitivity [SCENARIO] [--range PATH=LOW:HIGH ...] [--json]``
 - ``cbcp-sim calibrate-go [SCENARIO] [--alpha A] [--drifts D ...] [--json]``
 - ``cbcp-sim report DIR [--out FILE.html]``
+- ``cbcp-sim mmrm-power --delta 0.5 --power 0.8 --correlation cs:0.25 --ra 1,0.9,0.8,0.7 [--json]``
 
 Each takes ``--seed``, ``--jobs`` (default all cores), ``--backend loky|dask`` and ``--address``; with
 ``--out DIR`` every finished chunk is saved there and the same command resumes an interrupted run.
@@ -120,6 +121,39 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     cg.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
     execution_options(cg, ALL_CORES)
     settings_option(cg, "bayes.control_robust_weight=0.2")
+
+    mp = sub.add_parser(
+        "mmrm-power", help="analytic MMRM power, sample size or effect with dropout (Lu et al. 2008, longpower)",
+        description="Solve for the one of --N, --delta and --power left out, by the formula of Lu, Luo and Chen (2008) "
+                    "for an MMRM comparison at the last visit with monotone dropout, as R longpower's power.mmrm "
+                    "(same argument names). No simulation: an answer in milliseconds.")
+    option(mp, "--N", param="N", type=float, default=None, help="children in total (both groups)")
+    option(mp, "--delta", param="delta", type=float, default=None,
+           help="difference in means at the last visit, in the units of --sigmaa")
+    option(mp, "--power", param="power", type=float, default=None, help="power, e.g. 0.8")
+    option(mp, "--sig-level", param="sig_level", type=float, default=0.05, help="type I error (default 0.05)")
+    option(mp, "--Ra", param="Ra", default=None, metavar="MATRIX",
+           help="correlation of the post-baseline visits as a nested JSON or TOML list, e.g. [[1,0.5],[0.5,1]]")
+    option(mp, "--correlation", param="correlation", default=None, metavar="cs:RHO|ar1:RHO",
+           help="instead of --Ra: exchangeable (cs) or AR(1) correlation over --visits visits")
+    option(mp, "--visits", param="visits", type=int, default=None,
+           help="post-baseline visits for --correlation (default: as many as --ra lists)")
+    option(mp, "--ra", param="ra", required=True, metavar="R1,R2,...",
+           help="retention (share of children observed) at each post-baseline visit, non-increasing, e.g. "
+                "1,0.9,0.8,0.7")
+    option(mp, "--sigmaa", param="sigmaa", type=float, default=1.0,
+           help="SD at the last visit (default 1: --delta in SD units)")
+    option(mp, "--Rb", param="Rb", default=None, metavar="MATRIX", help="group b's correlation (default --Ra's)")
+    option(mp, "--rb", param="rb", default=None, metavar="R1,R2,...", help="group b's retention (default --ra)")
+    option(mp, "--sigmab", param="sigmab", type=float, default=None,
+           help="group b's SD at the last visit; given, the mean of --sigmaa and --sigmab is used (as longpower)")
+    option(mp, "--lambda", param="lambda_", dest="lambda_", type=float, default=1.0,
+           help="allocation ratio n1 / n2 (default 1)")
+    option(mp, "--alternative", param="alternative", default="two.sided", choices=("two.sided", "one.sided"),
+           help="two.sided (default) or one.sided")
+    option(mp, "--test", param="test", default="z", choices=("z", "t"),
+           help="z (Lu et al., longpower; default) or t (t quantiles with N - 2 df)")
+    mp.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
 
     rp = sub.add_parser(
         "report", help="one self-contained HTML page of a run, sweep, sample size, assurance or sensitivity",
@@ -270,6 +304,58 @@ def _range(text: str) -> tuple[str, float, float]:
                                                f"{text!r}") from None
 
 
+def _mmrm_power(args: argparse.Namespace) -> int:
+    from cbcp_sim.planning.mmrm_power import correlation_matrix, mmrm_power
+
+    if [args.N, args.delta, args.power].count(None) != 1:
+        raise InputError("--N", "give exactly two of --N, --delta and --power: the third is solved for")
+    ra = _numbers("--ra", args.ra)
+    if (args.Ra is None) == (args.correlation is None):
+        raise InputError("--Ra", "give the correlation of the visits either as --Ra MATRIX or as --correlation "
+                                 "cs:RHO|ar1:RHO (one of them)")
+    if args.visits is not None and args.correlation is None:
+        raise InputError("--visits", "goes with --correlation (--Ra gives its own number of visits)")
+    if args.correlation is not None:
+        structure, colon, rho = args.correlation.partition(":")
+        try:
+            value = float(rho)
+        except ValueError:
+            value = None
+        if not colon or value is None:
+            raise InputError("--correlation", f"expected cs:RHO or ar1:RHO, e.g. cs:0.25, got {args.correlation!r}")
+        Ra = correlation_matrix(structure.strip(), value, len(ra) if args.visits is None else args.visits)
+    else:
+        Ra = _matrix("--Ra", args.Ra)
+    result = mmrm_power(args.N, args.delta, args.power, args.sig_level, Ra=Ra, ra=ra, sigmaa=args.sigmaa,
+                        Rb=None if args.Rb is None else _matrix("--Rb", args.Rb),
+                        rb=None if args.rb is None else _numbers("--rb", args.rb), sigmab=args.sigmab,
+                        lambda_=args.lambda_, alternative=args.alternative, test=args.test)
+    print(json.dumps(json_safe(result.to_json()), allow_nan=False) if args.json else result)
+    return 0
+
+
+def _numbers(flag: str, text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(flag, f"expected numbers separated by commas, e.g. 1,0.9,0.8, got {text!r}") from None
+
+
+def _matrix(flag: str, text: str) -> Any:
+    """A nested list written as JSON (``[[1, 0.5], [0.5, 1]]``) or as a TOML array."""
+    import tomllib
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        raise InputError(flag, f"expected a matrix as a nested list, e.g. [[1, 0.5], [0.5, 1]], got {text!r}") \
+            from None
+
+
 def _report(args: argparse.Namespace) -> int:
     from cbcp_sim.io.report import report
 
@@ -279,4 +365,4 @@ def _report(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"sweep": _sweep, "sample-size": _sample_size, "assurance": _assurance, "sensitivity": _sensitivity,
-            "calibrate-go": _calibrate_go, "report": _report}
+            "calibrate-go": _calibrate_go, "mmrm-power": _mmrm_power, "report": _report}
