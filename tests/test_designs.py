@@ -487,7 +487,7 @@ BAD_DESIGNS = [
      "analysis.primary", "dunnett"),
     ({"design.arms": ["s", "a", "b"], "analysis.multiplicity": "dunnett", "analysis.secondary": ["fisher"]},
      "analysis.secondary", "dunnett"),
-    ({"dropout.mechanism": "mnar"}, "dropout.mechanism", "mar"),
+    ({"dropout.mechanism": "nmar"}, "dropout.mechanism", "mnar"),
     ({"dropout.mar_odds_ratio": 0.5}, "dropout.mar_odds_ratio", "[1, 100]"),
 ]
 
@@ -526,7 +526,7 @@ CLI_CASES = [
     (['design.arms=["s", "a", "b"]', "analysis.multiplicity=dunnett", "analysis.primary=wilcoxon"],
      "analysis.primary"),
     (["design.randomisation=blocks", "design.block_size=3"], "design.block_size"),
-    (["dropout.mechanism=mnar"], "dropout.mechanism"),
+    (["dropout.mechanism=nmar"], "dropout.mechanism"),
 ]
 
 

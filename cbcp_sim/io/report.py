@@ -482,8 +482,10 @@ def _design_facts(s: Scenario) -> list[tuple[str, str]]:
 def _dropout_analysis(s: Scenario) -> list[tuple[str, str]]:
     r, a, q, o = s.dropout, s.analysis, s.sequential, s.operations
     dropout = f"{r.mechanism.upper()}: {r.fraction:.0%} lost by month {r.by_month:g}"
-    if r.mechanism != "mcar":
+    if r.mechanism == "mar":
         dropout += f" (odds ratio {r.mar_odds_ratio:g} per SD lower score)"
+    elif r.mechanism == "mnar":
+        dropout += f" (odds ratio {r.mnar_odds_ratio:g} per SD lower score at the visit missed)"
     analyses = f"primary {a.primary}" + (f"; secondary {', '.join(a.secondary)}" if a.secondary else "")
     analyses += f"; endpoint {a.endpoint}"
     if a.covariates:

@@ -181,8 +181,8 @@ def _observed(s: Scenario, months: np.ndarray, sizes: tuple[int, ...], n_reps: i
               values: np.ndarray, null_values: np.ndarray, calendar: Calendar | None = None,
               columns: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the visits seen in the trials with and without the cell effect: one mask under MCAR, each its
-    own under MAR (dropout follows the scores the children show). With a calendar, at each child's actual
-    visit times (``months`` ``(R, N, V)``), and missed visits are not seen either."""
+    own under MAR and MNAR (dropout follows the children's scores, seen or not). With a calendar, at each
+    child's actual visit times (``months`` ``(R, N, V)``), and missed visits are not seen either."""
     if calendar is not None and s.dropout.mechanism == "mcar":
         attended = calendar.attended[..., columns]
         return attended, attended

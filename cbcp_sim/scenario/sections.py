@@ -265,19 +265,26 @@ class Design:
 
 @dataclass(frozen=True)
 class Dropout:
-    """Monotone dropout: a child lost stays lost; constant hazard (MCAR) or score-dependent (MAR)."""
+    """Monotone dropout: a child lost stays lost; constant hazard (MCAR) or score-dependent (MAR, MNAR)."""
 
     mechanism: str = param(
-        "mcar", choice("mcar", "mar"),
+        "mcar", choice("mcar", "mar", "mnar"),
         doc="mcar: dropout unrelated to scores; mar: after each visit, the odds of leaving rise by "
-            "mar_odds_ratio per SD lower score at that visit (missing at random given observed scores).",
+            "mar_odds_ratio per SD lower score at that visit (missing at random given observed scores); "
+            "mnar: by mnar_odds_ratio per SD lower score at the next visit, the one missed (missing not at "
+            "random: a selection model).",
         source="[Little & Rubin 2019]; docs/designs.md, Dropout")
     mar_odds_ratio: float = param(
         2.0, number(1.0, 100.0), doc="mar: odds ratio of leaving after a visit per SD lower observed score.",
         source="ASSUMPTION: families of children progressing least leave most")
+    mnar_odds_ratio: float = param(
+        2.0, number(1.0, 100.0),
+        doc="mnar: odds ratio of leaving after a visit per SD lower score at the next visit (unobserved; "
+            "standardised over the children still in the trial).",
+        source="ASSUMPTION, as mar_odds_ratio; [Little & Rubin 2019] selection models")
     fraction: float = param(
         0.05, number(0.0, 1.0, hi_open=True), unit="fraction",
-        doc="Cumulative fraction of children lost by month `by_month` (mar: of an average child).",
+        doc="Cumulative fraction of children lost by month `by_month` (mar, mnar: of an average child).",
         source="ASSUMPTION from the 0-8.6% seen by 6-12 months ([Min 2013], [Gu 2020], ACCeNT-CP [Sun 2022])")
     by_month: float = param(
         12.0, number(0.0, 240.0, lo_open=True), unit="months",
