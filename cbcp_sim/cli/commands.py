@@ -410,8 +410,19 @@ class Terminated(KeyboardInterrupt):
     chunks finished are kept."""
 
 
+def _discard(unraisable: object) -> None:
+    """An error in a finaliser after a stop (a Dask client or a worker pool torn down mid-task) is not reported:
+    the stop's one line is."""
+
+
 def _terminate(signum: int, frame: object) -> NoReturn:
+    sys.unraisablehook = _discard
     raise Terminated
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    sys.unraisablehook = _discard
+    raise KeyboardInterrupt
 
 
 #: A stopped run leaves loky's resource tracker semaphores to clean up, which it does, with a warning per item:
@@ -427,11 +438,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _main(argv)
         if QUIET_TRACKER not in sys.warnoptions:  # passed on to loky's resource tracker, started with our -W flags
             sys.warnoptions.append(QUIET_TRACKER)
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _terminate),
+                    signal.SIGINT: signal.signal(signal.SIGINT, _interrupt)}
         try:
             return _main(argv)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
     except Terminated:
         print("error: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
