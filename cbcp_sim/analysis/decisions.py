@@ -24,6 +24,7 @@ from scipy import special, stats
 
 from cbcp_sim.analysis.arm_means import ArmMeans
 from cbcp_sim.analysis.inference import Estimates
+from cbcp_sim.analysis.metrics import rate
 from cbcp_sim.analysis.mixtures import Mixture, StudentT, nodes_for, posterior, posterior_t, predictive_p
 
 #: Bisection steps of :func:`go_boundary` (its bracket shrinks to 2^-80 of its width).
@@ -183,15 +184,6 @@ def predictive_go(prior: Mixture | None, rule: Rule, estimate: np.ndarray, se: n
         return (post.weights * special.ndtr((centre - c[..., None]) / spread)).sum(axis=-1)
 
 
-def _share(hits: np.ndarray, failed: np.ndarray) -> tuple[float, float]:
-    """The share of analysed replicates with ``hits`` and its Monte Carlo SE."""
-    n = int((~failed).sum())
-    if n == 0:
-        return math.nan, math.nan
-    p = float(hits[~failed].mean())
-    return p, math.sqrt(p * (1.0 - p) / n)
-
-
 def _mean(x: np.ndarray) -> float | None:
     x = x[np.isfinite(x)]
     return float(x.mean()) if x.size else None
@@ -205,15 +197,13 @@ def summarise(alt: Decisions, null: Decisions, true_effect: float, rule: Rule) -
     without a control prior)."""
     out: dict[str, Any] = {}
     for label, d, truth in (("", alt, true_effect), ("_null", null, 0.0)):
-        p_go, go_se = _share(d.go, d.failed)
-        p_nogo, nogo_se = _share(d.nogo, d.failed)
-        p_gray, gray_se = _share(~d.go & ~d.nogo, d.failed)
-        covered, cover_se = _share((d.lower <= truth) & (truth <= d.upper), d.failed)
+        shares = {"p_go": d.go, "p_nogo": d.nogo, "p_gray": ~d.go & ~d.nogo,
+                  "coverage": (d.lower <= truth) & (truth <= d.upper)}
+        for key, hits in shares.items():
+            share = rate(hits, d.failed)
+            out.update({f"{key}{label}": share["rate"], f"{key}{label}_mcse": share["mcse"]})
         conflicted = np.isfinite(d.conflict_p)
-        out.update({f"p_go{label}": p_go, f"p_go{label}_mcse": go_se, f"p_nogo{label}": p_nogo,
-                    f"p_nogo{label}_mcse": nogo_se, f"p_gray{label}": p_gray, f"p_gray{label}_mcse": gray_se,
-                    f"coverage{label}": covered, f"coverage{label}_mcse": cover_se,
-                    f"conflict_rate{label}": (_share(d.conflict_p < rule.conflict_level, d.failed | ~conflicted)[0]
+        out.update({f"conflict_rate{label}": (rate(d.conflict_p < rule.conflict_level, d.failed | ~conflicted)["rate"]
                                               if conflicted.any() else None),
                     f"borrowed_controls{label}": _mean(d.borrowed)})
         error = d.mean[~d.failed] - truth

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cbcp_sim.analysis.metrics import rate
 from cbcp_sim.errors import SettingsError
 from cbcp_sim.run import bayes
 from cbcp_sim.run.engine import simulate
@@ -107,19 +108,17 @@ def calibrate_go(scenario: Scenario, alpha: float, drifts: tuple[float, ...] | N
                                       "effect: calibrate at drift 0")
     run = simulate(scenario, settings=settings or RunSettings())
     priors = bayes.priors(scenario)
-    null = [bayes.decisions(scenario, priors, run.bayes_data["null"], d) for d in drifts]
+    null, alt = ([bayes.decisions(scenario, priors, run.bayes_data[p], d) for d in drifts] for p in ("null", "alt"))
     chosen = max([LOWEST, *(smallest_go_probability(np.where(d.failed, np.nan, d.prob_go), alpha) for d in null)])
     if chosen >= 1.0:
         raise SettingsError("alpha", f"no GO probability below 1 keeps the type I error at most {alpha:g} at every "
                                      "drift: more trials, a smaller drift or a more robust prior")
-    calibrated = bayes.with_go_probability(priors, chosen)
-    alt = [bayes.decisions(scenario, calibrated, run.bayes_data["alt"], d) for d in drifts]
-    null = [bayes.decisions(scenario, calibrated, run.bayes_data["null"], d) for d in drifts]
 
     def share(ds: list[Any]) -> tuple[np.ndarray, np.ndarray]:
-        n = np.array([(~d.failed).sum() for d in ds], float)
-        p = np.array([d.go[~d.failed].mean() for d in ds])
-        return p, np.sqrt(p * (1.0 - p) / n)
+        """P(GO) at the calibrated probability, and its MCSE, at each drift (P(effect > go_threshold) does not
+        depend on the GO probability, so the decisions made above serve)."""
+        shares = [rate(d.prob_go >= chosen, d.failed) for d in ds]
+        return np.array([r["rate"] for r in shares]), np.array([r["mcse"] for r in shares])
 
     (t1, t1_se), (go, go_se) = share(null), share(alt)
     return GoCalibration(scenario=scenario, alpha=float(alpha), go_probability=chosen, drifts=drifts,

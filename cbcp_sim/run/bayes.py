@@ -105,11 +105,6 @@ def priors(s: Scenario) -> Priors:
     return Priors(model, rule, unit_sd, ess(model.effect, vague, b.ess_method))
 
 
-def with_go_probability(p: Priors, go_probability: float) -> Priors:
-    """``p`` with another GO probability."""
-    return dataclasses.replace(p, rule=dataclasses.replace(p.rule, go_probability=go_probability))
-
-
 def decisions(s: Scenario, p: Priors, data: Estimates | ArmMeans, drift: float | None = None) -> Decisions:
     """The decisions on one pass's trials: ``data`` is the primary analysis's estimates (an effect prior) or
     the arms' means (a control prior); ``drift`` defaults to the scenario's."""
@@ -151,3 +146,25 @@ def operating_characteristics(s: Scenario, p: Priors, alt: Decisions, null: Deci
             "go_threshold": b.go_threshold, "go_probability": b.go_probability, "nogo_threshold": b.nogo_threshold,
             "nogo_probability": b.nogo_probability, "credible_level": b.credible_level,
             "futility_predictive": b.futility_predictive}
+
+
+def summary(s: Scenario, data: dict[str, Estimates | ArmMeans], true_effect: float,
+            looks: dict[str, Monitoring] | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A run's Bayesian block and its per-replicate decisions, from each pass's ``data`` (the first comparison's
+    primary estimates, or its arms' means) and, with predictive futility, its interim ``looks``."""
+    p = priors(s)
+    decided = {k: decisions(s, p, data[k]) for k in ("alt", "null")}
+    stops = {}
+    if looks is not None:
+        for k in decided:
+            decided[k], stops[k] = with_futility(s, p, decided[k], looks[k])
+    alt, null = decided["alt"], decided["null"]
+    arrays = {f"{prefix}{name}": getattr(d, name) for prefix, d in (("", alt), ("null_", null))
+              for name in ("go", "nogo", "prob_go", "mean", "lower", "upper")}
+    out = operating_characteristics(s, p, alt, null, true_effect)
+    if looks is not None:
+        interims = looks["alt"].fraction.shape[1] - 1
+        for prefix, k in (("", "alt"), ("_null", "null")):
+            out[f"p_stop_futility{prefix}"] = [float((stops[k] == j).mean()) for j in range(interims)]
+            arrays[f"{'null_' if prefix else ''}futility_look"] = stops[k]
+    return out, arrays

@@ -607,37 +607,15 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
                 else {p: _concat([getattr(ch, p)[first] for ch in chunks]) for p in ("alt", "null")})
         looks = ({p: _concat([ch.monitoring[p] for ch in chunks]) for p in ("alt", "null")}
                  if scenario.bayes.futility_predictive else None)
-        decided, replicates["bayes"] = _bayes(scenario, data, effects[comps[0].label], looks)
+        from cbcp_sim.run import bayes  # scipy.stats and the posterior code: only for runs that decide by them
+
+        decided, replicates["bayes"] = bayes.summary(scenario, data, effects[comps[0].label], looks)
     return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=settings.seed,
                             jobs=settings.jobs, chunk_size=settings.chunk_size,
                             seconds=seconds, true_effect=effects[comps[0].label], true_effects=effects,
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
                             operations=calendar, sequential=monitored, familywise=errors, bayes=decided,
                             bayes_data=data)
-
-
-def _bayes(scenario: Scenario, data: dict[str, Any], true_effect: float,
-           looks: dict[str, Monitoring] | None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The run's Bayesian block and its per-replicate decisions, from each pass's ``data`` (the first
-    comparison's primary estimates, or its arms' means) and, with predictive futility, its interim ``looks``."""
-    from cbcp_sim.run import bayes  # scipy.stats and the posterior code: only for runs that decide by them
-
-    p = bayes.priors(scenario)
-    decided = {k: bayes.decisions(scenario, p, data[k]) for k in ("alt", "null")}
-    stops = {}
-    if looks is not None:
-        for k in decided:
-            decided[k], stops[k] = bayes.with_futility(scenario, p, decided[k], looks[k])
-    alt, null = decided["alt"], decided["null"]
-    arrays = {f"{prefix}{name}": getattr(d, name) for prefix, d in (("", alt), ("null_", null))
-              for name in ("go", "nogo", "prob_go", "mean", "lower", "upper")}
-    out = bayes.operating_characteristics(scenario, p, alt, null, true_effect)
-    if looks is not None:
-        interims = looks["alt"].fraction.shape[1] - 1
-        for prefix, k in (("", "alt"), ("_null", "null")):
-            out[f"p_stop_futility{prefix}"] = [float((stops[k] == j).mean()) for j in range(interims)]
-            arrays[f"{'null_' if prefix else ''}futility_look"] = stops[k]
-    return out, arrays
 
 
 def replicate_key(name: str, c: Comparison, comps: tuple[Comparison, ...]) -> str:
