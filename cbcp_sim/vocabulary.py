@@ -17,6 +17,9 @@ ANALYSES = PARALLEL_ANALYSES + CROSSOVER_ANALYSES + SINGLE_ARM_ANALYSES
 LONGITUDINAL_ANALYSES = ("mmrm", *CROSSOVER_ANALYSES)
 #: Analyses whose statistic is a t statistic with df, as Dunnett's adjustment needs.
 T_ANALYSES = ("ttest", "welch", "ancova", "mmrm")
+#: Analyses that assume missing at random and impute from a normal linear model: those a delta adjustment (tipping
+#: point) applies to.
+DELTA_ADJUSTED_ANALYSES = ("ancova", "mmrm")
 #: Per-child covariates an analysis can adjust for: age (years), GMFCS level, cell dose (10^7 TNC/kg).
 COVARIATES = ("age", "gmfcs", "dose")
 #: Gross Motor Function Classification System levels, I (mildest) to V.

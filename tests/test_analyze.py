@@ -586,7 +586,7 @@ def test_cli_is_the_library_call(capsys, monkeypatch):
     assert code == 0
     assert seen == {"data": str(TRIAL), "method": "ancova", "visit": 6.0, "covariates": "age", "endpoint": None,
                     "alpha": 0.1, "mcid": None, "columns": None, "control": None, "trial": None, "mmrm_df": None,
-                    "mmrm_baseline": None}
+                    "mmrm_baseline": None, "tipping_point": False}
     assert json.loads(out) == analyze(TRIAL, method="ancova", visit=6, covariates=("age",), alpha=0.1).to_json()
     seen.clear()
     code, out, _ = cli(capsys, "analyze", str(TRIAL), "--method", "ttest", "--id-column", "id", "--arm-column", "arm",

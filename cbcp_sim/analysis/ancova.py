@@ -49,7 +49,7 @@ def _fit(values: np.ndarray, observed: np.ndarray, arms: tuple[np.ndarray, ...],
         df = sum(m.n) - float(len(arms)) - len(xs)
         for j in range(1, len(arms)):
             dx = np.stack([m.mean(a, j) - m.mean(a, 0) for a in xs], axis=-1)
-            slope, leverage, solvable = _regress(sxx, sxy, dx)
+            slope, leverage, solvable = regress(sxx, sxy, dx)
             estimate = m.mean("y", j) - m.mean("y", 0) - (slope * dx).sum(axis=-1)
             sigma2 = np.maximum(m.within("y", "y") - (slope * sxy).sum(axis=-1), 0.0) / df
             se = np.sqrt(sigma2 * (1.0 / m.n[0] + 1.0 / m.n[j] + leverage))
@@ -58,7 +58,7 @@ def _fit(values: np.ndarray, observed: np.ndarray, arms: tuple[np.ndarray, ...],
     return tuple(out)
 
 
-def _regress(sxx: np.ndarray, sxy: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def regress(sxx: np.ndarray, sxy: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pooled within-arm slopes ``Sxx^-1 Sxy``, the leverage ``dx' Sxx^-1 dx`` of the arms' covariate
     difference, and whether ``Sxx`` is well conditioned (covariates not collinear), per replicate."""
     if sxx.shape[-1] == 1:  # baseline alone: no matrices

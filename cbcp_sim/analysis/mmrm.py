@@ -78,6 +78,44 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
     change the contrast. A replicate whose fit does not converge, or with fewer than two children of an arm
     seen at some analysed visit, gives NaN (counted as failed).
     """
+    return _fitted(values, observed, treated, visit, endpoint, covariates, mmrm_df, mmrm_baseline)[0]
+
+
+def expected_residuals(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *,
+                       endpoint: str = "change", covariates: np.ndarray | None = None,
+                       mmrm_df: str = "kenward_roger",
+                       mmrm_baseline: str = "covariate") -> tuple[Estimates, np.ndarray]:
+    """:func:`mmrm`'s estimates and, per child with a baseline not seen at ``visit``, the expected residual of its
+    ``visit`` score given the visits it was seen at, under the fitted model: ``Sigma_vo Sigma_oo^-1 e_o``, ``e_o``
+    its residuals (score minus fitted mean) at those visits; ``(R, N)``, zero for other children and NaN in a
+    replicate that failed. A child's expected ``visit`` score under MAR is its fitted mean plus this."""
+    est, model = _fitted(values, observed, treated, visit, endpoint, covariates, mmrm_df, mmrm_baseline)
+    out = np.zeros(observed.shape[:2])
+    if model is None:
+        return est, out * np.nan
+    y, x, seen, sigma, beta = model
+    sigma = np.where(np.isfinite(sigma), sigma, np.eye(sigma.shape[-1]))  # failed replicates: NaN below
+    residual = np.where(seen, y - np.einsum("rnq,rtq->rnt", x, beta), 0.0)
+    t = visit - (values.shape[-1] - seen.shape[-1])  # the visit among the responses
+    missing = observed[..., 0] & ~seen[..., t]
+    codes = seen @ (1 << np.arange(seen.shape[-1]))
+    for code in np.unique(codes[missing]):
+        mask = (code >> np.arange(seen.shape[-1])) & 1 == 1
+        if not mask.any():
+            continue  # seen at no analysed visit: its expected residual is zero
+        o = np.flatnonzero(mask)
+        weights = np.linalg.solve(sigma[:, o[:, None], o], sigma[:, o, t][..., None])[..., 0]  # (R, |o|)
+        member = missing & (codes == code)
+        out = np.where(member, (residual[..., o] * weights[:, None, :]).sum(axis=-1), out)
+    return est, np.where(np.isfinite(est.estimate)[:, None], out, np.nan)  # beta is NaN there too
+
+
+def _fitted(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, endpoint: str,
+            covariates: np.ndarray | None, mmrm_df: str,
+            mmrm_baseline: str) -> tuple[Estimates, tuple[np.ndarray, ...] | None]:
+    """:func:`mmrm`'s estimates and the fitted model: the responses and regressors as fitted (centred), where each
+    child was seen, and per replicate ``Sigma`` ``(R, T, T)`` and the coefficients ``(R, T, q)`` (NaN where the
+    replicate failed); None when no child is seen after baseline."""
     if mmrm_df not in DF_METHODS:
         raise ValueError(f"mmrm_df: expected one of {', '.join(DF_METHODS)}, got {mmrm_df!r}")
     if mmrm_baseline not in BASELINES:
@@ -99,10 +137,12 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
     contrast[visit - first, 1] = 1.0
     if mmrm_baseline == "response_unconstrained" and endpoint == "change":
         contrast[0, 1] -= 1.0
-    sums = _Sums.of(np.where(seen, values[..., first:], 0.0), seen, np.stack(columns, axis=-1), free.ravel())
+    y, x = _centred(np.where(seen, values[..., first:], 0.0), seen, np.stack(columns, axis=-1))
+    sums = _Sums.of(y, seen, x, free.ravel())
     out = Estimates(*(np.full(R, np.nan) for _ in range(3)))
     if sums is None:
-        return out
+        return out, None
+    sigmas, betas = np.full((R, T, T), np.nan), np.full((R, T, q), np.nan)
     arm_counts = np.stack([(seen & ~treated[..., None]).sum(axis=1), (seen & treated[..., None]).sum(axis=1)])
     good = np.flatnonzero((arm_counts >= 2).all(axis=(0, 2)) & (sums.n.sum(axis=1) > T + q) & sums.full_rank())
     batch = max(1, BATCH_BYTES // (8 * len(sums.masks) * T ** 4))
@@ -110,11 +150,26 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
         rows = good[start:start + batch]
         part = sums.take(rows)
         sigma, converged = _solve(part, _start(part))
-        estimate, se, df = _contrast(part, sigma, contrast.ravel(), kenward_roger=mmrm_df == "kenward_roger")
+        estimate, se, df, beta = _contrast(part, sigma, contrast.ravel(), kenward_roger=mmrm_df == "kenward_roger")
         ok = converged & np.isfinite(df) & (df > 0) & (se > 0)
         for name, value in zip(("estimate", "se", "df"), (estimate, se, df), strict=True):
             getattr(out, name)[rows] = np.where(ok, value, np.nan)
-    return out
+        sigmas[rows], betas[rows] = sigma, beta
+    return out, (y, x, seen, sigmas, betas)
+
+
+def _centred(y: np.ndarray, seen: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For precision, ``y`` ``(R, N, T)`` centred per visit and the covariates after the arm column of ``x``
+    ``(R, N, q)`` over the children in the fit (seen at some visit; the others' regressors zero): shifts the
+    intercepts absorb, so the arm contrast does not change."""
+    included = seen.any(axis=-1)
+    seen_count = np.maximum(seen.sum(axis=1, keepdims=True), 1)
+    y = np.where(seen, y - np.where(seen, y, 0.0).sum(axis=1, keepdims=True) / seen_count, 0.0)
+    weight = included[..., None]
+    count = np.maximum(weight.sum(axis=1, keepdims=True), 1)
+    x = x.copy()
+    x[..., 2:] -= (np.where(weight, x, 0.0).sum(axis=1, keepdims=True) / count)[..., 2:]
+    return y, np.where(weight, x, 0.0)
 
 
 @dataclass(frozen=True)
@@ -132,20 +187,11 @@ class _Sums:
 
     @classmethod
     def of(cls, y: np.ndarray, seen: np.ndarray, x: np.ndarray, free: np.ndarray) -> _Sums | None:
-        """Sums of ``y`` ``(R, N, T)`` seen where ``seen``, regressors ``x`` ``(R, N, q)`` (``None`` when no
-        child is seen after baseline). For precision, ``y`` is centred per visit and the covariates after
-        the arm column over the children in the fit: shifts the intercepts absorb, so the arm contrast
-        does not change."""
+        """Sums of ``y`` ``(R, N, T)`` seen where ``seen``, regressors ``x`` ``(R, N, q)``, both as
+        :func:`_centred` gives them (``None`` when no child is seen after baseline)."""
         included = seen.any(axis=-1)
         if not included.any():
             return None
-        seen_count = np.maximum(seen.sum(axis=1, keepdims=True), 1)
-        y = np.where(seen, y - np.where(seen, y, 0.0).sum(axis=1, keepdims=True) / seen_count, 0.0)
-        weight = included[..., None]
-        count = np.maximum(weight.sum(axis=1, keepdims=True), 1)
-        x = x.copy()
-        x[..., 2:] -= (np.where(weight, x, 0.0).sum(axis=1, keepdims=True) / count)[..., 2:]
-        x = np.where(weight, x, 0.0)
         codes = seen @ (1 << np.arange(seen.shape[-1]))
         patterns = np.unique(codes[included])
         z = np.concatenate([x, y], axis=-1)
@@ -329,7 +375,8 @@ def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _contrast(d: _Sums, sigma: np.ndarray, k: np.ndarray, *, kenward_roger: bool) -> tuple[np.ndarray, ...]:
     """Contrast ``k'beta`` (``k`` over the ``T q`` coefficients): estimate, SE (model-based, or Kenward-Roger's
-    adjusted), and df (Satterthwaite's, which for one contrast are Kenward-Roger's too)."""
+    adjusted), df (Satterthwaite's, which for one contrast are Kenward-Roger's too), and the coefficients
+    ``(R, T, q)``."""
     R, T, q = d.shape
     s = _score(d, sigma)
     hessian = _hessian(d, s)
@@ -344,7 +391,7 @@ def _contrast(d: _Sums, sigma: np.ndarray, k: np.ndarray, *, kenward_roger: bool
         df = 2.0 * variance**2 / (g[:, None, :] @ cov_theta @ g[..., None])[:, 0, 0]
         if kenward_roger:
             variance = variance + _kenward_roger(d, s, u, us, z, cov_theta)
-        return s["beta"].reshape(R, T * q) @ k, np.sqrt(variance), df
+        return s["beta"].reshape(R, T * q) @ k, np.sqrt(variance), df, s["beta"]
 
 
 def _kenward_roger(d: _Sums, s: dict[str, np.ndarray], u: np.ndarray, us: np.ndarray, z: np.ndarray,

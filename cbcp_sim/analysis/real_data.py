@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cbcp_sim.analysis import ANALYSES, CROSSOVER, LONGITUDINAL, SINGLE_ARM, Estimates, accepts, analyse, infer
+from cbcp_sim.analysis import tipping_point as delta_adjustment
 from cbcp_sim.analysis.long_data import NUMBERED_ARMS, column_names, covariate_names, read_long
 from cbcp_sim.analysis.mmrm import BASELINES, DF_METHODS
 from cbcp_sim.errors import SettingsError
@@ -59,6 +60,12 @@ class AnalysisResult:
     source: str = ""                #: the CSV file analysed ("" for a DataFrame)
     arms: tuple[str, str] = NUMBERED_ARMS  #: the labels of the control and the treated arm
     trial: str | None = None        #: the trial analysed, from data of several trials
+    #: With ``tipping_point=True``: the smallest delta (outcome units) by which the treated children missing at the
+    #: visit would have to score below what MAR predicts for the two-sided test to stop rejecting
+    #: (:mod:`cbcp_sim.analysis.tipping_point`); inf if no treated child is missing, NaN if the test does not
+    #: reject in favour of the treated arm. None: not asked.
+    tipping_point: float | None = None
+    missing_share: float | None = None  #: with the tipping point: the treated arm's share missing at the visit
 
     @property
     def level(self) -> float:
@@ -85,7 +92,11 @@ class AnalysisResult:
         out = {"method": self.method, "visit": self.visit, "n_subjects": self.n_subjects, "estimate": self.estimate,
                "se": self.se, "df": self.df, "ci_low": low, "ci_high": high, "p": self.p, "alpha": self.alpha,
                "level": self.level}
-        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in out.items()}
+        out = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in out.items()}
+        if self.tipping_point is not None:
+            out["tipping_point"] = {"delta": self.tipping_point if math.isfinite(self.tipping_point) else None,
+                                    "status": _tipping_status(self.tipping_point), "missing_share": self.missing_share}
+        return out
 
     def __str__(self) -> str:
         low, high = self.confidence_interval()
@@ -94,12 +105,23 @@ class AnalysisResult:
                 ("estimate", f"{self.estimate:.4f}"), ("se", f"{self.se:.4f}"),
                 ("df", f"{df:.0f}" if not math.isfinite(df) or df == round(df) else f"{df:.2f}"),
                 (f"{100.0 * self.level:g}% CI", f"{low:.4f} to {high:.4f}"), ("p", f"{self.p:.4g}")]
+        if self.tipping_point is not None:
+            missing = f"{100 * self.missing_share:.1f}% of the treated arm missing"
+            status = _tipping_status(self.tipping_point)
+            rows.append(("tipping point", f"{self.tipping_point:.4f} ({status}; {missing})"
+                         if math.isfinite(self.tipping_point) else f"{status} ({missing})"))
         width = max(len(key) for key, _ in rows)
         control, treated = self.arms
         compared = ("arm 1 minus arm 0" if self.arms == NUMBERED_ARMS else f"{treated} minus {control}")
         where = f"{self.source or ''}{f' (trial {self.trial})' if self.trial is not None else ''}"
         title = f"{where}: {compared} (two-sided)" if where else f"{compared} (two-sided)"
         return "\n".join([title, *(f"  {k:<{width}}  {v}" for k, v in rows)])
+
+
+def _tipping_status(delta: float) -> str:
+    """The tipping point in words: ``finite`` (the delta at which significance is lost), ``infinite`` (no treated
+    child missing), ``not significant`` (nothing to tip: the test does not reject in favour of the treated arm)."""
+    return "finite" if math.isfinite(delta) else "infinite" if math.isinf(delta) else "not significant"
 
 
 def methods() -> tuple[str, ...]:
@@ -112,7 +134,7 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
             covariates: str | Iterable[str] | None = (), endpoint: str | None = None, alpha: float = 0.05,
             mcid: float | None = None, columns: Mapping[str, str] | None = None, control: str | float | None = None,
             trial: str | float | None = None, mmrm_df: str | None = None,
-            mmrm_baseline: str | None = None) -> AnalysisResult:
+            mmrm_baseline: str | None = None, tipping_point: bool = False) -> AnalysisResult:
     """Fit analysis ``method`` to a real trial's long-format data and compare the treated arm with the control
     at one visit.
 
@@ -159,6 +181,10 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     mmrm_baseline
         ``mmrm`` only: ``covariate`` (default), ``response`` (cLDA), ``response_unconstrained`` or ``none``, as
         the scenario key ``analysis.mmrm_baseline``; with ``response*`` children seen at baseline only count.
+    tipping_point
+        ``ancova`` and ``mmrm`` (baseline a covariate) only: also the tipping point of the two-sided test, the
+        delta of the delta-adjusted sensitivity analysis at which it stops rejecting
+        (:mod:`cbcp_sim.analysis.tipping_point`).
 
     Returns
     -------
@@ -171,7 +197,7 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     SettingsError
         Naming the parameter at fault (``data``, ``data.<column>``, ``method``, ``visit``, ``covariates``,
         ``endpoint``, ``alpha``, ``mcid``, ``columns``, ``columns.<role>``, ``control``, ``trial``, ``mmrm_df``,
-        ``mmrm_baseline``): a bad value,
+        ``mmrm_baseline``, ``tipping_point``): a bad value,
         bad data or more than ``MAX_ROWS`` rows, fewer than two children per arm with a baseline and a value at
         the visit, or a fit that fails (no variation left, collinear covariates).
     """
@@ -207,6 +233,12 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
             raise SettingsError(key, f"applies to the mmrm analysis, not {method}")
         if value not in allowed:
             raise SettingsError(key, f"expected one of {', '.join(allowed)}, got {value!r}")
+    if not isinstance(tipping_point, bool):
+        raise SettingsError("tipping_point", f"expected True or False, got {tipping_point!r}")
+    if tipping_point and (name not in delta_adjustment.ANALYSES or (mmrm_baseline or "covariate") != "covariate"):
+        which = f"mmrm with mmrm_baseline {mmrm_baseline}" if name == "mmrm" else method
+        raise SettingsError("tipping_point", f"applies to {' and '.join(delta_adjustment.ANALYSES)} (mmrm with "
+                                             f"baseline a covariate), not {which}")
     month = None if visit is None else _real("visit", visit)
 
     long = read_long(data, names, columns=columns, control=control, trial=trial)
@@ -222,10 +254,17 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
                                      "per arm are needed")
     first = 0 if (mmrm_baseline or "").startswith("response") else 1  # baseline a response: baseline-only count
     n_subjects = int(observed[0, :, first:].any(axis=1).sum()) if name in LONGITUDINAL else sum(counts)
+    context = {"endpoint": endpoint or "change", "covariates": long.covariates if names else None, "mcid": mcid,
+               "mmrm_df": mmrm_df, "mmrm_baseline": mmrm_baseline}
+    tipped = None
     try:
-        est = analyse(name, long.values, observed, long.treated, index, endpoint=endpoint or "change",
-                      covariates=long.covariates if names else None, mcid=mcid, mmrm_df=mmrm_df,
-                      mmrm_baseline=mmrm_baseline)
+        if tipping_point:
+            est, adjusted = delta_adjustment.delta_adjusted(name, long.values, observed, long.treated, index,
+                                                            **context)
+            tipped = (float(delta_adjustment.tipping_point(est, adjusted, alpha=alpha, sides=2)[0]),
+                      float(adjusted.missing[0]))
+        else:
+            est = analyse(name, long.values, observed, long.treated, index, **context)
     except np.linalg.LinAlgError as exc:
         raise SettingsError("method", f"{method} could not be fitted at {month:g} months: {exc}") from None
     result = infer(est, alpha=alpha, sides=2)
@@ -235,7 +274,8 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     return AnalysisResult(method=method, visit=month, n_subjects=n_subjects, estimate=float(est.estimate[0]),
                           se=float(est.se[0]), df=float(est.df[0]), p=float(result.p[0]), alpha=alpha,
                           endpoint=endpoint or "change", covariates=names, mcid=mcid, source=long.source,
-                          arms=long.arms, trial=long.trial)
+                          arms=long.arms, trial=long.trial, tipping_point=None if tipped is None else tipped[0],
+                          missing_share=None if tipped is None else tipped[1])
 
 
 def _registry() -> dict[str, Any]:

@@ -56,6 +56,10 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                 "there (response, cLDA) or with one (response_unconstrained), or not in the model (none)")
     option(an, "--trial", param="trial", metavar="K",
            help="in a file of several trials (a trial column, as `cbcp-sim trials` writes), the one to analyse")
+    option(an, "--tipping-point", param="tipping_point", action="store_true",
+           help="ancova and mmrm: also the tipping point, the delta (points) by which the treated children missing "
+                "at the visit would have to score below what missing at random predicts for the test to stop "
+                "rejecting (delta-adjusted sensitivity analysis)")
     an.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 
@@ -66,6 +70,7 @@ def handle(args: argparse.Namespace) -> int:
     columns = {role: getattr(args, f"{role}_column") for role in ROLES if getattr(args, f"{role}_column") is not None}
     result = analyze(args.data, method=args.method, visit=args.visit, covariates=args.covariates,
                      endpoint=args.endpoint, alpha=args.alpha, mcid=args.mcid, columns=columns or None,
-                     control=args.control, trial=args.trial, mmrm_df=args.mmrm_df, mmrm_baseline=args.mmrm_baseline)
+                     control=args.control, trial=args.trial, mmrm_df=args.mmrm_df, mmrm_baseline=args.mmrm_baseline,
+                     tipping_point=args.tipping_point)
     print(json.dumps(result.to_json(), allow_nan=False) if args.json else result)
     return 0

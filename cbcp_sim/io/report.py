@@ -605,6 +605,12 @@ def _run(directory: Path, files: dict[str, Any], resolved: _Resolved | None, tar
         shown = {"prior": "flat" if not prior else mixture_text(prior), **{
             k: v for k, v in decided.items() if k != "prior_components" and not isinstance(v, list | dict)}}
         body += [_h(3, "Bayesian go/no-go (first comparison; keys as in docs/bayes.md)"), _facts(shown)]
+    if result.get("tipping_point"):
+        tipping = result["tipping_point"]
+        per_delta = {k: tipping[k] for k in ("deltas", "power", "mcse", "ci_low", "ci_high")}
+        body += [_h(3, f"Tipping point of {tipping['analysis']} ({tipping['comparison']}; keys as in docs/designs.md)"),
+                 _facts({k: v for k, v in tipping.items() if k not in per_delta}),
+                 _frame(pd.DataFrame({"delta": per_delta.pop("deltas"), **per_delta}))]
     settings = _settings(result, trials=result["n_reps"], **{"chunk size": inputs.get("chunk_size", CHUNK_SIZE)})
     command = result.get("command") or f"cbcp-sim run {SCENARIO_FILE} --reps {result['n_reps']} --seed {result['seed']}"
     return _Page(_heading(result, resolved, directory.name), lede, settings, command, body)

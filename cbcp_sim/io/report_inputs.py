@@ -190,7 +190,10 @@ RUN = _result(
     {**_each(MAYBE_NUMBER, "mcse", "type1_mcse"), "command": TEXT,
      "operations": Object(rest=Object(optional=_each(MAYBE_NUMBER, "mean", "q05", "q50", "q95"))),
      "sequential": Object(required={"looks": WHOLE}),
-     "bayes": Object(required=_each(MAYBE_RATE, "p_go", "p_nogo", "p_gray", "p_go_null"))})
+     "bayes": Object(required=_each(MAYBE_RATE, "p_go", "p_nogo", "p_gray", "p_go_null")),
+     "tipping_point": Object(required={"analysis": TEXT, "comparison": TEXT, "n_significant": WHOLE,
+                                       **dict.fromkeys(("deltas", "power", "mcse", "ci_low", "ci_high"),
+                                                      ListOf(MAYBE_NUMBER))})})
 
 SAMPLE_SIZE = _result(
     {"target": RATE, "n_per_arm": PER_ARM, "total": WHOLE, **_each(RATE, "power", "ci_low", "ci_high", "fitted_power"),

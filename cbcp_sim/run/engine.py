@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, analyse_arms, infer
+from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, analyse_arms, infer, tipping_point
 from cbcp_sim.analysis.arm_means import ArmMeans, arm_means
 from cbcp_sim.analysis.metrics import familywise, operating_characteristics, rate
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
@@ -62,6 +62,8 @@ class ChunkResult:
     milestones: dict[str, np.ndarray] | None = None  #: with a calendar: per trial (R,), see Calendar.milestones
     monitoring: dict[str, Monitoring] | None = None  #: with interim looks: per pass ("alt", "null")
     arms: dict[str, ArmMeans] | None = None  #: with a control-arm prior: the first comparison's arms, per pass
+    #: with analysis.tipping_deltas: the delta adjustment of the primary analysis of the first comparison
+    tipping: tipping_point.DeltaAdjustment | None = None
 
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
@@ -80,6 +82,7 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     arms: dict[str, ArmMeans] | None = {} if scenario.bayes is not None and scenario.bayes.borrows else None
     comps = comparisons(scenario)
     one_model = a.multiplicity == "dunnett" and sum(c.multiplicity for c in comps) > 1
+    tipping = None
     for c in comps:
         active, members = c.groups(arm, dose, d.dose_threshold)
         first = active if first is None else first
@@ -89,7 +92,10 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
                 arms[p] = arm_means(values, seen, active, data.primary,
                                     expected=data.expected if scenario.bayes.endpoint == "vs_expected" else None)
             for name in scenario.analyses:
-                if not (one_model and c.multiplicity):
+                if a.tipping_deltas and p == "alt" and c == comps[0] and name == a.primary:  # one fit for both
+                    results[p][name, c.label], tipping = tipping_point.delta_adjusted(
+                        name, values, seen, active, data.primary, **context)
+                elif not (one_model and c.multiplicity):
                     results[p][name, c.label] = _analyse(name, data, values, seen, active, context)
             if a.multiplicity in DUNNETT:
                 at_visit = seen[..., 0] & seen[..., data.primary]
@@ -108,7 +114,7 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     if scenario.sequential.interims:
         monitoring = _monitor(scenario, comps[0], data, passes, results, first, context)
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
-                       milestones=milestones, monitoring=monitoring, arms=arms)
+                       milestones=milestones, monitoring=monitoring, arms=arms, tipping=tipping)
 
 
 def _monitor(scenario: Scenario, c: Comparison, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -610,12 +616,27 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
         from cbcp_sim.run import bayes  # scipy.stats and the posterior code: only for runs that decide by them
 
         decided, replicates["bayes"] = bayes.summary(scenario, data, effects[comps[0].label], looks)
+    tipped = None
+    if chunks[0].tipping is not None:
+        tipped = _tipping_summary(scenario, chunks, replicates[scenario.analyses[0]], comps[0].label)
     return SimulationResult(scenario=scenario, rows=tuple(rows), n_reps=int(screened.size), seed=settings.seed,
                             jobs=settings.jobs, chunk_size=settings.chunk_size,
                             seconds=seconds, true_effect=effects[comps[0].label], true_effects=effects,
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
                             operations=calendar, sequential=monitored, familywise=errors, bayes=decided,
-                            bayes_data=data)
+                            bayes_data=data, tipping_point=tipped)
+
+
+def _tipping_summary(scenario: Scenario, chunks: list[ChunkResult], arrays: dict[str, np.ndarray],
+                     label: str) -> dict[str, Any]:
+    """The run's ``tipping_point`` block (:func:`cbcp_sim.analysis.tipping_point.summary`) for the primary analysis
+    of the first comparison; each trial's tipping point joins its per-replicate ``arrays``."""
+    name = scenario.analyses[0]
+    est = _concat([ch.alt[name, label] for ch in chunks])
+    block, arrays["tipping_point"] = tipping_point.summary(
+        est, _concat([ch.tipping for ch in chunks]), scenario.analysis.tipping_deltas, alpha=scenario.design.alpha,
+        sides=scenario.design.sides)
+    return {"analysis": name, "comparison": label, **block}
 
 
 def replicate_key(name: str, c: Comparison, comps: tuple[Comparison, ...]) -> str:

@@ -62,6 +62,10 @@ class SimulationResult:
     #: comparison's primary estimates (:class:`~cbcp_sim.analysis.Estimates`) or arms' means
     #: (:class:`~cbcp_sim.analysis.arm_means.ArmMeans`); kept with the replicates.
     bayes_data: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: With ``analysis.tipping_deltas``: the delta-adjusted sensitivity analysis of the primary analysis of the
+    #: first comparison (:func:`cbcp_sim.analysis.tipping_point.summary`, with its ``analysis`` and ``comparison``);
+    #: each trial's tipping point is in :attr:`replicates` (``tipping_point``).
+    tipping_point: dict[str, Any] | None = None
 
     @property
     def primary(self) -> dict[str, Any]:
@@ -186,6 +190,8 @@ class SimulationResult:
             out["sequential"] = self.sequential
         if self.bayes is not None:
             out["bayes"] = self.bayes
+        if self.tipping_point is not None:
+            out["tipping_point"] = self.tipping_point
         return out
 
     def __str__(self) -> str:
@@ -217,7 +223,7 @@ class SimulationResult:
                   "as not significant; power above is over analysed trials)"] if r["n_failed"] else [])
         lines += (_familywise_lines(self.familywise, s.analysis.multiplicity, d.alpha)
                   + _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0])
-                  + _bayes_lines(self.bayes, s, self.comparisons[0]))
+                  + _bayes_lines(self.bayes, s, self.comparisons[0]) + _tipping_lines(self.tipping_point, s))
         return "\n".join(lines)
 
 
@@ -405,6 +411,25 @@ def _bayes_lines(b: dict[str, Any] | None, s: Scenario, compared: str) -> list[s
             + ", ".join(f"{x:.3f}" for x in b["p_stop_futility"]) + " ("
             + ", ".join(f"{x:.3f}" for x in b["p_stop_futility_null"]) + "); a stop is a NO-GO"]
             if b.get("p_stop_futility") is not None else [])
+
+
+def _tipping_lines(t: dict[str, Any] | None, s: Scenario) -> list[str]:
+    if t is None:
+        return []
+    points = "GMFM-66 points" if s.outcome.model == "gmfm66" else "outcome units"
+    lines = [f"  tipping point, {t['analysis']} ({t['comparison']}): the active arm's children missing at month "
+             f"{s.design.primary_visit:g} ({100 * t['missing_share']:.1f}% on average) scoring delta {points} below "
+             "what missing at random predicts",
+             "    delta      power   MCSE    (still significant in the direction of the primary test)"]
+    lines += [f"    {d:8.3g}  {p:6.3f}  {m:.4f}" for d, p, m in zip(t["deltas"], t["power"], t["mcse"], strict=True)]
+    quartiles = "  ".join(f"{k} {_delta_text(t[k])}" for k in ("q25", "median", "q75"))
+    lines.append(f"    tipping point over the {t['n_significant']:,} trials significant in favour of the active arm: "
+                 f"{quartiles}; infinite (no active child missing) {_or_none(t['share_infinite'], '.3f')}")
+    return lines
+
+
+def _delta_text(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else "inf" if math.isinf(x) else f"{x:.2f}"
 
 
 def _or_none(x: float | None, spec: str) -> str:

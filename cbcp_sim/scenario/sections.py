@@ -331,6 +331,15 @@ class Analysis:
             "effect at baseline (cLDA); response_unconstrained: an arm effect at baseline too (change: the "
             "arm effect at the visit minus that at baseline); none: not in the model.",
         source="[Liang & Zeger 2000] (cLDA); [mmrm n.d.]")
+    tipping_deltas: tuple[float, ...] | None = param(
+        None, array(number(0.0, 1000.0), min_length=0, max_length=20, increasing=True),
+        unit="GMFM-66 points", shown="[] (off)",
+        doc="Delta-adjusted sensitivity analysis of an ancova or mmrm primary analysis (two arms, parallel): per "
+            "delta, the power if the active arm's children missing at the primary visit scored delta lower than "
+            "missing at random predicts, and the tipping point of each trial significant in favour of the active "
+            "arm (the delta at which it stops being significant). Empty: off.",
+        source="[ICH E9(R1) 2019]; delta-adjusted multiple imputation [Ratitch 2013], [Carpenter 2013], in its "
+               "limit of many imputations (docs/designs.md, Tipping point)")
     multiplicity: str = param(
         "holm", choice("none", "holm", "hochberg", "dunnett", "dunnett_separate"),
         doc="With more than one active arm, how each analysis's p-values over the arms are adjusted "

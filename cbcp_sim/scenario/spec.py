@@ -58,6 +58,7 @@ from cbcp_sim.scenario.sections import (
 from cbcp_sim.vocabulary import (
     CROSSOVER_ANALYSES,
     DAYS_PER_MONTH,
+    DELTA_ADJUSTED_ANALYSES,
     PARALLEL_ANALYSES,
     SINGLE_ARM_ANALYSES,
     T_ANALYSES,
@@ -346,6 +347,7 @@ def _finish(s: Scenario) -> Scenario:
         raise ScenarioError("design.arms", f"arm names must differ, got {list(d.arms)}")
     out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
     _check_design(out)
+    _check_tipping(out)
     _check_bayes(out)
     check_priors(out.assurance)
     _check_planning_paths(out)
@@ -446,6 +448,24 @@ def _check_design(s: Scenario) -> None:
         if d.block_size % sum(ratio):
             raise ScenarioError("design.block_size", f"must be a multiple of {sum(ratio)} (allocation ratio "
                                                      f"{':'.join(map(str, ratio))}), got {d.block_size}")
+
+
+def _check_tipping(s: Scenario) -> None:
+    """``analysis.tipping_deltas`` needs what the delta adjustment is defined for: an ancova or mmrm (baseline a
+    covariate) primary analysis of one active arm against the reference in a parallel design."""
+    a, d = s.analysis, s.design
+    if not a.tipping_deltas:
+        return
+    why = None
+    if a.primary not in DELTA_ADJUSTED_ANALYSES:
+        why = f"adjusts an ancova or mmrm primary analysis, not {a.primary!r}"
+    elif a.primary == "mmrm" and a.mmrm_baseline != "covariate":
+        why = f"of an mmrm needs analysis.mmrm_baseline = 'covariate', got {a.mmrm_baseline!r}"
+    elif d.kind != "parallel" or len(d.arms) != 2:
+        why = (f"is of one active arm against the reference in a parallel design, got a {d.kind} design with "
+               f"{len(d.arms)} arms")
+    if why is not None:
+        raise ScenarioError("analysis.tipping_deltas", f"the delta adjustment {why}")
 
 
 #: Primary analyses whose estimate is not in points, which a prior in points cannot describe.
