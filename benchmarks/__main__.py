@@ -3,7 +3,8 @@
 Timings of the default scenario in this process (ANCOVA and MMRM with 20% MAR dropout, the whole ``cbcp-sim run``
 process, jobs 1 and 2); in fresh processes, each with its peak memory: trials per second of ANCOVA and MMRM against
 statsmodels OLS and MixedLM loops, and of the plain normal model against ``scipy.stats.power``; their scaling with
-replicates, children and visits; the trial calendar and interim looks; a 40-point sweep.
+replicates, children and visits; the trial calendar and interim looks; Bayesian decisions; the natural history
+calibrated to a registry, beside R's nlme; a 40-point sweep.
 
 Run from the repository root: ``python -m benchmarks`` prints the machine and the figures as Markdown;
 ``--write`` also replaces the figures section of ``benchmarks/README.md`` with them; ``--quick`` runs every
@@ -13,6 +14,7 @@ case at tiny sizes to check the code (under a minute; the figures mean nothing).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import math
@@ -42,6 +44,7 @@ from benchmarks.settings import (
     FULL,
     LARGEST_MMRM_SECONDS,
     MMRM,
+    NLME_FIT,
     PLAIN,
     QUICK,
     ROOT,
@@ -52,6 +55,10 @@ from benchmarks.settings import (
     VISITS,
 )
 from benchmarks.timing import peak_rss_mib, repeat
+from cbcp_sim.analysis import growth_fit
+from cbcp_sim.analysis.registry import read_registry
+from cbcp_sim.explore import centiles
+from cbcp_sim.explore.calibration import calibrate
 from cbcp_sim.models import layout, operations
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.planning.go_calibration import calibrate_go
@@ -253,6 +260,37 @@ def bayes_figures(sizes):
     return {"bayes": out}
 
 
+def registry(children):
+    """A registry of ``children`` untreated children of every GMFCS level (equal shares), first scored at 1-14
+    years then yearly 4 times, simulated by the engine's natural history (seed 5)."""
+    rng = np.random.default_rng(5)
+    nh = dataclasses.replace(cbcp_sim.load_scenario(SCENARIO).natural_history, trial_effect_per_year=0.0)
+    gmfcs, first = rng.integers(1, 6, children), rng.uniform(1.0, 14.0, children)
+    scores = centiles.cohort(nh, gmfcs, first, np.arange(5) * 12.0, rng).scores
+    return pd.DataFrame({"child": np.repeat(np.arange(children), 5),
+                         "age": (first[:, None] + np.arange(5)).ravel(),
+                         "gmfcs": np.repeat(gmfcs, 5), "gmfm66": scores.ravel()})
+
+
+def calibrate_figures(sizes):
+    """Fits of a registry: the stable-limit model by each method, the whole calibration (both models and the
+    visual check), and R nlme's fit of the same file when R and nlme are installed (None otherwise)."""
+    frame = registry(sizes.registry_children)
+    data = read_registry(frame)
+    out = {f"fit {method}": repeat(lambda method=method: growth_fit.fit(data, method=method), sizes.calibrate_runs)
+           for method in growth_fit.METHODS}
+    out["calibrate"] = repeat(lambda: calibrate(frame), sizes.calibrate_runs)
+    out["R nlme"] = None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "registry.csv"
+        frame.to_csv(path, index=False)
+        with contextlib.suppress(OSError, subprocess.CalledProcessError, ValueError):  # no R, or no nlme
+            out["R nlme"] = [float(subprocess.run(["Rscript", "-e", NLME_FIT, str(path)], check=True,
+                                                  capture_output=True, text=True).stdout)
+                             for _ in range(sizes.calibrate_runs)]
+    return {"calibration": out}
+
+
 def sweep_figures(sizes):
     """The sweep with jobs 1 and 2 and on Dask: seconds and peak MiB of each, and whether the tables are identical."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -264,7 +302,7 @@ def sweep_figures(sizes):
 def measure(sizes):
     """Run every benchmark at ``sizes``; the timings (s), memory (MiB) and results by name."""
     m = {**in_process_figures(sizes), **baseline_figures(sizes), **scaling_figures(sizes), **plain_figures(sizes),
-         **calendar_figures(sizes), **bayes_figures(sizes), **sweep_figures(sizes)}
+         **calendar_figures(sizes), **bayes_figures(sizes), **calibrate_figures(sizes), **sweep_figures(sizes)}
     m["load_after"] = os.getloadavg()
     return m
 

@@ -70,6 +70,8 @@ class Sizes:
     calendar_runs: int = 3          #: timed runs of ``reps`` with the calendar, after one warm-up
     sweep_reps: int = 5_000         #: replicates per sweep point
     bayes_runs: int = 5             #: timed runs of each Bayesian case, with and without its [bayes] section
+    registry_children: int = 600    #: children of the registry calibrated (5 yearly scores each)
+    calibrate_runs: int = 3         #: timed runs of each calibration case, after one warm-up
 
     @property
     def replicates(self) -> tuple[int, ...]:
@@ -81,4 +83,19 @@ FULL = Sizes()
 #: Tiny sizes that check the code runs (under a minute); its figures mean nothing.
 QUICK = Sizes(reps=100, runs=1, jobs_reps=400, jobs_runs=1, loop_reps=3, mmrm_runs=1, mmrm_loop_reps=2,
               mmrm_fallback=300, children_reps=50, mmrm_children_reps=20, visits_reps=50, mmrm_visits_reps=2,
-              plain_reps=1_000, fresh_runs=1, fresh_budget=0.1, calendar_runs=1, sweep_reps=10, bayes_runs=1)
+              plain_reps=1_000, fresh_runs=1, fresh_budget=0.1, calendar_runs=1, sweep_reps=10, bayes_runs=1,
+              registry_children=60, calibrate_runs=1)
+#: Target: a registry of 600 children x 5 scores calibrated (both growth models, the visual check) in seconds.
+TARGET_CALIBRATE_SECONDS = 10.0
+#: R's nlme fit of the stable-limit model to the registry CSV (argument 1), as tests/fixtures/calibrate/nlme_fit.R;
+#: prints the seconds of the fit alone.
+NLME_FIT = """
+suppressMessages(library(nlme))
+d <- read.csv(commandArgs(trailingOnly = TRUE)[1]); d$gmfcs <- factor(d$gmfcs); k <- nlevels(d$gmfcs)
+s0 <- coef(nls(gmfm66 ~ lim * (1 - exp(-exp(lrc) * age)), data = d, start = list(lim = 50, lrc = -0.5)))
+t <- system.time(nlme(gmfm66 ~ lim * (1 - exp(-exp(lrc) * age)), data = d, fixed = lim + lrc ~ factor(gmfcs),
+  random = pdSymm(lim + lrc ~ 1), groups = ~ child, start = c(s0["lim"], rep(0, k - 1), s0["lrc"], rep(0, k - 1)),
+  method = "ML", control = nlmeControl(maxIter = 200, pnlsMaxIter = 50, msMaxIter = 200, tolerance = 1e-8,
+  pnlsTol = 1e-6)))[["elapsed"]]
+cat(t, "\\n")
+"""

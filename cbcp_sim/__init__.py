@@ -5,6 +5,7 @@
 >>> result = cbcp_sim.simulate(scenario, reps=10_000, seed=1, jobs=1)  # doctest: +SKIP
 >>> result.table                                                        # doctest: +SKIP
 >>> cbcp_sim.analyze("trial.csv", method="ancova").confidence_interval()  # doctest: +SKIP
+>>> print(cbcp_sim.calibrate("registry.csv"))                          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from cbcp_sim.errors import InputError, ScenarioError, SettingsError
 
 if TYPE_CHECKING:
     from cbcp_sim.analysis.real_data import AnalysisResult, analyze
+    from cbcp_sim.explore.calibration import Calibration, calibrate
     from cbcp_sim.planning.mmrm_power import MmrmPower, mmrm_power
     from cbcp_sim.run.engine import simulate
     from cbcp_sim.run.result import SimulationResult
     from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
-__all__ = ["AnalysisResult", "InputError", "MmrmPower", "Scenario", "ScenarioError", "SettingsError",
-           "SimulationResult", "analyze", "load_scenario", "mmrm_power", "scenario_from_dict", "simulate"]
+__all__ = ["AnalysisResult", "Calibration", "InputError", "MmrmPower", "Scenario", "ScenarioError", "SettingsError",
+           "SimulationResult", "analyze", "calibrate", "load_scenario", "mmrm_power", "scenario_from_dict", "simulate"]
 
 
 def __getattr__(name: str) -> Any:
@@ -44,6 +46,10 @@ def __getattr__(name: str) -> Any:
         from cbcp_sim.analysis import real_data
 
         return getattr(real_data, name)
+    if name in ("calibrate", "Calibration"):
+        from cbcp_sim.explore import calibration
+
+        return getattr(calibration, name)
     if name in ("mmrm_power", "MmrmPower"):
         from cbcp_sim.planning import mmrm_power
 

@@ -24,6 +24,8 @@ DELTA_ADJUSTED_ANALYSES = ("ancova", "mmrm")
 COVARIATES = ("age", "gmfcs", "dose")
 #: Gross Motor Function Classification System levels, I (mildest) to V.
 GMFCS_LEVELS = (1, 2, 3, 4, 5)
+#: Age (years) to which the decline of GMFCS levels III-V is measured (Hanna et al. 2009: peak to age 21).
+DECLINE_END_AGE = 21.0
 #: Distribution of motor impairment over the body.
 TOPOGRAPHIES = ("hemiplegia", "diplegia", "quadriplegia")
 #: Days per month (365.25 / 12): operations take days, the rest of the model months.

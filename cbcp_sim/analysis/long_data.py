@@ -137,26 +137,8 @@ def column_names(columns: Mapping[str, str] | None) -> Columns:
     Raises a SettingsError on ``columns`` for a mapping that is not one or names an unknown role, and on
     ``columns.<role>`` for a name that is not text or is already another role's column.
     """
-    if columns is None:
-        columns = {}
-    if not isinstance(columns, Mapping):
-        raise SettingsError("columns", f"expected a mapping of roles to column names, such as "
-                                       f"{{'arm': 'group'}}, got {columns!r}")
-    unknown = [role for role in columns if role not in ROLES]
-    if unknown:
-        raise SettingsError("columns", f"unknown role {unknown[0]!r}: the roles are {', '.join(ROLES)}")
-    names: dict[str, str] = {}
-    for role in ROLES:
-        if role not in columns:
-            continue
-        name = columns[role]
-        if not isinstance(name, str) or not name.strip():
-            raise SettingsError(f"columns.{role}", f"expected the name of a column (text), got {name!r}")
-        name = name.strip()
-        other = next((r for r, n in names.items() if n == name), None)
-        if other is not None:
-            raise SettingsError(f"columns.{role}", f"{name!r} is already the {other} column")
-        names[role] = name
+    columns = {} if columns is None else columns
+    names = mapped_columns(columns, ROLES, "{'arm': 'group'}")
     taken = set(names.values())
     for role in ROLES:
         if role in names:
@@ -169,6 +151,31 @@ def column_names(columns: Mapping[str, str] | None) -> Columns:
             continue  # an optional role without a column
         names[role] = role
     return Columns(names=names, mapped=frozenset(columns))
+
+
+def mapped_columns(columns: Mapping[str, str], roles: Sequence[str], example: str) -> dict[str, str]:
+    """The column names ``columns`` maps roles to, stripped, in the order of ``roles``: a SettingsError on
+    ``columns`` for a mapping that is not one (``example`` shows one) or names an unknown role, and on
+    ``columns.<role>`` for a name that is not text or is already another role's column."""
+    if not isinstance(columns, Mapping):
+        raise SettingsError("columns", f"expected a mapping of roles to column names, such as {example}, got "
+                                       f"{columns!r}")
+    unknown = [role for role in columns if role not in roles]
+    if unknown:
+        raise SettingsError("columns", f"unknown role {unknown[0]!r}: the roles are {', '.join(roles)}")
+    names: dict[str, str] = {}
+    for role in roles:
+        if role not in columns:
+            continue
+        name = columns[role]
+        if not isinstance(name, str) or not name.strip():
+            raise SettingsError(f"columns.{role}", f"expected the name of a column (text), got {name!r}")
+        name = name.strip()
+        other = next((r for r, n in names.items() if n == name), None)
+        if other is not None:
+            raise SettingsError(f"columns.{role}", f"{name!r} is already the {other} column")
+        names[role] = name
+    return names
 
 
 def covariate_names(covariates: str | Iterable[str] | None, columns: Columns | None = None) -> tuple[str, ...]:

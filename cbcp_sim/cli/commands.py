@@ -7,6 +7,9 @@
 - ``cbcp-sim trajectories [SCENARIO] [--plot FILE] [--json]``: GMFM-66 over time by arm, with natural history
 - ``cbcp-sim analyze DATA.csv --method M [--visit V] [--covariates a,b] [--endpoint change|final] [--alpha A]
   [--json]``: fit an analysis of the simulator to a real long-format data set (arm 1 minus arm 0 at a visit)
+- ``cbcp-sim calibrate REGISTRY.csv [--child COL] [--age COL] [--age-unit years|months] [--gmfcs COL] [--score COL]
+  [--model stable_limit|peak_decline] [--method agq|nlme] [--plot FILE] [--toml FILE] [--json]``: the natural history
+  fitted to a registry, and its ``[natural_history]`` keys for ``--set-file``
 - ``cbcp-sim params [--markdown]``
 - ``cbcp-sim scenarios [--json]``: the bundled scenarios, which any command takes by name from any directory
 - ``cbcp-sim --version``; ``cbcp-sim`` alone prints the usage and the commands
@@ -32,6 +35,7 @@ import numpy as np
 
 from cbcp_sim import __version__
 from cbcp_sim.cli import analyze
+from cbcp_sim.cli import calibrate as cli_calibrate
 from cbcp_sim.cli import planning as cli_planning
 from cbcp_sim.cli import trials as cli_trials
 from cbcp_sim.cli.options import (
@@ -107,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("scenario", nargs="?", help=SCENARIO_HELP)
     _cohort_options(tr, "treatment.cells=UCB-durable", trajectories.DEFAULT_CHILDREN, " (every half month)")
     analyze.add_command(sub)
+    cli_calibrate.add_command(sub)
     cli_trials.add_command(sub)
     bd = sub.add_parser(
         "boundaries", help="group-sequential efficacy bounds (Lan-DeMets spending) on the z scale",
@@ -465,8 +470,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
-                "analyze": analyze.handle, "boundaries": _boundaries, "timeline": _timeline,
-                "trials": cli_trials.handle,
+                "analyze": analyze.handle, "calibrate": cli_calibrate.handle, "boundaries": _boundaries,
+                "timeline": _timeline, "trials": cli_trials.handle,
                 "params": _params, "scenarios": _scenarios, **cli_planning.HANDLERS}[args.command](args)
     except InputError as exc:
         print(f"error: {printable(str(as_option(exc, args)))}", file=sys.stderr)

@@ -8,6 +8,8 @@ gave its value (a value from the scenario file is named by its own path).
 from __future__ import annotations
 
 import argparse
+import tomllib
+from collections.abc import Mapping
 from typing import Any
 
 from cbcp_sim.errors import InputError
@@ -71,12 +73,38 @@ def _setting(text: str) -> tuple[str, Any]:
     return join_path(keys), parse_value(value.strip())
 
 
+def _setting_file(path: str) -> list[tuple[str, Any]]:
+    """The values of a TOML file as ``--set`` overrides, one per value, by dotted path (``[natural_history]
+    limit = [...]`` is ``natural_history.limit=[...]``): the table ``cbcp-sim calibrate --toml`` writes."""
+    if "\0" in path:
+        raise argparse.ArgumentTypeError("a file name cannot hold a NUL character")
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise argparse.ArgumentTypeError(f"{path} is not a readable TOML file: {' '.join(str(exc).split())}") from None
+
+    def leaves(table: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, Any]]:
+        out = []
+        for key, value in table.items():
+            out += leaves(value, (*keys, key)) if isinstance(value, Mapping) else [(join_path([*keys, key]), value)]
+        return out
+
+    return leaves(raw, ())
+
+
 def settings_option(parser: argparse.ArgumentParser, example: str) -> None:
-    """``--effect NAME`` (one of the scenario's ``[effects]``) and the repeatable ``--set PATH=VALUE`` override."""
+    """``--effect NAME`` (one of the scenario's ``[effects]``), the repeatable ``--set PATH=VALUE`` override, and
+    ``--set-file FILE`` (every value of a TOML file as a ``--set``, in command-line order with the others)."""
     option(parser, "--effect", param="effect", metavar="NAME",
            help="apply the scenario's effect hypothesis [effects.NAME] (e.g. reported, pooled) before any --set")
     parser.add_argument("--set", dest="settings", action="append", type=_setting, default=[], metavar="PATH=VALUE",
                         help=f"override a scenario value by dotted path, e.g. {example} (repeatable)")
+    parser.add_argument("--set-file", dest="settings", action="extend", type=_setting_file, metavar="FILE",
+                        help="override scenario values with those of a TOML file, such as the [natural_history] "
+                             "table of `cbcp-sim calibrate --toml` (repeatable; later values win)")
 
 
 def execution_options(parser: argparse.ArgumentParser, jobs: int) -> None:

@@ -272,6 +272,32 @@ def centiles(nh: NaturalHistory, gmfcs: int, ages: tuple[float, float], path: st
     _output(fig, path)
 
 
+def visual_check(vpc: pd.DataFrame, path: str | Path | None, *, heading: str | None = None) -> bytes | None:
+    """Visual predictive check of a calibration (:attr:`cbcp_sim.explore.calibration.Calibration.vpc`): one panel
+    per GMFCS level, the observed centiles by age band as points over the 90% bands of the simulated ones."""
+    levels = sorted(vpc.gmfcs.unique())
+    cols = min(3, len(levels))
+    rows = -(-len(levels) // cols)
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows + 0.6), layout="constrained",
+                                   squeeze=False)
+    for ax, level in zip(axes.flat, levels, strict=False):
+        mine = vpc[vpc.gmfcs == level]
+        for i, (centile, band) in enumerate(mine.groupby("centile")):
+            style = _styled(i)
+            ax.fill_between(band["age"], band["low"], band["high"], color=style["color"], alpha=0.2, lw=0)
+            ax.plot(band["age"], band["median"], color=style["color"], lw=1, ls="--")
+            ax.plot(band["age"], band["observed"], "o-", color=style["color"], ms=4, lw=1.2,
+                    label=f"{centile}th centile")
+        ax.set(title=f"GMFCS {ROMAN[level - 1]}", xlabel="age (years)", ylabel=f"GMFM-66 ({GMFM})")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(levels):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, loc="lower right")
+    _headed(fig, heading, "Observed centiles (points) over the 90% band and median (dashed) of the same centiles "
+                          "in registries simulated from the fit")
+    return _output(fig, path)
+
+
 def natural_change(change: np.ndarray, enrol_ages: tuple[float, float], months: float, path: str | Path, *,
                    heading: str | None = None) -> None:
     """Histogram of a sample of natural changes in GMFM-66 over the follow-up

@@ -29,9 +29,8 @@ from scipy.special import expit, logit
 
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import NaturalHistory
+from cbcp_sim.vocabulary import DECLINE_END_AGE
 
-#: Age (years) to which the Hanna et al. 2009 decline is measured.
-DECLINE_END_AGE = 21.0
 #: GMFM-66 points at each end of the scale over which :func:`to_scale` bends toward the bound.
 SCALE_BEND = 5.0
 #: GMFM-66 scores (points) at which the SEM changes: ``sem_extreme`` at or below the first and at or above
@@ -57,6 +56,17 @@ def limit_logit_sd(nh: NaturalHistory) -> np.ndarray:
     """SD of the random limit on the logit scale, ``s_g``, so that its SD near the median is ``limit_sd``."""
     p = np.asarray(nh.limit) / 100.0
     return np.asarray(nh.limit_sd) / (100.0 * p * (1.0 - p))
+
+
+def limit_moments(limit: np.ndarray, limit_sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD over children (points) of the random limit with median ``limit`` and SD near the median
+    ``limit_sd`` (the logit-normal of :func:`random_effects`), by 40-node Gauss-Hermite quadrature."""
+    p = np.asarray(limit, dtype=float)[..., None] / 100.0
+    s = np.asarray(limit_sd, dtype=float)[..., None] / (100.0 * p * (1.0 - p))
+    x, w = np.polynomial.hermite.hermgauss(40)
+    values = 100.0 * expit(logit(p) + s * math.sqrt(2.0) * x)
+    mean = (w * values).sum(-1) / math.sqrt(math.pi)
+    return mean, np.sqrt(np.maximum((w * values**2).sum(-1) / math.sqrt(math.pi) - mean**2, 0.0))
 
 
 def random_effects(nh: NaturalHistory, gmfcs: np.ndarray, u: np.ndarray, w: np.ndarray) -> Growth:
