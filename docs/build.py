@@ -23,8 +23,8 @@ COLUMNS = ("path", "default", "allowed", "unit", "doc", "source")
 MODEL_SECTIONS = ("population.", "eligibility.", "natural_history.")
 #: Sections documented on the treatment page.
 TREATMENT_SECTIONS = ("treatment.", "arms.", "design.blinding")
-#: Sections documented on the designs and analyses page.
-DESIGN_SECTIONS = ("design.", "dropout.", "analysis.")
+#: Sections documented on the designs and analyses page (with the normal and multivariate normal outcome models).
+DESIGN_SECTIONS = ("design.", "dropout.", "analysis.", "outcome.")
 #: Sections documented on the operations and interim-analyses page.
 OPERATIONS_SECTIONS = ("operations.", "sequential.")
 #: Sections documented on the planning page.

@@ -16,7 +16,7 @@ One row per child and post-baseline visit observed, with the columns :data:`COLU
 - ``visit``: months after the first infusion of the scheduled visit (on a trial calendar the child's actual
   time may differ; the analyses compare scheduled visits);
 - ``baseline``: the child's baseline score, on every row of the child;
-- ``value``: the GMFM-66 score at that visit (or the normal model's outcome);
+- ``value``: the GMFM-66 score at that visit (or the normal or mvn model's outcome);
 - ``age`` (years at enrolment), ``gmfcs`` (level) and ``dose`` (10^7 TNC/kg): per-child covariates.
 
 A visit missed (dropout, a missed calendar visit) is an absent row; a child who missed every post-baseline

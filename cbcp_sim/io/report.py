@@ -44,7 +44,7 @@ from cbcp_sim.planning.sample_size import per_arm_text
 from cbcp_sim.run.result import OPERATIONS_LABELS, mixture_text
 from cbcp_sim.run.settings import CHUNK_SIZE
 from cbcp_sim.run.store import MANIFEST, check_path, write_atomic
-from cbcp_sim.scenario import Scenario, scenario_from_dict
+from cbcp_sim.scenario import Scenario, mvn, scenario_from_dict
 from cbcp_sim.scenario.spec import inline_toml
 
 SCENARIO_FILE = "scenario.toml"
@@ -376,8 +376,8 @@ def _units_note(rows: list[dict[str, Any]], scenario: Scenario | None) -> str:
     """What the estimates are measured in (and on which endpoint)."""
     names = {str(r.get("analysis")) for r in rows}
     proportion = sorted(names & {"fisher", "chisquare"})
-    if scenario is not None and scenario.outcome.model == "normal":
-        scale = "outcome units of the normal model"
+    if scenario is not None and scenario.outcome.model != "gmfm66":
+        scale = f"outcome units of the {scenario.outcome.model} model"
     else:
         scale = "GMFM-66 points"
     text = f"Estimates, bias and RMSE are differences between arms in {scale}"
@@ -455,11 +455,8 @@ def _design_facts(s: Scenario) -> list[tuple[str, str]]:
               + f" ({sum(d.n_per_arm)} in total)"),
              ("visits", f"months {_months(d.visits)}; primary visit month {d.primary_visit:g}"),
              ("test", f"alpha {d.alpha:g}, {'two-sided' if d.sides == 2 else 'one-sided'}")]
-    if s.outcome.model == "normal":
-        o = s.outcome
-        sd = ", ".join(f"{v:g}" for v in np.atleast_1d(o.sd))
-        facts.append(("outcome", f"normal model: effect {o.effect:g}, SD {sd}, correlation of baseline with "
-                                 f"the primary visit {o.correlation:g} (outcome units)"))
+    if s.outcome.model != "gmfm66":
+        facts.append(("outcome", _outcome_fact(s)))
         return facts + _dropout_analysis(s)
     source = ("autologous: dose per kg = banked unit TNC × post-thaw recovery / weight, capped at "
               f"{p.max_dose:g}; eligible from {e.min_dose:g} × 10^7 TNC/kg") if p.source == "autologous" else \
@@ -477,6 +474,26 @@ def _design_facts(s: Scenario) -> list[tuple[str, str]]:
                                   f"{s.natural_history.trial_effect_per_year:g} points/year for "
                                   f"{s.natural_history.trial_effect_months:g} months")]
     return facts + _dropout_analysis(s)
+
+
+def _outcome_fact(s: Scenario) -> str:
+    """The normal or multivariate normal model's inputs as simulated (the latter at each visit of
+    ``design.visits``)."""
+    o, d = s.outcome, s.design
+    if o.model == "normal":
+        sd = ", ".join(f"{v:g}" for v in np.atleast_1d(o.sd))
+        return (f"normal model: effect {o.effect:g}, SD {sd}, correlation of baseline with the primary visit "
+                f"{o.correlation:g} (outcome units)")
+
+    def listed(values: Iterable[float]) -> str:
+        return ", ".join(f"{v:.3g}" for v in values)
+
+    structure = {"cs": f"compound symmetry, rho {mvn.rho(o):g}", "ar1": f"AR(1), rho {mvn.rho(o):g}",
+                 "toeplitz": f"Toeplitz, lags {listed(o.toeplitz)}", "unstructured": "unstructured"}[o.covariance]
+    effects = "; ".join(listed(row) for row in mvn.effects(o, d))
+    return (f"multivariate normal model at months {_months(d.visits)} (outcome units): control means "
+            f"{listed(mvn.control_means(o, d))}; effects {effects}; SDs {listed(mvn.sds(o, d))}; correlation "
+            f"{structure}")
 
 
 def _dropout_analysis(s: Scenario) -> list[tuple[str, str]]:

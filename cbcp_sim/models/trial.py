@@ -1,6 +1,6 @@
 """Simulated trial data for one chunk of replicates, under the scenario and under no effect.
 
-Two outcome models share one output, :class:`TrialData`:
+Three outcome models share one output, :class:`TrialData`:
 
 - ``gmfm66``: children (population) -> allocation -> natural motor growth -> each arm's regimen (cell
   effect, expectation response, assessor bias; :mod:`cbcp_sim.models.follow_up`, as the trajectories) -> dropout.
@@ -8,12 +8,15 @@ Two outcome models share one output, :class:`TrialData`:
   correlation ``correlation``; active arms shifted by ``effect`` at the primary visit; a crossover adds the end of
   period 2, a single arm the change it is judged against. For checks against closed-form power and for users who
   think in effect sizes.
+- ``mvn``: every child's scores at the visits multivariate normal, from a pilot study's visit means, SDs and
+  correlations (:mod:`cbcp_sim.scenario.mvn`); cells add an effect per visit (docs/designs.md).
 
 Both data sets (with and without effect) use the same random numbers, so the type I error is
 estimated on exactly the trials whose power is reported. The visits simulated are those the analyses
 read: baseline and the primary visit, or every visit for longitudinal analyses and crossover designs
 (the growth, fluctuation and dropout processes are sampled exactly at those times); the normal model always
-simulates baseline and the primary visit, and in a crossover the last visit.
+simulates baseline and the primary visit, and in a crossover the last visit; the mvn model draws the visits the
+analyses read, from their own covariance.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from cbcp_sim.models.follow_up import FollowUp
 from cbcp_sim.models.layout import Layout, arm_sizes, arm_slices, fixed_layout, place
 from cbcp_sim.models.operations import Calendar
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.scenario import Scenario
+from cbcp_sim.scenario import Scenario, mvn
 from cbcp_sim.scenario.products import Regimen
 from cbcp_sim.vocabulary import LONGITUDINAL_ANALYSES
 
@@ -68,9 +71,9 @@ def visits(s: Scenario) -> np.ndarray:
 
 def storage(s: Scenario) -> tuple[tuple[int, ...], bool]:
     """How a run stores its children: the sizes of the per-arm random streams, and whether they are stored by arm
-    (fixed arm sizes, or the normal model) or in enrolment order (block randomisation)."""
+    (fixed arm sizes, or a model without children: normal, mvn) or in enrolment order (block randomisation)."""
     d = s.design
-    if s.outcome.model == "normal" or d.randomisation == "fixed":
+    if s.outcome.model != "gmfm66" or d.randomisation == "fixed":
         return arm_sizes(d), True
     return (sum(d.n_per_arm),), False
 
@@ -233,19 +236,61 @@ def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
         spread = sd * math.sqrt(2.0 * (1.0 - o.correlation) * (1.0 - o.within_correlation**2))
         null_values[..., 2] = (null_values[..., 1] + o.expected_change + o.period_effect
                                + o.within_correlation * change + spread * streams.per_child("period2", sizes, n_reps))
-    gains = _gains(s, len(sizes))
+    return _shifted(s, layout, months, 1, null_values, _gains(s, len(sizes)), o.expected_change, streams)
+
+
+def _shifted(s: Scenario, layout: Layout, months: np.ndarray, primary: int, null_values: np.ndarray,
+             gains: np.ndarray, expected_change: float, streams: Streams) -> TrialData:
+    """The trials of a model without children (normal, mvn) from their scores without cells ``null_values``
+    ``(R, N, V)`` at ``months`` (stored by arm) and what cells add to each arm's mean at each visit, ``gains``
+    ``(k, V)``; a single arm's children expect ``expected_change`` (plus ``analysis.expected_error``)."""
+    n_reps, sizes = null_values.shape[0], layout.sizes
     values = null_values + np.repeat(gains, sizes, axis=0)
-    under = np.concatenate([null_values[..., 1] + gains[:, 1, None, None], null_values[None, ..., 1]])
+    under = np.concatenate([null_values[..., primary] + gains[:, primary, None, None],
+                            null_values[None, ..., primary]])
     calendar, columns = _calendar(s, layout, months, n_reps, streams)
     times = months if calendar is None else calendar.months[..., columns]
     observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
-    expected = (np.full(layout.arm.shape, o.expected_change + s.analysis.expected_error)
-                if d.kind == "single_arm" else None)
-    return TrialData(months=months, primary=1, switch=_switch(s, months), arm=layout.arm, values=values,
+    expected = (np.full(layout.arm.shape, expected_change + s.analysis.expected_error)
+                if s.design.kind == "single_arm" else None)
+    return TrialData(months=months, primary=primary, switch=_switch(s, months), arm=layout.arm, values=values,
                      null_values=null_values, observed=observed, null_observed=null_observed, under=under,
                      covariates={}, expected=expected,
                      screened=np.full(n_reps, sum(sizes)) if calendar is None else calendar.screened,
                      calendar=calendar, columns=columns)
 
 
-MODELS = {"gmfm66": _gmfm66, "normal": _normal}
+def _mvn_gains(s: Scenario, months: np.ndarray) -> np.ndarray:
+    """``(k, V)``: what cells add to each arm's mean score at the simulated visits ``months`` of the mvn model.
+    Parallel: each active arm its row of :func:`cbcp_sim.scenario.mvn.effects`, the reference none; single arm: its
+    row. Crossover: the row is the effect at so many months since a sequence's cells (linear between visits, held
+    after the last): the cells-first sequence follows it from month 0, the placebo-first one from the switch."""
+    o, d = s.outcome, s.design
+    effect = mvn.effects(o, d)
+    if d.kind == "crossover":
+        profile = effect[0]
+        later = np.interp(months - d.crossover_month, d.visits, profile, left=0.0)
+        return np.stack([later, np.interp(months, d.visits, profile)])
+    at = effect[:, np.searchsorted(d.visits, months)]
+    return at if d.kind == "single_arm" else np.concatenate([np.zeros((1, months.size)), at])
+
+
+def _mvn(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
+    """The multivariate-normal model: each child's scores at the simulated visits ``months`` (:func:`visits`),
+    without cells, are ``control means + L z``, ``L L^T`` the covariance of those visits
+    (:mod:`cbcp_sim.scenario.mvn`) and ``z`` one standard normal per visit from the ``visits`` stream; cells then
+    add :func:`_mvn_gains`."""
+    o, d = s.outcome, s.design
+    layout = fixed_layout(d, n_reps)
+    months = visits(s)
+    at = np.searchsorted(d.visits, months)
+    chol = np.linalg.cholesky(mvn.covariance(o, d)[np.ix_(at, at)])
+    z = streams.per_child("visits", layout.sizes, n_reps, extra=(months.size,))
+    means = mvn.control_means(o, d)[at]
+    null_values = means + z @ chol.T
+    primary = int(np.flatnonzero(months == d.primary_visit)[0])
+    return _shifted(s, layout, months, primary, null_values, _mvn_gains(s, months), means[primary] - means[0],
+                    streams)
+
+
+MODELS = {"gmfm66": _gmfm66, "normal": _normal, "mvn": _mvn}

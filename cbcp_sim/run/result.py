@@ -279,7 +279,7 @@ ENDPOINT_ANALYSES = ("ttest", "welch", "wilcoxon", "fisher", "chisquare")
 
 def estimand(s: Scenario, analysis: str) -> str:
     """What ``analysis`` estimates in scenario ``s``, in words with its unit: GMFM-66 points (``outcome units``
-    for the normal model), or, where the estimate is not in points, what it is instead (a difference in
+    for the normal and mvn models), or, where the estimate is not in points, what it is instead (a difference in
     responder proportions, with no df)."""
     points = "GMFM-66 points" if s.outcome.model == "gmfm66" else "outcome units"
     at = f"month {s.design.primary_visit:g}"
@@ -308,7 +308,7 @@ def estimand(s: Scenario, analysis: str) -> str:
 
 
 def unit(s: Scenario, analysis: str) -> str:
-    """The unit of ``analysis``'s estimate: ``GMFM-66 points`` (``outcome units`` for the normal model) or
+    """The unit of ``analysis``'s estimate: ``GMFM-66 points`` (``outcome units`` for the normal and mvn models) or
     ``proportion``."""
     if ESTIMAND.get(analysis, "points") == "responders" or analysis == "count_above":
         return "proportion"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cbcp_sim.scenario.schema import (
+    Check,
     array,
     choice,
     gmfcs_mix,
@@ -487,46 +488,74 @@ class Sequential:
 
 
 _SD = number(0.0, 1000.0, lo_open=True)
+#: A mean or an effect in the outcome's units.
+_MEAN = number(-1000.0, 1000.0)
+#: A correlation of two visits.
+_CORRELATION = number(-1.0, 1.0, lo_open=True, hi_open=True)
+#: Most visits of design.visits.
+_VISITS = 60
 
 
-def _sd(value: Any, path: str) -> float | tuple[float, ...]:
-    if isinstance(value, list | tuple):
-        return array(_SD, max_length=12)(value, path)
-    return _SD(value, path)
+def _one_or_each(item: Check, each: str, *, min_length: int = 1, max_length: int) -> Check:
+    """One value for every arm (or visit), or a list of them with one each."""
+
+    def check(value: Any, path: str) -> Any:
+        if isinstance(value, list | tuple):
+            return array(item, min_length=min_length, max_length=max_length)(value, path)
+        return item(value, path)
+
+    check.allowed = f"{item.allowed}, or a list of them, one per {each}"  # type: ignore[attr-defined]
+    return check
 
 
-_sd.allowed = f"{_SD.allowed}, or a list of them, one per arm"  # type: ignore[attr-defined]
+_sd = _one_or_each(_SD, "arm", max_length=12)
+
+
+def _visit_effects(value: Any, path: str) -> tuple[float, ...] | tuple[tuple[float, ...], ...]:
+    """A list with one effect per visit, or a list of such lists, one per active arm."""
+    if isinstance(value, list | tuple) and value and all(isinstance(v, list | tuple) for v in value):
+        return array(array(_MEAN, max_length=_VISITS), max_length=11)(value, path)
+    return array(_MEAN, min_length=0, max_length=_VISITS)(value, path)
+
+
+_visit_effects.allowed = (  # type: ignore[attr-defined]
+    f"array of {_MEAN.allowed} (one per visit), or an array of such arrays (one per active arm)")
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """The outcome model: the GMFM-66 model of children and cells, or a plain normal model."""
+    """The outcome model: the GMFM-66 model of children and cells, a plain normal model, or a multivariate normal
+    model of every visit from a pilot study's visit summaries."""
 
     model: str = param(
-        "gmfm66", choice("gmfm66", "normal"),
+        "gmfm66", choice("gmfm66", "normal", "mvn"),
         doc="gmfm66: population, natural history and treatment models. normal: bivariate normal "
             "baseline and primary-visit scores set by sd, effect and correlation (a crossover adds the end of "
-            "period 2: period_effect, within_correlation, carryover).", source="design")
+            "period 2: period_effect, within_correlation, carryover). mvn: multivariate normal scores at every "
+            "visit of design.visits (visit_means, visit_effects or arm_means, visit_sd, covariance).",
+        source="design")
     sd: float | tuple[float, ...] = param(
         5.5, _sd, unit="outcome units",
         doc="normal model: SD of the score at baseline and at the primary visit; one number for all arms, or a "
-            "list with one per arm (control first).",
+            "list with one per arm (control first). mvn: the SD at every visit when visit_sd is empty.",
         source="with correlation 0.5 the SD of change is 5.5: ASSUMPTION between the SDs of 12-month change "
                "implied by [Finch-Edmondson 2025] (about 5.2) and [Sun 2022] (4.9-6.5)")
     effect: float = param(
         3.3, number(-1000.0, 1000.0), unit="outcome units",
         doc="normal model: mean difference at the primary visit, active minus control (single_arm: the arm's "
             "change beyond expected_change; crossover: in period 1, and the placebo-first sequence gains it in "
-            "period 2).",
+            "period 2). mvn: the effect at the primary visit when visit_effects and arm_means are empty.",
         source="ACCeNT-CP high-dose allogeneic UCB vs natural history +3.3 ([Sun 2022])")
     correlation: float = param(
         0.5, number(-1.0, 1.0, lo_open=True, hi_open=True),
-        doc="normal model: correlation of baseline with the primary-visit score.",
+        doc="normal model: correlation of baseline with the primary-visit score. mvn: the correlation rho of "
+            "cs and ar1 when visit_correlation is not given.",
         source="ASSUMPTION chosen so that SD of change equals sd")
     expected_change: float = param(
         0.0, number(-1000.0, 1000.0), unit="outcome units",
         doc="normal model: mean change from baseline to the primary visit without cells, in every arm; a "
-            "single_arm design's analyses expect this change (plus analysis.expected_error).",
+            "single_arm design's analyses expect this change (plus analysis.expected_error). mvn: the control "
+            "mean grows by it every primary_visit months when visit_means and arm_means are empty.",
         source="ASSUMPTION: no natural change (it cancels between arms); a single arm is judged against the "
                "expected change as in [Lee 2012]")
     period_effect: float = param(
@@ -549,3 +578,51 @@ class Outcome:
             "of the cell effect, so absent from the trials without effect.",
         source="carry-over of the AB/BA model ([Senn 2002]; [Hills & Armitage 1979]); ASSUMPTION: none, a "
                "durable effect kept as it is")
+    visit_means: tuple[float, ...] = param(
+        (), array(_MEAN, min_length=0, max_length=_VISITS), unit="outcome units",
+        doc="mvn: the control arm's mean score at each visit of design.visits (baseline first), e.g. a pilot "
+            "study's visit means. Empty: expected_change x months / primary_visit (0 at baseline, "
+            "expected_change at the primary visit, growing at that rate after it).",
+        source="user (a pilot study's visit summaries); default DERIVED from expected_change (ASSUMPTION: no "
+               "natural change)")
+    visit_effects: tuple[float, ...] | tuple[tuple[float, ...], ...] = param(
+        (), _visit_effects, unit="outcome units",
+        doc="mvn: mean difference at each visit of design.visits, active minus control (0 at baseline): one list "
+            "for every active arm, or one list per active arm (parallel). A crossover's cells-first sequence "
+            "follows it from month 0, the placebo-first one from the switch (months since its cells, linear "
+            "between visits). Empty: effect x min(months / primary_visit, 1) (a linear rise to effect at the "
+            "primary visit, held after it).",
+        source="user; default DERIVED from effect ([Sun 2022], +3.3 at 12 months; linear rise ASSUMPTION)")
+    arm_means: tuple[tuple[float, ...], ...] = param(
+        (), array(array(_MEAN, min_length=2, max_length=_VISITS), min_length=0, max_length=12),
+        unit="outcome units",
+        doc="mvn, parallel: each arm's mean score at each visit (one list per arm, control first, equal "
+            "baselines), instead of visit_means and visit_effects: the effects are each arm's means minus the "
+            "control's. Empty: visit_means and visit_effects.",
+        source="user (a pilot study's visit means by arm)")
+    visit_sd: float | tuple[float, ...] = param(
+        (), _one_or_each(_SD, "visit", min_length=0, max_length=_VISITS), unit="outcome units",
+        doc="mvn: SD of the score at each visit of design.visits, alike in every arm: one number for every "
+            "visit, or one per visit. Empty: sd at every visit.",
+        source="user (a pilot study's visit SDs); default sd (5.5, see outcome.sd)")
+    covariance: str = param(
+        "cs", choice("cs", "ar1", "toeplitz", "unstructured"),
+        doc="mvn: correlation of a child's scores at two visits: cs (compound symmetry, visit_correlation "
+            "between any two), ar1 (visit_correlation^lag, the lag counted in visits, not months), toeplitz "
+            "(one correlation per lag, outcome.toeplitz) or unstructured (correlation_matrix).",
+        source="ASSUMPTION: cs, so that with correlation 0.5 baseline and primary visit correlate as in the "
+               "normal model; [mmrm n.d.] covariance structures")
+    visit_correlation: float | None = param(
+        None, _CORRELATION, shown="outcome.correlation",
+        doc="mvn, covariance cs or ar1: the correlation rho; not given: outcome.correlation (0.5).",
+        source="user (a pilot study's correlations); default outcome.correlation (ASSUMPTION)")
+    toeplitz: tuple[float, ...] = param(
+        (), array(_CORRELATION, min_length=0, max_length=_VISITS - 1),
+        doc="mvn, covariance toeplitz: correlation of two visits 1, 2, ... visits apart (one per lag, "
+            "len(design.visits) - 1 values); the matrix must be positive definite.",
+        source="user (a pilot study's correlations)")
+    correlation_matrix: tuple[tuple[float, ...], ...] = param(
+        (), array(array(number(-1.0, 1.0), min_length=2, max_length=_VISITS), min_length=0, max_length=_VISITS),
+        doc="mvn, covariance unstructured: the correlation of every two visits of design.visits, one row per "
+            "visit; symmetric, 1 on the diagonal, positive definite.",
+        source="user (a pilot study's correlation matrix)")

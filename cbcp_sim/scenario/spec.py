@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cbcp_sim.errors import ScenarioError
-from cbcp_sim.scenario import hypotheses, products
+from cbcp_sim.scenario import hypotheses, mvn, products
 from cbcp_sim.scenario.bayes import Bayes
 from cbcp_sim.scenario.priors import Assurance, Sensitivity, check_priors
 from cbcp_sim.scenario.products import Arm, Treatment
@@ -387,7 +387,8 @@ def _check_design(s: Scenario) -> None:
                 if name not in allowed:
                     raise ScenarioError(path, f"{name!r} {why}; use one of {', '.join(allowed)}")
 
-    if s.outcome.model == "normal":  # baseline, primary visit, a crossover's end; no covariates or doses
+    model = s.outcome.model
+    if model == "normal":  # baseline, primary visit, a crossover's end
         sd = s.outcome.sd
         if isinstance(sd, tuple) and len(sd) not in (1, k):
             raise ScenarioError("outcome.sd", f"must give one number or {k} (one per arm), got {len(sd)}")
@@ -395,11 +396,14 @@ def _check_design(s: Scenario) -> None:
             raise ScenarioError("design.primary_visit", f"the normal model's crossover compares period 1 at the "
                                                         f"switch: must equal design.crossover_month "
                                                         f"({d.crossover_month:g}), got {d.primary_visit:g}")
+    if model == "mvn":
+        mvn.check(s.outcome, d)
+    if model != "gmfm66":  # no children's covariates or doses
         if a.covariates:
-            raise ScenarioError("analysis.covariates", "the normal outcome model simulates no covariates; leave "
+            raise ScenarioError("analysis.covariates", f"the {model} outcome model simulates no covariates; leave "
                                                        "analysis.covariates empty or use outcome.model = 'gmfm66'")
         if a.dose_strata:
-            raise ScenarioError("analysis.dose_strata", "the normal outcome model simulates no cell doses; set "
+            raise ScenarioError("analysis.dose_strata", f"the {model} outcome model simulates no cell doses; set "
                                                         "analysis.dose_strata = false or use outcome.model = 'gmfm66'")
     if d.kind == "single_arm":
         if k != 1:
@@ -512,7 +516,7 @@ def _check_bayes(s: Scenario) -> None:
                                                  "decision: give one (leave bayes.prior and bayes.studies empty)")
         if s.design.kind == "crossover":
             raise ScenarioError("bayes.control", "borrows for a control arm, which a crossover design lacks")
-        if s.outcome.model == "normal" and (b.control == "natural_history" or b.endpoint == "vs_expected"):
+        if s.outcome.model != "gmfm66" and (b.control == "natural_history" or b.endpoint == "vs_expected"):
             field = "bayes.control" if b.control == "natural_history" else "bayes.endpoint"
             raise ScenarioError(field, "needs the natural-history model (outcome.model = 'gmfm66')")
 
