@@ -240,3 +240,12 @@ def test_peak_decline_needs_a_declining_level():
         calibrate(mild, model="peak_decline")
     assert caught.value.path == "model"
     assert [c.model for c in calibrate(mild).comparison] == ["stable_limit"]
+
+
+def test_the_bundled_calibrated_scenario_is_the_fixture_fit():
+    """scenarios/registry_calibrated.toml holds what ``calibrate`` of the five-level registry writes (to 1e-3)."""
+    table = tomllib.loads((HERE.parents[2] / "scenarios" / "registry_calibrated.toml").read_text())
+    fitted = calibrate(HERE / "five_levels.csv").natural_history
+    assert set(table["natural_history"]) == set(fitted)
+    for key, value in fitted.items():
+        np.testing.assert_allclose(table["natural_history"][key], value, rtol=1e-3, atol=1e-3, err_msg=key)
