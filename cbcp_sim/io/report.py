@@ -628,6 +628,13 @@ def _run(directory: Path, files: dict[str, Any], resolved: _Resolved | None, tar
         body += [_h(3, f"Tipping point of {tipping['analysis']} ({tipping['comparison']}; keys as in docs/designs.md)"),
                  _facts({k: v for k, v in tipping.items() if k not in per_delta}),
                  _frame(pd.DataFrame({"delta": per_delta.pop("deltas"), **per_delta}))]
+    if result.get("dose_slope"):
+        slope = result["dose_slope"]
+        estimators = ("unadjusted", "adjusted")
+        body += [_h(3, f"Natural dose variation: slope of change on dose, {slope['treated']} (per "
+                       f"{'10^7 TNC/kg' if slope['scale'] == 'linear' else 'unit log dose'}; keys as in docs/dose.md)"),
+                 _facts({k: v for k, v in slope.items() if k not in estimators and not isinstance(v, list | dict)}),
+                 _frame(pd.DataFrame([{"estimator": k, **slope[k]} for k in estimators]))]
     settings = _settings(result, trials=result["n_reps"], **{"chunk size": inputs.get("chunk_size", CHUNK_SIZE)})
     command = result.get("command") or f"cbcp-sim run {SCENARIO_FILE} --reps {result['n_reps']} --seed {result['seed']}"
     return _Page(_heading(result, resolved, directory.name), lede, settings, command, body)

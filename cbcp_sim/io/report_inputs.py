@@ -193,7 +193,11 @@ RUN = _result(
      "bayes": Object(required=_each(MAYBE_RATE, "p_go", "p_nogo", "p_gray", "p_go_null")),
      "tipping_point": Object(required={"analysis": TEXT, "comparison": TEXT, "n_significant": WHOLE,
                                        **dict.fromkeys(("deltas", "power", "mcse", "ci_low", "ci_high"),
-                                                      ListOf(MAYBE_NUMBER))})})
+                                                      ListOf(MAYBE_NUMBER))}),
+     "dose_slope": Object(required={"treated": TEXT, "scale": TEXT, "true_slope": MAYBE_NUMBER,
+                                    **dict.fromkeys(("unadjusted", "adjusted"), Object(
+                                        required=_each(MAYBE_NUMBER, "mean_estimate", "bias", "bias_mcse", "rmse"),
+                                        optional=_each(MAYBE_RATE, "coverage", "power", "type1")))})})
 
 SAMPLE_SIZE = _result(
     {"target": RATE, "n_per_arm": PER_ARM, "total": WHOLE, **_each(RATE, "power", "ci_low", "ci_high", "fitted_power"),

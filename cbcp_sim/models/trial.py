@@ -21,6 +21,7 @@ analyses read, from their own covariance.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -49,11 +50,17 @@ class TrialData:
     observed: np.ndarray       #: (R, N, V) True where the value was observed
     null_observed: np.ndarray  #: (R, N, V) the same for the null trials (differs only under MAR dropout)
     under: np.ndarray          #: (k + 1, R, N) primary-visit score under arm j's cells alone; last: untreated
-    covariates: dict[str, np.ndarray]  #: per-child (R, N): age (years), gmfcs, dose (10^7 TNC/kg)
+    covariates: dict[str, np.ndarray]  #: per-child (R, N): age (years), gmfcs, dose (10^7 TNC/kg), weight (kg)
     expected: np.ndarray | None        #: (R, N) expected natural change (single arm; bayes "vs_expected")
     screened: np.ndarray       #: (R,) children screened to enrol N
     calendar: Calendar | None = None  #: the trial calendar (every visit of design.visits), when simulated
     columns: np.ndarray | None = None  #: (V,) with a calendar: the simulated visits' indices in design.visits
+    #: with analysis.dose_slope: (R, K) the doses of the K children of the treated arm (:func:`treated_arm`), in
+    #: child order
+    dose_grid: np.ndarray | None = None
+    #: with analysis.dose_slope: (R, N, K) each child's cell effect at the primary visit under the treated arm's
+    #: cells alone (score minus untreated score) had it received dose ``dose_grid[:, k]``
+    dose_effects: np.ndarray | None = None
 
     @property
     def n_reps(self) -> int:
@@ -135,7 +142,12 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     under = _under(s, layout, untreated.at(slice(primary, primary + 1)), values[..., primary],
                    null_values[..., primary], calendar)
     observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
-    covariates = {"age": enrolled.age, "gmfcs": enrolled.gmfcs.astype(float), "dose": enrolled.dose}
+    covariates = {"age": enrolled.age, "gmfcs": enrolled.gmfcs.astype(float), "dose": enrolled.dose,
+                  "weight": enrolled.weight}
+    grid = effects = None
+    if s.analysis.dose_slope:
+        grid, effects = _dose_effects(s, layout, enrolled.dose, untreated.at(slice(primary, primary + 1)),
+                                      under[-1], calendar)
     expected = None
     if s.design.kind == "single_arm" or (s.bayes is not None and s.bayes.endpoint == "vs_expected"):
         expected = (expected_change.mean_change(s.natural_history, enrolled.gmfcs, enrolled.age,
@@ -145,7 +157,34 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
                      null_values=null_values, observed=observed, null_observed=null_observed, under=under,
                      covariates=covariates, expected=expected,
                      screened=enrolled.screened if calendar is None else calendar.screened,
-                     calendar=calendar, columns=columns)
+                     calendar=calendar, columns=columns, dose_grid=grid, dose_effects=effects)
+
+
+def treated_arm(s: Scenario) -> int:
+    """The arm whose children's doses ``analysis.dose_slope`` analyses: the single arm, else the first active arm."""
+    return 0 if s.design.kind == "single_arm" else 1
+
+
+def _dose_effects(s: Scenario, layout: Layout, dose: np.ndarray, at_primary: FollowUp, natural: np.ndarray,
+                  calendar: Calendar | None) -> tuple[np.ndarray, np.ndarray]:
+    """The doses ``(R, K)`` of the K children of the treated arm, in child order, and every child's cell effect
+    at the primary visit under that arm's cells alone at each of those doses ``(R, N, K)``: its score (the noise
+    and true score of ``at_primary``) minus its untreated score ``natural`` ``(R, N)``. No random numbers are
+    drawn."""
+    j = treated_arm(s)
+    regimen = s.regimens[j]
+    arm = np.broadcast_to(layout.arm, dose.shape)
+    k = s.design.n_per_arm[j]
+    order = np.argsort(arm != j, axis=1, kind="stable")[:, :k]
+    grid = np.take_along_axis(dose, order, axis=1)
+    given = _dose_months(s, regimen, calendar)
+    effects = np.empty((*dose.shape, k))
+    for c in range(k):
+        at = dataclasses.replace(at_primary, recipient={**at_primary.recipient,
+                                                        "dose": np.broadcast_to(grid[:, c:c + 1], dose.shape)})
+        effects[..., c] = follow_up.follow(s, regimen, at, dose_months=given, nonspecific=False).scores[..., 0]
+    effects -= natural[..., None]
+    return grid, effects
 
 
 def _under(s: Scenario, layout: Layout, at_primary: FollowUp, values: np.ndarray, null_values: np.ndarray,

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, analyse_arms, infer, tipping_point
+from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, analyse_arms, dose_slope, infer, tipping_point
 from cbcp_sim.analysis.arm_means import ArmMeans, arm_means
 from cbcp_sim.analysis.metrics import familywise, operating_characteristics, rate
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
@@ -64,6 +64,8 @@ class ChunkResult:
     arms: dict[str, ArmMeans] | None = None  #: with a control-arm prior: the first comparison's arms, per pass
     #: with analysis.tipping_deltas: the delta adjustment of the primary analysis of the first comparison
     tipping: tipping_point.DeltaAdjustment | None = None
+    #: with analysis.dose_slope: the slopes of change on dose among the treated children, and the true slope
+    dose_slope: dose_slope.DoseSlopes | None = None
 
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
@@ -113,8 +115,36 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
         milestones = operations.summary_arrays(data.calendar, scenario)
     if scenario.sequential.interims:
         monitoring = _monitor(scenario, comps[0], data, passes, results, first, context)
+    slopes = _dose_slopes(scenario, data) if a.dose_slope else None
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
-                       milestones=milestones, monitoring=monitoring, arms=arms, tipping=tipping)
+                       milestones=milestones, monitoring=monitoring, arms=arms, tipping=tipping, dose_slope=slopes)
+
+
+#: What the adjusted dose slope adjusts for beside baseline: numeric covariates of TrialData, then GMFCS levels.
+DOSE_CONFOUNDERS = ("age", "weight")
+
+
+def _dose_slopes(scenario: Scenario, data: trial.TrialData) -> dose_slope.DoseSlopes:
+    """The unadjusted and adjusted slopes of change on dose among the treated arm's children
+    (:func:`cbcp_sim.analysis.dose_slope.dose_slopes`), in the trials with and without the cell effect, and each
+    trial's true slope (:func:`cbcp_sim.analysis.dose_slope.true_slopes`)."""
+    log = scenario.analysis.dose_slope_scale == "log"
+    treated = data.arm == trial.treated_arm(scenario)
+    cov = data.covariates
+    numeric = np.stack([cov[c] for c in DOSE_CONFOUNDERS], axis=-1)
+    levels = cov["gmfcs"].astype(int)
+    fits = {p: dose_slope.dose_slopes(values, observed, treated, data.primary, cov["dose"], covariates=numeric,
+                                      levels=levels, log=log)
+            for p, (values, observed) in {"alt": (data.values, data.observed),
+                                          "null": (data.null_values, data.null_observed)}.items()}
+    truth, received = dose_slope.true_slopes(data.dose_grid, data.dose_effects, treated, log=log)
+
+    def stack(p: str, field: str) -> np.ndarray:
+        return np.stack([getattr(e, field) for e in fits[p]], axis=-1)
+
+    return dose_slope.DoseSlopes(estimate=stack("alt", "estimate"), se=stack("alt", "se"), df=stack("alt", "df"),
+                                 null_estimate=stack("null", "estimate"), null_se=stack("null", "se"),
+                                 null_df=stack("null", "df"), truth=truth, received=received)
 
 
 def _monitor(scenario: Scenario, c: Comparison, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -624,7 +654,21 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
                             seconds=seconds, true_effect=effects[comps[0].label], true_effects=effects,
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
                             operations=calendar, sequential=monitored, familywise=errors, bayes=decided,
-                            bayes_data=data, tipping_point=tipped)
+                            bayes_data=data, tipping_point=tipped,
+                            dose_slope=_dose_summary(scenario, chunks, replicates, comps[0]))
+
+
+def _dose_summary(scenario: Scenario, chunks: list[ChunkResult], replicates: dict[str, Any],
+                  c: Comparison) -> dict[str, Any] | None:
+    """The run's ``dose_slope`` block (:func:`cbcp_sim.analysis.dose_slope.summary`) with the treated arm, the dose
+    scale and what the adjusted slope adjusts for; the per-trial slopes join ``replicates`` (``dose_slope``)."""
+    if chunks[0].dose_slope is None:
+        return None
+    d = scenario.design
+    block, replicates["dose_slope"] = dose_slope.summary(_concat([ch.dose_slope for ch in chunks]), alpha=d.alpha,
+                                                         sides=d.sides)
+    return {"treated": d.arms[trial.treated_arm(scenario)], "scale": scenario.analysis.dose_slope_scale or "linear",
+            "adjusted_for": ["baseline", *DOSE_CONFOUNDERS, "gmfcs levels"], **block}
 
 
 def _tipping_summary(scenario: Scenario, chunks: list[ChunkResult], arrays: dict[str, np.ndarray],

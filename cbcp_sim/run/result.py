@@ -66,6 +66,10 @@ class SimulationResult:
     #: first comparison (:func:`cbcp_sim.analysis.tipping_point.summary`, with its ``analysis`` and ``comparison``);
     #: each trial's tipping point is in :attr:`replicates` (``tipping_point``).
     tipping_point: dict[str, Any] | None = None
+    #: With ``analysis.dose_slope``: the slopes of change on dose among the treated children, unadjusted and adjusted
+    #: (:func:`cbcp_sim.analysis.dose_slope.summary`, with the ``treated`` arm, the ``scale`` and ``adjusted_for``);
+    #: each trial's slopes and true slope are in :attr:`replicates` (``dose_slope``).
+    dose_slope: dict[str, Any] | None = None
 
     @property
     def primary(self) -> dict[str, Any]:
@@ -192,6 +196,8 @@ class SimulationResult:
             out["bayes"] = self.bayes
         if self.tipping_point is not None:
             out["tipping_point"] = self.tipping_point
+        if self.dose_slope is not None:
+            out["dose_slope"] = self.dose_slope
         return out
 
     def __str__(self) -> str:
@@ -223,7 +229,8 @@ class SimulationResult:
                   "as not significant; power above is over analysed trials)"] if r["n_failed"] else [])
         lines += (_familywise_lines(self.familywise, s.analysis.multiplicity, d.alpha)
                   + _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0])
-                  + _bayes_lines(self.bayes, s, self.comparisons[0]) + _tipping_lines(self.tipping_point, s))
+                  + _bayes_lines(self.bayes, s, self.comparisons[0]) + _tipping_lines(self.tipping_point, s)
+                  + _dose_slope_lines(self.dose_slope, s))
         return "\n".join(lines)
 
 
@@ -425,6 +432,27 @@ def _tipping_lines(t: dict[str, Any] | None, s: Scenario) -> list[str]:
     quartiles = "  ".join(f"{k} {_delta_text(t[k])}" for k in ("q25", "median", "q75"))
     lines.append(f"    tipping point over the {t['n_significant']:,} trials significant in favour of the active arm: "
                  f"{quartiles}; infinite (no active child missing) {_or_none(t['share_infinite'], '.3f')}")
+    return lines
+
+
+def _dose_slope_lines(b: dict[str, Any] | None, s: Scenario) -> list[str]:
+    if b is None:
+        return []
+    unit = "10^7 TNC/kg" if b["scale"] == "linear" else "unit log dose (an e-fold dose)"
+    lines = [f"  dose slope, {b['treated']}: GMFM-66 change at month {s.design.primary_visit:g} per {unit}, over the "
+             "treated children's own (not randomised) doses",
+             f"    true slope {b['true_slope']:.3f} (MCSE {b['true_slope_mcse']:.3f}; each child's effect over the "
+             f"trial's doses: what randomised doses would show); effects received on doses received "
+             f"{b['received_slope']:.3f}",
+             "    estimator    mean     bias (MCSE)        RMSE   coverage  power (MCSE)     no-effect positive"]
+    for name in ("unadjusted", "adjusted"):
+        e = b[name]
+        lines.append(f"    {name:<11} {e['mean_estimate']:7.3f}  {e['bias']:7.3f} ({e['bias_mcse']:.3f})  "
+                     f"{e['rmse']:7.3f}  {e['coverage']:7.3f}   {e['power']:.3f} ({e['power_mcse']:.4f})  "
+                     f"{e['type1']:.3f} ({e['type1_mcse']:.4f})"
+                     + (f"  failed {e['n_failed']}" if e["n_failed"] else ""))
+    lines.append(f"    adjusted for {', '.join(b['adjusted_for'])}; power: a significant positive slope; no-effect "
+                 "positive: the same in the trials without cell effect")
     return lines
 
 

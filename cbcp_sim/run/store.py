@@ -46,6 +46,7 @@ import numpy as np
 
 from cbcp_sim.analysis import Estimates
 from cbcp_sim.analysis.arm_means import ArmMeans
+from cbcp_sim.analysis.dose_slope import DoseSlopes
 from cbcp_sim.analysis.tipping_point import DeltaAdjustment
 from cbcp_sim.errors import InputError, printable
 from cbcp_sim.run.monitoring import Monitoring
@@ -68,7 +69,8 @@ _MEMBER = re.compile(r"(layout|meta|a\d+)\.npy")
 #: results, so no run resumes from chunks that older code computed.
 RESULTS_VERSION = 2
 #: Dataclasses stored field by field inside a chunk, by name.
-RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring, "ArmMeans": ArmMeans, "DeltaAdjustment": DeltaAdjustment}
+RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring, "ArmMeans": ArmMeans, "DeltaAdjustment": DeltaAdjustment,
+           "DoseSlopes": DoseSlopes}
 
 
 #: What each chunk key computed in this process stands for (digest, seed, chunk, n_reps): embedded in the chunk

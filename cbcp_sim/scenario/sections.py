@@ -341,6 +341,18 @@ class Analysis:
             "arm (the delta at which it stops being significant). Empty: off.",
         source="[ICH E9(R1) 2019]; delta-adjusted multiple imputation [Ratitch 2013], [Carpenter 2013], in its "
                "limit of many imputations (docs/designs.md, Tipping point)")
+    dose_slope: bool | None = param(
+        None, choice(False, True), shown="false (off)",
+        doc="Natural dose variation (autologous source; the first active arm's children, or the single arm's): the "
+            "slope of GMFM-66 change at the primary visit on each treated child's dose (10^7 TNC/kg), unadjusted "
+            "and adjusted for baseline, age, weight and GMFCS level, with its bias against the true slope of the "
+            "cell effect on dose, RMSE, coverage and the power to find a positive slope.",
+        source="confounding by indication of a non-randomised dose ([Hernan & Robins 2020]); the dose subgroups "
+               "of [Sun 2017] (docs/dose.md, Natural dose variation)")
+    dose_slope_scale: str | None = param(
+        None, choice("linear", "log"), shown="'linear'",
+        doc="analysis.dose_slope: the slope per 10^7 TNC/kg (linear) or per unit natural log of the dose (log).",
+        source="convention (an Emax curve is closer to linear in log dose)")
     multiplicity: str = param(
         "holm", choice("none", "holm", "hochberg", "dunnett", "dunnett_separate"),
         doc="With more than one active arm, how each analysis's p-values over the arms are adjusted "

@@ -348,6 +348,7 @@ def _finish(s: Scenario) -> Scenario:
     out = dataclasses.replace(s, treatment=t, design=dataclasses.replace(d, n_per_arm=n))
     _check_design(out)
     _check_tipping(out)
+    _check_dose_slope(out)
     _check_bayes(out)
     check_priors(out.assurance)
     _check_planning_paths(out)
@@ -470,6 +471,32 @@ def _check_tipping(s: Scenario) -> None:
                f"{len(d.arms)} arms")
     if why is not None:
         raise ScenarioError("analysis.tipping_deltas", f"the delta adjustment {why}")
+
+
+def _check_dose_slope(s: Scenario) -> None:
+    """``analysis.dose_slope`` needs doses that vary between the treated children: children (the gmfm66 model), an
+    autologous source, a parallel or single-arm design whose treated arm (the first active arm, or the single arm)
+    receives each child's own dose."""
+    if not s.analysis.dose_slope:
+        return
+    d = s.design
+    why = None
+    if s.outcome.model != "gmfm66":
+        why = f"needs children with doses (outcome.model = 'gmfm66'), got {s.outcome.model!r}"
+    elif s.population.source != "autologous":
+        why = f"needs doses that vary between children (population.source = 'autologous'), got {s.population.source!r}"
+    elif d.kind not in ("parallel", "single_arm"):
+        why = f"is of the treated arm of a parallel or single-arm design, got a {d.kind} design"
+    else:
+        arm = 0 if d.kind == "single_arm" else 1
+        regimen = s.regimens[arm]
+        if not regimen.doses:
+            why = f"needs cells in arm {d.arms[arm]!r} (the treated arm), which receives {regimen.kind}"
+        elif any(dose.dose is not None for dose in regimen.doses):
+            why = (f"needs each child's own dose in arm {d.arms[arm]!r} (the treated arm), which receives a fixed "
+                   "dose (arms.<name>.dose)")
+    if why is not None:
+        raise ScenarioError("analysis.dose_slope", f"the dose slope {why}")
 
 
 #: Primary analyses whose estimate is not in points, which a prior in points cannot describe.

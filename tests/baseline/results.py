@@ -52,6 +52,11 @@ def key_outputs(name: str, effect: str | None) -> dict[str, Any]:
     if result.bayes is not None:
         out["bayes"] = {k: result.bayes[k] for k in ("p_go", "p_nogo", "p_go_null", "posterior_mean_bias",
                                                      "coverage", "prior_ess")}
+    if result.dose_slope is not None:
+        slope = result.dose_slope
+        out["dose_slope"] = {"true_slope": slope["true_slope"], **{
+            name: {k: slope[name][k] for k in ("mean_estimate", "bias", "coverage", "power", "type1")}
+            for name in ("unadjusted", "adjusted")}}
     return json.loads(json.dumps(out))  # as the stored file reads back (NaN kept, tuples as lists)
 
 

@@ -1,0 +1,244 @@
+"""Natural dose variation: ``analysis.dose_slope`` and :mod:`cbcp_sim.analysis.dose_slope` (docs/dose.md).
+
+On synthetic arrays: the batched least squares equals numpy's one replicate at a time; with dose independent of the
+prognostic factors the unadjusted and adjusted slopes agree and are both unbiased; with dose proportional to
+1/weight and weight prognostic only the adjusted slope is unbiased, and the unadjusted one is off by exactly what
+the regression of the prognostic part on dose predicts. On the engine: each treated child's effect at its own dose
+is its score under the cells minus its untreated score; without dropout the unadjusted slope with cells minus that
+without is the slope of the effects received; the autologous scenario shows the confounding; the run's text, JSON,
+store and report carry the block; designs without varying doses are one-line errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import cbcp_sim
+from cbcp_sim.analysis.dose_slope import ESTIMATORS, dose_slopes, true_slopes
+from cbcp_sim.models import trial
+from cbcp_sim.models.streams import Streams
+from cbcp_sim.run import engine
+
+from .support import assert_one_line_error, cli, floats, stable
+
+SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "autologous_dose_variation.toml"
+
+
+def _synthetic(seed: int, slope: float, prognostic: float, *, confounded: bool, reps: int = 3000, n: int = 60):
+    """Treated children only: age 1-10, weight rising with age, dose ``40 / weight`` (confounded) or log-normal
+    independent of everything; change = ``slope`` dose + ``prognostic`` weight + ``sin(age)`` + noise; 10% of
+    primary visits missing at random."""
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(1.0, 10.0, (reps, n))
+    weight = (8.0 + 2.5 * age) * np.exp(0.12 * rng.standard_normal((reps, n)))
+    dose = 40.0 / weight if confounded else np.exp(0.6 + 0.4 * rng.standard_normal((reps, n)))
+    gmfcs = rng.integers(1, 5, (reps, n))
+    baseline = 50.0 + 10.0 * rng.standard_normal((reps, n))
+    change = slope * dose + prognostic * weight + np.sin(age) + rng.standard_normal((reps, n))
+    values = np.stack([baseline, baseline + change], axis=-1)
+    observed = np.ones(values.shape, bool)
+    observed[..., 1] = rng.random((reps, n)) > 0.1
+    return values, observed, dose, np.stack([age, weight, np.sin(age)], axis=-1), gmfcs
+
+
+def _bias(est, truth: float) -> tuple[float, float]:
+    d = est.estimate - truth
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size))
+
+
+@stable(5)
+@given(seed=st.integers(0, 10_000), slope=floats(-1.0, 2.0), prognostic=floats(0.2, 1.0))
+def test_independent_dose_both_slopes_unbiased_and_agree(seed, slope, prognostic):
+    values, observed, dose, cov, gmfcs = _synthetic(seed, slope, prognostic, confounded=False)
+    unadjusted, adjusted = dose_slopes(values, observed, np.ones(dose.shape[1], bool), 1, dose, covariates=cov,
+                                       levels=gmfcs)
+    for est in (unadjusted, adjusted):
+        bias, mcse = _bias(est, slope)
+        assert abs(bias) < 4.0 * mcse, (bias, mcse)
+    gap = unadjusted.estimate - adjusted.estimate
+    assert abs(gap.mean()) < 4.0 * gap.std(ddof=1) / np.sqrt(gap.size)
+
+
+@stable(5)
+@given(seed=st.integers(0, 10_000), slope=floats(-1.0, 2.0), prognostic=floats(0.2, 1.0))
+def test_dose_by_weight_only_the_adjusted_slope_is_unbiased(seed, slope, prognostic):
+    values, observed, dose, cov, gmfcs = _synthetic(seed, slope, prognostic, confounded=True)
+    unadjusted, adjusted = dose_slopes(values, observed, np.ones(dose.shape[1], bool), 1, dose, covariates=cov,
+                                       levels=gmfcs)
+    bias, mcse = _bias(adjusted, slope)
+    assert abs(bias) < 4.0 * mcse, (bias, mcse)
+    # predicted: prognostic x the slope of weight on dose (and of sin(age) on dose) among each trial's analysed children
+    seen = observed[..., 1]
+    predicted = np.empty(dose.shape[0])
+    for r in range(dose.shape[0]):
+        d, w = dose[r, seen[r]], seen[r]
+        part = prognostic * cov[r, w, 1] + cov[r, w, 2]
+        predicted[r] = np.polyfit(d, part, 1)[0]
+    bias, mcse = _bias(unadjusted, slope)
+    assert predicted.mean() < 0 and bias < -10.0 * mcse  # heavier children: more weight, less dose
+    assert abs(bias - predicted.mean()) < 4.0 * mcse
+
+
+def test_least_squares_equal_numpy_with_levels_missing():
+    rng = np.random.default_rng(7)
+    reps, n = 4, 25
+    values = 40.0 + 10.0 * rng.standard_normal((reps, n, 2))
+    observed = rng.random((reps, n, 2)) > 0.15
+    observed[..., 0] = True
+    treated = rng.random((reps, n)) > 0.3
+    dose = rng.uniform(1.0, 5.0, (reps, n))
+    cov = rng.normal(size=(reps, n, 2))
+    gmfcs = rng.integers(1, 4, (reps, n))
+    gmfcs[0] = np.where(gmfcs[0] == 2, 3, gmfcs[0])  # level 2 absent in replicate 0
+    for log in (False, True):
+        unadjusted, adjusted = dose_slopes(values, observed, treated, 1, dose, covariates=cov, levels=gmfcs, log=log)
+        for r in range(reps):
+            w = treated[r] & observed[r, :, 1]
+            y = values[r, w, 1] - values[r, w, 0]
+            x = np.log(dose[r, w]) if log else dose[r, w]
+            levels = [(gmfcs[r, w] == g).astype(float) for g in np.unique(gmfcs[r, w])[1:]]
+            for est, design in ((unadjusted, [x]), (adjusted, [x, values[r, w, 0], *cov[r, w].T, *levels])):
+                X = np.column_stack([np.ones(w.sum()), *design])
+                beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+                df = w.sum() - X.shape[1]
+                s2 = np.sum((y - X @ beta) ** 2) / df
+                se = np.sqrt(s2 * np.linalg.inv(X.T @ X)[1, 1])
+                assert est.estimate[r] == pytest.approx(beta[1], rel=1e-9, abs=1e-12)
+                assert est.se[r] == pytest.approx(se, rel=1e-8)
+                assert est.df[r] == df
+
+
+def test_too_few_children_fail_as_nan():
+    values = np.zeros((1, 3, 2))
+    values[..., 1] = [1.0, 2.0, 4.0]
+    dose = np.array([[1.0, 2.0, 3.0]])
+    unadjusted, adjusted = dose_slopes(values, np.ones((1, 3, 2), bool), np.ones(3, bool), 1, dose,
+                                       covariates=np.ones((1, 3, 1)), levels=np.array([[1, 2, 3]]))
+    assert np.isfinite(unadjusted.estimate[0]) and unadjusted.df[0] == 1
+    assert np.isnan(adjusted.estimate[0]) and adjusted.failed[0]
+
+
+def test_true_slopes_of_known_effects():
+    rng = np.random.default_rng(3)
+    reps, n, k = 3, 8, 4
+    treated = np.zeros((reps, n), bool)
+    for r in range(reps):
+        treated[r, rng.choice(n, k, replace=False)] = True
+    doses = rng.uniform(1.0, 5.0, (reps, k))
+    m = rng.uniform(0.5, 2.0, (reps, n))
+    effects = m[..., None] * doses[:, None, :] + 3.0  # child i's effect at dose d: m_i d + 3
+    truth, received = true_slopes(doses, effects, treated)
+    for r in range(reps):
+        assert truth[r] == pytest.approx(m[r, treated[r]].mean())
+        own = m[r, treated[r]] * doses[r] + 3.0
+        assert received[r] == pytest.approx(np.polyfit(doses[r], own, 1)[0])
+    truth, _ = true_slopes(doses, np.log(doses)[:, None, :] * m[..., None], treated, log=True)
+    assert truth == pytest.approx(np.array([m[r, treated[r]].mean() for r in range(reps)]))
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return cbcp_sim.load_scenario(SCENARIO)
+
+
+def test_effect_at_own_dose_is_the_cell_effect(scenario):
+    data = trial.generate(scenario, 6, Streams(11, 0))
+    treated = np.broadcast_to(data.arm == 1, data.covariates["dose"].shape)
+    k = scenario.design.n_per_arm[1]
+    assert data.dose_grid.shape == (6, k) and data.dose_effects.shape == (*treated.shape, k)
+    assert np.array_equal(data.dose_grid, data.covariates["dose"][treated].reshape(6, k))
+    own = np.take_along_axis(data.dose_effects[treated].reshape(6, k, k), np.arange(k)[None, :, None], axis=2)[..., 0]
+    cell = (data.under[1] - data.under[-1])[treated].reshape(6, k)
+    np.testing.assert_allclose(own, cell, atol=1e-9)
+
+
+def test_weight_covariate_and_no_grid_without_the_key(scenario):
+    off = scenario.replace({"analysis.dose_slope": False})
+    data, on = trial.generate(off, 3, Streams(2, 0)), trial.generate(scenario, 3, Streams(2, 0))
+    assert data.dose_grid is None and data.dose_effects is None
+    assert np.array_equal(data.values, on.values) and np.array_equal(data.covariates["weight"], on.covariates["weight"])
+    assert data.covariates["weight"].min() > 5.0
+    assert cbcp_sim.load_scenario(Path(SCENARIO).with_name("default.toml")).digest() == \
+        cbcp_sim.load_scenario(Path(SCENARIO).with_name("default.toml")).replace({}).digest()
+    assert "dose_slope" not in json.dumps(cbcp_sim.load_scenario(Path(SCENARIO).with_name("default.toml")).to_dict())
+
+
+def test_without_dropout_the_slope_with_cells_minus_without_is_the_slope_of_effects_received(scenario):
+    s = scenario.replace({"dropout.fraction": 0.0})
+    data = trial.generate(s, 20, Streams(4, 0))
+    slopes = engine._dose_slopes(s, data)
+    np.testing.assert_allclose(slopes.estimate[:, 0] - slopes.null_estimate[:, 0], slopes.received, atol=1e-9)
+
+
+def test_engine_shows_the_confounding(scenario):
+    result = cbcp_sim.simulate(scenario, reps=600, seed=5)
+    b = result.dose_slope
+    assert b["treated"] == "cord blood" and b["scale"] == "linear" and b["true_slope"] > 0
+    un, adj = b["unadjusted"], b["adjusted"]
+    assert un["bias"] > 10.0 * un["bias_mcse"] and un["bias"] > 0.5  # younger, lighter children: more dose, more growth
+    assert abs(adj["bias"]) < un["bias"] / 5 and adj["coverage"] > 0.9 > un["coverage"]
+    assert un["type1"] > 0.15 > adj["type1"]
+    assert set(result.replicates["dose_slope"]) == {"true_slope", "received_slope", *(
+        f"{e}_{f}" for e in ESTIMATORS for f in ("estimate", "se", "df"))}
+    # no cell effect: the true slope is 0 and the unadjusted slope is biased by prognosis alone
+    none = cbcp_sim.simulate(scenario.replace({"treatment.dose_response.emax": 0.0}), reps=300, seed=5).dose_slope
+    assert none["true_slope"] == 0.0 and none["unadjusted"]["bias"] > 10.0 * none["unadjusted"]["bias_mcse"]
+
+
+def test_log_scale(scenario):
+    b = cbcp_sim.simulate(scenario.replace({"analysis.dose_slope_scale": "log"}), reps=200, seed=1).dose_slope
+    assert b["scale"] == "log" and b["true_slope"] > 0 and b["unadjusted"]["bias"] > 0
+
+
+def test_run_text_json_store_and_report(capsys, tmp_path):
+    argv = ("run", str(SCENARIO), "--reps", "120", "--seed", "2")
+    code, out, err = cli(capsys, *argv)
+    assert code == 0, err
+    assert "dose slope, cord blood: GMFM-66 change at month 12 per 10^7 TNC/kg" in out
+    assert "    unadjusted " in out and "    adjusted " in out
+    code, out, err = cli(capsys, *argv, "--json", "--out", str(tmp_path / "run"))
+    block = json.loads(out)["dose_slope"]
+    assert set(block) == {"treated", "scale", "adjusted_for", "true_slope", "true_slope_mcse", "received_slope",
+                          "unadjusted", "adjusted"}
+    assert set(block["adjusted"]) == {"mean_estimate", "true_slope", "bias", "bias_mcse", "rmse", "coverage",
+                                      "coverage_mcse", "power", "power_mcse", "power_ci_low", "power_ci_high",
+                                      "type1", "type1_mcse", "n_failed"}
+    code, again, err = cli(capsys, *argv, "--json", "--out", str(tmp_path / "run"))  # resumed from the store
+    assert code == 0, err and json.loads(again)["dose_slope"] == block
+    code, out, err = cli(capsys, "report", str(tmp_path / "run"))
+    assert code == 0, err
+    assert "Natural dose variation" in (tmp_path / "run" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("sets, fragment", [
+    (["population.source=allogeneic"], "population.source = 'autologous'"),
+    (["outcome.model=normal"], "outcome.model = 'gmfm66'"),
+    (["arms.cord blood.dose=[3.0]"], "fixed dose"),
+    (["design.kind=crossover", "design.visits=[0, 6, 12, 24]"], "crossover design"),
+])
+def test_designs_without_varying_doses_are_one_line_errors(capsys, sets, fragment):
+    options = [a for s in sets for a in ("--set", s)]
+    code, out, err = cli(capsys, "run", str(SCENARIO), "--reps", "10", *options)
+    assert_one_line_error(code, out, err, "analysis.dose_slope", fragment)
+
+
+def test_bad_values_are_one_line_errors(capsys):
+    code, out, err = cli(capsys, "run", str(SCENARIO), "--reps", "10", "--set", "analysis.dose_slope_scale=sqrt")
+    assert_one_line_error(code, out, err, "analysis.dose_slope_scale")
+    code, out, err = cli(capsys, "run", str(SCENARIO), "--reps", "10", "--set", "analysis.dose_slope=3")
+    assert_one_line_error(code, out, err, "analysis.dose_slope")
+
+
+def test_single_arm_analyses_every_child(scenario):
+    s = scenario.replace({"design.kind": "single_arm", "design.arms": ["cord blood"], "design.n_per_arm": [40],
+                          "analysis.primary": "above_expected"})
+    result = cbcp_sim.simulate(s, reps=100, seed=3)
+    assert result.dose_slope["treated"] == "cord blood" and np.isfinite(result.dose_slope["adjusted"]["bias"])
+    assert dataclasses.is_dataclass(engine.ChunkResult)
