@@ -11,7 +11,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from cbcp_sim.analysis import infer
-from cbcp_sim.analysis.ancova import ancova
+from cbcp_sim.analysis.ancova import ancova, ancova_arms, ancova_differences
 
 
 def _trials(seed: int, reps: int = 12, n: int = 41, visits: int = 4) -> tuple[np.ndarray, ...]:
@@ -107,3 +107,25 @@ def test_rank_deficient_covariates_give_nan(constant):
         est = ancova(values, observed, treated, 2, covariates=bad)
         assert infer(est, alpha=0.05, sides=2).failed.all()
         assert np.isnan(est.estimate).all() and np.isnan(est.se).all()
+
+
+@pytest.mark.parametrize("with_covariates", [False, True])
+def test_arm_differences_and_their_covariance_equal_statsmodels_ols(with_covariates):
+    """``ancova_differences`` of four arms: each active arm minus control, their joint covariance and df equal
+    statsmodels OLS of ``y ~ arm (treatment coding) + baseline (+ age + gmfcs)`` to 1e-10, replicate by
+    replicate; the diagonal is the square of ``ancova_arms``' SEs. This is what a dose-response test of dose arms
+    takes (generalised MCP-Mod)."""
+    values, observed, _, covariates = _trials(11, reps=6, n=48)
+    arm = np.arange(48) % 4
+    diff = ancova_differences(values, observed, arm, 3, arms=4, covariates=covariates if with_covariates else None)
+    pairwise = ancova_arms(values, observed, arm, 3, arms=4, covariates=covariates if with_covariates else None)
+    np.testing.assert_allclose(np.sqrt(np.diagonal(diff.covariance, axis1=1, axis2=2)),
+                               np.stack([e.se for e in pairwise], axis=1), rtol=1e-10)
+    for r in range(6):
+        seen = observed[r, :, 3] & observed[r, :, 0]
+        dummies = (arm[seen, None] == np.arange(1, 4)).astype(float)
+        columns = [dummies, values[r, seen, :1]] + ([covariates[r, seen]] if with_covariates else [])
+        fit = sm.OLS(values[r, seen, 3], sm.add_constant(np.hstack(columns))).fit()
+        np.testing.assert_allclose(diff.estimate[r], fit.params[1:4], rtol=1e-10)
+        np.testing.assert_allclose(diff.covariance[r], fit.cov_params()[1:4, 1:4], rtol=1e-9, atol=1e-12)
+        assert diff.df[r] == fit.df_resid
