@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cbcp_sim.errors import InputError, ScenarioError, SettingsError
 
 if TYPE_CHECKING:
+    from cbcp_sim.analysis.dose_data import DoseAnalysis
     from cbcp_sim.analysis.dose_finding import McpModResult, mcpmod
     from cbcp_sim.analysis.real_data import AnalysisResult, analyze
     from cbcp_sim.explore.calibration import Calibration, calibrate
@@ -25,9 +26,9 @@ if TYPE_CHECKING:
     from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
-__all__ = ["AnalysisResult", "Calibration", "DosePower", "InputError", "McpModResult", "MmrmPower", "Scenario",
-           "ScenarioError", "SettingsError", "SimulationResult", "analyze", "calibrate", "dose_power", "load_scenario",
-           "mcpmod", "mmrm_power", "scenario_from_dict", "simulate"]
+__all__ = ["AnalysisResult", "Calibration", "DoseAnalysis", "DosePower", "InputError", "McpModResult", "MmrmPower",
+           "Scenario", "ScenarioError", "SettingsError", "SimulationResult", "analyze", "calibrate", "dose_power",
+           "load_scenario", "mcpmod", "mmrm_power", "scenario_from_dict", "simulate"]
 
 
 def __getattr__(name: str) -> Any:
@@ -61,6 +62,10 @@ def __getattr__(name: str) -> Any:
         from cbcp_sim.planning import dose_power
 
         return getattr(dose_power, name)
+    if name == "DoseAnalysis":
+        from cbcp_sim.analysis import dose_data
+
+        return dose_data.DoseAnalysis
     if name in ("mcpmod", "McpModResult"):
         from cbcp_sim.analysis import dose_finding
 
