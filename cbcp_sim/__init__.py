@@ -15,16 +15,20 @@ from typing import TYPE_CHECKING, Any
 from cbcp_sim.errors import InputError, ScenarioError, SettingsError
 
 if TYPE_CHECKING:
+    from cbcp_sim.analysis.dose_data import DoseAnalysis
+    from cbcp_sim.analysis.dose_finding import McpModResult, mcpmod
     from cbcp_sim.analysis.real_data import AnalysisResult, analyze
     from cbcp_sim.explore.calibration import Calibration, calibrate
+    from cbcp_sim.planning.dose_power import DosePower, dose_power
     from cbcp_sim.planning.mmrm_power import MmrmPower, mmrm_power
     from cbcp_sim.run.engine import simulate
     from cbcp_sim.run.result import SimulationResult
     from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
-__all__ = ["AnalysisResult", "Calibration", "InputError", "MmrmPower", "Scenario", "ScenarioError", "SettingsError",
-           "SimulationResult", "analyze", "calibrate", "load_scenario", "mmrm_power", "scenario_from_dict", "simulate"]
+__all__ = ["AnalysisResult", "Calibration", "DoseAnalysis", "DosePower", "InputError", "McpModResult", "MmrmPower",
+           "Scenario", "ScenarioError", "SettingsError", "SimulationResult", "analyze", "calibrate", "dose_power",
+           "load_scenario", "mcpmod", "mmrm_power", "scenario_from_dict", "simulate"]
 
 
 def __getattr__(name: str) -> Any:
@@ -54,4 +58,16 @@ def __getattr__(name: str) -> Any:
         from cbcp_sim.planning import mmrm_power
 
         return getattr(mmrm_power, name)
+    if name in ("dose_power", "DosePower"):
+        from cbcp_sim.planning import dose_power
+
+        return getattr(dose_power, name)
+    if name == "DoseAnalysis":
+        from cbcp_sim.analysis import dose_data
+
+        return dose_data.DoseAnalysis
+    if name in ("mcpmod", "McpModResult"):
+        from cbcp_sim.analysis import dose_finding
+
+        return getattr(dose_finding, name)
     raise AttributeError(f"module 'cbcp_sim' has no attribute {name!r}")

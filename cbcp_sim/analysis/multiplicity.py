@@ -97,7 +97,7 @@ def _max_cdf(c: np.ndarray, df: np.ndarray, lam: np.ndarray, sides: int) -> np.n
 
 
 def _max_cdf_block(c: np.ndarray, df: np.ndarray, lam: np.ndarray, sides: int) -> np.ndarray:
-    s, ws = _s_rule(df)
+    s, ws = s_rule(df)
     root = np.sqrt(1.0 - lam**2)[:, None, None, None, :]
     shift = lam[:, None, None, None, :] * _U[None, None, None, :, None]
     bound = c[:, :, None, None, None] * s[:, None, :, None, None]
@@ -107,7 +107,7 @@ def _max_cdf_block(c: np.ndarray, df: np.ndarray, lam: np.ndarray, sides: int) -
     return np.einsum("rksu,rs,u->rk", inside.prod(axis=-1), ws, _U_WEIGHTS)
 
 
-def _s_rule(df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def s_rule(df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and weights ``(R, n)`` for ``S = sqrt(chi2_df / df)``: Gauss-Legendre in ``S`` over the
     central ``1 - 2e-13`` of its distribution, weights normalised; ``S = 1`` where ``df`` is inf."""
     known = np.isposinf(df)

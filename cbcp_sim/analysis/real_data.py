@@ -32,6 +32,8 @@ from cbcp_sim.errors import SettingsError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cbcp_sim.analysis.dose_data import DoseAnalysis
+
 #: The compared quantity: the change from baseline, or the visit's score.
 ENDPOINTS = ("change", "final")
 #: The fields of :meth:`AnalysisResult.to_json`, in order (a public interface: ``cbcp-sim analyze --json``).
@@ -125,18 +127,22 @@ def _tipping_status(delta: float) -> str:
 
 
 def methods() -> tuple[str, ...]:
-    """The methods :func:`analyze` takes, sorted: ``change`` and every analysis of two parallel arms in
-    ``ANALYSES`` now (crossover and single-arm analyses need a design)."""
-    return tuple(sorted([*_registry(), "change"]))
+    """The methods :func:`analyze` takes, sorted: ``change``, ``mcpmod`` (dose finding) and every analysis of two
+    parallel arms in ``ANALYSES`` now (crossover and single-arm analyses need a design)."""
+    return tuple(sorted([*_registry(), "change", "mcpmod"]))
 
 
 def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: float | None = None,
-            covariates: str | Iterable[str] | None = (), endpoint: str | None = None, alpha: float = 0.05,
+            covariates: str | Iterable[str] | None = (), endpoint: str | None = None, alpha: float | None = None,
             mcid: float | None = None, columns: Mapping[str, str] | None = None, control: str | float | None = None,
             trial: str | float | None = None, mmrm_df: str | None = None,
-            mmrm_baseline: str | None = None, tipping_point: bool = False) -> AnalysisResult:
+            mmrm_baseline: str | None = None, tipping_point: bool = False, models: str | None = None,
+            dose: str | None = None, response: str | None = None, baseline: str | None = None,
+            delta: float | None = None) -> AnalysisResult | DoseAnalysis:
     """Fit analysis ``method`` to a real trial's long-format data and compare the treated arm with the control
-    at one visit.
+    at one visit; or, with ``method="mcpmod"``, run MCP-Mod on a dose-finding trial's data, one row per child
+    (:func:`~cbcp_sim.analysis.dose_data.analyze_dose`: the parameters ``models``, ``dose``, ``response``,
+    ``baseline``, ``alpha`` and ``delta``, and no other).
 
     Parameters
     ----------
@@ -161,7 +167,8 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
         ``change`` (from baseline) or ``final`` (the visit's score); default ``change``. ``ancova`` gives
         the same estimate either way.
     alpha
-        Two-sided level, in (0, 1): the result's interval is ``1 - alpha``.
+        Two-sided level, in (0, 1): the result's interval is ``1 - alpha`` (default 0.05). ``mcpmod``: the
+        one-sided level of the multiple contrast test, in (0, 0.5) (default 0.025).
     mcid
         ``fisher`` and ``chisquare`` only: a responder's change (or score) is at least this many points
         (default the analyses' own, 1.5).
@@ -185,12 +192,19 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
         ``ancova`` and ``mmrm`` (baseline a covariate) only: also the tipping point of the two-sided test, the
         delta of the delta-adjusted sensitivity analysis at which it stops rejecting
         (:mod:`cbcp_sim.analysis.tipping_point`).
+    models, dose, response, baseline, delta
+        ``mcpmod`` only (see :func:`~cbcp_sim.analysis.dose_data.analyze_dose`): the candidate models
+        (required; ``"emax:1,sigEmax:3:3,linear"``), the columns of the dose (default ``dose``), the response
+        (default ``response``) and a baseline to adjust for (default none), and the effect over placebo defining
+        the target dose (default 1.5).
 
     Returns
     -------
     AnalysisResult
         The estimate, SE, df and p-value of the treated arm minus the control, with
         :meth:`~AnalysisResult.confidence_interval`.
+    DoseAnalysis
+        With ``method="mcpmod"``: the test, the selected model, its parameters and the target dose.
 
     Raises
     ------
@@ -202,8 +216,29 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
         the visit, or a fit that fails (no variation left, collinear covariates).
     """
     registry = _registry()
-    if not isinstance(method, str) or method not in (*registry, "change"):
+    if not isinstance(method, str) or method not in (*registry, "change", "mcpmod"):
         raise SettingsError("method", f"expected one of {', '.join(methods())}, got {method!r}")
+    dose_options = {"models": models, "dose": dose, "response": response, "baseline": baseline, "delta": delta}
+    if method == "mcpmod":
+        others = {"visit": visit, "covariates": covariates or None, "endpoint": endpoint, "mcid": mcid,
+                  "columns": columns, "control": control, "trial": trial, "mmrm_df": mmrm_df,
+                  "mmrm_baseline": mmrm_baseline, "tipping_point": tipping_point or None}
+        given = next((key for key, value in others.items() if value is not None), None)
+        if given == "columns" and isinstance(columns, Mapping) and columns:
+            given = f"columns.{next(iter(columns))}"
+        if given is not None:
+            raise SettingsError(given, "applies to the analyses of two arms, not mcpmod (whose parameters are "
+                                       "models, dose, response, baseline, alpha and delta)")
+        if models is None:
+            raise SettingsError("models", "mcpmod needs the candidate models, such as 'emax:1,sigEmax:3:3,linear'")
+        from cbcp_sim.analysis.dose_data import analyze_dose
+
+        chosen = {key: value for key, value in dose_options.items() if value is not None}
+        return analyze_dose(data, alpha=0.025 if alpha is None else alpha, **chosen)
+    given = next((key for key, value in dose_options.items() if value is not None), None)
+    if given is not None:
+        raise SettingsError(given, f"applies to method mcpmod, not {method}")
+    alpha = 0.05 if alpha is None else alpha
     name = "ttest" if method == "change" else method
     if endpoint is not None and endpoint not in ENDPOINTS:
         raise SettingsError("endpoint", f"expected one of {', '.join(ENDPOINTS)}, got {endpoint!r}")

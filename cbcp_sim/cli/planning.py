@@ -7,6 +7,7 @@
 - ``cbcp-sim calibrate-go [SCENARIO] [--alpha A] [--drifts D ...] [--json]``
 - ``cbcp-sim report DIR [--out FILE.html]``
 - ``cbcp-sim mmrm-power --delta 0.5 --power 0.8 --correlation cs:0.25 --ra 1,0.9,0.8,0.7 [--json]``
+- ``cbcp-sim dose-power --doses 0,1,2,4,8 --models emax:1,linear --max-effect 3 --sd 5.5 --n 20 [--json]``
 
 Each takes ``--seed``, ``--jobs`` (default all cores), ``--backend loky|dask`` and ``--address``; with
 ``--out DIR`` every finished chunk is saved there and the same command resumes an interrupted run.
@@ -154,6 +155,32 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     option(mp, "--test", param="test", default="z", choices=("z", "t"),
            help="z (Lu et al., longpower; default) or t (t quantiles with N - 2 df)")
     mp.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+
+    dp = sub.add_parser(
+        "dose-power", help="analytic power and sample size of MCP-Mod's dose-response test (DoseFinding powMCT)",
+        description="Optimal contrasts, the critical value and the power of MCP-Mod's multiple contrast test for a "
+                    "parallel dose-finding design (one-way ANOVA, one-sided), as R DoseFinding's optContr, critVal, "
+                    "powMCT and sampSizeMCT. No simulation.")
+    option(dp, "--doses", param="doses", required=True, metavar="D0,D1,...",
+           help="the doses, placebo 0 first, ascending, e.g. 0,1,2,4,8")
+    option(dp, "--models", param="models", required=True, metavar="NAME:PARAMS,...",
+           help="candidate shapes in DoseFinding's names and parameter order, e.g. "
+                "\"emax:1,emax:4,sigEmax:3:3,exponential:4,linear\"")
+    option(dp, "--placebo-effect", param="placebo_effect", type=float, default=0.0,
+           help="mean response on placebo (default 0)")
+    option(dp, "--max-effect", param="max_effect", type=float, required=True,
+           help="each model's effect over placebo at the largest dose, for its power (GMFM-66 points)")
+    option(dp, "--sd", param="sigma", type=float, required=True, help="SD within a dose group (GMFM-66 points)")
+    option(dp, "--n", param="n", required=True, metavar="N|N0,N1,...",
+           help="children per dose: one number or one per dose")
+    option(dp, "--alpha", param="alpha", type=float, default=0.025, help="one-sided level (default 0.025)")
+    option(dp, "--allocation", param="allocation", default=None, metavar="W0,W1,...",
+           help="relative group sizes for --target-power (default equal)")
+    option(dp, "--target-power", param="target_power", type=float, default=None,
+           help="also the smallest n per dose whose power reaches this, e.g. 0.8")
+    option(dp, "--criterion", param="criterion", default="min", choices=("min", "mean"),
+           help="with --target-power: every model's power (min, default) or their mean (DoseFinding's default)")
+    dp.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
 
     rp = sub.add_parser(
         "report", help="one self-contained HTML page of a run, sweep, sample size, assurance or sensitivity",
@@ -334,6 +361,18 @@ def _mmrm_power(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dose_power(args: argparse.Namespace) -> int:
+    from cbcp_sim.planning.dose_power import dose_power
+
+    n = _numbers("--n", args.n)
+    result = dose_power(_numbers("--doses", args.doses), args.models, sigma=args.sd, n=n[0] if len(n) == 1 else n,
+                        max_effect=args.max_effect, placebo_effect=args.placebo_effect, alpha=args.alpha,
+                        allocation=None if args.allocation is None else _numbers("--allocation", args.allocation),
+                        target_power=args.target_power, criterion=args.criterion)
+    print(json.dumps(json_safe(result.to_json()), allow_nan=False) if args.json else result)
+    return 0
+
+
 def _numbers(flag: str, text: str) -> list[float]:
     try:
         return [float(part) for part in text.split(",")]
@@ -365,4 +404,5 @@ def _report(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"sweep": _sweep, "sample-size": _sample_size, "assurance": _assurance, "sensitivity": _sensitivity,
-            "calibrate-go": _calibrate_go, "mmrm-power": _mmrm_power, "report": _report}
+            "calibrate-go": _calibrate_go, "mmrm-power": _mmrm_power, "dose-power": _dose_power,
+            "report": _report}
