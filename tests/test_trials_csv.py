@@ -36,7 +36,7 @@ from .support import assert_one_line_error, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = ROOT / "scenarios" / "default.toml"
-COVARIATES = ("age", "gmfcs", "dose")
+COVARIATES = ("age", "gmfcs", "dose", "weight")
 #: Two-arm scenarios whose data are laid out differently: every visit with heavy dropout (children who miss every
 #: visit after baseline), block randomisation (arms per trial, not a broadcast view), a trial calendar (missed
 #: visits), and the normal outcome model.

@@ -17,7 +17,8 @@ One row per child and post-baseline visit observed, with the columns :data:`COLU
   time may differ; the analyses compare scheduled visits);
 - ``baseline``: the child's baseline score, on every row of the child;
 - ``value``: the GMFM-66 score at that visit (or the normal or mvn model's outcome);
-- ``age`` (years at enrolment), ``gmfcs`` (level) and ``dose`` (10^7 TNC/kg): per-child covariates.
+- ``age`` (years at enrolment), ``gmfcs`` (level), ``dose`` (10^7 TNC/kg) and ``weight`` (kg): per-child
+  covariates.
 
 A visit missed (dropout, a missed calendar visit) is an absent row; a child who missed every post-baseline
 visit keeps one row, at the first post-baseline visit, with an empty ``value``, so that every child
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: The columns written, in order.
-COLUMNS = ("trial", "id", "arm", "visit", "baseline", "value", "age", "gmfcs", "dose")
+COLUMNS = ("trial", "id", "arm", "visit", "baseline", "value", "age", "gmfcs", "dose", "weight")
 #: Most trials written at once (a trial of 72 children and 5 visits is about 360 rows).
 MAX_COUNT = 10_000
 
