@@ -54,8 +54,8 @@ def _effects(name: str) -> list[str]:
 
 def test_every_published_trial_is_listed_and_has_both_effects():
     assert set(TRIALS) == ({p.stem for p in SCENARIOS.glob("*.toml")}
-                           - {"autologous_dose_variation", "default", "group_sequential", "mnar_dropout", "pilot_mvn",
-                              "registry_calibrated"})
+                           - {"allogeneic_three_doses", "autologous_dose_variation", "default", "group_sequential",
+                              "mnar_dropout", "pilot_mvn", "registry_calibrated"})
     for name in TRIALS:
         assert {"reported", "pooled"} <= set(_effects(name)), name
 

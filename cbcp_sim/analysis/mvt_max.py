@@ -25,7 +25,6 @@ import functools
 
 import numpy as np
 from scipy import special
-from scipy.stats import qmc
 
 from cbcp_sim.analysis.multiplicity import s_rule
 
@@ -41,6 +40,8 @@ _RANK_TOL = 1e-10
 def directions(dims: int, points: int = POINTS) -> np.ndarray:
     """``(2 points, dims)`` unit vectors: a scrambled Sobol' sequence with the fixed seed :data:`SEED` mapped to the
     sphere through the normal quantile, and their antipodes. Cached: do not modify."""
+    from scipy.stats import qmc  # scipy.stats takes 0.4 s to import: only runs and commands that test doses pay it
+
     z = special.ndtri(qmc.Sobol(dims, scramble=True, seed=SEED).random(points))
     u = z / np.linalg.norm(z, axis=1, keepdims=True)
     return np.concatenate([u, -u])

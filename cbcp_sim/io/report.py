@@ -635,6 +635,15 @@ def _run(directory: Path, files: dict[str, Any], resolved: _Resolved | None, tar
                        f"{'10^7 TNC/kg' if slope['scale'] == 'linear' else 'unit log dose'}; keys as in docs/dose.md)"),
                  _facts({k: v for k, v in slope.items() if k not in estimators and not isinstance(v, list | dict)}),
                  _frame(pd.DataFrame([{"estimator": k, **slope[k]} for k in estimators]))]
+    if result.get("dose_response"):
+        mcp = result["dose_response"]
+        per_dose = ("doses", "true_effects", "true_curve")
+        body += [_h(3, "Dose designs: MCP-Mod dose-response (keys as in docs/dose.md)"),
+                 _facts({k: v for k, v in mcp.items() if k not in per_dose and not isinstance(v, list | dict)}),
+                 _frame(pd.DataFrame({"dose": mcp["doses"][1:], "true effect": mcp["true_effects"],
+                                      "true curve": mcp["true_curve"]})),
+                 _frame(pd.DataFrame([{"model": k, "selected": v, "selected without effect": mcp["null_selection"][k]}
+                                      for k, v in mcp["selection"].items()]))]
     settings = _settings(result, trials=result["n_reps"], **{"chunk size": inputs.get("chunk_size", CHUNK_SIZE)})
     command = result.get("command") or f"cbcp-sim run {SCENARIO_FILE} --reps {result['n_reps']} --seed {result['seed']}"
     return _Page(_heading(result, resolved, directory.name), lede, settings, command, body)

@@ -197,7 +197,11 @@ RUN = _result(
      "dose_slope": Object(required={"treated": TEXT, "scale": TEXT, "true_slope": MAYBE_NUMBER,
                                     **dict.fromkeys(("unadjusted", "adjusted"), Object(
                                         required=_each(MAYBE_NUMBER, "mean_estimate", "bias", "bias_mcse", "rmse"),
-                                        optional=_each(MAYBE_RATE, "coverage", "power", "type1")))})})
+                                        optional=_each(MAYBE_RATE, "coverage", "power", "type1")))}),
+     "dose_response": Object(required={"models": ListOf(TEXT), "doses": ListOf(MAYBE_NUMBER),
+                                       "true_effects": ListOf(MAYBE_NUMBER), "true_curve": ListOf(MAYBE_NUMBER),
+                                       **_each(MAYBE_NUMBER, "true_td", "power", "type1", "td_mean", "td_bias",
+                                               "td_rmse", "td_within_25")})})
 
 SAMPLE_SIZE = _result(
     {"target": RATE, "n_per_arm": PER_ARM, "total": WHOLE, **_each(RATE, "power", "ci_low", "ci_high", "fitted_power"),

@@ -27,12 +27,24 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from cbcp_sim.analysis import CROSSOVER, ESTIMAND, Estimates, analyse, analyse_arms, dose_slope, infer, tipping_point
+from cbcp_sim.analysis import (
+    CROSSOVER,
+    ESTIMAND,
+    Estimates,
+    analyse,
+    analyse_arms,
+    dose_response,
+    dose_slope,
+    infer,
+    tipping_point,
+)
+from cbcp_sim.analysis.ancova import ancova_differences
 from cbcp_sim.analysis.arm_means import ArmMeans, arm_means
+from cbcp_sim.analysis.dose_models import parse_candidates
 from cbcp_sim.analysis.metrics import familywise, operating_characteristics, rate
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
 from cbcp_sim.errors import SettingsError
-from cbcp_sim.models import operations, trial
+from cbcp_sim.models import operations, treatment, trial
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.run import budget
 from cbcp_sim.run import monitoring as sequential
@@ -42,7 +54,7 @@ from cbcp_sim.run.progress import Progress
 from cbcp_sim.run.result import SimulationResult
 from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.run.store import MemoryStore, Store, chunk_key
-from cbcp_sim.scenario import Scenario, load_scenario
+from cbcp_sim.scenario import Scenario, load_scenario, spec
 
 #: Step-down and step-up adjustments of p-values ``(R, m)`` over the arm comparisons.
 ADJUSTMENTS = {"holm": holm, "hochberg": hochberg}
@@ -66,6 +78,8 @@ class ChunkResult:
     tipping: tipping_point.DeltaAdjustment | None = None
     #: with analysis.dose_slope: the slopes of change on dose among the treated children, and the true slope
     dose_slope: dose_slope.DoseSlopes | None = None
+    #: with analysis.dose_response_models: MCP-Mod of every trial, with and without the cell effect
+    dose_response: dose_response.DoseResponses | None = None
 
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
@@ -116,8 +130,26 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     if scenario.sequential.interims:
         monitoring = _monitor(scenario, comps[0], data, passes, results, first, context)
     slopes = _dose_slopes(scenario, data) if a.dose_slope else None
+    mcp = _dose_responses(scenario, data, passes, arm, covariates) if a.dose_response_models else None
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
-                       milestones=milestones, monitoring=monitoring, arms=arms, tipping=tipping, dose_slope=slopes)
+                       milestones=milestones, monitoring=monitoring, arms=arms, tipping=tipping, dose_slope=slopes,
+                       dose_response=mcp)
+
+
+def _dose_responses(scenario: Scenario, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
+                    arm: np.ndarray, covariates: np.ndarray | None) -> dose_response.DoseResponses:
+    """MCP-Mod (:func:`cbcp_sim.analysis.dose_response.analyse`) on the ANCOVA of every arm at the primary visit
+    (baseline and the analysis covariates), in the trials with and without the cell effect."""
+    a, d = scenario.analysis, scenario.design
+    doses = np.asarray(spec.dose_design(scenario))
+    cands = parse_candidates(a.dose_response_models, "analysis.dose_response_models")
+    out = {}
+    for p, (values, observed) in passes.items():
+        diff = ancova_differences(values, observed, arm, data.primary, arms=len(d.arms), covariates=covariates)
+        out[p] = dose_response.analyse(diff, doses, cands, d.alpha / d.sides, a.dose_response_delta or 1.5)
+    return dose_response.DoseResponses(reject=out["alt"][0], selected=out["alt"][1], td=out["alt"][2],
+                                       null_reject=out["null"][0], null_selected=out["null"][1],
+                                       failed=out["alt"][3] | out["null"][3])
 
 
 #: What the adjusted dose slope adjusts for beside baseline: numeric covariates of TrialData, then GMFCS levels.
@@ -325,6 +357,8 @@ def point_tasks(scenario: Scenario, settings: RunSettings,
                 work: Callable[[Scenario, int, int, int], Any] | None = None) -> list[Task]:
     """The chunks of a run of ``settings.reps`` trials of ``scenario``: the tasks of one point of a sweep. Chunks
     hold ``settings.chunk_size`` trials, or fewer when that many would not fit :data:`budget.CHUNK_BUDGET`."""
+    if scenario.analysis.dose_response_models:  # a one-line error naming the key before any chunk runs
+        parse_candidates(scenario.analysis.dose_response_models, "analysis.dose_response_models")
     size = budget.fitted_chunk_size(scenario, settings.chunk_size)
     return [Task(scenario, settings.seed, c, n, work) for c, n in enumerate(settings.chunks(size))]
 
@@ -655,7 +689,31 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
                             screen_failure=1.0 - enrolled / float(screened.sum()), replicates=replicates,
                             operations=calendar, sequential=monitored, familywise=errors, bayes=decided,
                             bayes_data=data, tipping_point=tipped,
-                            dose_slope=_dose_summary(scenario, chunks, replicates, comps[0]))
+                            dose_slope=_dose_summary(scenario, chunks, replicates, comps[0]),
+                            dose_response=_dose_response_summary(scenario, chunks, replicates, effects))
+
+
+def _dose_response_summary(scenario: Scenario, chunks: list[ChunkResult], replicates: dict[str, Any],
+                           effects: dict[str, float]) -> dict[str, Any] | None:
+    """The run's ``dose_response`` block (:func:`cbcp_sim.analysis.dose_response.summary`) with the doses, the
+    candidates, each dose arm's true effect and the true TD (:func:`~cbcp_sim.analysis.dose_response.true_target_dose`
+    from those effects and the arms' dose-response function); per-trial results join ``replicates``."""
+    if chunks[0].dose_response is None:
+        return None
+    a, d = scenario.analysis, scenario.design
+    doses = np.asarray(spec.dose_design(scenario))
+    cands = parse_candidates(a.dose_response_models, "analysis.dose_response_models")
+    classes = tuple(dict.fromkeys(c.model for c in cands))
+    comps = comparisons(scenario)[:len(d.arms) - 1]
+    true = np.array([effects[c.label] for c in comps])
+    course = scenario.regimens[1].doses[0].course
+    delta = a.dose_response_delta or 1.5
+    td, scale = dose_response.true_target_dose(lambda x: treatment.dose_response(course, x), doses[1:], true, delta)
+    block, replicates["dose_response"] = dose_response.summary(_concat([ch.dose_response for ch in chunks]),
+                                                               classes, td)
+    curve = [scale * float(treatment.dose_response(course, x)) for x in doses[1:]]
+    return {"models": [c.label for c in cands], "doses": [float(x) for x in doses], "delta": delta,
+            "alpha": d.alpha / d.sides, "true_effects": [float(x) for x in true], "true_curve": curve, **block}
 
 
 def _dose_summary(scenario: Scenario, chunks: list[ChunkResult], replicates: dict[str, Any],

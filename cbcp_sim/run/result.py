@@ -70,6 +70,10 @@ class SimulationResult:
     #: (:func:`cbcp_sim.analysis.dose_slope.summary`, with the ``treated`` arm, the ``scale`` and ``adjusted_for``);
     #: each trial's slopes and true slope are in :attr:`replicates` (``dose_slope``).
     dose_slope: dict[str, Any] | None = None
+    #: With ``analysis.dose_response_models``: MCP-Mod of every trial (:func:`cbcp_sim.analysis.dose_response.summary`
+    #: with the ``models``, ``doses``, ``delta``, ``true_effects`` and ``true_curve``); per-trial results are in
+    #: :attr:`replicates` (``dose_response``).
+    dose_response: dict[str, Any] | None = None
 
     @property
     def primary(self) -> dict[str, Any]:
@@ -198,6 +202,8 @@ class SimulationResult:
             out["tipping_point"] = self.tipping_point
         if self.dose_slope is not None:
             out["dose_slope"] = self.dose_slope
+        if self.dose_response is not None:
+            out["dose_response"] = self.dose_response
         return out
 
     def __str__(self) -> str:
@@ -230,7 +236,7 @@ class SimulationResult:
         lines += (_familywise_lines(self.familywise, s.analysis.multiplicity, d.alpha)
                   + _operations_lines(self.operations) + _sequential_lines(self.sequential, self.comparisons[0])
                   + _bayes_lines(self.bayes, s, self.comparisons[0]) + _tipping_lines(self.tipping_point, s)
-                  + _dose_slope_lines(self.dose_slope, s))
+                  + _dose_slope_lines(self.dose_slope, s) + _dose_response_lines(self.dose_response, s))
         return "\n".join(lines)
 
 
@@ -453,6 +459,25 @@ def _dose_slope_lines(b: dict[str, Any] | None, s: Scenario) -> list[str]:
                      + (f"  failed {e['n_failed']}" if e["n_failed"] else ""))
     lines.append(f"    adjusted for {', '.join(b['adjusted_for'])}; power: a significant positive slope; no-effect "
                  "positive: the same in the trials without cell effect")
+    return lines
+
+
+def _dose_response_lines(b: dict[str, Any] | None, s: Scenario) -> list[str]:
+    if b is None:
+        return []
+    def num(x: float | None, f: str = ".3f") -> str:
+        return "n/a" if x is None else format(x, f)
+    doses = ", ".join(f"{x:g}" for x in b["doses"])
+    lines = [f"  MCP-Mod dose-response, ANCOVA at month {s.design.primary_visit:g}, doses {doses} x 10^7/kg, "
+             f"models {', '.join(b['models'])} (one-sided alpha {b['alpha']:g})",
+             f"    true effects {', '.join(f'{x:.2f}' for x in b['true_effects'])}; true curve there "
+             f"{', '.join(f'{x:.2f}' for x in b['true_curve'])}; true TD ({b['delta']:g} points) {num(b['true_td'])}",
+             f"    power {b['power']:.3f} (MCSE {b['power_mcse']:.4f}); type I error without effect {b['type1']:.4f} "
+             f"(MCSE {b['type1_mcse']:.4f})" + (f"; failed {b['n_failed']}" if b["n_failed"] else ""),
+             "    selected " + ", ".join(f"{k} {v:.3f}" for k, v in b["selection"].items()) + " (no rejection: "
+             f"{1 - sum(b['selection'].values()):.3f})",
+             f"    TD over {b['n_td']:,} trials: mean {num(b['td_mean'])}, bias {num(b['td_bias'])} (MCSE "
+             f"{num(b['td_bias_mcse'])}), RMSE {num(b['td_rmse'])}, within 25% of the true TD {num(b['td_within_25'])}"]
     return lines
 
 

@@ -46,6 +46,7 @@ import numpy as np
 
 from cbcp_sim.analysis import Estimates
 from cbcp_sim.analysis.arm_means import ArmMeans
+from cbcp_sim.analysis.dose_response import DoseResponses
 from cbcp_sim.analysis.dose_slope import DoseSlopes
 from cbcp_sim.analysis.tipping_point import DeltaAdjustment
 from cbcp_sim.errors import InputError, printable
@@ -70,7 +71,7 @@ _MEMBER = re.compile(r"(layout|meta|a\d+)\.npy")
 RESULTS_VERSION = 2
 #: Dataclasses stored field by field inside a chunk, by name.
 RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring, "ArmMeans": ArmMeans, "DeltaAdjustment": DeltaAdjustment,
-           "DoseSlopes": DoseSlopes}
+           "DoseSlopes": DoseSlopes, "DoseResponses": DoseResponses}
 
 
 #: What each chunk key computed in this process stands for (digest, seed, chunk, n_reps): embedded in the chunk

@@ -353,6 +353,17 @@ class Analysis:
         None, choice("linear", "log"), shown="'linear'",
         doc="analysis.dose_slope: the slope per 10^7 TNC/kg (linear) or per unit natural log of the dose (log).",
         source="convention (an Emax curve is closer to linear in log dose)")
+    dose_response_models: str | None = param(
+        None, text, shown="'' (off)",
+        doc="Dose designs (parallel; placebo or sham first, then arms of fixed doses per kg): the candidate models "
+            "of MCP-Mod in the dose-power syntax (e.g. 'emax:1,sigEmax:3:3,linear'), its multiple contrast test "
+            "on the ANCOVA of every arm at the primary visit, the model selected by gAIC and its target dose, "
+            "with power, type I error, selection probabilities and the TD's bias and RMSE. Empty: off.",
+        source="generalised MCP-Mod [Pinheiro 2014], [Bretz 2005] (docs/dose.md, Dose designs)")
+    dose_response_delta: float | None = param(
+        None, number(0.0, 100.0, lo_open=True), unit="GMFM-66 points", shown="1.5",
+        doc="analysis.dose_response_models: the effect over placebo that defines the target dose (TD).",
+        source="ASSUMPTION: about the GMFM-66 minimal clinically important difference ([Oeffinger 2008])")
     multiplicity: str = param(
         "holm", choice("none", "holm", "hochberg", "dunnett", "dunnett_separate"),
         doc="With more than one active arm, how each analysis's p-values over the arms are adjusted "

@@ -349,6 +349,7 @@ def _finish(s: Scenario) -> Scenario:
     _check_design(out)
     _check_tipping(out)
     _check_dose_slope(out)
+    _check_dose_response(out)
     _check_bayes(out)
     check_priors(out.assurance)
     _check_planning_paths(out)
@@ -497,6 +498,48 @@ def _check_dose_slope(s: Scenario) -> None:
                    "dose (arms.<name>.dose)")
     if why is not None:
         raise ScenarioError("analysis.dose_slope", f"the dose slope {why}")
+
+
+def dose_design(s: Scenario) -> tuple[float, ...] | str:
+    """The doses per kg (10^7 TNC/kg) of a dose design, placebo (0) first, or why ``s`` is not one: a parallel
+    design of at least three arms (children, the gmfm66 model), the first receiving no cells, every other one
+    product's cells at one fixed dose per arm (``arms.<name>.dose``, or population.allogeneic_dose with an
+    allogeneic source), distinct and increasing."""
+    d = s.design
+    if s.outcome.model != "gmfm66":
+        return f"needs doses per kg (outcome.model = 'gmfm66'), got {s.outcome.model!r}"
+    if d.kind != "parallel" or len(d.arms) < 3:
+        return f"needs a parallel design of placebo and at least two dose arms, got a {d.kind} design with " \
+               f"{len(d.arms)} arm(s)"
+    if s.regimens[0].doses:
+        return f"needs placebo or sham first, but arm {d.arms[0]!r} receives cells"
+    doses, courses = [0.0], set()
+    for name, regimen in zip(d.arms[1:], s.regimens[1:], strict=True):
+        if not regimen.doses:
+            return f"needs cells in every arm after the first, but arm {name!r} receives {regimen.kind}"
+        fixed = {x.dose if x.dose is not None else (s.population.allogeneic_dose
+                                                    if s.population.source == "allogeneic" else None)
+                 for x in regimen.doses}
+        if None in fixed or len(fixed) != 1:
+            return (f"needs one fixed dose per kg in arm {name!r} (arms.{name}.dose, or population.source = "
+                    "'allogeneic')")
+        doses.append(float(fixed.pop()))
+        courses.add(regimen.doses[0].course)
+    if len(courses) != 1:
+        return "needs one product and dose-response in every dose arm"
+    if any(b <= a for a, b in itertools.pairwise(doses)):
+        return f"needs distinct doses increasing with the arms, got {', '.join(f'{x:g}' for x in doses[1:])}"
+    return tuple(doses)
+
+
+def _check_dose_response(s: Scenario) -> None:
+    """``analysis.dose_response_models`` on a dose design (:func:`dose_design`); the models themselves are parsed
+    as a run starts (:func:`cbcp_sim.run.engine.point_tasks`: the scenario layer does not import the analyses)."""
+    if not s.analysis.dose_response_models:
+        return
+    why = dose_design(s)
+    if isinstance(why, str):
+        raise ScenarioError("analysis.dose_response_models", f"MCP-Mod {why}")
 
 
 #: Primary analyses whose estimate is not in points, which a prior in points cannot describe.

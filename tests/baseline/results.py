@@ -57,6 +57,9 @@ def key_outputs(name: str, effect: str | None) -> dict[str, Any]:
         out["dose_slope"] = {"true_slope": slope["true_slope"], **{
             name: {k: slope[name][k] for k in ("mean_estimate", "bias", "coverage", "power", "type1")}
             for name in ("unadjusted", "adjusted")}}
+    if result.dose_response is not None:
+        out["dose_response"] = {k: result.dose_response[k] for k in ("power", "type1", "selection", "true_td",
+                                                                     "td_mean", "td_bias", "td_rmse", "td_within_25")}
     return json.loads(json.dumps(out))  # as the stored file reads back (NaN kept, tuples as lists)
 
 
