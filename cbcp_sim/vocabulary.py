@@ -24,6 +24,11 @@ DELTA_ADJUSTED_ANALYSES = ("ancova", "mmrm")
 COVARIATES = ("age", "gmfcs", "dose")
 #: Gross Motor Function Classification System levels, I (mildest) to V.
 GMFCS_LEVELS = (1, 2, 3, 4, 5)
+#: The growth models ``cbcp-sim calibrate`` fits: stable limit (Rosenbaum et al. 2002), peak and decline for III-V
+#: (Hanna et al. 2009).
+GROWTH_MODELS = ("stable_limit", "peak_decline")
+#: The likelihoods it maximises: exact (adaptive Gauss-Hermite quadrature) or R nlme's Lindstrom-Bates approximation.
+GROWTH_METHODS = ("agq", "nlme")
 #: Age (years) to which the decline of GMFCS levels III-V is measured (Hanna et al. 2009: peak to age 21).
 DECLINE_END_AGE = 21.0
 #: Distribution of motor impairment over the body.

@@ -25,12 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from cbcp_sim.analysis.ancova import ArmDifferences
-from cbcp_sim.analysis.dose_fit import fit_model, target_dose
 from cbcp_sim.analysis.dose_models import Candidate
-from cbcp_sim.analysis.mcpmod import contrast_correlation, critical_value, optimal_contrasts, shapes
 
 
 @dataclass(frozen=True)
@@ -64,6 +61,10 @@ def analyse(diff: ArmDifferences, doses: np.ndarray, candidates: tuple[Candidate
     """``(reject, selected, td, failed)`` of each trial: the multiple contrast test at one-sided ``alpha``, and
     with ``fits`` the model class of smallest gAIC among those with a significant contrast and its target dose
     (``delta`` points over placebo), as DoseFinding's ``MCPMod(type = "general", selModel = "AIC")``."""
+    # MCP-Mod and scipy.optimize here, not at import: the engine and the store import this module for every run
+    from cbcp_sim.analysis.dose_fit import fit_model, target_dose
+    from cbcp_sim.analysis.mcpmod import contrast_correlation, critical_value, optimal_contrasts, shapes
+
     doses = np.asarray(doses, dtype=float)
     classes = tuple(dict.fromkeys(c.model for c in candidates))
     n_r = diff.estimate.shape[0]
@@ -107,6 +108,8 @@ def true_target_dose(response: Any, doses: np.ndarray, effects: np.ndarray, delt
     :func:`cbcp_sim.models.treatment.dose_response`), ``k`` fitted by least squares to the arms' true effects
     ``effects`` at their ``doses``; the TD is the smallest dose in ``(0, max dose]`` with ``k r(x) = delta`` (by
     root-finding; NaN if the curve does not reach delta there)."""
+    from scipy import optimize
+
     r = np.array([float(response(x)) for x in doses])
     k = float(r @ effects / (r @ r)) if (r @ r) > 0 else math.nan
     top = float(np.max(doses))

@@ -35,16 +35,13 @@ import numpy as np
 from scipy import optimize
 
 from cbcp_sim.analysis.registry import Registry
-from cbcp_sim.vocabulary import DECLINE_END_AGE
+from cbcp_sim.vocabulary import DECLINE_END_AGE, GROWTH_METHODS, GROWTH_MODELS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: The growth models fitted: stable limit (Rosenbaum 2002) and peak and decline for III-V (Hanna 2009).
-MODELS = ("stable_limit", "peak_decline")
-#: Likelihoods: ``agq`` the exact marginal likelihood (adaptive Gauss-Hermite quadrature); ``nlme`` the
-#: Lindstrom-Bates approximation R's nlme maximises (its alternating algorithm), for agreement with nlme.
-METHODS = ("agq", "nlme")
+#: The growth models fitted, and the likelihoods maximised (``agq`` exact, ``nlme`` as R's nlme).
+MODELS, METHODS = GROWTH_MODELS, GROWTH_METHODS
 #: GMFCS levels whose scores decline after a peak in the peak-and-decline model (Hanna 2009).
 DECLINING = (3, 4, 5)
 #: Their peak ages, years (Hanna et al. 2009, as the natural history's default ``peak_age``).
@@ -124,16 +121,6 @@ class GrowthFit:
 
     def level(self, gmfcs: int) -> LevelFit | None:
         return next((lv for lv in self.levels if lv.gmfcs == gmfcs), None)
-
-    def mean_curve(self, gmfcs: int, age: np.ndarray) -> np.ndarray:
-        """GMFM-66 of a typical child (random effects 0) of level ``gmfcs`` at ``age`` (years)."""
-        lv = self.level(gmfcs)
-        if lv is None:
-            raise ValueError(f"no children of GMFCS level {gmfcs} in the fit")
-        peak = lv.peak_age if lv.peak_age is not None else DECLINE_END_AGE
-        decline = lv.decline.value if lv.decline else 0.0
-        z, c = _design(np.asarray(age, float), math.exp(lv.log_rate.value), peak, decline, lv.peak_age is not None)
-        return lv.limit.value * z + c
 
     def simulate(self, registry: Registry, rng: np.random.Generator, n_sims: int = 1) -> np.ndarray:
         """Scores ``(n_sims, S)`` drawn from the fitted model for the registry's children at their ages: new

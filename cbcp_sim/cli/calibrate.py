@@ -11,10 +11,10 @@ import argparse
 import json
 import sys
 
-from cbcp_sim.analysis.growth_fit import METHODS, MODELS
 from cbcp_sim.analysis.registry import AGE_UNITS, DEFAULT_COLUMNS, ROLES
 from cbcp_sim.cli.options import option, plot_option
 from cbcp_sim.errors import InputError
+from cbcp_sim.vocabulary import GROWTH_METHODS, GROWTH_MODELS
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +35,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                help=f"the file's column for the {role} (default {default})")
     option(cal, "--age-unit", param="age_unit", choices=tuple(AGE_UNITS), default="years",
            help="unit of the age column (default years)")
-    option(cal, "--model", param="model", choices=MODELS, default=None,
+    option(cal, "--model", param="model", choices=GROWTH_MODELS, default=None,
            help="fit this model only (default: both, the one of lower AIC kept)")
-    option(cal, "--method", param="method", choices=METHODS, default="agq",
+    option(cal, "--method", param="method", choices=GROWTH_METHODS, default="agq",
            help="agq: exact likelihood by adaptive Gauss-Hermite quadrature (default); nlme: R nlme's "
                 "Lindstrom-Bates approximation, for agreement with nlme")
     option(cal, "--seed", param="seed", type=int, default=1, help="seed of the visual predictive check (default 1)")
