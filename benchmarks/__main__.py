@@ -57,8 +57,7 @@ from benchmarks.settings import (
 from benchmarks.timing import peak_rss_mib, repeat
 from cbcp_sim.analysis import growth_fit
 from cbcp_sim.analysis.registry import read_registry
-from cbcp_sim.explore import centiles
-from cbcp_sim.explore.calibration import calibrate
+from cbcp_sim.explore.calibration import calibrate, simulated_registry
 from cbcp_sim.models import layout, operations
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.planning.go_calibration import calibrate_go
@@ -263,13 +262,8 @@ def bayes_figures(sizes):
 def registry(children):
     """A registry of ``children`` untreated children of every GMFCS level (equal shares), first scored at 1-14
     years then yearly 4 times, simulated by the engine's natural history (seed 5)."""
-    rng = np.random.default_rng(5)
     nh = dataclasses.replace(cbcp_sim.load_scenario(SCENARIO).natural_history, trial_effect_per_year=0.0)
-    gmfcs, first = rng.integers(1, 6, children), rng.uniform(1.0, 14.0, children)
-    scores = centiles.cohort(nh, gmfcs, first, np.arange(5) * 12.0, rng).scores
-    return pd.DataFrame({"child": np.repeat(np.arange(children), 5),
-                         "age": (first[:, None] + np.arange(5)).ravel(),
-                         "gmfcs": np.repeat(gmfcs, 5), "gmfm66": scores.ravel()})
+    return simulated_registry(nh, children, 5, (0.2,) * 5, (1.0, 14.0), np.random.default_rng(5))
 
 
 def calibrate_figures(sizes):

@@ -89,27 +89,31 @@ def _chi_cdf(x: np.ndarray, r: int) -> np.ndarray:
     return special.gammainc(r / 2.0, np.square(np.maximum(x, 0.0)) / 2.0)
 
 
+def _ratio_cdf(reach: np.ndarray, r: int, df: np.ndarray) -> np.ndarray:
+    """``P(rho / S <= |reach|)`` ``(B, P)`` for ``rho ~ chi_r`` and ``S`` of ``df`` ``(B,)``: ``rho^2 / r / S^2`` is an
+    F variable (``rho^2`` chi-square where ``df`` is inf)."""
+    x = np.square(reach) / r
+    d = df[:, None]
+    return np.where(np.isposinf(d), special.gammainc(r / 2.0, x * r / 2.0),
+                    special.fdtr(r, np.where(np.isposinf(d), 1.0, d), x))
+
+
 def _equal(b: np.ndarray, df: np.ndarray, low: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Central rows with one bound ``b`` ``(B,)`` for every statistic and one correlation (critical values and
     adjusted p-values), from the largest ``g = max_k (L u)_k`` of each direction, found once: for ``b >= 0``,
-    ``P(rho <= S b / g)`` where ``g > 0`` (else 1); for ``b < 0``, ``P(rho >= S b / g)`` where ``g < 0`` (else 0);
-    ``rho^2 / r / S^2`` an F variable (``rho^2`` chi-square where ``df`` is inf)."""
+    ``P(rho <= S b / g)`` where ``g > 0`` (else 1); for ``b < 0``, ``P(rho >= S b / g)`` where ``g < 0`` (else 0)."""
     r = low.shape[-1]
     top = (low @ u.T).max(axis=0)                                      # (P,)
     steep = np.abs(top) > _RANK_TOL
-    x = np.square(b[:, None] / np.where(steep, top, 1.0)) / r         # (B, P)
-    d = df[:, None]
-    f = np.where(np.isposinf(d), special.gammainc(r / 2.0, x * r / 2.0),
-                 special.fdtr(r, np.where(np.isposinf(d), 1.0, d), x))
+    f = _ratio_cdf(b[:, None] / np.where(steep, top, 1.0), r, df)    # (B, P)
     above = b[:, None] >= 0.0
     p = np.where(above, np.where(steep & (top > 0), f, 1.0), np.where(steep & (top < 0), 1.0 - f, 0.0))
     return p.mean(axis=1)
 
 
 def _central(b: np.ndarray, delta: np.ndarray, df: np.ndarray, low: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Central rows: ``P(rho <= S min_k b_k / g_k)`` over the ``g_k = (L u)_k > 0``, ``rho^2 / r / S^2`` an F
-    variable (``rho^2`` chi-square where ``df`` is inf); a negative bound (an event that needs ``rho < 0`` when
-    ``g_k < 0``) is handled by the general rule."""
+    """Central rows: ``P(rho <= S min_k b_k / g_k)`` over the ``g_k = (L u)_k > 0``; a negative bound (an event
+    that needs ``rho < 0`` when ``g_k < 0``) is handled by the general rule."""
     if (b < 0).any():
         return _shifted(b, delta, df, low, u)
     r = low.shape[-1]
@@ -117,11 +121,7 @@ def _central(b: np.ndarray, delta: np.ndarray, df: np.ndarray, low: np.ndarray, 
     with np.errstate(divide="ignore", invalid="ignore"):
         reach = np.where(g > _RANK_TOL, b[:, :, None] / g, np.inf).min(axis=1)  # (B, P): rho* / S
     finite = np.isfinite(reach)
-    x = np.where(finite, np.square(reach) / r, 0.0)
-    d = df[:, None]
-    f = np.where(np.isposinf(d), special.gammainc(r / 2.0, x * r / 2.0),
-                 special.fdtr(r, np.where(np.isposinf(d), 1.0, d), x))
-    return np.where(finite, f, 1.0).mean(axis=1)
+    return np.where(finite, _ratio_cdf(np.where(finite, reach, 0.0), r, df), 1.0).mean(axis=1)
 
 
 def _shifted(b: np.ndarray, delta: np.ndarray, df: np.ndarray, low: np.ndarray, u: np.ndarray) -> np.ndarray:

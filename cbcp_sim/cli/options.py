@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import tomllib
-from collections.abc import Mapping
 from typing import Any
 
 from cbcp_sim.errors import InputError
 from cbcp_sim.run.settings import DEFAULT_REPS, DEFAULT_SEED, RunSettings
 from cbcp_sim.scenario import parse_value
-from cbcp_sim.scenario.schema import join_path, split_path
+from cbcp_sim.scenario.schema import join_path, leaves, split_path
 
 #: The defaults key under which each parser keeps its table ``{parameter: (option, dest, default)}``.
 TABLE = "parameter_options"
@@ -85,14 +84,7 @@ def _setting_file(path: str) -> list[tuple[str, Any]]:
         raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise argparse.ArgumentTypeError(f"{path} is not a readable TOML file: {' '.join(str(exc).split())}") from None
-
-    def leaves(table: Mapping[str, Any], keys: tuple[str, ...]) -> list[tuple[str, Any]]:
-        out = []
-        for key, value in table.items():
-            out += leaves(value, (*keys, key)) if isinstance(value, Mapping) else [(join_path([*keys, key]), value)]
-        return out
-
-    return leaves(raw, ())
+    return [(join_path(keys), value) for keys, value in leaves(raw)]
 
 
 def settings_option(parser: argparse.ArgumentParser, example: str) -> None:

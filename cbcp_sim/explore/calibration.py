@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING, Any
@@ -40,8 +40,9 @@ from cbcp_sim.analysis.growth_fit import (
 )
 from cbcp_sim.analysis.registry import Registry, read_registry
 from cbcp_sim.errors import SettingsError
+from cbcp_sim.explore.centiles import cohort
 from cbcp_sim.models import natural_history
-from cbcp_sim.scenario import NaturalHistory
+from cbcp_sim.scenario import MAX_LIMIT_LOGIT_SD, NaturalHistory
 from cbcp_sim.scenario.spec import inline_toml
 from cbcp_sim.vocabulary import DECLINE_END_AGE, GMFCS_LEVELS
 
@@ -55,8 +56,6 @@ JSON_FIELDS = ("model", "method", "levels", "sd_limit", "sd_limit_se", "sd_logra
                "notes", "source")
 #: Simulated registries in the visual predictive check.
 VPC_SIMULATIONS = 200
-#: Largest between-child SD of the limit the simulator takes, as a multiple of ``limit (1 - limit / 100)``.
-LIMIT_SD_FACTOR = 1.4
 
 
 @dataclass(frozen=True)
@@ -169,15 +168,31 @@ def calibrate(data: str | PathLike[str] | pd.DataFrame, *, columns: Mapping[str,
                        notes=tuple(notes), vpc=vpc, seed=seed)
 
 
+def simulated_registry(nh: NaturalHistory, n_children: int, visits: int, mix: Sequence[float],
+                       ages: tuple[float, float], rng: np.random.Generator) -> pd.DataFrame:
+    """A registry in the columns :func:`calibrate` reads (child, age, gmfcs, gmfm66), simulated by the natural
+    history ``nh``: ``n_children`` untreated children (numbered from 1) of GMFCS levels drawn with shares ``mix``
+    (I-V), first scored at an age uniform on ``ages`` (years), then yearly, ``visits`` scores each."""
+    import pandas as pd
+
+    gmfcs = rng.choice(len(GMFCS_LEVELS), n_children, p=mix) + 1
+    first = rng.uniform(*ages, n_children)
+    scores = cohort(nh, gmfcs, first, np.arange(visits) * 12.0, rng).scores
+    return pd.DataFrame({"child": np.repeat(np.arange(1, n_children + 1), visits),
+                         "age": (first[:, None] + np.arange(visits)).ravel(),
+                         "gmfcs": np.repeat(gmfcs, visits), "gmfm66": scores.ravel()})
+
+
 def natural_history_keys(f: GrowthFit) -> tuple[dict[str, Any], list[str]]:
     """The ``natural_history`` keys of fit ``f`` (levels not fitted keep the defaults), and notes on what had to
     be moved into the simulator's ranges."""
     nh = NaturalHistory()
     keys = {name: list(getattr(nh, name)) for name in ("limit", "age90", "limit_sd", "peak_age", "decline")}
     notes = []
-    fields = {fd.name: fd for fd in dataclasses.fields(NaturalHistory)}
 
-    def put(name: str, index: int | None, value: float, lo: float, hi: float, what: str) -> None:
+    def put(name: str, index: int | None, value: float, what: str) -> None:
+        """Key ``name`` (its ``index``-th value) set to ``value`` moved into the key's declared range."""
+        lo, hi = declared_range(name)
         kept = min(max(value, lo), hi)
         if kept != value:
             notes.append(f"{what} {value:.4g} is outside the simulator's range [{lo:g}, {hi:g}]: {kept:g} used")
@@ -186,38 +201,44 @@ def natural_history_keys(f: GrowthFit) -> tuple[dict[str, Any], list[str]]:
         else:
             keys[name][index] = round(kept, 4)
 
+    lowest, highest = declared_range("limit")
     for lv in f.levels:
         g = lv.gmfcs - 1
         median, spread = simulator_limit(lv.limit.value, f.sd_limit.value)
         mean, sd = natural_history.limit_moments(median, spread)
         if abs(mean - lv.limit.value) > 0.01 or abs(sd - f.sd_limit.value) > 0.01:
             notes.append(f"GMFCS {lv.gmfcs}: the simulator's limits cannot have mean {lv.limit.value:.2f} and SD "
-                         f"{f.sd_limit.value:.2f} inside 1-99; mean {float(mean):.2f} and SD {float(sd):.2f} used")
+                         f"{f.sd_limit.value:.2f} inside {lowest:g}-{highest:g}; mean {float(mean):.2f} and SD "
+                         f"{float(sd):.2f} used")
         keys["limit"][g], keys["limit_sd"][g] = round(median, 4), round(spread, 4)
-        put("age90", g, lv.age90.value, 0.1, 20.0, f"GMFCS {lv.gmfcs} age-90")
+        put("age90", g, lv.age90.value, f"GMFCS {lv.gmfcs} age-90")
         if lv.peak_age is not None:
             keys["peak_age"][g] = lv.peak_age
-            put("decline", g, lv.decline.value, 0.0, 100.0, f"GMFCS {lv.gmfcs} decline")
+            put("decline", g, lv.decline.value, f"GMFCS {lv.gmfcs} decline")
         else:
             keys["peak_age"][g], keys["decline"][g] = DECLINE_END_AGE, 0.0
-    put("rate_sd_log", None, f.sd_lograte.value, 0.0, 2.0, "SD of the log rate")
-    put("limit_rate_corr", None, f.corr.value, -0.99, 0.99, "limit-rate correlation")
+    put("rate_sd_log", None, f.sd_lograte.value, "SD of the log rate")
+    put("limit_rate_corr", None, f.corr.value, "limit-rate correlation")
     occasion = math.sqrt(max(f.residual_sd.value**2 - nh.sem**2, 0.0))
     if f.residual_sd.value < nh.sem:
         notes.append(f"residual SD {f.residual_sd.value:.3g} is below the SEM {nh.sem:g}: occasion_sd 0 used")
-    put("occasion_sd", None, occasion, 0.0, 20.0, "occasion SD")
+    put("occasion_sd", None, occasion, "occasion SD")
     missing = [lv for lv in GMFCS_LEVELS if f.level(lv) is None]
     if missing:
         notes.append(f"GMFCS {', '.join(map(str, missing))}: no children in the registry, defaults kept")
-    order = [fd for fd in fields if fd in keys]
-    return {name: keys[name] for name in order}, notes
+    return {fd.name: keys[fd.name] for fd in dataclasses.fields(NaturalHistory) if fd.name in keys}, notes
+
+
+def declared_range(name: str) -> tuple[float, float]:
+    """The range the scenario declares for ``natural_history.<name>`` (each value's, for a key per level)."""
+    return next(fd for fd in dataclasses.fields(NaturalHistory) if fd.name == name).metadata["check"].bounds
 
 
 def simulator_limit(mean: float, sd: float) -> tuple[float, float]:
     """The simulator's ``limit`` (median) and ``limit_sd`` whose logit-normal limits have this ``mean`` and ``sd``
     (points) over children, as the fit's normal random limit has; the nearest reachable pair where none has."""
     def cap(median: float) -> float:
-        return LIMIT_SD_FACTOR * median * (1.0 - median / 100.0)
+        return MAX_LIMIT_LOGIT_SD * median * (1.0 - median / 100.0)
 
     def misfit(x: np.ndarray) -> np.ndarray:
         m, s = natural_history.limit_moments(x[0], x[1] * cap(x[0]))
@@ -225,7 +246,8 @@ def simulator_limit(mean: float, sd: float) -> tuple[float, float]:
 
     start = np.clip(mean, 2.0, 98.0)
     guess = np.array([start, np.clip(sd / cap(start), 0.0, 1.0)])
-    x = optimize.least_squares(misfit, guess, bounds=([1.0, 0.0], [99.0, 1.0]), xtol=1e-12, ftol=1e-12).x
+    lowest, highest = declared_range("limit")
+    x = optimize.least_squares(misfit, guess, bounds=([lowest, 0.0], [highest, 1.0]), xtol=1e-12, ftol=1e-12).x
     return float(x[0]), float(x[1] * cap(x[0]))
 
 

@@ -75,6 +75,15 @@ def split_path(path: str) -> tuple[str, ...]:
         i += 1  # the dot
 
 
+def leaves(table: Mapping[str, Any], keys: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every value set in a nested table with the keys that lead to it, in the table's order: ``{"a": {"b": 1}}``
+    gives ``[(("a", "b"), 1)]``."""
+    out = []
+    for key, value in table.items():
+        out += leaves(value, (*keys, key)) if isinstance(value, Mapping) else [((*keys, key), value)]
+    return out
+
+
 def join_path(keys: Iterable[str]) -> str:
     """A dotted path of ``keys`` (the inverse of :func:`split_path`), a key quoted only where it must be (a dot,
     a quote, or spaces at its ends): ``arms.single dose.kind``, ``arms."v1.2".dose``."""
@@ -123,7 +132,8 @@ def _type_name(value: Any) -> str:
 
 def number(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False,
            hi_open: bool = False, allow_inf: bool = False) -> Check:
-    """A real number in [lo, hi] (open ends as asked); ``inf`` only where ``allow_inf``, beyond a finite ``hi`` too."""
+    """A real number in [lo, hi] (open ends as asked); ``inf`` only where ``allow_inf``, beyond a finite ``hi`` too.
+    The check carries ``bounds`` ``(lo, hi)`` (so does an :func:`array` of such numbers)."""
     interval = f"{'(' if lo_open else '['}{_fmt(lo)}, {_fmt(hi)}{')' if hi_open else ']'}"
     interval += ", or inf" if allow_inf and math.isfinite(hi) else ""
 
@@ -141,6 +151,7 @@ def number(lo: float = -math.inf, hi: float = math.inf, *, lo_open: bool = False
         return x
 
     check.allowed = f"number in {interval}"  # type: ignore[attr-defined]
+    check.bounds = (lo, hi)  # type: ignore[attr-defined]
     return check
 
 
@@ -239,6 +250,8 @@ def array(item: Check, *, length: int | None = None, min_length: int = 1,
         return out
 
     check.allowed = f"array of {size} ({getattr(item, 'allowed', 'values')})"  # type: ignore[attr-defined]
+    if hasattr(item, "bounds"):
+        check.bounds = item.bounds  # type: ignore[attr-defined]
     return check
 
 

@@ -36,6 +36,7 @@ from cbcp_sim.scenario.schema import (
     check_raw,
     describe,
     join_path,
+    leaves,
     optional_section,
     param,
     section,
@@ -726,22 +727,13 @@ def load_scenario(path: str | Path, overrides: Mapping[str, Any] | Iterable[tupl
     settings = tuple(overrides.items() if isinstance(overrides, Mapping) else overrides)
     scenario = scenario_from_dict(raw, settings)
     under = {name: _under_effect(raw, name, items, settings) for name, items in scenario.effects}
-    origin = Origin(file=str(path), file_paths=tuple(_leaf_paths(raw)), overrides=settings)
+    origin = Origin(file=str(path), file_paths=tuple(".".join(keys) for keys, _ in leaves(raw)), overrides=settings)
     if effect is None:
         return scenario._with_origin(origin)
     if effect not in under:
         raise hypotheses.unknown(scenario.effects, effect)
     values = dict(scenario.effects)[effect]
     return under[effect]._with_origin(dataclasses.replace(origin, effect=effect, effect_values=values))
-
-
-def _leaf_paths(raw: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted paths of every value set in a nested table (a table's own entries included, as ``a.b.key``)."""
-    out = []
-    for key, value in raw.items():
-        path = f"{prefix}{key}"
-        out += _leaf_paths(value, f"{path}.") if isinstance(value, Mapping) else [path]
-    return out
 
 
 def _under_effect(raw: Mapping[str, Any], name: str, items: tuple[tuple[str, Any], ...],
