@@ -1,8 +1,8 @@
 """Regenerate the generated parts of the docs: parameter tables and model figures.
 
-    python docs/build.py            # tables in README.md and the docs/ model pages
+    python docs/build.py            # tables in docs/scenarios.md (every key) and the docs/ model pages
     python docs/build.py --figures  # also the figures in docs/figures/ (about 15 s)
-    python docs/build.py --trials   # also the published trials' powers in README.md (about 2 minutes)
+    python docs/build.py --trials   # also the published trials' powers in docs/scenarios.md (about 2 minutes)
 
 tests/test_docs.py fails when a table is out of date.
 """
@@ -29,13 +29,16 @@ DESIGN_SECTIONS = ("design.", "dropout.", "analysis.", "outcome.")
 OPERATIONS_SECTIONS = ("operations.", "sequential.")
 #: Sections documented on the planning page.
 PLANNING_SECTIONS = ("assurance.", "sensitivity.")
-#: The published trials as scenarios, in the README's order, and the simulated trials behind its figures.
+#: The page that documents every scenario key and the published trials' powers.
+SCENARIOS_PAGE = "docs/scenarios.md"
+#: The published trials as scenarios, in that page's order, and the simulated trials behind its figures.
 TRIALS = ("lee2012_single_arm", "nguyen2017_bmmnc_two_doses", "pla_ucmsc_courses", "sun2017_duke_crossover",
           "royan_pooled_three_arm", "repeat_dose", "hybrid_control")
 TRIAL_REPS, TRIAL_SEED = 10_000, 1
-PAGES = (("README.md", ("",)), ("docs/natural_history.md", MODEL_SECTIONS), ("docs/treatment.md", TREATMENT_SECTIONS),
-         ("docs/designs.md", DESIGN_SECTIONS), ("docs/operations.md", OPERATIONS_SECTIONS),
-         ("docs/planning.md", PLANNING_SECTIONS), ("docs/bayes.md", ("bayes.",)))
+PAGES = ((SCENARIOS_PAGE, ("",)), ("docs/natural_history.md", MODEL_SECTIONS),
+         ("docs/treatment.md", TREATMENT_SECTIONS), ("docs/designs.md", DESIGN_SECTIONS),
+         ("docs/operations.md", OPERATIONS_SECTIONS), ("docs/planning.md", PLANNING_SECTIONS),
+         ("docs/bayes.md", ("bayes.",)))
 
 
 def table(prefixes: tuple[str, ...] = ("",)) -> str:
@@ -111,8 +114,8 @@ def main() -> None:
     page = ROOT / "docs" / "treatment.md"
     page.write_text(replace_block(page.read_text(), "presets", presets_table()))
     if args.trials:
-        readme = ROOT / "README.md"
-        readme.write_text(replace_block(readme.read_text(), "trials", trials_table()))
+        page = ROOT / SCENARIOS_PAGE
+        page.write_text(replace_block(page.read_text(), "trials", trials_table()))
     if args.figures:
         from cbcp_sim.explore.trajectories import trajectories
         from cbcp_sim.io import plots

@@ -1,6 +1,6 @@
 """The published trials as scenarios: each header states its sources, assumptions and effects, the effects hit the
-sizes the headers say they were tuned to, and the README's table of powers agrees with a fresh run (every scenario
-runs under each of its effects in test_scenario_files.py)."""
+sizes the headers say they were tuned to, and the table of powers in docs/scenarios.md agrees with a fresh run (every
+scenario runs under each of its effects in test_scenario_files.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ import pytest
 import cbcp_sim
 from cbcp_sim.scenario import load_scenario
 
-from .test_docs import README, _docs_builder
+from .test_docs import SCENARIOS_PAGE, _docs_builder
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 REPS, SEED = 1000, 1
-#: The published trials, in the README's order (docs/build.py).
+#: The published trials, in the order of docs/scenarios.md (docs/build.py).
 TRIALS = _docs_builder().TRIALS
 #: Effects tuned to a published size (scenario, effect, analysis, comparison) -> true effect at the primary visit,
 #: as each scenario's header states.
@@ -87,8 +87,8 @@ def test_planned_repeat_dose_uses_the_royan_ucb_mnc_effect_as_reported():
     assert single == pytest.approx(royan, rel=0.03)
 
 
-def _readme_cells(name: str) -> list[str]:
-    (line,) = [x for x in README.splitlines() if x.startswith(f"| `{name}.toml` |")]
+def _table_cells(name: str) -> list[str]:
+    (line,) = [x for x in SCENARIOS_PAGE.splitlines() if x.startswith(f"| `{name}.toml` |")]
     return [c.strip() for c in line.strip("|").split("|")]
 
 
@@ -96,14 +96,14 @@ def _by_arm(cell: str) -> dict[str, float]:
     return {arm: float(value) for arm, value in re.findall(r"(\S[^;]*?) (\d\.\d\d)(?:;|$)", cell)}
 
 
-def _agree(readme: float, fresh: float) -> bool:
-    """The README's figure (10,000 trials, to 2 decimals) within 4 MCSE of a 1,000-trial run, plus rounding."""
-    return abs(readme - fresh) <= 4.0 * math.sqrt(max(fresh * (1.0 - fresh), 1.0 / REPS) / REPS) + 0.005
+def _agree(shown: float, fresh: float) -> bool:
+    """The table's figure (10,000 trials, to 2 decimals) within 4 MCSE of a 1,000-trial run, plus rounding."""
+    return abs(shown - fresh) <= 4.0 * math.sqrt(max(fresh * (1.0 - fresh), 1.0 / REPS) / REPS) + 0.005
 
 
 @pytest.mark.parametrize("name", TRIALS)
-def test_readme_table_agrees_with_a_fresh_run(name):
-    cells = _readme_cells(name)
+def test_trials_table_agrees_with_a_fresh_run(name):
+    cells = _table_cells(name)
     assert cells[2] == load_scenario(SCENARIOS / f"{name}.toml").analysis.primary
     for column, effect, key in ((3, "reported", "power"), (4, "pooled", "power"), (5, "reported", "type1_error")):
         fresh = {r["comparison"].split(" vs ")[0]: r[key] for r in _rows(name, effect) if r["role"] == "primary"}

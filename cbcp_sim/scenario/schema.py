@@ -1,7 +1,7 @@
 """Scenario parameters declared once: default, check, unit, description and source.
 
 Each section of a scenario is a frozen dataclass whose fields are made with :func:`param`.
-Validation, the README's parameter table and printing all read the same declaration
+Validation, the parameter tables of the docs (docs/scenarios.md) and printing all read the same declaration
 (the rpact idea of one place per parameter). A check takes the raw TOML value and its
 dotted path and returns the typed value, or raises :class:`~cbcp_sim.errors.ScenarioError`
 naming the path and the allowed range.
