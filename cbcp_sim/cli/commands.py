@@ -12,6 +12,7 @@
   fitted to a registry, and its ``[natural_history]`` keys for ``--set-file``
 - ``cbcp-sim params [--markdown]``
 - ``cbcp-sim scenarios [--json]``: the bundled scenarios, which any command takes by name from any directory
+- ``cbcp-sim app [--host H] [--port P] [--no-browser]``: the local web app (needs ``pip install 'cbcp_sim[app]'``)
 - ``cbcp-sim --version``; ``cbcp-sim`` alone prints the usage and the commands
 
 Bad input (a scenario value, a file, an option) prints one line ``error: <field>: <what is allowed>``
@@ -34,6 +35,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from cbcp_sim import __version__
+from cbcp_sim.app import DEFAULT_HOST, DEFAULT_PORT
 from cbcp_sim.cli import analyze
 from cbcp_sim.cli import calibrate as cli_calibrate
 from cbcp_sim.cli import planning as cli_planning
@@ -164,6 +166,17 @@ def _parser() -> argparse.ArgumentParser:
     params.add_argument("--markdown", action="store_true", help="as a Markdown table")
     params.add_argument("--json", action="store_true", help="as one JSON list of rows")
     cli_planning.add_commands(sub)
+    app = sub.add_parser(
+        "app", help="a local web app: scenario, look, run, plan, export (needs pip install 'cbcp_sim[app]')",
+        description="Start the local web app (Shiny for Python) and open it in the browser: edit a bundled or "
+                    "uploaded scenario, look at its trajectories and natural history, run it with a progress bar, "
+                    "plan the sample size, and export the scenario, the command line, the results and the report. "
+                    "Stop it with Ctrl-C.")
+    option(app, "--host", param="host", default=DEFAULT_HOST,
+           help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
+    option(app, "--port", param="port", type=int, default=DEFAULT_PORT,
+           help=f"port to listen on (default {DEFAULT_PORT})")
+    app.add_argument("--no-browser", action="store_true", help="do not open the browser")
     return parser
 
 
@@ -309,6 +322,13 @@ def _trajectories(args: argparse.Namespace) -> int:
     if args.plot:
         plots.trajectories(tr, args.plot)
     print(json.dumps(json_safe(tr.to_json())) if args.json else trajectories.table(tr, scenario.design.visits))
+    return 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    from cbcp_sim.app import serve
+
+    serve(args.host, args.port, open_browser=not args.no_browser)
     return 0
 
 
@@ -472,7 +492,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return {"run": _run, "natural-history": _natural_history, "trajectories": _trajectories,
                 "analyze": analyze.handle, "calibrate": cli_calibrate.handle, "boundaries": _boundaries,
                 "timeline": _timeline, "trials": cli_trials.handle,
-                "params": _params, "scenarios": _scenarios, **cli_planning.HANDLERS}[args.command](args)
+                "params": _params, "scenarios": _scenarios, "app": _app, **cli_planning.HANDLERS}[args.command](args)
     except InputError as exc:
         print(f"error: {printable(str(as_option(exc, args)))}", file=sys.stderr)
         return EXIT_USAGE
