@@ -44,6 +44,7 @@ from benchmarks.settings import (
     FULL,
     LARGEST_MMRM_SECONDS,
     MMRM,
+    MMRM_AS_ANCOVA,
     NLME_FIT,
     PLAIN,
     QUICK,
@@ -157,7 +158,8 @@ def machine():
 
 def in_process_figures(sizes):
     """The default scenario in this process and as a whole ``cbcp-sim run`` process: wall times (s), the memory the
-    in-process run added (MiB), the CLI process's peak (MiB), jobs 1 and 2, and MMRM with its CPU times."""
+    in-process run added (MiB), the CLI process's peak (MiB), jobs 1 and 2, and MMRM with its CPU times and the
+    ANCOVA run of the MMRM's scenario."""
     ancova = cbcp_sim.load_scenario(SCENARIO, ANCOVA)
     before = peak_rss_mib()
     m = {"engine": in_process(ancova, sizes.reps, 1, sizes.runs)}
@@ -169,6 +171,7 @@ def in_process_figures(sizes):
     m["jobs1"] = in_process(ancova, sizes.jobs_reps, 1, sizes.jobs_runs)
     m["jobs2"] = in_process(ancova, sizes.jobs_reps, 2, sizes.jobs_runs)
     m["mmrm"], m["mmrm_cpu"] = with_cpu(cbcp_sim.load_scenario(SCENARIO, MMRM), sizes.reps, sizes.mmrm_runs)
+    m["mmrm_as_ancova"] = in_process(cbcp_sim.load_scenario(SCENARIO, MMRM_AS_ANCOVA), sizes.reps, 1, sizes.runs)
     return m
 
 

@@ -6,11 +6,14 @@ from statistics import median
 
 from benchmarks.settings import (
     ANALYSES,
+    MMRM_13_VISITS_BEFORE,
     PLAIN,
     SWEEP_GRID,
     TARGET_BAYES_OVERHEAD,
     TARGET_CALIBRATE_SECONDS,
+    TARGET_MMRM_13_SPEEDUP,
     TARGET_MMRM_MIB,
+    TARGET_MMRM_RATIO,
     TARGET_MMRM_SECONDS,
     TARGET_PROCESS_SECONDS,
     TARGET_SECONDS,
@@ -293,6 +296,8 @@ def targets_section(m, sizes):
     mmrm_peak = max(case["peak"] for case in mmrm_runs.values())
     sweep_s, sweep_mib = m["sweep"][2, "loky"][0], max(mib for _, mib in m["sweep"].values())
     engine_s, process_s, mmrm_s = median(m["engine"]), median(m["process"]), median(m["mmrm"])
+    mmrm_ratio = mmrm_s / median(m["mmrm_as_ancova"])
+    mmrm_13 = rate(m["visits"]["MMRM", len(VISITS[-1])])
     worst_bayes = {likelihood: max(bayes_overhead(t) for k, t in m["bayes"].items() if k.endswith(f"{likelihood} "
                                                                                                      "likelihood"))
                    for likelihood in ("normal", "Student-t")}
@@ -305,6 +310,11 @@ def targets_section(m, sizes):
                speedup >= TARGET_SPEEDUP),
         target(f"MMRM, 20% dropout, {reps:,} replicates, one core, simulation included < {TARGET_MMRM_SECONDS:.0f} s",
                f"{mmrm_s:.2f} s", mmrm_s < TARGET_MMRM_SECONDS),
+        target(f"MMRM run at most {TARGET_MMRM_RATIO:g}x the ANCOVA run of the same scenario (issue 25)",
+               f"{mmrm_ratio:.1f}x", mmrm_ratio <= TARGET_MMRM_RATIO),
+        target(f"MMRM at {len(VISITS[-1])} visits at least {TARGET_MMRM_13_SPEEDUP:g}x the {MMRM_13_VISITS_BEFORE} "
+               "trials/s of issue 25", f"{mmrm_13:.1f} trials/s ({mmrm_13 / MMRM_13_VISITS_BEFORE:.1f}x)",
+               mmrm_13 >= TARGET_MMRM_13_SPEEDUP * MMRM_13_VISITS_BEFORE),
         target(f"MMRM peak memory < {TARGET_MMRM_MIB / 1024:.0f} GiB for any number of replicates",
                f"{mmrm_peak:.0f} MiB at up to {max(mmrm_runs):,} replicates", mmrm_peak < TARGET_MMRM_MIB),
         target(f"40-point sweep x {sizes.sweep_reps:,} trials < {TARGET_SWEEP_SECONDS:.0f} s (2 cores, jobs=2)",

@@ -36,12 +36,12 @@ def ancova_arms(values: np.ndarray, observed: np.ndarray, arm: np.ndarray, visit
 
 @dataclass(frozen=True)
 class ArmDifferences:
-    """Each active arm's adjusted difference from control in one ANCOVA of every arm, with their joint covariance:
-    what a dose-response test of several dose arms takes (generalised MCP-Mod, [Pinheiro 2014])."""
+    """Each active arm's adjusted difference from control in one model of every arm (ANCOVA or MMRM), with their
+    joint covariance: what a dose-response test of several dose arms takes (generalised MCP-Mod, [Pinheiro 2014])."""
 
     estimate: np.ndarray    #: (R, K - 1) active arms minus control
     covariance: np.ndarray  #: (R, K - 1, K - 1)
-    df: np.ndarray          #: (R,) residual df, n - K - C - 1
+    df: np.ndarray          #: (R,) ANCOVA: residual df, n - K - C - 1; MMRM: Kenward and Roger's
 
 
 def ancova_differences(values: np.ndarray, observed: np.ndarray, arm: np.ndarray, visit: int, *, arms: int,

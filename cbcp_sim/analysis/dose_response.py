@@ -1,6 +1,7 @@
 """MCP-Mod as the dose-response analysis of simulated dose designs (``analysis.dose_response_models``): the
 generalised multiple contrast test, model selection by gAIC and the target dose of every simulated trial
-[Pinheiro 2014], on the ANCOVA of every arm at the primary visit (:func:`~cbcp_sim.analysis.ancova.ancova_differences`).
+[Pinheiro 2014], on the ANCOVA (:func:`~cbcp_sim.analysis.ancova.ancova_differences`) or the MMRM
+(:func:`~cbcp_sim.analysis.mmrm.mmrm_differences`) of every arm at the primary visit.
 
 Per-dose inputs from placebo-adjusted ones. The ANCOVA gives the active arms' differences from placebo ``d``
 ``(K - 1)`` and their covariance ``V``. The test takes per-dose estimates ``mu_hat = [0, d]`` and the ``K x K``

@@ -6,7 +6,8 @@ The model of the post-baseline visits ``t = 1..T`` of child ``i`` is
 
 with ``Sigma`` unstructured (``T (T + 1) / 2`` parameters): visit-by-arm and visit-by-baseline fixed
 effects, as R's ``mmrm(y ~ visit * arm + visit * baseline + us(visit | id))`` or
-``nlme::gls(..., correlation = corSymm(), weights = varIdent(~ 1 | visit), method = "REML")``.
+``nlme::gls(..., correlation = corSymm(), weights = varIdent(~ 1 | visit), method = "REML")``. With ``K`` arms
+(:func:`mmrm_differences`) ``arm_i`` is ``K - 1`` indicators, one ``d_t`` per active arm.
 A child contributes the visits it was seen at (monotone or intermittent missingness, valid under MAR).
 ``mmrm_baseline`` moves baseline: out of the model (``none``), or into the responses as visit 0 with the arm
 effect there fixed at zero (``response``: cLDA, [Liang & Zeger 2000]) or free (``response_unconstrained``).
@@ -21,10 +22,10 @@ only through sums over children sharing a missingness pattern ``p`` (``n_p``, ``
 Its gradient in ``Sigma`` is ``sum_p n_p W_p - W_p (R_p + K_p) W_p`` (``R_p`` the residual cross-products,
 ``K_p[a, b] = tr(C_ab S_p)``, ``C = M^-1``), and its observed Hessian has a closed form too
 (:func:`_hessian`), so each replicate is fitted from a few small matrices: Newton steps with step
-halving on the ``T (T + 1) / 2`` free elements of ``Sigma``, from a moment start, all replicates at
-once (those converged drop out). A coefficient fixed at zero (cLDA's arm at baseline) leaves ``M``:
-``C = N (N' M N)^-1 N'`` for the kept coefficients ``N`` replaces ``M^-1`` throughout, ``log|N' M N|`` replaces
-``log|M|``.
+halving on the ``T (T + 1) / 2`` free elements of ``Sigma``, from a moment start and a few EM steps, all
+replicates at once (those converged drop out); near the optimum a step reuses the last Hessian (a chord step).
+A coefficient fixed at zero (cLDA's arm at baseline) leaves ``M``: ``C = N (N' M N)^-1 N'`` for the kept
+coefficients ``N`` replaces ``M^-1`` throughout, ``log|N' M N|`` replaces ``log|M|``.
 
 The treatment contrast ``k'beta`` has the model-based variance ``v = k' C k`` (``mmrm_df = "satterthwaite"``:
 as ``mmrm`` with Satterthwaite, and ``gls``) or, with ``mmrm_df = "kenward_roger"``, Kenward and Roger's
@@ -37,7 +38,9 @@ elements of ``Sigma``, so ``R_kl = 0`` (``Sigma`` is linear in ``theta``: the "l
 ``A1 = A2 = g' W g / v^2``, so their df ``m`` is exactly ``2 / A2``, this df from the unadjusted ``v`` (not
 from ``Phi_A``), and their F scale ``lambda`` is 1. Checked against ``nlme::gls`` with exact Satterthwaite df
 (``tests/fixtures/mmrm``) and against an exact R implementation of Kenward-Roger that reproduces SAS on the
-``mmrm`` package's ``fev_data`` (``tests/fixtures/mmrm_kr``).
+``mmrm`` package's ``fev_data`` (``tests/fixtures/mmrm_kr``). Several contrasts ``L`` (the ``K - 1`` arms) have the
+covariance ``L Phi L'`` or ``L Phi_A L'`` and Kenward and Roger's df ``m`` for ``L`` (from ``A1``, ``A2``; not the
+normal approximation of [Pinheiro 2014], so small trials keep a t reference), checked there too.
 """
 
 from __future__ import annotations
@@ -47,15 +50,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cbcp_sim.analysis.ancova import ArmDifferences
 from cbcp_sim.analysis.inference import Estimates
 
 #: Newton steps at most, and the relative step in Sigma below which a replicate has converged (its
 #: error is then about the square of that, Newton's convergence being quadratic).
 MAX_STEPS = 50
-#: EM steps (each a REML score, no Hessian) between the moment start and Newton.
+#: EM steps (each a REML score, no Hessian) between the moment start and Newton, plus one per analysed visit beyond
+#: four: each brings Newton closer, and a Hessian costs ``O(T^6)`` to an EM step's ``O(T^3)``.
 EM_STEPS = 2
 TOLERANCE = 1e-6
-#: Bytes of the largest intermediate (the observed Hessian's Kronecker products, ``P T^4`` doubles per replicate)
+#: Relative distance from where a replicate's observed Hessian was computed within which its next Newton step reuses
+#: it (a chord step: it contracts the error by about that distance, for the cost of a score instead of a Hessian).
+CHORD = 1e-3
+#: Bytes of the largest intermediate (at most ``P T^4`` doubles per replicate: ``W B_k W`` per pattern and element)
 #: per batch of fits: replicates are fitted in batches under it, so memory stays bounded with many visits
 #: (each fit is independent of the others: batches agree with one batch of all to rounding).
 BATCH_BYTES = 64 * 2**20
@@ -78,7 +86,26 @@ def mmrm(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: i
     change the contrast. A replicate whose fit does not converge, or with fewer than two children of an arm
     seen at some analysed visit, gives NaN (counted as failed).
     """
-    return _fitted(values, observed, treated, visit, endpoint, covariates, mmrm_df, mmrm_baseline)[0]
+    return _estimates(_fitted(values, observed, treated, 2, visit, endpoint, covariates, mmrm_df, mmrm_baseline)[0])
+
+
+def mmrm_differences(values: np.ndarray, observed: np.ndarray, arm: np.ndarray, visit: int, *, arms: int,
+                     endpoint: str = "change", covariates: np.ndarray | None = None, mmrm_df: str = "kenward_roger",
+                     mmrm_baseline: str = "covariate") -> ArmDifferences:
+    """One MMRM of all ``arms`` arms (``arm``: each child's arm, control 0, ``(N,)`` or ``(R, N)``; a visit-by-arm
+    effect per active arm): each active arm minus control at ``visit`` and their joint covariance, model-based
+    ``L Phi L'`` or (``kenward_roger``) ``L Phi_A L'``, what generalised MCP-Mod takes [Pinheiro 2014].
+
+    ``df``: Kenward and Roger's denominator df ``m`` of the ``(arms - 1)``-dimensional contrast ``L`` (their
+    ``A1``, ``A2`` from the unadjusted ``Phi``, with either ``mmrm_df``; for two arms the one contrast's df of
+    :func:`mmrm`). Other arguments and failures as :func:`mmrm` (every arm needs two children at every visit).
+    """
+    return _fitted(values, observed, arm, arms, visit, endpoint, covariates, mmrm_df, mmrm_baseline)[0]
+
+
+def _estimates(diff: ArmDifferences) -> Estimates:
+    """The one contrast of a two-arm fit."""
+    return Estimates(diff.estimate[:, 0], np.sqrt(diff.covariance[:, 0, 0]), diff.df)
 
 
 def expected_residuals(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *,
@@ -89,7 +116,8 @@ def expected_residuals(values: np.ndarray, observed: np.ndarray, treated: np.nda
     ``visit`` score given the visits it was seen at, under the fitted model: ``Sigma_vo Sigma_oo^-1 e_o``, ``e_o``
     its residuals (score minus fitted mean) at those visits; ``(R, N)``, zero for other children and NaN in a
     replicate that failed. A child's expected ``visit`` score under MAR is its fitted mean plus this."""
-    est, model = _fitted(values, observed, treated, visit, endpoint, covariates, mmrm_df, mmrm_baseline)
+    diff, model = _fitted(values, observed, treated, 2, visit, endpoint, covariates, mmrm_df, mmrm_baseline)
+    est = _estimates(diff)
     out = np.zeros(observed.shape[:2])
     if model is None:
         return est, out * np.nan
@@ -110,19 +138,20 @@ def expected_residuals(values: np.ndarray, observed: np.ndarray, treated: np.nda
     return est, np.where(np.isfinite(est.estimate)[:, None], out, np.nan)  # beta is NaN there too
 
 
-def _fitted(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, endpoint: str,
+def _fitted(values: np.ndarray, observed: np.ndarray, arm: np.ndarray, arms: int, visit: int, endpoint: str,
             covariates: np.ndarray | None, mmrm_df: str,
-            mmrm_baseline: str) -> tuple[Estimates, tuple[np.ndarray, ...] | None]:
-    """:func:`mmrm`'s estimates and the fitted model: the responses and regressors as fitted (centred), where each
-    child was seen, and per replicate ``Sigma`` ``(R, T, T)`` and the coefficients ``(R, T, q)`` (NaN where the
-    replicate failed); None when no child is seen after baseline."""
+            mmrm_baseline: str) -> tuple[ArmDifferences, tuple[np.ndarray, ...] | None]:
+    """Each active arm minus control (``arm``: control 0, or a treated mask when ``arms`` is 2) and the fitted
+    model: the responses and regressors as fitted (centred), where each child was seen, and per replicate ``Sigma``
+    ``(R, T, T)`` and the coefficients ``(R, T, q)`` (NaN where the replicate failed); None when no child is seen
+    after baseline."""
     if mmrm_df not in DF_METHODS:
         raise ValueError(f"mmrm_df: expected one of {', '.join(DF_METHODS)}, got {mmrm_df!r}")
     if mmrm_baseline not in BASELINES:
         raise ValueError(f"mmrm_baseline: expected one of {', '.join(BASELINES)}, got {mmrm_baseline!r}")
     base = observed[..., 0]
-    treated = np.broadcast_to(treated, base.shape)
-    columns = [np.ones(base.shape), treated.astype(float)]
+    arm = np.broadcast_to(arm, base.shape)
+    columns = [np.ones(base.shape)] + [(arm == j).astype(float) for j in range(1, arms)]
     if mmrm_baseline == "covariate":
         columns.append(values[..., 0])
     if covariates is not None:
@@ -130,37 +159,40 @@ def _fitted(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit
     response = mmrm_baseline.startswith("response")
     first = 0 if response else 1  # the first response visit
     seen = observed[..., first:] & base[..., None]
-    R, T, q = len(seen), seen.shape[-1], len(columns)
+    R, T, q, J = len(seen), seen.shape[-1], len(columns), arms - 1
     free = np.ones((T, q), dtype=bool)
-    free[0, 1] = mmrm_baseline != "response"  # cLDA: no arm effect at baseline
-    contrast = np.zeros((T, q))
-    contrast[visit - first, 1] = 1.0
+    free[0, 1:arms] = mmrm_baseline != "response"  # cLDA: no arm effect at baseline
+    contrast = np.zeros((J, T, q))  # row j - 1: arm j at visit (minus arm j at baseline)
+    contrast[np.arange(J), visit - first, np.arange(1, arms)] = 1.0
     if mmrm_baseline == "response_unconstrained" and endpoint == "change":
-        contrast[0, 1] -= 1.0
-    y, x = _centred(np.where(seen, values[..., first:], 0.0), seen, np.stack(columns, axis=-1))
+        contrast[np.arange(J), 0, np.arange(1, arms)] -= 1.0
+    y, x = _centred(np.where(seen, values[..., first:], 0.0), seen, np.stack(columns, axis=-1), arms)
     sums = _Sums.of(y, seen, x, free.ravel())
-    out = Estimates(*(np.full(R, np.nan) for _ in range(3)))
+    out = ArmDifferences(np.full((R, J), np.nan), np.full((R, J, J), np.nan), np.full(R, np.nan))
     if sums is None:
         return out, None
     sigmas, betas = np.full((R, T, T), np.nan), np.full((R, T, q), np.nan)
-    arm_counts = np.stack([(seen & ~treated[..., None]).sum(axis=1), (seen & treated[..., None]).sum(axis=1)])
+    arm_counts = np.stack([(seen & (arm == j)[..., None]).sum(axis=1) for j in range(arms)])
     good = np.flatnonzero((arm_counts >= 2).all(axis=(0, 2)) & (sums.n.sum(axis=1) > T + q) & sums.full_rank())
     batch = max(1, BATCH_BYTES // (8 * len(sums.masks) * T ** 4))
     for start in range(0, good.size, batch):
         rows = good[start:start + batch]
         part = sums.take(rows)
         sigma, converged = _solve(part, _start(part))
-        estimate, se, df, beta = _contrast(part, sigma, contrast.ravel(), kenward_roger=mmrm_df == "kenward_roger")
-        ok = converged & np.isfinite(df) & (df > 0) & (se > 0)
-        for name, value in zip(("estimate", "se", "df"), (estimate, se, df), strict=True):
-            getattr(out, name)[rows] = np.where(ok, value, np.nan)
+        estimate, covariance, df, beta = _contrast(part, sigma, contrast.reshape(J, T * q),
+                                                   kenward_roger=mmrm_df == "kenward_roger")
+        variances = np.diagonal(covariance, axis1=1, axis2=2)
+        ok = converged & np.isfinite(df) & (df > 0) & (variances > 0).all(axis=1)
+        out.estimate[rows] = np.where(ok[:, None], estimate, np.nan)
+        out.covariance[rows] = np.where(ok[:, None, None], covariance, np.nan)
+        out.df[rows] = np.where(ok, df, np.nan)
         sigmas[rows], betas[rows] = sigma, beta
     return out, (y, x, seen, sigmas, betas)
 
 
-def _centred(y: np.ndarray, seen: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For precision, ``y`` ``(R, N, T)`` centred per visit and the covariates after the arm column of ``x``
-    ``(R, N, q)`` over the children in the fit (seen at some visit; the others' regressors zero): shifts the
+def _centred(y: np.ndarray, seen: np.ndarray, x: np.ndarray, arms: int) -> tuple[np.ndarray, np.ndarray]:
+    """For precision, ``y`` ``(R, N, T)`` centred per visit and the covariates after the ``arms - 1`` arm columns of
+    ``x`` ``(R, N, q)`` over the children in the fit (seen at some visit; the others' regressors zero): shifts the
     intercepts absorb, so the arm contrast does not change."""
     included = seen.any(axis=-1)
     seen_count = np.maximum(seen.sum(axis=1, keepdims=True), 1)
@@ -168,7 +200,7 @@ def _centred(y: np.ndarray, seen: np.ndarray, x: np.ndarray) -> tuple[np.ndarray
     weight = included[..., None]
     count = np.maximum(weight.sum(axis=1, keepdims=True), 1)
     x = x.copy()
-    x[..., 2:] -= (np.where(weight, x, 0.0).sum(axis=1, keepdims=True) / count)[..., 2:]
+    x[..., arms:] -= (np.where(weight, x, 0.0).sum(axis=1, keepdims=True) / count)[..., arms:]
     return y, np.where(weight, x, 0.0)
 
 
@@ -287,13 +319,13 @@ def _hessian(d: _Sums, s: dict[str, np.ndarray]) -> np.ndarray:
     """
     R, T, q = d.shape
     w, c = s["w"], s["c"]
-    flat, wbw, z, t3 = _shared_terms(d, s)
+    wbw, z, t3 = _shared_terms(d, s)
     e = w @ s["resid"] @ w                                       # T4: sum of e e' over the pattern
     f = d.Y - s["beta"][:, None] @ d.S                           # T5: sum of r x' over the pattern
-    hk = (wbw @ f[:, :, None]).sum(axis=1).reshape(R, flat.shape[0], T * q)
+    hk = (wbw @ f[:, :, None]).sum(axis=1).reshape(R, wbw.shape[2], T * q)
     t5 = hk @ c @ hk.swapaxes(1, 2)
     left = 2.0 * (z + e) - d.n[..., None, None] * w             # -(T1 - 2 T2) + 2 T4 share kron(., W_p)
-    h = flat @ _kron(left, w).sum(axis=1) @ flat.T - t3 - 2.0 * t5
+    h = _basis_sum(left, w) - t3 - 2.0 * t5
     return 0.5 * (h + np.swapaxes(h, 1, 2))
 
 
@@ -301,30 +333,37 @@ def _information(d: _Sums, s: dict[str, np.ndarray]) -> np.ndarray:
     """Expected Hessian ``(R, K, K)`` of -2 l_R, ``tr(P B_k P B_l) = T1 - 2 T2 + T3`` (twice the REML Fisher
     information): ``T1 = sum_p n_p tr(W B_k W B_l)``, ``T2 = sum_p tr(B_k W B_l W K_p W)``,
     ``T3 = tr(C D_k C D_l)`` with ``D_k = sum_p W B_k W (x) S_p``."""
-    flat, _, z, t3 = _shared_terms(d, s)
+    _, z, t3 = _shared_terms(d, s)
     w = s["w"]
-    h = flat @ _kron(d.n[..., None, None] * w - 2.0 * z, w).sum(axis=1) @ flat.T + t3
+    h = _basis_sum(d.n[..., None, None] * w - 2.0 * z, w) + t3
     return 0.5 * (h + np.swapaxes(h, 1, 2))
 
 
 def _shared_terms(d: _Sums, s: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """What both Hessians use: the basis as rows ``(K, T^2)``, ``W B_k W`` per pattern ``(R, P, K, T, T)``,
-    ``W K_p W`` and ``T3``."""
-    R, T, _ = d.shape
+    """What both Hessians use: ``W B_k W`` per pattern ``(R, P, K, T, T)``, ``W K_p W`` and ``T3``."""
+    R = d.shape[0]
     w, c = s["w"], s["c"]
-    basis = _basis(T)
-    wbw = w[:, :, None] @ basis @ w[:, :, None]
+    wbw = _wbw(w)
+    K = wbw.shape[2]
     cd = c[:, None] @ _kron_sum_k(wbw, d.S)
-    t3 = cd.reshape(R, len(basis), -1) @ np.swapaxes(cd, 2, 3).reshape(R, len(basis), -1).swapaxes(1, 2)
-    return basis.reshape(len(basis), T * T), wbw, w @ s["k"] @ w, t3
+    t3 = cd.reshape(R, K, -1) @ np.swapaxes(cd, 2, 3).reshape(R, K, -1).swapaxes(1, 2)
+    return wbw, w @ s["k"] @ w, t3
+
+
+def _wbw(w: np.ndarray) -> np.ndarray:
+    """``W B_k W`` ``(R, P, K, T, T)`` for ``W`` ``(R, P, T, T)``."""
+    return w[:, :, None] @ _basis(w.shape[-1]) @ w[:, :, None]
 
 
 def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Newton steps (Fisher scoring where the observed Hessian is not positive definite) with step
     halving, each on the replicates not yet converged; Sigma and a converged flag per replicate.
 
-    A replicate has converged when a full Newton step, at a positive definite observed Hessian, is at
-    most :data:`TOLERANCE` relative; one whose criterion is not finite, or that stalls, is not converged.
+    A replicate whose last full Newton step ended within :data:`CHORD` of its Hessian's point keeps that Hessian.
+    It has converged when a full step at a positive definite observed Hessian is at most :data:`TOLERANCE`
+    relative and, with a kept Hessian, at most ``TOLERANCE^2`` over the distance from that Hessian's point (the
+    error left is about the step times that distance, as a fresh Newton step's is about its square); one whose
+    criterion is not finite, or that stalls, is not converged.
     """
     R, T, _ = d.shape
     sigma = sigma.copy()
@@ -333,19 +372,23 @@ def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sub = d
     s = _score(sub, sigma)
     n = np.maximum(d.n.sum(axis=1), 1.0)[:, None, None]
-    for _ in range(EM_STEPS):  # REML EM steps (Laird, Lange & Stram 1987): cheap, monotone, keep Sigma
+    for _ in range(EM_STEPS + max(T - 4, 0)):  # REML EM steps (Laird, Lange & Stram 1987): cheap, monotone
         candidate = sigma - sigma @ s["grad"] @ sigma / n  # positive definite, and bring Newton close
         candidate = 0.5 * (candidate + np.swapaxes(candidate, 1, 2))
         sigma = np.where((_positive_definite(candidate) & np.isfinite(candidate).all(axis=(1, 2)))[:, None, None],
                          candidate, sigma)
         s = _score(sub, sigma)
+    stale, drift, last = np.zeros(R, dtype=bool), np.zeros(R), np.ones(R)  # keeps its Hessian; distance from
+    # that Hessian's point; the last step's size
+    h = newton = None
     for _ in range(MAX_STEPS):
         live = np.isfinite(s["f"]) & np.isfinite(s["grad"]).all(axis=(1, 2))
-        h = _hessian(sub, s)
-        newton = _positive_definite(h) & live
-        if not newton.all():  # Fisher scoring for the others
-            other = np.flatnonzero(~newton)
-            h[other] = _information(sub.take(other), {k: v[other] for k, v in s.items()})
+        renew = np.flatnonzero(~stale)
+        if renew.size == len(rows):
+            h, newton = _newton_hessian(sub, s, live)
+        elif renew.size:
+            h[renew], newton[renew] = _newton_hessian(sub.take(renew), {k: v[renew] for k, v in s.items()},
+                                                      live[renew])
         step = _step(h, _to_theta(s["grad"], derivative=True), live)
         theta = _to_theta(sigma[rows])
         accept = ~live
@@ -361,54 +404,107 @@ def _solve(d: _Sums, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if accept.all():
                 break
         sigma[rows] = new
-        small = np.abs(step).max(axis=1) <= TOLERANCE * np.abs(theta).max(axis=1)
-        done[rows] = full & newton & small
+        size = np.abs(step).max(axis=1) / np.abs(theta).max(axis=1)
+        drift = np.where(stale, drift, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a chord step's contraction, measured
+            rate = np.where(stale, size / last, 0.0)
+        done[rows] = full & newton & (size * np.maximum(size, np.maximum(drift, rate)) <= TOLERANCE**2)
+        drift, last = drift + size, size
+        stale = full & newton & (drift <= CHORD)
         finished = done[rows] | ~live
         if finished.all():
             break
         keep = ~finished
         rows, sub = rows[keep], sub.take(np.flatnonzero(keep))
+        h, newton, stale, drift, last = h[keep], newton[keep], stale[keep], drift[keep], last[keep]
         s = ({k: v[keep] for k, v in trial.items()} if halving == 0
              else _score(sub, sigma[rows]))  # every step full: the trial point is the new point
     return sigma, done
 
 
-def _contrast(d: _Sums, sigma: np.ndarray, k: np.ndarray, *, kenward_roger: bool) -> tuple[np.ndarray, ...]:
-    """Contrast ``k'beta`` (``k`` over the ``T q`` coefficients): estimate, SE (model-based, or Kenward-Roger's
-    adjusted), df (Satterthwaite's, which for one contrast are Kenward-Roger's too), and the coefficients
-    ``(R, T, q)``."""
+def _newton_hessian(d: _Sums, s: dict[str, np.ndarray], live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The observed Hessian, the expected one (Fisher scoring) where it is not positive definite, and where it is."""
+    h = _hessian(d, s)
+    newton = _positive_definite(h) & live
+    if not newton.all():
+        other = np.flatnonzero(~newton)
+        h[other] = _information(d.take(other), {k: v[other] for k, v in s.items()})
+    return h, newton
+
+
+def _contrast(d: _Sums, sigma: np.ndarray, contrasts: np.ndarray, *,
+              kenward_roger: bool) -> tuple[np.ndarray, ...]:
+    """Contrasts ``L beta`` (``L`` ``(J, T q)``): estimates ``(R, J)``, covariance ``(R, J, J)`` (model-based
+    ``L Phi L'``, or Kenward-Roger's ``L Phi_A L'``), df (for one contrast Satterthwaite's ``2 v^2 / (g' W g)``,
+    which are Kenward-Roger's too; for several Kenward and Roger's ``m``) and the coefficients ``(R, T, q)``."""
     R, T, q = d.shape
+    J = len(contrasts)
     s = _score(d, sigma)
     hessian = _hessian(d, s)
-    u = s["c"] @ k                                                  # Phi k
-    variance = u @ k
-    us = u.reshape(R, 1, T, q) @ d.S                                 # U S_p, (R, P, T, q)
-    quad = us @ u.reshape(R, 1, T, q).swapaxes(2, 3)                 # U S_p U'
-    z = s["w"] @ quad @ s["w"]
-    g = _to_theta(z.sum(axis=1), derivative=True)
+    u = [s["c"] @ k for k in contrasts]                              # Phi k
+    covariance = np.stack([np.stack([u[i] @ contrasts[j] for j in range(J)], axis=-1) for i in range(J)], axis=-2)
+    us = [ui.reshape(R, 1, T, q) @ d.S for ui in u]                  # U S_p, (R, P, T, q)
+    z = {(i, j): s["w"] @ (us[i] @ u[j].reshape(R, 1, T, q).swapaxes(2, 3)) @ s["w"]  # W U_i S_p U_j' W
+         for i in range(J) for j in range(i, J)}
+    g = np.stack([_to_theta((z[i, j] if i == j else 0.5 * (z[i, j] + np.swapaxes(z[i, j], -1, -2))).sum(axis=1),
+                            derivative=True) for i, j in z])         # d(L Phi L')_ij / dtheta, (pairs, R, K)
     with np.errstate(invalid="ignore", divide="ignore"):
         cov_theta = 2.0 * _inverse(hessian)                          # inverse observed REML information
-        df = 2.0 * variance**2 / (g[:, None, :] @ cov_theta @ g[..., None])[:, 0, 0]
+        if J == 1:
+            df = 2.0 * covariance[:, 0, 0]**2 / (g[0][:, None, :] @ cov_theta @ g[0][..., None])[:, 0, 0]
+        else:
+            df = _kenward_roger_df(covariance, _symmetric(g, z, J), cov_theta)
         if kenward_roger:
-            variance = variance + _kenward_roger(d, s, u, us, z, cov_theta)
-        return s["beta"].reshape(R, T * q) @ k, np.sqrt(variance), df, s["beta"]
+            covariance = covariance + _kenward_roger(d, s, us, z, cov_theta, J)
+        return s["beta"].reshape(R, T * q) @ contrasts.T, covariance, df, s["beta"]
 
 
-def _kenward_roger(d: _Sums, s: dict[str, np.ndarray], u: np.ndarray, us: np.ndarray, z: np.ndarray,
-                   cov_theta: np.ndarray) -> np.ndarray:
-    """``k' (Phi_A - Phi) k = 2 sum_kl W_kl (u' Q_kl u - u' P_k Phi P_l u)``, ``u = Phi k`` ([Kenward 1997]).
+def _symmetric(pairs: np.ndarray, keys: dict, J: int) -> np.ndarray:
+    """``(R, ..., J, J)`` from the values ``(pairs, R, ...)`` of the pairs ``i <= j`` (in ``keys``' order)."""
+    out = np.empty((*pairs.shape[1:], J, J))
+    for value, (i, j) in zip(pairs, keys, strict=True):
+        out[..., i, j] = out[..., j, i] = value
+    return out
+
+
+def _kenward_roger_df(v: np.ndarray, g: np.ndarray, cov_theta: np.ndarray) -> np.ndarray:
+    """Kenward and Roger's df ``m`` of a ``J``-dimensional contrast with covariance ``v`` ``(R, J, J)``, derivatives
+    ``g`` ``(R, K, J, J)`` in theta, ``W = cov_theta``: ``A1 = sum W_kl tr(V^-1 G_k) tr(V^-1 G_l)``,
+    ``A2 = sum W_kl tr(V^-1 G_k V^-1 G_l)`` and their section 4 (as ``pbkrtest::Lb_ddf``; ``2 / A2`` for one)."""
+    J = v.shape[-1]
+    vg = np.linalg.solve(v[:, None], g)                                          # V^-1 G_k
+    trace = np.trace(vg, axis1=2, axis2=3)
+    a1 = np.einsum("rk,rkl,rl->r", trace, cov_theta, trace)
+    a2 = np.einsum("rkl,rkab,rlba->r", cov_theta, vg, vg)
+    b = (a1 + 6.0 * a2) / (2.0 * J)
+    gamma = ((J + 1) * a1 - (J + 4) * a2) / ((J + 2) * a2)
+    den = 3.0 * J + 2.0 - 2.0 * gamma
+    c1, c2, c3 = gamma / den, (J - gamma) / den, (J + 2.0 - gamma) / den
+    e = 1.0 / (1.0 - a2 / J)
+    var = 2.0 / J * (1.0 + c1 * b) / (1.0 - c2 * b) ** 2 / (1.0 - c3 * b)
+    rho = var / (2.0 * e**2)
+    return 4.0 + (J + 2.0) / (J * rho - 1.0)
+
+
+def _kenward_roger(d: _Sums, s: dict[str, np.ndarray], us: list[np.ndarray], z: dict, cov_theta: np.ndarray,
+                   J: int) -> np.ndarray:
+    """``L (Phi_A - Phi) L'``, ``(R, J, J)``: ``2 sum_kl W_kl (u_i' Q_kl u_j - u_i' P_k Phi P_l u_j)``,
+    ``u_i = Phi L_i`` ([Kenward 1997]).
 
     ``P_k = -D_k``, ``Q_kl = sum_p W B_k W B_l W (x) S_p``; ``R_kl = 0`` (Sigma is linear in theta). So
-    ``u' Q_kl u = sum_p tr(B_k W B_l Z_p)`` with ``Z_p = W U S_p U' W``, and ``P_k u = -sum_p W B_k W U S_p``.
+    ``u_i' Q_kl u_j = sum_p tr(B_k W B_l Z_p)`` with ``Z_p = W U_i S_p U_j' W`` (symmetric in ``i, j`` once summed
+    with ``W_kl``), and ``P_k u_i = -sum_p W B_k W U_i S_p``.
     """
     R, T, q = d.shape
     w = s["w"]
-    basis = _basis(T)
-    flat = basis.reshape(len(basis), T * T)
-    quadratic = flat @ _kron(w, z).sum(axis=1) @ flat.T
-    pu = ((w[:, :, None] @ basis @ w[:, :, None]) @ us[:, :, None]).sum(axis=1).reshape(R, len(basis), T * q)
-    bias = pu @ s["c"] @ pu.swapaxes(1, 2)
-    return 2.0 * (cov_theta * (quadratic - bias)).sum(axis=(1, 2))
+    wbw = _wbw(w)
+    pu = [(wbw @ usi[:, :, None]).sum(axis=1).reshape(R, wbw.shape[2], T * q) for usi in us]
+    out = []
+    for i, j in z:
+        quadratic = _basis_sum(w, z[i, j])
+        bias = pu[i] @ s["c"] @ pu[j].swapaxes(1, 2)
+        out.append(2.0 * (cov_theta * (quadratic - bias)).sum(axis=(1, 2)))
+    return _symmetric(np.stack(out), z, J)
 
 
 def _to_theta(matrix: np.ndarray, *, derivative: bool = False) -> np.ndarray:
@@ -454,11 +550,19 @@ def _inverse(a: np.ndarray) -> np.ndarray:
         return out
 
 
-def _kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Kronecker products of stacked matrices: ``(..., m, n)`` and ``(..., p, q)`` give ``(..., m p, n q)``."""
-    *lead, m, n = a.shape
-    p, q = b.shape[-2:]
-    return (a[..., :, None, :, None] * b[..., None, :, None, :]).reshape(*lead, m * p, n * q)
+def _basis_sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``vec(B_k)' (sum_p A_p (x) B_p) vec(B_l)`` ``(R, K, K)`` for ``A``, ``B`` ``(R, P, T, T)`` and the basis
+    :func:`_basis`, without the Kronecker products: ``M = sum_p vec(A_p) vec(B_p)'`` holds every product
+    ``A_p[i, m] B_p[j, n]`` summed over ``p``, and each ``B_k`` has its ones at ``(i, j)`` and ``(j, i)``."""
+    R, P, T, _ = a.shape
+    m = np.swapaxes(a.reshape(R, P, T * T), 1, 2) @ b.reshape(R, P, T * T)   # m[i T + m, j T + n]
+    i, j = np.triu_indices(T)
+    ends = ((i, j, 1.0), (j, i, (i != j).astype(float)))  # the second one of an off-diagonal element only
+    out = np.zeros((R, len(i), len(i)))
+    for row, col, weight in ends:
+        for row2, col2, weight2 in ends:
+            out += np.outer(weight, weight2) * m[:, row[:, None] * T + row2, col[:, None] * T + col2]
+    return out
 
 
 def _kron_sum(w: np.ndarray, s: np.ndarray) -> np.ndarray:

@@ -42,6 +42,7 @@ from cbcp_sim.analysis.ancova import ancova_differences
 from cbcp_sim.analysis.arm_means import ArmMeans, arm_means
 from cbcp_sim.analysis.dose_models import parse_candidates
 from cbcp_sim.analysis.metrics import familywise, operating_characteristics, rate
+from cbcp_sim.analysis.mmrm import mmrm_differences
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
 from cbcp_sim.errors import SettingsError
 from cbcp_sim.models import operations, treatment, trial
@@ -138,14 +139,18 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
 
 def _dose_responses(scenario: Scenario, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
                     arm: np.ndarray, covariates: np.ndarray | None) -> dose_response.DoseResponses:
-    """MCP-Mod (:func:`cbcp_sim.analysis.dose_response.analyse`) on the ANCOVA of every arm at the primary visit
-    (baseline and the analysis covariates), in the trials with and without the cell effect."""
+    """MCP-Mod (:func:`cbcp_sim.analysis.dose_response.analyse`) on the MMRM (``analysis.primary = "mmrm"``) or
+    else the ANCOVA of every arm at the primary visit (baseline and the analysis covariates), in the trials with and
+    without the cell effect."""
     a, d = scenario.analysis, scenario.design
     doses = np.asarray(spec.dose_design(scenario))
     cands = parse_candidates(a.dose_response_models, "analysis.dose_response_models")
     out = {}
     for p, (values, observed) in passes.items():
-        diff = ancova_differences(values, observed, arm, data.primary, arms=len(d.arms), covariates=covariates)
+        diff = (mmrm_differences(values, observed, arm, data.primary, arms=len(d.arms), endpoint=a.endpoint,
+                                 covariates=covariates, mmrm_df=a.mmrm_df, mmrm_baseline=a.mmrm_baseline)
+                if a.primary == "mmrm" else
+                ancova_differences(values, observed, arm, data.primary, arms=len(d.arms), covariates=covariates))
         out[p] = dose_response.analyse(diff, doses, cands, d.alpha / d.sides, a.dose_response_delta or 1.5)
     return dose_response.DoseResponses(reject=out["alt"][0], selected=out["alt"][1], td=out["alt"][2],
                                        null_reject=out["null"][0], null_selected=out["null"][1],

@@ -468,7 +468,8 @@ def _dose_response_lines(b: dict[str, Any] | None, s: Scenario) -> list[str]:
     def num(x: float | None, f: str = ".3f") -> str:
         return "n/a" if x is None else format(x, f)
     doses = ", ".join(f"{x:g}" for x in b["doses"])
-    lines = [f"  MCP-Mod dose-response, ANCOVA at month {s.design.primary_visit:g}, doses {doses} x 10^7/kg, "
+    fit = "MMRM" if s.analysis.primary == "mmrm" else "ANCOVA"
+    lines = [f"  MCP-Mod dose-response, {fit} at month {s.design.primary_visit:g}, doses {doses} x 10^7/kg, "
              f"models {', '.join(b['models'])} (one-sided alpha {b['alpha']:g})",
              f"    true effects {', '.join(f'{x:.2f}' for x in b['true_effects'])}; true curve there "
              f"{', '.join(f'{x:.2f}' for x in b['true_curve'])}; true TD ({b['delta']:g} points) {num(b['true_td'])}",

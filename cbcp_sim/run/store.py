@@ -67,8 +67,9 @@ MAX_CHUNK_BYTES = 1 << 30
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _MEMBER = re.compile(r"(layout|meta|a\d+)\.npy")
 #: Part of every chunk's name and every manifest: raise it when a change to the models or analyses changes
-#: results, so no run resumes from chunks that older code computed.
-RESULTS_VERSION = 2
+#: results, so no run resumes from chunks that older code computed. 3: the MMRM fit reuses a Hessian near its optimum
+#: (chord steps) and sums its Kronecker terms in one product, which moves MMRM estimates and SEs at rounding level.
+RESULTS_VERSION = 3
 #: Dataclasses stored field by field inside a chunk, by name.
 RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring, "ArmMeans": ArmMeans, "DeltaAdjustment": DeltaAdjustment,
            "DoseSlopes": DoseSlopes, "DoseResponses": DoseResponses}
