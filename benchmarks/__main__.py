@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime
+import json
 import math
 import os
 import platform
@@ -33,7 +34,7 @@ import scipy
 import statsmodels
 
 import cbcp_sim
-from benchmarks import baselines, report
+from benchmarks import baselines, floor, report
 from benchmarks.fresh import fresh
 from benchmarks.settings import (
     ANALYSES,
@@ -55,7 +56,7 @@ from benchmarks.settings import (
     SWEEP_GRID,
     VISITS,
 )
-from benchmarks.timing import peak_rss_mib, repeat
+from benchmarks.timing import alternating, peak_rss_mib, repeat
 from cbcp_sim.analysis import growth_fit
 from cbcp_sim.analysis.registry import read_registry
 from cbcp_sim.explore.calibration import calibrate, simulated_registry
@@ -66,6 +67,9 @@ from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario.boundaries import boundaries
 
 README = Path(__file__).with_name("README.md")
+#: The environment of the processes timed whole: as a user's, whose installed package has its bytecode cached
+#: (``PYTHONDONTWRITEBYTECODE`` would have every run compile the package again).
+PROCESS_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 START, END = "<!-- figures:start -->", "<!-- figures:end -->"
 #: Run in a fresh interpreter: the command argv[1:]; prints its ru_maxrss (KiB).
 PEAK_OF = """
@@ -102,14 +106,16 @@ def run_command(reps, *args):
 
 def whole_process(command, runs):
     """Wall times of the ``command`` process (for ``cbcp-sim run``: interpreter start, imports, run, printing)."""
-    return repeat(lambda: subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL), runs)
+    return repeat(lambda: subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, env=PROCESS_ENV),
+                  runs)
 
 
 def process_peak_mib(command):
     """Peak resident memory of one run of ``command``, started from a small interpreter: on Linux a child's
     ``ru_maxrss`` starts from its parent's resident size at the fork, which here would be this process's."""
     wrapper = [sys.executable, "-c", PEAK_OF, *command]
-    return int(subprocess.run(wrapper, cwd=ROOT, check=True, capture_output=True, text=True).stdout) / 1024
+    return int(subprocess.run(wrapper, cwd=ROOT, check=True, capture_output=True, text=True, env=PROCESS_ENV).stdout
+               ) / 1024
 
 
 def sweep_run(tmp, reps, jobs, backend="loky"):
@@ -157,15 +163,26 @@ def machine():
 
 
 def in_process_figures(sizes):
-    """The default scenario in this process and as a whole ``cbcp-sim run`` process: wall times (s), the memory the
-    in-process run added (MiB), the CLI process's peak (MiB), jobs 1 and 2, and MMRM with its CPU times and the
+    """The default scenario in this process and as a whole ``cbcp-sim run`` process, each in turn with the numpy
+    floor of the same work (:mod:`benchmarks.floor`, in this process and as a process): wall times (s), the memory
+    the in-process run added (MiB), the CLI process's peak (MiB), jobs 1 and 2, and MMRM with its CPU times and the
     ANCOVA run of the MMRM's scenario."""
     ancova = cbcp_sim.load_scenario(SCENARIO, ANCOVA)
+    model = floor.model(ancova)
+
+    def engine():
+        cbcp_sim.simulate(ancova, reps=sizes.reps, seed=SEED, jobs=1)
+
     before = peak_rss_mib()
-    m = {"engine": in_process(ancova, sizes.reps, 1, sizes.runs)}
-    m["engine_rss"] = peak_rss_mib() - before
+    engine()  # alone first: the memory it adds is the engine's
+    m = {"engine_rss": peak_rss_mib() - before}
+    m.update(alternating({"engine": engine, "floor": lambda: floor.run(model, sizes.reps)}, sizes.runs))
     ancova_command = run_command(sizes.reps, "--set", "analysis.secondary=[]")
-    m["process"] = whole_process(ancova_command, sizes.runs)
+    commands = {"process": ancova_command,
+                "floor_process": [sys.executable, "-m", "benchmarks.floor", str(sizes.reps), json.dumps(model)]}
+    m.update(alternating({k: lambda c=c: subprocess.run(c, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+                                                        env=PROCESS_ENV)
+                          for k, c in commands.items()}, sizes.runs))
     m["process_rss"] = process_peak_mib(ancova_command)
     m["process_default"] = whole_process(run_command(sizes.reps), sizes.runs)
     m["jobs1"] = in_process(ancova, sizes.jobs_reps, 1, sizes.jobs_runs)

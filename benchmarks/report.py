@@ -11,11 +11,14 @@ from benchmarks.settings import (
     SWEEP_GRID,
     TARGET_BAYES_OVERHEAD,
     TARGET_CALIBRATE_SECONDS,
+    TARGET_FLOOR_PROCESS_RATIO,
+    TARGET_FLOOR_RATIO,
     TARGET_MMRM_13_SPEEDUP,
     TARGET_MMRM_MIB,
     TARGET_MMRM_RATIO,
     TARGET_MMRM_SECONDS,
     TARGET_PROCESS_SECONDS,
+    TARGET_SCIPY_RATIO,
     TARGET_SECONDS,
     TARGET_SPEEDUP,
     TARGET_SWEEP_MIB,
@@ -74,8 +77,13 @@ def in_process_section(m, sizes):
         "| measurement | best | median | note |", "|---|---|---|---|",
         timed(f"`simulate()`, default scenario, ANCOVA only, {reps:,} replicates, jobs=1", m["engine"],
               f"{reps / engine_s:,.0f} replicates/s; peak memory +{m['engine_rss']:.0f} MiB"),
+        timed("numpy floor of the same simulation and ANCOVA (`benchmarks/floor.py`), taken in turn with the above",
+              m["floor"], f"the engine takes {fold(engine_s / median(m['floor']))} its time (medians)"),
         timed("`cbcp-sim run --set 'analysis.secondary=[]'` process", m["process"],
               f"peak RSS {m['process_rss']:.0f} MiB"),
+        timed("`python -m benchmarks.floor` process (numpy alone), taken in turn with the above", m["floor_process"],
+              f"the `cbcp-sim run` process takes {fold(median(m['process']) / median(m['floor_process']))} its "
+              "time (medians)"),
         timed("`cbcp-sim run` process (default: ANCOVA + t-test)", m["process_default"]),
         timed(f"`simulate()`, {sizes.jobs_reps:,} replicates, jobs=1", m["jobs1"]),
         timed(f"`simulate()`, {sizes.jobs_reps:,} replicates, jobs=2", m["jobs2"],
@@ -298,6 +306,8 @@ def targets_section(m, sizes):
     engine_s, process_s, mmrm_s = median(m["engine"]), median(m["process"]), median(m["mmrm"])
     mmrm_ratio = mmrm_s / median(m["mmrm_as_ancova"])
     mmrm_13 = rate(m["visits"]["MMRM", len(VISITS[-1])])
+    floor_s, floor_process_s = median(m["floor"]), median(m["floor_process"])
+    scipy_ratio = rate(m["plain"]) / rate(m["scipy"])
     worst_bayes = {likelihood: max(bayes_overhead(t) for k, t in m["bayes"].items() if k.endswith(f"{likelihood} "
                                                                                                      "likelihood"))
                    for likelihood in ("normal", "Student-t")}
@@ -308,6 +318,12 @@ def targets_section(m, sizes):
                process_s < TARGET_PROCESS_SECONDS),
         target(f"at least {TARGET_SPEEDUP:.0f}x the trials per second of the OLS loop", f"{speedup:.0f}x",
                speedup >= TARGET_SPEEDUP),
+        target(f"`simulate()` at most {TARGET_FLOOR_RATIO:.0f}x its numpy floor (default scenario, ANCOVA)",
+               fold(engine_s / floor_s), engine_s / floor_s <= TARGET_FLOOR_RATIO),
+        target(f"`cbcp-sim run` process at most {TARGET_FLOOR_PROCESS_RATIO}x the floor's process",
+               fold(process_s / floor_process_s), process_s / floor_process_s <= TARGET_FLOOR_PROCESS_RATIO),
+        target(f"plain t-test at least {TARGET_SCIPY_RATIO:.0f}x the trials per second of `scipy.stats.power`",
+               fold(scipy_ratio), scipy_ratio >= TARGET_SCIPY_RATIO),
         target(f"MMRM, 20% dropout, {reps:,} replicates, one core, simulation included < {TARGET_MMRM_SECONDS:.0f} s",
                f"{mmrm_s:.2f} s", mmrm_s < TARGET_MMRM_SECONDS),
         target(f"MMRM run at most {TARGET_MMRM_RATIO:g}x the ANCOVA run of the same scenario (issue 25)",

@@ -53,6 +53,10 @@ TARGET_MMRM_SECONDS, TARGET_MMRM_MIB = 5.0, 2048.0
 TARGET_MMRM_RATIO = 4.0
 MMRM_13_VISITS_BEFORE, TARGET_MMRM_13_SPEEDUP = 21.8, 5.0
 TARGET_SWEEP_SECONDS, TARGET_SWEEP_MIB = 60.0, 2048.0
+#: Issue 25: the default scenario (ANCOVA, ``Sizes.reps`` trials) at most this many times its numpy floor
+#: (benchmarks/floor.py) in process, and the whole ``cbcp-sim run`` process at most so many times the floor's process;
+#: the plain model's t-test at least this many times the trials per second of ``scipy.stats.power``.
+TARGET_FLOOR_RATIO, TARGET_FLOOR_PROCESS_RATIO, TARGET_SCIPY_RATIO = 2.0, 1.5, 2.0
 
 
 @dataclass(frozen=True)

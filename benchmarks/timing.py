@@ -17,6 +17,20 @@ def repeat(fn, runs):
     return times
 
 
+def alternating(fns, runs):
+    """Wall times in seconds of ``runs`` calls of each of ``fns`` (by name), taken in turn after one untimed
+    warm-up call of each, so that the machine's drift hits all of them alike."""
+    for fn in fns.values():
+        fn()
+    times = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def budgeted(fn, runs, budget):
     """Wall times in seconds of calls of ``fn`` within a time budget (s).
 

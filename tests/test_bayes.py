@@ -297,12 +297,12 @@ def test_predictive_futility_stops_trials_as_a_no_go():
 
 def test_a_run_without_bayes_loads_no_posterior_code():
     """The command starts fast: a run of a scenario without [bayes] imports neither the Bayesian modules nor
-    scipy.stats (0.4 s of start-up); one with it does."""
+    scipy.stats (0.4 s of start-up) nor scipy.linalg (a tenth of a second); one with it does."""
     code = ("import sys, cbcp_sim; cbcp_sim.simulate(cbcp_sim.load_scenario({!r}), reps=20, jobs=1); "
-            "print([m for m in ('cbcp_sim.run.bayes', 'cbcp_sim.analysis.decisions', 'scipy.stats') "
+            "print([m for m in ('cbcp_sim.run.bayes', 'cbcp_sim.analysis.decisions', 'scipy.stats', 'scipy.linalg') "
             "if m in sys.modules])")
     for path, expected in ((DEFAULT, "[]"), (HYBRID, "['cbcp_sim.run.bayes', 'cbcp_sim.analysis.decisions', "
-                                                     "'scipy.stats']")):
+                                                     "'scipy.stats', 'scipy.linalg']")):
         done = subprocess.run([sys.executable, "-c", code.format(str(path))], capture_output=True, text=True,
                               timeout=120, check=True)
         assert done.stdout.strip() == expected

@@ -62,7 +62,8 @@ def infer(est: Estimates, *, alpha: float, sides: int) -> Inference:
         own = est.p_two if sides == 2 else est.p_upper
         if own is not None:
             p = np.asarray(own, dtype=float)
-        q = special.stdtrit(est.df, 1.0 - alpha / sides)
+        df, at = np.unique(est.df, return_inverse=True)  # the quantile once per df: few distinct
+        q = special.stdtrit(df, 1.0 - alpha / sides)[at.reshape(est.df.shape)]
         half = q * est.se
     nan = np.where(failed, np.nan, 1.0)
     return Inference(statistic=t * nan, p=p * nan, reject=~failed & (p < alpha),

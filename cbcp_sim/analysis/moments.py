@@ -45,16 +45,22 @@ def group_moments(columns: dict[str, np.ndarray], mask: np.ndarray, arms: tuple[
     disjoint masks, all ``(N,)`` or all ``(R, N)``, control first.
 
     Each column is first centred on its masked mean per replicate, so sums of squares stay exact
-    whatever the level of the scores.
+    whatever the level of the scores. Where every child is observed, a C-ordered column is not masked (the same
+    numbers: its sums run in the same order as those of the masked copy).
     """
     w = mask.astype(float)
+    full = bool(mask.all())
     n = _by_arm(w, arms)
     total = n.sum(axis=1)
     centred = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, y in columns.items():
-            y = np.where(mask, y, 0.0)
-            centred[name] = (y - ((y.sum(axis=1) / total)[:, None])) * w
+            if not (full and y.flags.c_contiguous):
+                y = np.where(mask, y, 0.0)
+            c = y - (y.sum(axis=1) / total)[:, None]
+            if not full:
+                c *= w
+            centred[name] = c
     sums = {k: _split(_by_arm(v, arms)) for k, v in centred.items()}
     names = list(columns)
     products = {a + b: _split(_by_arm(centred[a] * centred[b], arms))

@@ -5,6 +5,7 @@ p-values and statistics are ``(R, m)``: replicates by comparisons (active arm vs
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,11 +14,22 @@ from scipy import special
 #: Largest quadrature array built at once (bytes): with its temporaries a block stays under ~100 MB.
 MAX_BLOCK_BYTES = 32 * 2**20
 
-_U, _U_WEIGHTS = special.roots_hermitenorm(96)
-_KEEP = _U_WEIGHTS / np.sqrt(2 * np.pi) > 1e-17  # the other nodes add < 1e-15 in all
-_U, _U_WEIGHTS = _U[_KEEP], _U_WEIGHTS[_KEEP] / np.sqrt(2 * np.pi)
-_S_NODES, _S_WEIGHTS = special.roots_legendre(32)
 _TAIL = 1e-13  # chi-square mass left out at each end of the S range
+
+
+@functools.cache
+def _u_rule() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the standard normal (Gauss-Hermite, 96 nodes less those of negligible weight). Made on
+    first use: the rules' eigenproblems import scipy.linalg, which runs that never adjust need not pay for."""
+    u, weights = special.roots_hermitenorm(96)
+    keep = weights / np.sqrt(2 * np.pi) > 1e-17  # the other nodes add < 1e-15 in all
+    return u[keep], weights[keep] / np.sqrt(2 * np.pi)
+
+
+@functools.cache
+def _s_rule() -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (32), made on first use as :func:`_u_rule`."""
+    return special.roots_legendre(32)
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -90,7 +102,7 @@ def dunnett_critical(alpha: float, df: float, n_control: float, n_active: Sequen
 
 def _max_cdf(c: np.ndarray, df: np.ndarray, lam: np.ndarray, sides: int) -> np.ndarray:
     """``P(max_j |T_j| <= c)`` (``sides=2``) or ``P(max_j T_j <= c)`` for each column of ``c`` ``(R, k)``."""
-    per_rep = 8 * c.shape[1] * lam.shape[1] * _S_NODES.size * _U.size
+    per_rep = 8 * c.shape[1] * lam.shape[1] * _s_rule()[0].size * _u_rule()[0].size
     step = max(1, MAX_BLOCK_BYTES // per_rep)
     return np.concatenate([_max_cdf_block(c[i:i + step], df[i:i + step], lam[i:i + step], sides)
                            for i in range(0, max(len(c), 1), step)])
@@ -98,13 +110,14 @@ def _max_cdf(c: np.ndarray, df: np.ndarray, lam: np.ndarray, sides: int) -> np.n
 
 def _max_cdf_block(c: np.ndarray, df: np.ndarray, lam: np.ndarray, sides: int) -> np.ndarray:
     s, ws = s_rule(df)
+    u, u_weights = _u_rule()
     root = np.sqrt(1.0 - lam**2)[:, None, None, None, :]
-    shift = lam[:, None, None, None, :] * _U[None, None, None, :, None]
+    shift = lam[:, None, None, None, :] * u[None, None, None, :, None]
     bound = c[:, :, None, None, None] * s[:, None, :, None, None]
     inside = special.ndtr((bound - shift) / root)
     if sides == 2:
         inside -= special.ndtr((-bound - shift) / root)
-    return np.einsum("rksu,rs,u->rk", inside.prod(axis=-1), ws, _U_WEIGHTS)
+    return np.einsum("rksu,rs,u->rk", inside.prod(axis=-1), ws, u_weights)
 
 
 def s_rule(df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +126,9 @@ def s_rule(df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     known = np.isposinf(df)
     d = np.where(known, 1.0, df)[:, None]
     low, high = (np.where(known[:, None], 1.0, np.sqrt(special.chdtri(d, q) / d)) for q in (1.0 - _TAIL, _TAIL))
-    s = low + (high - low) * (_S_NODES + 1.0) / 2.0
+    nodes, weights = _s_rule()
+    s = low + (high - low) * (nodes + 1.0) / 2.0
     # log density of S up to a constant, (df - 1) log S - df S^2 / 2, written to keep precision near S = 1
     log_w = np.where(known[:, None], 0.0, d * (np.log(s) - (s - 1.0) * (s + 1.0) / 2.0) - np.log(s))
-    w = _S_WEIGHTS * np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    w = weights * np.exp(log_w - log_w.max(axis=1, keepdims=True))
     return s, w / w.sum(axis=1, keepdims=True)

@@ -74,7 +74,9 @@ def follow(s: Scenario, regimen: Regimen, children: FollowUp, where: slice | np.
     months = children.months if children.months.ndim == 1 else pick(children.months, where)
     base = pick(children.true, where)
     if nonspecific:
-        base = base + treatment.nonspecific(t, regimen, s.design.blinding, months)
+        extra = treatment.nonspecific(t, regimen, s.design.blinding, months)
+        if extra.any():
+            base = base + extra
     noise = pick(children.noise, where)
     if not regimen.doses:
         scores = natural_history.observe(nh, base, noise)

@@ -72,7 +72,7 @@ def limit_moments(limit: np.ndarray, limit_sd: np.ndarray) -> tuple[np.ndarray, 
 def random_effects(nh: NaturalHistory, gmfcs: np.ndarray, u: np.ndarray, w: np.ndarray) -> Growth:
     """Limits and time constants for GMFCS levels ``gmfcs`` and standard normal deviates ``u`` (limit), ``w``."""
     g = np.asarray(gmfcs) - 1
-    limit = 100.0 * expit(logit(np.asarray(nh.limit)[g] / 100.0) + limit_logit_sd(nh)[g] * u)
+    limit = 100.0 * expit(logit(np.asarray(nh.limit) / 100.0)[g] + limit_logit_sd(nh)[g] * u)
     log_rate = nh.rate_sd_log * (nh.limit_rate_corr * u + math.sqrt(1.0 - nh.limit_rate_corr**2) * w)
     return Growth(limit=limit, tau=tau(nh)[g] * np.exp(-log_rate))
 

@@ -266,10 +266,14 @@ def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     months = np.array([0.0, d.primary_visit, *([d.visits[-1]] if crossover else [])])
     sd = np.repeat(np.broadcast_to(o.sd, len(sizes)), sizes)
     null_values = np.empty((n_reps, sum(sizes), len(months)))
-    null_values[..., 0] = sd * streams.per_child("baseline", sizes, n_reps)
-    null_values[..., 1] = (o.correlation * null_values[..., 0]
-                           + sd * math.sqrt(1.0 - o.correlation**2) * streams.per_child("primary", sizes, n_reps)
-                           + o.expected_change)
+    baseline = streams.per_child("baseline", sizes, n_reps)
+    baseline *= sd
+    null_values[..., 0] = baseline
+    primary = streams.per_child("primary", sizes, n_reps)
+    primary *= sd * math.sqrt(1.0 - o.correlation**2)
+    primary += o.correlation * baseline
+    primary += o.expected_change
+    null_values[..., 1] = primary
     if crossover:
         change = null_values[..., 1] - null_values[..., 0] - o.expected_change  # period 1, about its mean
         spread = sd * math.sqrt(2.0 * (1.0 - o.correlation) * (1.0 - o.within_correlation**2))
@@ -285,8 +289,9 @@ def _shifted(s: Scenario, layout: Layout, months: np.ndarray, primary: int, null
     ``(k, V)``; a single arm's children expect ``expected_change`` (plus ``analysis.expected_error``)."""
     n_reps, sizes = null_values.shape[0], layout.sizes
     values = null_values + np.repeat(gains, sizes, axis=0)
-    under = np.concatenate([null_values[..., primary] + gains[:, primary, None, None],
-                            null_values[None, ..., primary]])
+    under = np.empty((len(gains) + 1, *null_values.shape[:2]))
+    under[-1] = null_values[..., primary]
+    np.add(under[-1], gains[:, primary, None, None], out=under[:-1])
     calendar, columns = _calendar(s, layout, months, n_reps, streams)
     times = months if calendar is None else calendar.months[..., columns]
     observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)

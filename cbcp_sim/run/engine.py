@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -85,6 +86,7 @@ class ChunkResult:
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
     """Simulate and analyse chunk ``chunk`` (``n_reps`` trials) of a run seeded with ``seed``."""
+    _keep_freed_memory()
     data = trial.generate(scenario, n_reps, Streams(seed, chunk))
     a, d = scenario.analysis, scenario.design
     covariates = (np.stack([data.covariates[c] for c in a.covariates], axis=-1) if a.covariates else None)
@@ -344,6 +346,24 @@ def _run_task(index: int, task: Task) -> Done:
     start = time.perf_counter()
     result = (task.work or run_chunk)(task.scenario, task.seed, task.chunk, task.n_reps)
     return Done(index, result, time.perf_counter() - start, socket.gethostname())
+
+
+#: glibc's ``mallopt`` options set by :func:`_keep_freed_memory`: M_MMAP_THRESHOLD (-3) and M_TRIM_THRESHOLD (-1).
+MALLOC_OPTIONS = ((-3, 32 * 2**20), (-1, 128 * 2**20))
+
+
+@functools.cache
+def _keep_freed_memory() -> None:
+    """Once in each process that runs chunks: glibc's malloc serves arrays under 32 MiB from its heap and keeps up to
+    128 MiB of it free before giving any back to the system, so that each chunk reuses the memory the previous one
+    freed instead of faulting its pages in again (by default the heap is trimmed after every chunk: that took about a
+    fifth of a default scenario's chunk and half of a plain-model one). No results change; without glibc nothing is
+    done."""
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):  # another C library: its own allocator, left alone
+            libc = ctypes.CDLL(None)
+            for option, value in MALLOC_OPTIONS:
+                libc.mallopt(option, value)
 
 
 def _die_with_parent(parent: int) -> None:
