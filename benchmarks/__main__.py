@@ -3,8 +3,8 @@
 Timings of the default scenario in this process (ANCOVA and MMRM with 20% MAR dropout, the whole ``cbcp-sim run``
 process, jobs 1 and 2); in fresh processes, each with its peak memory: trials per second of ANCOVA and MMRM against
 statsmodels OLS and MixedLM loops, and of the plain normal model against ``scipy.stats.power``; their scaling with
-replicates, children and visits; the trial calendar and interim looks; Bayesian decisions; the natural history
-calibrated to a registry, beside R's nlme; a 40-point sweep.
+replicates, children and visits; the trial calendar and interim looks; Bayesian decisions; MCP-Mod on a dose design
+against its ANCOVA run; the natural history calibrated to a registry, beside R's nlme; a 40-point sweep.
 
 Run from the repository root: ``python -m benchmarks`` prints the machine and the figures as Markdown;
 ``--write`` also replaces the figures section of ``benchmarks/README.md`` with them; ``--quick`` runs every
@@ -42,6 +42,7 @@ from benchmarks.settings import (
     BAYES_CASES,
     CALENDAR,
     CHILDREN,
+    DOSE_DESIGN,
     FULL,
     LARGEST_MMRM_SECONDS,
     MMRM,
@@ -279,6 +280,27 @@ def bayes_figures(sizes):
     return {"bayes": out}
 
 
+def mcpmod_figures(sizes):
+    """The dose design (:data:`DOSE_DESIGN`) run with MCP-Mod and without it (the same scenario with
+    ``analysis.dose_response_models`` empty), alternating, each ``sizes.mcpmod_runs`` times after one small warm-up
+    of each: wall and CPU seconds (:func:`with_cpu` counts this process's threads), and the last MCP-Mod run's
+    power and share of trials rejecting without cell effect."""
+    with_mcp = cbcp_sim.load_scenario(*DOSE_DESIGN)
+    cases = {"ANCOVA": with_mcp.replace({"analysis.dose_response_models": ""}), "MCP-Mod": with_mcp}
+    for scenario in cases.values():
+        cbcp_sim.simulate(scenario, reps=max(sizes.reps // 100, 10), seed=SEED, jobs=1, progress=False)
+    out = {name: {"wall": [], "cpu": []} for name in cases}
+    for _ in range(sizes.mcpmod_runs):
+        for name, scenario in cases.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = cbcp_sim.simulate(scenario, reps=sizes.reps, seed=SEED, jobs=1, progress=False)
+            out[name]["wall"].append(time.perf_counter() - wall)
+            out[name]["cpu"].append(time.process_time() - cpu)
+    block = result.dose_response
+    return {"mcpmod": out, "mcpmod_doses": block["doses"], "mcpmod_power": block["power"],
+            "mcpmod_type1": block["type1"]}
+
+
 def registry(children):
     """A registry of ``children`` untreated children of every GMFCS level (equal shares), first scored at 1-14
     years then yearly 4 times, simulated by the engine's natural history (seed 5)."""
@@ -316,7 +338,8 @@ def sweep_figures(sizes):
 def measure(sizes):
     """Run every benchmark at ``sizes``; the timings (s), memory (MiB) and results by name."""
     m = {**in_process_figures(sizes), **baseline_figures(sizes), **scaling_figures(sizes), **plain_figures(sizes),
-         **calendar_figures(sizes), **bayes_figures(sizes), **calibrate_figures(sizes), **sweep_figures(sizes)}
+         **calendar_figures(sizes), **bayes_figures(sizes), **mcpmod_figures(sizes), **calibrate_figures(sizes),
+         **sweep_figures(sizes)}
     m["load_after"] = os.getloadavg()
     return m
 

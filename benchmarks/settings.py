@@ -36,6 +36,12 @@ BAYES_CASES = {
         "bayes.likelihood": "t"}),
 }
 TARGET_BAYES_OVERHEAD = 0.2
+#: Issue 23's dose design: allogeneic_three_doses with a fourth dose arm, so placebo and 4 doses (sham and 1, 3, 5,
+#: 10 x 10^7 TNC/kg), 40 children per arm, MCP-Mod (candidates emax:1, sigEmax:3:3, linear) on the ANCOVA of every
+#: arm; timed against the same scenario without MCP-Mod (its ANCOVA of each dose against sham alone).
+DOSE_DESIGN = (ROOT / "scenarios" / "allogeneic_three_doses.toml",
+               {"design.arms": ["sham", "UCB-1", "UCB-3", "UCB-5", "UCB-10"], "design.n_per_arm": 40,
+                "arms.UCB-5.dose": [5.0]})
 #: The issue's sweep: 40 points of the default scenario (10 sizes x 4 maximum effects).
 SWEEP_GRID = ("design.n_per_arm=20:110:10", "treatment.dose_response.emax=2,4,6,8")
 #: Children in the trial (two equal arms) of the children scaling.
@@ -83,6 +89,7 @@ class Sizes:
     bayes_runs: int = 5             #: timed runs of each Bayesian case, with and without its [bayes] section
     registry_children: int = 600    #: children of the registry calibrated (5 yearly scores each)
     calibrate_runs: int = 3         #: timed runs of each calibration case, after one warm-up
+    mcpmod_runs: int = 2            #: timed runs of ``reps`` of the dose design with MCP-Mod and without, alternating
 
     @property
     def replicates(self) -> tuple[int, ...]:
@@ -95,7 +102,7 @@ FULL = Sizes()
 QUICK = Sizes(reps=100, runs=1, jobs_reps=400, jobs_runs=1, loop_reps=3, mmrm_runs=1, mmrm_loop_reps=2,
               mmrm_fallback=300, children_reps=50, mmrm_children_reps=20, visits_reps=50, mmrm_visits_reps=2,
               plain_reps=1_000, fresh_runs=1, fresh_budget=0.1, calendar_runs=1, sweep_reps=10, bayes_runs=1,
-              registry_children=60, calibrate_runs=1)
+              registry_children=60, calibrate_runs=1, mcpmod_runs=1)
 #: Target: a registry of 600 children x 5 scores calibrated (both growth models, the visual check) in seconds.
 TARGET_CALIBRATE_SECONDS = 10.0
 #: R's nlme fit of the stable-limit model to the registry CSV (argument 1), as tests/fixtures/calibrate/nlme_fit.R;

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from cbcp_sim.analysis.dose_finding import McpModResult, mcpmod
     from cbcp_sim.analysis.real_data import AnalysisResult, analyze
     from cbcp_sim.explore.calibration import Calibration, calibrate
+    from cbcp_sim.planning.dose_compare import DoseComparison, dose_compare
     from cbcp_sim.planning.dose_power import DosePower, dose_power
     from cbcp_sim.planning.mmrm_power import MmrmPower, mmrm_power
     from cbcp_sim.run.engine import simulate
@@ -26,9 +27,10 @@ if TYPE_CHECKING:
     from cbcp_sim.scenario import Scenario, load_scenario, scenario_from_dict
 
 __version__ = "0.1.0"
-__all__ = ["AnalysisResult", "Calibration", "DoseAnalysis", "DosePower", "InputError", "McpModResult", "MmrmPower",
-           "Scenario", "ScenarioError", "SettingsError", "SimulationResult", "analyze", "calibrate", "dose_power",
-           "load_scenario", "mcpmod", "mmrm_power", "scenario_from_dict", "simulate"]
+__all__ = ["AnalysisResult", "Calibration", "DoseAnalysis", "DoseComparison", "DosePower", "InputError",
+           "McpModResult", "MmrmPower", "Scenario", "ScenarioError", "SettingsError", "SimulationResult", "analyze",
+           "calibrate", "dose_compare", "dose_power", "load_scenario", "mcpmod", "mmrm_power", "scenario_from_dict",
+           "simulate"]
 
 
 def __getattr__(name: str) -> Any:
@@ -62,6 +64,10 @@ def __getattr__(name: str) -> Any:
         from cbcp_sim.planning import dose_power
 
         return getattr(dose_power, name)
+    if name in ("dose_compare", "DoseComparison"):
+        from cbcp_sim.planning import dose_compare
+
+        return getattr(dose_compare, name)
     if name == "DoseAnalysis":
         from cbcp_sim.analysis import dose_data
 

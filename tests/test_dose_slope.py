@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cbcp_sim
-from cbcp_sim.analysis.dose_slope import ESTIMATORS, dose_slopes, true_slopes
+from cbcp_sim.analysis.dose_slope import ESTIMATORS, dose_slopes, dose_stratum, true_slopes
 from cbcp_sim.models import trial
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.run import engine
@@ -242,3 +242,101 @@ def test_single_arm_analyses_every_child(scenario):
     result = cbcp_sim.simulate(s, reps=100, seed=3)
     assert result.dose_slope["treated"] == "cord blood" and np.isfinite(result.dose_slope["adjusted"]["bias"])
     assert dataclasses.is_dataclass(engine.ChunkResult)
+
+
+# Dose strata (analysis.dose_slope_strata): the same fits on each child's stratum in place of its dose.
+
+def test_dose_stratum_counts_cut_points_at_or_below():
+    dose = np.array([[0.5, 1.0, 1.99, 2.0, 4.9, 5.0, 7.0]])
+    np.testing.assert_array_equal(dose_stratum(dose, (2.0,)), [[0, 0, 0, 1, 1, 1, 1]])
+    np.testing.assert_array_equal(dose_stratum(dose, (1.0, 5.0)), [[0, 1, 1, 1, 1, 2, 2]])
+
+
+def test_strata_slope_is_the_difference_of_stratum_means_and_the_trend_over_strata():
+    rng = np.random.default_rng(12)
+    reps, n = 5, 40
+    values = 40.0 + 8.0 * rng.standard_normal((reps, n, 2))
+    observed = np.ones(values.shape, bool)
+    observed[..., 1] = rng.random((reps, n)) > 0.1
+    dose = rng.uniform(0.5, 5.0, (reps, n))
+    for cuts in ((2.0,), (1.5, 3.0)):
+        x = dose_stratum(dose, cuts)
+        unadjusted, _ = dose_slopes(values, observed, np.ones(n, bool), 1, x)
+        for r in range(reps):
+            w = observed[r, :, 1]
+            y = values[r, w, 1] - values[r, w, 0]
+            expected = (y[x[r, w] == 1].mean() - y[x[r, w] == 0].mean() if len(cuts) == 1
+                        else np.polyfit(x[r, w], y, 1)[0])
+            assert unadjusted.estimate[r] == pytest.approx(expected, rel=1e-9)
+
+
+def test_true_strata_contrast_of_known_effects():
+    rng = np.random.default_rng(5)
+    reps, n, k = 3, 9, 6
+    treated = np.zeros((reps, n), bool)
+    for r in range(reps):
+        treated[r, rng.choice(n, k, replace=False)] = True
+    doses = rng.uniform(0.5, 5.0, (reps, k))
+    doses[:, :2] = [1.0, 3.0]  # both strata in every trial
+    effects = rng.normal(size=(reps, n, 1)) + np.sqrt(doses)[:, None, :] * rng.uniform(0.5, 2.0, (reps, n, 1))
+    truth, _ = true_slopes(dose_stratum(doses, (2.0,)), effects, treated)
+    for r in range(reps):
+        high = doses[r] >= 2.0
+        own = effects[r, treated[r]]
+        assert truth[r] == pytest.approx(np.mean(own[:, high].mean(axis=1) - own[:, ~high].mean(axis=1)))
+
+
+@stable(5)
+@given(seed=st.integers(0, 10_000), jump=floats(-1.0, 3.0), prognostic=floats(0.2, 1.0))
+def test_strata_confounded_by_weight_only_the_adjusted_contrast_is_unbiased(seed, jump, prognostic):
+    values, observed, dose, cov, gmfcs = _synthetic(seed, 0.0, prognostic, confounded=True)
+    cut = float(np.median(dose))
+    values[..., 1] += jump * (dose >= cut)
+    x = dose_stratum(dose, (cut,))
+    unadjusted, adjusted = dose_slopes(values, observed, np.ones(dose.shape[1], bool), 1, x, covariates=cov,
+                                       levels=gmfcs)
+    bias, mcse = _bias(adjusted, jump)
+    assert abs(bias) < 4.0 * mcse, (bias, mcse)
+    bias, mcse = _bias(unadjusted, jump)
+    assert bias < -10.0 * mcse  # the higher stratum holds the lighter children, who grow less here
+
+
+def test_engine_strata_block(scenario):
+    s = scenario.replace({"analysis.dose_slope_strata": [2.0]})
+    result = cbcp_sim.simulate(s, reps=600, seed=5)
+    strata = result.dose_slope["strata"]
+    assert strata["cuts"] == [2.0] and strata["true_slope"] > 0
+    assert set(strata) == {"cuts", "true_slope", "true_slope_mcse", "received_slope", "unadjusted", "adjusted"}
+    assert set(strata["adjusted"]) == set(result.dose_slope["adjusted"])
+    un, adj = strata["unadjusted"], strata["adjusted"]
+    assert un["bias"] > 10.0 * un["bias_mcse"] and abs(adj["bias"]) < un["bias"] / 5
+    assert {f"strata_{e}_estimate" for e in ESTIMATORS} <= set(result.replicates["dose_slope"])
+    # the slope block itself is that of the run without strata
+    plain = cbcp_sim.simulate(scenario, reps=600, seed=5).dose_slope
+    assert {k: v for k, v in result.dose_slope.items() if k != "strata"} == plain
+    none = cbcp_sim.simulate(s.replace({"treatment.dose_response.emax": 0.0}), reps=200, seed=5).dose_slope
+    assert none["strata"]["true_slope"] == 0.0
+    assert "dose_slope_strata" not in json.dumps(scenario.to_dict())
+
+
+def test_strata_text_json_and_report(capsys, tmp_path):
+    argv = ("run", str(SCENARIO), "--reps", "120", "--seed", "2", "--set", "analysis.dose_slope_strata=[1.5, 3]")
+    code, out, err = cli(capsys, *argv)
+    assert code == 0, err
+    assert "by dose strata cut at 1.5, 3 x 10^7 TNC/kg" in out
+    code, out, err = cli(capsys, *argv, "--json", "--out", str(tmp_path / "run"))
+    assert code == 0, err
+    assert json.loads(out)["dose_slope"]["strata"]["cuts"] == [1.5, 3.0]
+    code, out, err = cli(capsys, "report", str(tmp_path / "run"))
+    assert code == 0, err
+    assert "By dose strata cut at 1.5, 3" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_strata_errors(capsys):
+    code, out, err = cli(capsys, "run", str(SCENARIO), "--reps", "10", "--set", "analysis.dose_slope=false",
+                         "--set", "analysis.dose_slope_strata=[2]")
+    assert_one_line_error(code, out, err, "analysis.dose_slope_strata", "analysis.dose_slope = true")
+    code, out, err = cli(capsys, "run", str(SCENARIO), "--reps", "10", "--set", "analysis.dose_slope_strata=[3, 2]")
+    assert_one_line_error(code, out, err, "analysis.dose_slope_strata")
+    code, out, err = cli(capsys, "run", str(SCENARIO), "--reps", "10", "--set", "analysis.dose_slope_strata=[0]")
+    assert_one_line_error(code, out, err, "analysis.dose_slope_strata")

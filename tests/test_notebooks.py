@@ -2,7 +2,7 @@
 figures inline, and is committed without outputs.
 
 Each notebook's first code cell is tagged "parameters" and sets ``REPS`` (simulated trials per run) and ``SEED``;
-the test sets ``REPS`` to :data:`CI_REPS` there, so all five notebooks run in well under a minute, and executes
+the test sets ``REPS`` to :data:`CI_REPS` there, so all six notebooks run in about a minute, and executes
 the notebook with nbclient in a ``python3`` kernel whose working directory is notebooks/ (as when a user opens it
 there). The executed copy is kept in memory; the files on disk are not changed.
 """
@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 EXPECTED = ("01_quickstart.ipynb", "02_natural_history.ipynb", "03_design_comparison.ipynb",
-            "04_sensitivity.ipynb", "05_bayesian_borrowing.ipynb")
+            "04_sensitivity.ipynb", "05_bayesian_borrowing.ipynb", "06_which_dose.ipynb")
 #: Replicates per run in CI: enough for every cell to run (sensitivity needs >= 1, the plots a few points).
 CI_REPS = 200
 REPS_LINE = re.compile(r"^REPS = [0-9_]+(?=\s|$)", re.MULTILINE)

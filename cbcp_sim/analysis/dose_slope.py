@@ -14,6 +14,10 @@ each replicate over the treated children seen at baseline and at the primary vis
 before the fit and the slope scaled back; a column that carries nothing (a GMFCS level absent from a replicate's
 treated children, a constant covariate) is dropped through the rank (Moore-Penrose inverse), so df = n - rank.
 
+By dose strata (:func:`dose_stratum`): the same two fits on each child's stratum (0 below the first cut point, 1
+up to the next, ...) in place of its dose, a trend test across ordered strata; with one cut point the slope is the
+difference between the higher and the lower stratum. Its truth is :func:`true_slopes` on the strata of the doses.
+
 The true slope a trial's estimators are judged against (:func:`true_slopes`, docs/dose.md) is the slope a trial
 with randomised doses would estimate: for each treated child the least-squares slope of its own cell effect
 (score under the arm's cells minus its untreated score at the primary visit, known to the simulator) over the doses
@@ -119,6 +123,12 @@ def dose_slopes(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, p
         columns.append((np.asarray(levels)[..., None] == np.array(LEVELS)).astype(float))
     adjusted = _slope(y, np.concatenate(columns, axis=-1), w)
     return Estimates(*unadjusted), Estimates(*adjusted)
+
+
+def dose_stratum(dose: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
+    """Each dose's stratum (float, 0 to ``len(cuts)``): the number of cut points (10^7 TNC/kg, increasing) at or
+    below it, so a dose at a cut point is in the stratum above."""
+    return np.searchsorted(np.asarray(cuts, dtype=float), dose, side="right").astype(float)
 
 
 def true_slopes(doses: np.ndarray, effects: np.ndarray, treated: np.ndarray, *,

@@ -8,6 +8,7 @@
 - ``cbcp-sim report DIR [--out FILE.html]``
 - ``cbcp-sim mmrm-power --delta 0.5 --power 0.8 --correlation cs:0.25 --ra 1,0.9,0.8,0.7 [--json]``
 - ``cbcp-sim dose-power --doses 0,1,2,4,8 --models emax:1,linear --max-effect 3 --sd 5.5 --n 20 [--json]``
+- ``cbcp-sim dose-compare [SCENARIO] [--n N] [--reps N] [--target 0.8] [--max-total N] [--json]``
 
 Each takes ``--seed``, ``--jobs`` (default all cores), ``--backend loky|dask`` and ``--address``; with
 ``--out DIR`` every finished chunk is saved there and the same command resumes an interrupted run.
@@ -181,6 +182,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     option(dp, "--criterion", param="criterion", default="min", choices=("min", "mean"),
            help="with --target-power: every model's power (min, default) or their mean (DoseFinding's default)")
     dp.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+
+    dc = sub.add_parser(
+        "dose-compare", help="randomised doses or natural variation: a dose design and an autologous design of the "
+                             "same size on the same children, and the children each needs to find the dose",
+        description="Simulate a randomised dose design analysed by MCP-Mod (default: allogeneic_three_doses) and "
+                    "the autologous natural-variation design of the same size (its placebo arm, and one arm of "
+                    "children given their own unit's dose, analysed by the adjusted dose slope) with one seed, so "
+                    "the placebo children and the first treated children are the same; print each design's power "
+                    "to detect a dose-response, the bias of its dose estimate (TD or slope) and the total children "
+                    "at which that power reaches --target (docs/dose.md).")
+    dc.add_argument("scenario", nargs="?", help="the randomised dose design, with analysis.dose_response_models "
+                                                "(default: the bundled allogeneic_three_doses)")
+    option(dc, "--n", param="n", type=int, default=None, help="children per arm of the randomised design (default "
+                                                              "the scenario's)")
+    reps_option(dc, "simulated trials per design and size", 200)
+    option(dc, "--target", param="target", type=float, default=0.8,
+           help="the power whose total children are searched (default 0.8); 0: no search")
+    option(dc, "--max-total", param="max_total", type=int, default=None,
+           help="largest total children searched (default 4000)")
+    dc.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+    execution_options(dc, ALL_CORES)
+    settings_option(dc, "treatment.dose_response.emax=6")
 
     rp = sub.add_parser(
         "report", help="one self-contained HTML page of a run, sweep, sample size, assurance or sensitivity",
@@ -373,6 +396,18 @@ def _dose_power(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dose_compare(args: argparse.Namespace) -> int:
+    from cbcp_sim.planning.dose_compare import DEFAULT_COMPARE_REPS, DEFAULT_DESIGN, DEFAULT_MAX_TOTAL, dose_compare
+
+    scenario = load_scenario(args.scenario or DEFAULT_DESIGN, args.settings, args.effect)
+    settings = run_settings(args, DEFAULT_COMPARE_REPS if args.reps is None else args.reps)
+    result = dose_compare(args.n, settings, scenario=scenario,
+                          target=args.target or None,
+                          max_total=DEFAULT_MAX_TOTAL if args.max_total is None else args.max_total)
+    print(json.dumps(json_safe(result.to_json()), allow_nan=False) if args.json else result)
+    return 0
+
+
 def _numbers(flag: str, text: str) -> list[float]:
     try:
         return [float(part) for part in text.split(",")]
@@ -405,4 +440,5 @@ def _report(args: argparse.Namespace) -> int:
 
 HANDLERS = {"sweep": _sweep, "sample-size": _sample_size, "assurance": _assurance, "sensitivity": _sensitivity,
             "calibrate-go": _calibrate_go, "mmrm-power": _mmrm_power, "dose-power": _dose_power,
+            "dose-compare": _dose_compare,
             "report": _report}

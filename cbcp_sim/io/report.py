@@ -631,10 +631,16 @@ def _run(directory: Path, files: dict[str, Any], resolved: _Resolved | None, tar
     if result.get("dose_slope"):
         slope = result["dose_slope"]
         estimators = ("unadjusted", "adjusted")
-        body += [_h(3, f"Natural dose variation: slope of change on dose, {slope['treated']} (per "
-                       f"{'10^7 TNC/kg' if slope['scale'] == 'linear' else 'unit log dose'}; keys as in docs/dose.md)"),
-                 _facts({k: v for k, v in slope.items() if k not in estimators and not isinstance(v, list | dict)}),
-                 _frame(pd.DataFrame([{"estimator": k, **slope[k]} for k in estimators]))]
+        blocks = [(f"Natural dose variation: slope of change on dose, {slope['treated']} (per "
+                   f"{'10^7 TNC/kg' if slope['scale'] == 'linear' else 'unit log dose'}; keys as in docs/dose.md)",
+                   slope)]
+        if "strata" in slope:
+            blocks.append(("By dose strata cut at " + ", ".join(f"{x:g}" for x in slope["strata"]["cuts"])
+                           + " x 10^7 TNC/kg: trend of the change per stratum", slope["strata"]))
+        for title, block in blocks:
+            body += [_h(3, title),
+                     _facts({k: v for k, v in block.items() if k not in estimators and not isinstance(v, list | dict)}),
+                     _frame(pd.DataFrame([{"estimator": k, **block[k]} for k in estimators]))]
     if result.get("dose_response"):
         mcp = result["dose_response"]
         per_dose = ("doses", "true_effects", "true_curve")

@@ -185,6 +185,11 @@ def _manifest(inputs: Object | None = None, *, required: bool = False) -> Object
 #: A manifest's ``kind``, read before anything else.
 KIND = Object(optional={"kind": TEXT})
 
+#: The fields of a dose-slope block and of its strata.
+_DOSE_SLOPE = {"true_slope": MAYBE_NUMBER, **dict.fromkeys(("unadjusted", "adjusted"), Object(
+    required=_each(MAYBE_NUMBER, "mean_estimate", "bias", "bias_mcse", "rmse"),
+    optional=_each(MAYBE_RATE, "coverage", "power", "type1")))}
+
 RUN = _result(
     {**_each(MAYBE_RATE, "power", "ci_low", "ci_high", "type1_error"), "n_reps": WHOLE, "analyses": ListOf(ROW)},
     {**_each(MAYBE_NUMBER, "mcse", "type1_mcse"), "command": TEXT,
@@ -194,10 +199,8 @@ RUN = _result(
      "tipping_point": Object(required={"analysis": TEXT, "comparison": TEXT, "n_significant": WHOLE,
                                        **dict.fromkeys(("deltas", "power", "mcse", "ci_low", "ci_high"),
                                                       ListOf(MAYBE_NUMBER))}),
-     "dose_slope": Object(required={"treated": TEXT, "scale": TEXT, "true_slope": MAYBE_NUMBER,
-                                    **dict.fromkeys(("unadjusted", "adjusted"), Object(
-                                        required=_each(MAYBE_NUMBER, "mean_estimate", "bias", "bias_mcse", "rmse"),
-                                        optional=_each(MAYBE_RATE, "coverage", "power", "type1")))}),
+     "dose_slope": Object(required={"treated": TEXT, "scale": TEXT, **_DOSE_SLOPE},
+                          optional={"strata": Object(required={"cuts": ListOf(MAYBE_NUMBER), **_DOSE_SLOPE})}),
      "dose_response": Object(required={"models": ListOf(TEXT), "doses": ListOf(MAYBE_NUMBER),
                                        "true_effects": ListOf(MAYBE_NUMBER), "true_curve": ListOf(MAYBE_NUMBER),
                                        **_each(MAYBE_NUMBER, "true_td", "power", "type1", "td_mean", "td_bias",

@@ -187,22 +187,25 @@ def sample_size(scenario: Scenario, target: float = 0.8, settings: RunSettings |
             coarse.update(run([m], coarse_reps, f"bracket n={per_arm_text(_per_arm(m, allocation))}"))
         return coarse[m].design_power_for(chosen)["power"]
 
-    below, above = _bracket(power, target, min(max(scenario.design.n_per_arm[0] // allocation[0], lo_m), hi_m),
-                            lo_m, hi_m, max_n)
+    def successes(result: SimulationResult) -> tuple[int, int]:
+        return result.successes_for(chosen)
+
+    below, above = bracket(power, target, min(max(scenario.design.n_per_arm[0] // allocation[0], lo_m), hi_m),
+                           lo_m, hi_m, max_n)
     while above - below > max(2, 0.25 * below) and below >= lo_m:
         middle = (below + above) // 2
         below, above = (middle, above) if not power(middle) >= target else (below, middle)
-    m_hat, fitted, full = _fit(run, coarse, below, above, target, reps, lo_m, hi_m, chosen)
+    m_hat, fitted, full = fit_crossing(run, coarse, below, above, target, reps, lo_m, hi_m, successes)
     curve = tuple(_curve_row(m, allocation, full[m], fitted, chosen) for m in sorted(full))
-    answer = SampleSize(scenario, float(target), allocation, m_hat, full[m_hat], _probit(fitted, m_hat), curve,
+    answer = SampleSize(scenario, float(target), allocation, m_hat, full[m_hat], probit_power(fitted, m_hat), curve,
                         reps, settings.seed, label)
     if isinstance(store, Store):
         store.write_result(answer.to_json(), answer.tables(), scenario.to_toml())
     return answer
 
 
-def _bracket(power: Callable[[int], float], target: float, start: int, lo_m: int, hi_m: int,
-             max_n: int) -> tuple[int, int]:
+def bracket(power: Callable[[int], float], target: float, start: int, lo_m: int, hi_m: int,
+            max_n: int) -> tuple[int, int]:
     """Sizes ``(below, above)`` with coarse power below and at or above the target (``below = lo_m - 1`` if
     even the smallest size reaches it). A power that cannot be computed (every analysis failed) counts as
     below."""
@@ -223,21 +226,23 @@ def _bracket(power: Callable[[int], float], target: float, start: int, lo_m: int
 
 
 Runs = dict[int, SimulationResult]
+#: The successes and trials of a run (``SimulationResult.successes_for``, or another test's rejections).
+Successes = Callable[[SimulationResult], tuple[int, int]]
 
 
-def _fit(run: Callable[..., Runs], coarse: Runs, below: int, above: int, target: float, reps: int, lo_m: int,
-         hi_m: int, comparison: str | None = None) -> tuple[int, tuple[float, float], Runs]:
-    """The answer, the fitted curve and the runs at the full reps, from a window around the coarse crossing
-    (the power of ``comparison``: a label, None for the first)."""
+def fit_crossing(run: Callable[..., Runs], coarse: Runs, below: int, above: int, target: float, reps: int,
+                 lo_m: int, hi_m: int, successes: Successes) -> tuple[int, tuple[float, float], Runs]:
+    """The answer, the fitted curve and the runs at the full reps, from a window around the coarse crossing of
+    ``bracket`` (``run(ms, reps, label)`` simulates the multipliers ``ms``; power counted by ``successes``)."""
     if below < lo_m:  # the smallest size already reaches the target
         full = run([lo_m], reps, "fit")
-        return lo_m, _fit_runs(full, comparison), full
-    crossing = _crossing(_fit_runs(coarse, comparison), target, below, above)
+        return lo_m, _fit_runs(full, successes), full
+    crossing = _crossing(_fit_runs(coarse, successes), target, below, above)
     full: Runs = {}
     for _ in range(6):
         window = _window(crossing, lo_m, hi_m)
         full.update(run([m for m in window if m not in full], reps, f"fit n around {crossing}"))
-        fitted = _fit_runs(full, comparison)
+        fitted = _fit_runs(full, successes)
         root = _root(fitted, target)
         if root is None:
             raise SettingsError("target", "simulated power does not rise with n (fitted slope <= 0); check the "
@@ -252,10 +257,10 @@ def _fit(run: Callable[..., Runs], coarse: Runs, below: int, above: int, target:
                                   "steadily with n)")
 
 
-def _fit_runs(runs: dict[int, SimulationResult], comparison: str | None = None) -> tuple[float, float]:
+def _fit_runs(runs: dict[int, SimulationResult], successes: Successes) -> tuple[float, float]:
     ms = np.array(sorted(runs))
-    successes, trials = np.array([runs[m].successes_for(comparison) for m in ms], float).T
-    return fit_probit(ms, successes, trials)
+    k, trials = np.array([successes(runs[m]) for m in ms], float).T
+    return fit_probit(ms, k, trials)
 
 
 def _root(fitted: tuple[float, float], target: float) -> float | None:
@@ -278,11 +283,12 @@ def _window(centre: int, lo_m: int, hi_m: int) -> list[int]:
     return sorted({min(max(round(x), lo_m), hi_m) for x in grid} | {centre})
 
 
-def _probit(fitted: tuple[float, float], m: int) -> float:
+def probit_power(fitted: tuple[float, float], m: int) -> float:
+    """The fitted power ``Φ(a + b √m)`` at multiplier ``m``."""
     return float(special.ndtr(fitted[0] + fitted[1] * math.sqrt(m)))
 
 
 def _curve_row(m: int, allocation: tuple[int, ...], result: SimulationResult,
                fitted: tuple[float, float], comparison: str | None = None) -> dict[str, Any]:
     return {"n_per_arm": _per_arm(m, allocation), "total": m * sum(allocation),
-            **result.design_power_for(comparison), "fitted_power": _probit(fitted, m)}
+            **result.design_power_for(comparison), "fitted_power": probit_power(fitted, m)}

@@ -82,6 +82,8 @@ class ChunkResult:
     dose_slope: dose_slope.DoseSlopes | None = None
     #: with analysis.dose_response_models: MCP-Mod of every trial, with and without the cell effect
     dose_response: dose_response.DoseResponses | None = None
+    #: with analysis.dose_slope_strata: the same slopes on each treated child's dose stratum
+    dose_strata: dose_slope.DoseSlopes | None = None
 
 
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
@@ -134,9 +136,10 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
         monitoring = _monitor(scenario, comps[0], data, passes, results, first, context)
     slopes = _dose_slopes(scenario, data) if a.dose_slope else None
     mcp = _dose_responses(scenario, data, passes, arm, covariates) if a.dose_response_models else None
+    strata = _dose_slopes(scenario, data, a.dose_slope_strata) if a.dose_slope_strata else None
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
                        milestones=milestones, monitoring=monitoring, arms=arms, tipping=tipping, dose_slope=slopes,
-                       dose_response=mcp)
+                       dose_response=mcp, dose_strata=strata)
 
 
 def _dose_responses(scenario: Scenario, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -163,20 +166,26 @@ def _dose_responses(scenario: Scenario, data: trial.TrialData, passes: dict[str,
 DOSE_CONFOUNDERS = ("age", "weight")
 
 
-def _dose_slopes(scenario: Scenario, data: trial.TrialData) -> dose_slope.DoseSlopes:
+def _dose_slopes(scenario: Scenario, data: trial.TrialData,
+                 cuts: tuple[float, ...] | None = None) -> dose_slope.DoseSlopes:
     """The unadjusted and adjusted slopes of change on dose among the treated arm's children
     (:func:`cbcp_sim.analysis.dose_slope.dose_slopes`), in the trials with and without the cell effect, and each
-    trial's true slope (:func:`cbcp_sim.analysis.dose_slope.true_slopes`)."""
-    log = scenario.analysis.dose_slope_scale == "log"
+    trial's true slope (:func:`cbcp_sim.analysis.dose_slope.true_slopes`); with ``cuts`` (10^7 TNC/kg) the same on
+    each child's dose stratum (:func:`cbcp_sim.analysis.dose_slope.dose_stratum`) in place of its dose."""
+    log = cuts is None and scenario.analysis.dose_slope_scale == "log"
+
+    def exposure(dose: np.ndarray) -> np.ndarray:
+        return dose if cuts is None else dose_slope.dose_stratum(dose, cuts)
+
     treated = data.arm == trial.treated_arm(scenario)
     cov = data.covariates
     numeric = np.stack([cov[c] for c in DOSE_CONFOUNDERS], axis=-1)
     levels = cov["gmfcs"].astype(int)
-    fits = {p: dose_slope.dose_slopes(values, observed, treated, data.primary, cov["dose"], covariates=numeric,
-                                      levels=levels, log=log)
+    fits = {p: dose_slope.dose_slopes(values, observed, treated, data.primary, exposure(cov["dose"]),
+                                      covariates=numeric, levels=levels, log=log)
             for p, (values, observed) in {"alt": (data.values, data.observed),
                                           "null": (data.null_values, data.null_observed)}.items()}
-    truth, received = dose_slope.true_slopes(data.dose_grid, data.dose_effects, treated, log=log)
+    truth, received = dose_slope.true_slopes(exposure(data.dose_grid), data.dose_effects, treated, log=log)
 
     def stack(p: str, field: str) -> np.ndarray:
         return np.stack([getattr(e, field) for e in fits[p]], axis=-1)
@@ -750,8 +759,13 @@ def _dose_summary(scenario: Scenario, chunks: list[ChunkResult], replicates: dic
     d = scenario.design
     block, replicates["dose_slope"] = dose_slope.summary(_concat([ch.dose_slope for ch in chunks]), alpha=d.alpha,
                                                          sides=d.sides)
-    return {"treated": d.arms[trial.treated_arm(scenario)], "scale": scenario.analysis.dose_slope_scale or "linear",
-            "adjusted_for": ["baseline", *DOSE_CONFOUNDERS, "gmfcs levels"], **block}
+    out = {"treated": d.arms[trial.treated_arm(scenario)], "scale": scenario.analysis.dose_slope_scale or "linear",
+           "adjusted_for": ["baseline", *DOSE_CONFOUNDERS, "gmfcs levels"], **block}
+    if chunks[0].dose_strata is not None:
+        strata, arrays = dose_slope.summary(_concat([ch.dose_strata for ch in chunks]), alpha=d.alpha, sides=d.sides)
+        out["strata"] = {"cuts": list(scenario.analysis.dose_slope_strata), **strata}
+        replicates["dose_slope"].update({f"strata_{k}": v for k, v in arrays.items()})
+    return out
 
 
 def _tipping_summary(scenario: Scenario, chunks: list[ChunkResult], arrays: dict[str, np.ndarray],

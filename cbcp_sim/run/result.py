@@ -449,16 +449,28 @@ def _dose_slope_lines(b: dict[str, Any] | None, s: Scenario) -> list[str]:
              "treated children's own (not randomised) doses",
              f"    true slope {b['true_slope']:.3f} (MCSE {b['true_slope_mcse']:.3f}; each child's effect over the "
              f"trial's doses: what randomised doses would show); effects received on doses received "
-             f"{b['received_slope']:.3f}",
-             "    estimator    mean     bias (MCSE)        RMSE   coverage  power (MCSE)     no-effect positive"]
+             f"{b['received_slope']:.3f}", *_estimator_lines(b)]
+    strata = b.get("strata")
+    if strata is not None:
+        cuts = ", ".join(f"{x:g}" for x in strata["cuts"])
+        lines += [f"  by dose strata cut at {cuts} x 10^7 TNC/kg: trend of the change per stratum (one cut: higher "
+                  "minus lower stratum)",
+                  f"    true trend {strata['true_slope']:.3f} (MCSE {strata['true_slope_mcse']:.3f}); effects "
+                  f"received {strata['received_slope']:.3f}", *_estimator_lines(strata)]
+    lines.append(f"    adjusted for {', '.join(b['adjusted_for'])}; power: a significant positive slope; no-effect "
+                 "positive: the same in the trials without cell effect")
+    return lines
+
+
+def _estimator_lines(b: dict[str, Any]) -> list[str]:
+    """The unadjusted and adjusted rows of a dose-slope block (or of its strata)."""
+    lines = ["    estimator    mean     bias (MCSE)        RMSE   coverage  power (MCSE)     no-effect positive"]
     for name in ("unadjusted", "adjusted"):
         e = b[name]
         lines.append(f"    {name:<11} {e['mean_estimate']:7.3f}  {e['bias']:7.3f} ({e['bias_mcse']:.3f})  "
                      f"{e['rmse']:7.3f}  {e['coverage']:7.3f}   {e['power']:.3f} ({e['power_mcse']:.4f})  "
                      f"{e['type1']:.3f} ({e['type1_mcse']:.4f})"
                      + (f"  failed {e['n_failed']}" if e["n_failed"] else ""))
-    lines.append(f"    adjusted for {', '.join(b['adjusted_for'])}; power: a significant positive slope; no-effect "
-                 "positive: the same in the trials without cell effect")
     return lines
 
 

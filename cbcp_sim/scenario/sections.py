@@ -353,6 +353,15 @@ class Analysis:
         None, choice("linear", "log"), shown="'linear'",
         doc="analysis.dose_slope: the slope per 10^7 TNC/kg (linear) or per unit natural log of the dose (log).",
         source="convention (an Emax curve is closer to linear in log dose)")
+    dose_slope_strata: tuple[float, ...] | None = param(
+        None, array(number(0.0, 1000.0, lo_open=True), min_length=0, max_length=10, increasing=True),
+        unit="10^7 TNC/kg", shown="[] (off)",
+        doc="analysis.dose_slope by dose strata: the treated children split at these doses (a child dosed at a "
+            "cut point is in the stratum above it), and the trend of GMFM-66 change across the strata (points per "
+            "stratum; with one cut point, the higher stratum minus the lower), unadjusted and adjusted for the "
+            "same confounders, with its bias against the true stratum contrast and its power. Empty: off.",
+        source="the 2 x 10^7 TNC/kg threshold of [Sun 2017]; a trend test across ordered exposure categories "
+               "(docs/dose.md, Dose strata)")
     dose_response_models: str | None = param(
         None, text, shown="'' (off)",
         doc="Dose designs (parallel; placebo or sham first, then arms of fixed doses per kg): the candidate models "

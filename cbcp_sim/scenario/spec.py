@@ -491,6 +491,9 @@ def _check_dose_slope(s: Scenario) -> None:
     """``analysis.dose_slope`` needs doses that vary between the treated children: children (the gmfm66 model), an
     autologous source, a parallel or single-arm design whose treated arm (the first active arm, or the single arm)
     receives each child's own dose."""
+    if s.analysis.dose_slope_strata and not s.analysis.dose_slope:
+        raise ScenarioError("analysis.dose_slope_strata", "splits the dose slope's children into dose strata: set "
+                                                          "analysis.dose_slope = true, or leave it empty")
     if not s.analysis.dose_slope:
         return
     d = s.design
