@@ -11,12 +11,14 @@ and per set of p-values: the fixture's analysis is computed once per module.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from scipy import stats
 
 import cbcp_sim
 from cbcp_sim.analysis import real_data
@@ -89,6 +91,44 @@ def test_cli_json_is_the_library_result(capsys, result):
     assert list(data["params"]) == ["e0", "eMax", "ed50"] and data["df"] == 55
 
 
+ESTIMATES = json.loads((FIXTURES / "ed_average.json").read_text())
+
+
+def test_ed_intervals_and_model_averaging_equal_r(capsys, result):
+    """ED50 and its SE equal R's (ed_average.R: DoseFinding's ED, vcov and central differences) to 1e-6; the
+    interval is the log-scale one, ``ed exp(+/- z se / ed)`` at 1 - 2 alpha; --selection average --ed 0.9 gives the
+    aveAIC weights, the averaged curve's TD, its SE and ED90 as R computes them."""
+    emax = next(f for f in ESTIMATES["fits"] if f["model"] == "emax")
+    assert result.selection == "aic" and result.ed_p == 0.5 and result.interval_level == 0.95
+    assert result.ed == pytest.approx(emax["ed50"], rel=1e-6) and result.ed_se == pytest.approx(emax["ed50_se"],
+                                                                                                 rel=1e-5)
+    spread = math.exp(stats.norm.ppf(0.975) * result.ed_se / result.ed)
+    assert result.ed_interval == pytest.approx((result.ed / spread, result.ed * spread), rel=1e-12)
+    assert result.td_se == pytest.approx(emax["td_se"], rel=1e-5)
+    code, out, err = cli(capsys, "analyze", str(DATA), "--method", "mcpmod", "--models", MODELS, "--selection",
+                         "average", "--ed", "0.9", "--json")
+    assert code == 0, err
+    data, ref = json.loads(out), ESTIMATES["average"]
+    assert data["selection"] == "average" and data["ed_p"] == 0.9 and data["selected"] == "emax"
+    np.testing.assert_allclose(list(data["weights"].values()), ref["weights"], rtol=1e-6)
+    assert data["td"] == pytest.approx(ref["td"], rel=1e-6) and data["td_se"] == pytest.approx(ref["td_se"], rel=1e-5)
+    assert data["ed"] == pytest.approx(ref["ed90"], rel=1e-6)
+    assert data["td_interval"][0] < data["td"] < data["td_interval"][1]
+    code, out, err = cli(capsys, "analyze", str(DATA), "--method", "mcpmod", "--models", MODELS, "--selection",
+                         "average")
+    assert code == 0, err
+    assert "averaged   the fitted curves with gAIC weights emax 0.410" in out and "ED50       2.2456" in out
+
+
+@pytest.mark.parametrize("argv, name, fragment", [
+    (["--ed", "1.5"], "--ed", "(0, 1)"), (["--ed", "0"], "--ed", "(0, 1)"),
+    (["--selection", "best"], "--selection", "average"),
+])
+def test_bad_ed_or_selection_is_a_one_line_error(capsys, argv, name, fragment):
+    code, out, err = cli(capsys, "analyze", str(DATA), "--method", "mcpmod", "--models", MODELS, *argv)
+    assert_one_line_error(code, out, err, name, fragment)
+
+
 def test_no_signal_gives_no_model():
     """Without a dose-response signal nothing is selected: selected, params, td and td_se are null."""
     rng = np.random.default_rng(23)  # pure noise with positive, not significant contrasts (t 0.99 and 0.23)
@@ -96,6 +136,7 @@ def test_no_signal_gives_no_model():
     res = cbcp_sim.analyze(frame, method="mcpmod", models="emax:2,linear")
     assert min(res.tstats) > 0.0 and max(res.tstats) < res.critical_value
     assert not res.reject and res.selected is None and res.params is None and res.td is None and res.gaic == {}
+    assert res.ed is None and res.ed_interval is None and res.weights is None
     assert json.loads(json.dumps(res.to_json()))["td"] is None
     assert "No dose-response signal" in str(res)
 

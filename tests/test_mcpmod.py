@@ -117,9 +117,9 @@ def test_fits_gaic_and_td_equal_dosefinding():
     res = mcpmod(est, S, doses, a["models"], df=a["df"], delta=1.5)
     np.testing.assert_allclose(res.test.tstats[0], a["tstats"], atol=1e-10)
     np.testing.assert_allclose(res.test.p_adjusted[0], a["p_adjusted"], atol=1e-4)
-    assert res.classes[res.selected[0]] == a["selected"]
-    assert res.td[0] == pytest.approx(a["td"][a["td_models"].index(a["selected"])], rel=1e-4)
-    assert np.isfinite(res.td_se[0]) and res.td_se[0] > 0
+    assert res.model.classes[res.model.selected[0]] == a["selected"]
+    assert res.model.td[0] == pytest.approx(a["td"][a["td_models"].index(a["selected"])], rel=1e-4)
+    assert np.isfinite(res.model.td_se[0]) and res.model.td_se[0] > 0
 
 
 def test_type_one_error_under_flat_dose_response():

@@ -34,9 +34,11 @@ from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy import special
 
-from cbcp_sim.analysis.dose_finding import mcpmod
+from cbcp_sim.analysis.dose_finding import SELECTIONS, mcpmod
 from cbcp_sim.analysis.dose_models import FIT_PARAMETERS, parse_candidates
+from cbcp_sim.analysis.dose_response import log_interval
 from cbcp_sim.analysis.long_data import _from_csv, _from_frame, _numbers, _Wanted
 from cbcp_sim.analysis.mcpmod import critical_value
 from cbcp_sim.errors import SettingsError
@@ -48,10 +50,11 @@ if TYPE_CHECKING:
 #: --json``).
 JSON_FIELDS = ("method", "adjustment", "n_subjects", "doses", "n_per_dose", "estimates", "covariance", "df",
                "alpha", "models", "tstats", "p_adjusted", "critical_value", "reject", "selected", "params", "gaic",
-               "delta", "td", "td_se")
+               "delta", "td", "td_se", "selection", "weights", "ed_p", "ed", "ed_se", "interval_level", "td_interval",
+               "ed_interval")
 #: The parameters naming a column of the data, and the other parameters of the method.
 COLUMN_PARAMETERS = ("dose", "response", "baseline")
-PARAMETERS = (*COLUMN_PARAMETERS, "models", "delta")
+PARAMETERS = (*COLUMN_PARAMETERS, "models", "delta", "ed", "selection")
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,16 @@ class DoseAnalysis:
     params: dict[str, float] | None   #: its fitted parameters, DoseFinding's names (None: no signal)
     gaic: dict[str, float]            #: gAIC of each model class with a significant contrast
     delta: float                      #: effect over placebo defining the target dose (outcome units)
-    td: float | None                  #: the selected model's target dose (None: none, or delta not reached)
+    td: float | None                  #: the selected (or averaged) curve's target dose (None: none, or not reached)
     td_se: float | None               #: its delta-method SE (None where there is no target dose)
+    selection: str = "aic"            #: ``aic`` (smallest gAIC) or ``average`` (gAIC-weighted curve)
+    weights: dict[str, float] | None = None  #: gAIC weights of the significant models (None: no signal)
+    ed_p: float = 0.5                 #: the level of ``ED_p`` (0.5: ED50)
+    ed: float | None = None           #: ``ED_p`` of the selected (or averaged) curve (None: no signal)
+    ed_se: float | None = None        #: its delta-method SE
+    interval_level: float = 0.95      #: level of the intervals, ``1 - 2 alpha``
+    td_interval: tuple[float, float] | None = None  #: the TD's log-scale delta-method interval
+    ed_interval: tuple[float, float] | None = None  #: the ED_p's
     response: str = "response"        #: the response column analysed
     baseline: str | None = None       #: the baseline column adjusted for (None: ANOVA)
     source: str = ""                  #: the CSV file analysed ("" for a DataFrame)
@@ -104,6 +115,9 @@ class DoseAnalysis:
         out["covariance"] = [list(row) for row in self.covariance]
         out["params"] = None if self.params is None else dict(self.params)
         out["gaic"] = dict(self.gaic)
+        out["weights"] = None if self.weights is None else dict(self.weights)
+        for name in ("td_interval", "ed_interval"):
+            out[name] = None if out[name] is None else list(out[name])
         return out
 
     def __str__(self) -> str:
@@ -129,23 +143,43 @@ class DoseAnalysis:
         assert self.params is not None
         shown = ", ".join(f"{k} {v:.4g}" for k, v in self.params.items())
         lines.append(f"  selected   {self.selected} ({shown})")
+        if self.selection == "average":
+            assert self.weights is not None
+            lines.append("  averaged   the fitted curves with gAIC weights " + ", ".join(
+                f"{name} {w:.3f}" for name, w in self.weights.items()) + "; TD and ED of the averaged curve")
+        level = f"{100 * self.interval_level:g}%"
         if self.td is None:
             lines.append(f"  TD         not reached: the fitted effect stays below {self.delta:g} over placebo")
         else:
-            se = "" if self.td_se is None else f" (SE {self.td_se:.4f}, delta method)"
-            lines.append(f"  TD         {self.td:.4f}{se}: the dose with an effect of {self.delta:g} over placebo")
+            lines.append(f"  TD         {self.td:.4f}{_precision(self.td_se, self.td_interval, level)}: the dose "
+                         f"with an effect of {self.delta:g} over placebo")
+        if self.ed is not None:
+            label = "ED" + format(100 * self.ed_p, "g")
+            lines.append(f"  {label:<11}{self.ed:.4f}{_precision(self.ed_se, self.ed_interval, level)}: the dose "
+                         f"with {100 * self.ed_p:g}% of the largest effect over the doses")
         return "\n".join(lines)
+
+
+def _precision(se: float | None, interval: tuple[float, float] | None, level: str) -> str:
+    """`` (SE s; 95% interval a to b)`` of a dose estimate (delta method), or nothing without an SE."""
+    if se is None or interval is None:
+        return ""
+    return f" (SE {se:.4f}; {level} interval {interval[0]:.4f} to {interval[1]:.4f}, delta method, log scale)"
 
 
 def analyze_dose(data: str | PathLike[str] | pd.DataFrame, *, models: str | Any, dose: str = "dose",
                  response: str = "response", baseline: str | None = None, alpha: float = 0.025,
-                 delta: float = 1.5) -> DoseAnalysis:
+                 delta: float = 1.5, ed: float = 0.5, selection: str = "aic") -> DoseAnalysis:
     """MCP-Mod on a real trial's data, one row per child: the multiple contrast test of the candidate ``models``
     (``"emax:1,sigEmax:3:3,linear"``, DoseFinding's parametrisation; see
     :func:`~cbcp_sim.analysis.dose_models.parse_candidates`), at one-sided level ``alpha``, on the per-dose
     estimates of the ANOVA (or, with ``baseline``, the ANCOVA) of column ``response`` on the dose groups of column
     ``dose``; if it rejects, the significant model classes fitted by generalised least squares, the one of
-    smallest gAIC selected, and its target dose: the smallest dose whose effect over placebo is ``delta``.
+    smallest gAIC selected (``selection = "aic"``) or the fitted curves averaged with gAIC weights
+    (``"average"``), and that curve's target dose (the smallest dose whose effect over placebo is ``delta``) and
+    ``ED_p`` for ``p = ed`` (the smallest dose with that share of the curve's largest effect over the doses), each
+    with its delta-method SE and ``1 - 2 alpha`` interval on the log scale
+    (:func:`~cbcp_sim.analysis.dose_response.log_interval`).
 
     Raises a one-line :class:`~cbcp_sim.errors.SettingsError` (see the module docstring): also for fewer than two
     dose groups, a dose group with fewer than two children, a negative dose, or no variation left.
@@ -157,6 +191,11 @@ def analyze_dose(data: str | PathLike[str] | pd.DataFrame, *, models: str | Any,
     delta = _real("delta", delta)
     if not (math.isfinite(delta) and delta > 0.0):
         raise SettingsError("delta", f"must be a finite effect over placebo above 0, got {delta:g}")
+    ed = _real("ed", ed)
+    if not 0.0 < ed < 1.0:
+        raise SettingsError("ed", f"must be a share of the largest effect in (0, 1), got {ed:g}")
+    if selection not in SELECTIONS:
+        raise SettingsError("selection", f"expected one of {', '.join(SELECTIONS)}, got {selection!r}")
     names: dict[str, str] = {}
     for role, name in (("dose", dose), ("response", response), ("baseline", baseline)):
         if name is None and role == "baseline":
@@ -199,22 +238,41 @@ def analyze_dose(data: str | PathLike[str] | pd.DataFrame, *, models: str | Any,
                                       f"of {table.origin}): each dose group needs at least 2")
     mu, S, df = _dose_means(y[kept], group, doses.size, None if baseline is None else b[kept], names, table.origin)
 
-    res = mcpmod(mu[None], S, doses, cands, df=df, alpha=alpha, delta=delta)
+    res = mcpmod(mu[None], S, doses, cands, df=df, alpha=alpha, delta=delta, p=ed, selection=selection)
+    step = res.model
     crit = critical_value(res.test.correlation, alpha, float(df))
     reject = bool(res.test.reject[0])
-    selected = res.classes[int(res.selected[0])] if reject else None
-    params = (dict(zip(FIT_PARAMETERS[selected], map(float, res.params[selected][0]), strict=True))
+    selected = step.classes[int(step.selected[0])] if reject else None
+    params = (dict(zip(FIT_PARAMETERS[selected], map(float, step.params[selected][0]), strict=True))
               if selected is not None else None)
-    gaic = {name: float(g) for name, g in zip(res.classes, res.gaic[0], strict=True) if not math.isnan(g)}
-    td, td_se = float(res.td[0]), float(res.td_se[0])
+    gaic = {name: float(g) for name, g in zip(step.classes, step.gaic[0], strict=True) if not math.isnan(g)}
+    weights = ({name: float(w) for name, w in zip(step.classes, step.weights[0], strict=True) if name in gaic}
+               if reject else None)
+    z = float(special.ndtri(1.0 - alpha))
+    doses_found = {key: _dose_found(float(getattr(step, key)[0]), float(getattr(step, f"{key}_se")[0]), z)
+                   for key in ("td", "ed")}
     return DoseAnalysis(
         doses=tuple(map(float, doses)), n_per_dose=tuple(map(int, counts)), estimates=tuple(map(float, mu)),
         covariance=tuple(tuple(map(float, row)) for row in S), df=int(df), alpha=alpha,
         models=tuple(c.label for c in cands), tstats=tuple(map(float, res.test.tstats[0])),
         p_adjusted=tuple(map(float, res.test.p_adjusted[0])), critical_value=float(crit), reject=reject,
-        selected=selected, params=params, gaic=gaic, delta=delta,
-        td=td if math.isfinite(td) else None, td_se=td_se if math.isfinite(td) and math.isfinite(td_se) else None,
-        response=names["response"], baseline=names.get("baseline"), source=table.source)
+        selected=selected, params=params, gaic=gaic, delta=delta, td=doses_found["td"][0],
+        td_se=doses_found["td"][1], selection=selection, weights=weights, ed_p=ed, ed=doses_found["ed"][0],
+        ed_se=doses_found["ed"][1], interval_level=1.0 - 2.0 * alpha, td_interval=doses_found["td"][2],
+        ed_interval=doses_found["ed"][2], response=names["response"], baseline=names.get("baseline"),
+        source=table.source)
+
+
+def _dose_found(estimate: float, se: float, z: float) -> tuple[float | None, float | None,
+                                                                 tuple[float, float] | None]:
+    """A dose estimate, its SE and its log-scale interval (:func:`~cbcp_sim.analysis.dose_response.log_interval`),
+    None where not estimated."""
+    if not math.isfinite(estimate):
+        return None, None, None
+    if not math.isfinite(se):
+        return estimate, None, None
+    low, high = log_interval(np.array(estimate), np.array(se), z)
+    return estimate, se, (float(low), float(high))
 
 
 def _dose_means(y: np.ndarray, group: np.ndarray, k: int, baseline: np.ndarray | None, names: dict[str, str],

@@ -1,20 +1,21 @@
 """MCP-Mod's modelling step on per-dose estimates, batched over replicates: generalised least-squares fits of the
-dose-response models, gAIC, and the target dose with its delta-method SE [Pinheiro 2014] [Bornkamp 2009], as R
-DoseFinding's ``fitMod(..., S = S, type = "general")``, ``gAIC`` and ``TD``.
+dose-response models, gAIC, the target dose and ``ED_p`` of one fit or of the gAIC-averaged curve, and their
+delta-method SEs [Pinheiro 2014] [Bornkamp 2009], as R DoseFinding's ``fitMod(..., S = S, type = "general")``,
+``gAIC``, ``TD`` and ``ED``.
 
 Fit: minimise ``gRSS = (mu_hat - f)' S⁻¹ (mu_hat - f)`` over the parameters. The linear parameters are profiled
 out by weighted least squares; the nonlinear ones are bounded by DoseFinding's ``defBnds(max dose)`` and found as
 DoseFinding does: a grid (30 midpoints for one parameter, the 144-point Fibonacci lattice for two), then a local
 search: golden section in the grid cell around the best point (batched; DoseFinding's ``optimize``), or a bounded
 quasi-Newton search from it (per replicate; DoseFinding's ``nlminb``). ``gAIC = gRSS + 2 p``, ``p`` the number of
-parameters; the model-averaging weights are ``exp(-gAIC / 2)`` normalised. The covariance of the parameters is
-``(J' S⁻¹ J)⁻¹`` (``J`` the Jacobian of the means), DoseFinding's ``vcov``.
+parameters. The covariance of the parameters is ``(J' S⁻¹ J)⁻¹`` (``J`` the Jacobian of the means),
+DoseFinding's ``vcov``; a dose estimate's SE is the delta method through it (:func:`estimate_se`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,14 +138,6 @@ def _golden(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray)
     return (a + b) / 2.0
 
 
-def covariance(fit: DoseFit, doses: np.ndarray, S: np.ndarray) -> np.ndarray:
-    """``(R, p, p)`` covariance ``(J' S⁻¹ J)⁻¹`` of the fitted parameters (DoseFinding's ``vcov``); ``J`` by
-    central differences."""
-    J = _jacobian(lambda p: full_response(fit.model, doses, p, fit.scal, fit.off), fit.params)
-    S = np.broadcast_to(np.asarray(S, dtype=float), (fit.params.shape[0], doses.size, doses.size))
-    return np.linalg.inv(np.swapaxes(J, -1, -2) @ np.linalg.solve(S, J))
-
-
 def _jacobian(fun: Callable[[np.ndarray], np.ndarray], params: np.ndarray) -> np.ndarray:
     """``(R, n_out, p)`` central-difference Jacobian of ``fun`` (``(R, p) -> (R, n_out)``)."""
     cols = []
@@ -191,18 +184,142 @@ def target_dose(model: str, params: np.ndarray, delta: float, scal: float, off: 
 
 
 def _beta_td(p: np.ndarray, delta: float, scal: float) -> np.ndarray:
-    """The beta model's target dose by batched bisection between 0 and the mode."""
+    """The beta model's target dose: where its standardised shape reaches ``delta / eMax``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(delta > p[:, 1], np.nan, _beta_dose(p, delta / p[:, 1], scal))
+
+
+def _beta_dose(p: np.ndarray, level: np.ndarray | float, scal: float) -> np.ndarray:
+    """``(R,)`` the smallest dose where the beta model's standardised shape (maximum 1 at its mode) reaches
+    ``level``: batched bisection between 0 and the mode."""
     mode = p[:, 2] / (p[:, 2] + p[:, 3]) * scal
     lo, hi = np.zeros_like(mode), mode.copy()
     for _ in range(80):
         mid = (lo + hi) / 2.0
-        above = p[:, 1] * shape("betaMod", mid, [p[:, 2], p[:, 3]], scal, 0.0) >= delta
+        above = shape("betaMod", mid, [p[:, 2], p[:, 3]], scal, 0.0) >= level
         lo, hi = np.where(above, lo, mid), np.where(above, mid, hi)
-    return np.where(delta > p[:, 1], np.nan, (lo + hi) / 2.0)
+    return (lo + hi) / 2.0
 
 
-def target_dose_se(fit: DoseFit, doses: np.ndarray, S: np.ndarray, delta: float) -> np.ndarray:
-    """``(R,)`` delta-method SE of :func:`target_dose` (gradient by central differences; DoseFinding gives none)."""
-    grad = _jacobian(lambda q: target_dose(fit.model, q, delta, fit.scal, fit.off)[:, None], fit.params)[:, 0]
-    cov = covariance(fit, doses, S)
-    return np.sqrt(np.einsum("rp,rpq,rq->r", grad, cov, grad))
+def effective_dose(model: str, params: np.ndarray, p: float, max_dose: float, scal: float,
+                   off: float) -> np.ndarray:
+    """``(R,)`` ``ED_p``: the smallest dose with ``p`` times the fitted curve's largest effect over placebo on
+    ``[0, max_dose]`` (at the vertex for ``quadratic``; for ``betaMod`` at its mode, even past ``max_dose``),
+    DoseFinding's closed forms of ``ED(fit, p, EDtype = "continuous")``; NaN where the curve is flat."""
+    q = np.atleast_2d(np.asarray(params, dtype=float))
+    d = max_dose
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if model == "linear":
+            ed = np.full(q.shape[0], p * d)
+        elif model == "linlog":
+            ed = np.full(q.shape[0], off * (math.exp(p * (math.log(d + off) - math.log(off))) - 1.0))
+        elif model == "quadratic":
+            mode = -q[:, 1] / (2.0 * q[:, 2])
+            mode = np.where((mode > d) | (mode < 0), d, mode)
+            top = q[:, 1] * mode + q[:, 2] * mode**2
+            disc = np.sqrt(4.0 * q[:, 2] * top * p + q[:, 1] ** 2)
+            roots = np.stack([-(disc + q[:, 1]), disc - q[:, 1]], axis=1) / q[:, 2:3] / 2.0
+            ed = np.where(roots > 0, roots, np.inf).min(axis=1)
+        elif model == "emax":
+            ed = p * q[:, 2] * d / ((1.0 - p) * d + q[:, 2])
+        elif model == "sigEmax":
+            h = q[:, 3]
+            ed = (p * q[:, 2] ** h * d**h / ((1.0 - p) * d**h + q[:, 2] ** h)) ** (1.0 / h)
+        elif model == "exponential":
+            ed = q[:, 2] * np.log(p * np.exp(d / q[:, 2]) - p + 1.0)
+        elif model == "logistic":
+            e50, dl = q[:, 2], q[:, 3]
+            res1 = (p - 1.0) * np.exp(d / dl + e50 / dl) - np.exp(2.0 * e50 / dl) - p * np.exp(e50 / dl)
+            res2 = (p * np.exp(e50 / dl) + 1.0) * np.exp(d / dl) + (1.0 - p) * np.exp(e50 / dl)
+            ed = e50 - dl * np.log(-res1 / res2)
+        elif model == "betaMod":
+            ed = _beta_dose(q, p, scal)
+        else:
+            raise ValueError(f"unknown model {model!r}")
+    return np.where((q[:, 1] != 0) & np.isfinite(ed), ed, np.nan)
+
+
+def sensitivity(fit: DoseFit, doses: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """``(R, p, K)`` first-order sensitivity ``A = (J' S⁻¹ J)⁻¹ J' S⁻¹`` of the fitted parameters to the per-dose
+    estimates (``J`` by central differences); ``A S A' = (J' S⁻¹ J)⁻¹`` is DoseFinding's ``vcov``."""
+    J = _jacobian(lambda p: full_response(fit.model, doses, p, fit.scal, fit.off), fit.params)
+    S = np.broadcast_to(np.asarray(S, dtype=float), (fit.params.shape[0], doses.size, doses.size))
+    sj = np.linalg.solve(S, J)
+    return np.linalg.solve(np.swapaxes(J, -1, -2) @ sj, np.swapaxes(sj, -1, -2))
+
+
+def estimate_se(fits: Sequence[DoseFit], doses: np.ndarray, S: np.ndarray,
+                estimator: Callable[[list[np.ndarray]], np.ndarray]) -> np.ndarray:
+    """``(R,)`` delta-method SE of a dose estimate ``estimator([params of each fit]) -> (R,)`` computed from one
+    or several fits to the same per-dose estimates (a model average: its weights held fixed): the gradient
+    through each fit's :func:`sensitivity` to ``mu_hat``, ``g = sum_m (d est / d theta_m) A_m``, and
+    ``SE² = g' S g``; for one fit ``grad' (J' S⁻¹ J)⁻¹ grad``. Gradients by central differences."""
+    S = np.broadcast_to(np.asarray(S, dtype=float), (fits[0].params.shape[0], doses.size, doses.size))
+    params = [f.params for f in fits]
+    g = np.zeros((params[0].shape[0], doses.size))
+    for m, fit in enumerate(fits):
+        def moved(q: np.ndarray, m: int = m) -> np.ndarray:
+            return estimator([q if j == m else params[j] for j in range(len(params))])[:, None]
+        grad = np.nan_to_num(_jacobian(moved, params[m])[:, 0])
+        g += np.einsum("rp,rpk->rk", grad, np.nan_to_num(sensitivity(fit, doses, S)))
+    return np.sqrt(np.einsum("rk,rkl,rl->r", g, S, g))
+
+
+#: Doses in ``(0, max dose]`` on which a model-averaged curve is searched, before bisection between two of them.
+AVERAGE_GRID = 2048
+
+
+def averaged_effect(models: Sequence[str], params: Sequence[np.ndarray], weights: np.ndarray, dose: np.ndarray,
+                    scal: float, off: float) -> np.ndarray:
+    """The model-averaged effect over placebo ``sum_m w_m (f_m(dose) - f_m(0))`` of fits ``params[m]`` ``(R, p_m)``
+    with weights ``(R, M)`` (a zero weight: a model not fitted in that replicate, its parameters may be NaN);
+    ``dose`` ``(G,)`` common or ``(R, 1)`` one per replicate. Returns ``(R, G)`` or ``(R, 1)``."""
+    zero = np.zeros(1)
+    out = np.zeros(1)
+    for m, (name, q) in enumerate(zip(models, params, strict=True)):
+        w = weights[:, m:m + 1]
+        f = full_response(name, dose, q, scal, off) - full_response(name, zero, q, scal, off)
+        out = out + w * np.where(w > 0, f, 0.0)
+    return out
+
+
+def _first_reaching(curve: Callable[[np.ndarray], np.ndarray], level: np.ndarray, max_dose: float) -> np.ndarray:
+    """``(R,)`` the smallest dose in ``(0, max_dose]`` where ``curve`` (doses ``(G,)`` or ``(R, 1)`` to ``(R, G)``)
+    reaches ``level`` ``(R,)``: the first of :data:`AVERAGE_GRID` equally spaced doses that does, then bisection
+    back to the previous one; NaN where none does."""
+    grid = max_dose * np.arange(1, AVERAGE_GRID + 1) / AVERAGE_GRID
+    reached = curve(grid) >= level[:, None]
+    i = np.argmax(reached, axis=1)
+    hi = grid[i]
+    lo = np.where(i > 0, grid[np.maximum(i - 1, 0)], 0.0)
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        above = curve(mid[:, None])[:, 0] >= level
+        lo, hi = np.where(above, lo, mid), np.where(above, mid, hi)
+    return np.where(reached.any(axis=1), (lo + hi) / 2.0, np.nan)
+
+
+def averaged_target_dose(models: Sequence[str], params: Sequence[np.ndarray], weights: np.ndarray, delta: float,
+                         max_dose: float, scal: float, off: float) -> np.ndarray:
+    """``(R,)`` the target dose of the model-averaged curve (:func:`averaged_effect`): the smallest dose in
+    ``(0, max dose]`` with averaged effect ``delta`` over placebo; NaN where it is not reached."""
+    return _first_reaching(lambda x: averaged_effect(models, params, weights, x, scal, off),
+                           np.full(weights.shape[0], float(delta)), max_dose)
+
+
+def averaged_effective_dose(models: Sequence[str], params: Sequence[np.ndarray], weights: np.ndarray, p: float,
+                            max_dose: float, scal: float, off: float) -> np.ndarray:
+    """``(R,)`` ``ED_p`` of the model-averaged curve: the smallest dose with ``p`` times its largest effect over
+    placebo on ``(0, max dose]`` (the best of :data:`AVERAGE_GRID` doses, refined by golden section between its
+    neighbours); NaN where that effect is not positive."""
+    def curve(x: np.ndarray) -> np.ndarray:
+        return averaged_effect(models, params, weights, x, scal, off)
+
+    grid = max_dose * np.arange(1, AVERAGE_GRID + 1) / AVERAGE_GRID
+    at = curve(grid)
+    i = np.argmax(at, axis=1)
+    peak = _golden(lambda x: -curve(x[:, None])[:, 0], grid[np.maximum(i - 1, 0)],
+                   grid[np.minimum(i + 1, grid.size - 1)])
+    top = np.maximum(at.max(axis=1), curve(peak[:, None])[:, 0])
+    with np.errstate(invalid="ignore"):
+        return np.where(top > 0, _first_reaching(curve, p * top, max_dose), np.nan)

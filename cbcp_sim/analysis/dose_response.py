@@ -1,7 +1,8 @@
 """MCP-Mod as the dose-response analysis of simulated dose designs (``analysis.dose_response_models``): the
-generalised multiple contrast test, model selection by gAIC and the target dose of every simulated trial
-[Pinheiro 2014], on the ANCOVA (:func:`~cbcp_sim.analysis.ancova.ancova_differences`) or the MMRM
-(:func:`~cbcp_sim.analysis.mmrm.mmrm_differences`) of every arm at the primary visit.
+generalised multiple contrast test, model selection by gAIC (or the gAIC-averaged curve), the target dose and the
+ED50 with their delta-method SEs, of every simulated trial [Pinheiro 2014], on the ANCOVA
+(:func:`~cbcp_sim.analysis.ancova.ancova_differences`) or the MMRM (:func:`~cbcp_sim.analysis.mmrm.mmrm_differences`)
+of every arm at the primary visit.
 
 Per-dose inputs from placebo-adjusted ones. The ANCOVA gives the active arms' differences from placebo ``d``
 ``(K - 1)`` and their covariance ``V``. The test takes per-dose estimates ``mu_hat = [0, d]`` and the ``K x K``
@@ -15,8 +16,8 @@ means (tests/test_dose_designs.py checks this against statsmodels' per-arm estim
 
 Speed: each trial's contrasts and t statistics are its own; the critical value is computed once per batch from
 the mean contrast correlation and the median df (the ANCOVA's correlation varies between trials only through
-covariate imbalance and dropout), and a contrast is significant when its t exceeds it. Fits are only for trials
-whose test rejects (``fits=False``: the test alone, as for the trials without an effect).
+covariate imbalance and dropout), and a contrast is significant when its t exceeds it (measured against each
+trial's exact test in docs/dose.md). Fits are only for trials whose test rejects (``fits=False``: the test alone).
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ class DoseResponses:
     """MCP-Mod of each simulated trial, with and without the cell effect (stored per chunk)."""
 
     reject: np.ndarray         #: (R,) the multiple contrast test rejects (trials with the effect)
-    selected: np.ndarray       #: (R,) index of the selected model class, -1 if no rejection
-    td: np.ndarray             #: (R,) the selected model's target dose (NaN: none or not reached)
+    selected: np.ndarray       #: (R,) index of the model class of smallest gAIC, -1 if no rejection
+    td: np.ndarray             #: (R,) the selected (or averaged) curve's target dose (NaN: none or not reached)
     null_reject: np.ndarray    #: (R,) the same test in the trials without cell effect
     null_selected: np.ndarray  #: (R,) model selected there (-1: no rejection)
     failed: np.ndarray         #: (R,) the ANCOVA could not be fitted (counted as not rejecting)
+    td_se: np.ndarray          #: (R,) the TD's delta-method SE
+    ed: np.ndarray             #: (R,) the curve's ED50 (NaN: no rejection)
+    ed_se: np.ndarray          #: (R,) its delta-method SE
 
 
 def per_dose(diff: ArmDifferences) -> tuple[np.ndarray, np.ndarray]:
@@ -58,76 +62,75 @@ def per_dose(diff: ArmDifferences) -> tuple[np.ndarray, np.ndarray]:
 
 
 def analyse(diff: ArmDifferences, doses: np.ndarray, candidates: tuple[Candidate, ...], alpha: float,
-            delta: float, fits: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(reject, selected, td, failed)`` of each trial: the multiple contrast test at one-sided ``alpha``, and
-    with ``fits`` the model class of smallest gAIC among those with a significant contrast and its target dose
-    (``delta`` points over placebo), as DoseFinding's ``MCPMod(type = "general", selModel = "AIC")``."""
+            delta: float, fits: bool = True, selection: str = "aic") -> dict[str, np.ndarray]:
+    """MCP-Mod of each trial: ``reject`` and ``failed`` ``(R,)``, and with ``fits`` the modelling step
+    (:func:`~cbcp_sim.analysis.dose_finding.model_step`): ``selected`` (the class of smallest gAIC among those
+    with a significant contrast), ``td`` (``delta`` points over placebo), ``ed`` (ED50) and their SEs, of the
+    selected curve or (``selection = "average"``) the gAIC-averaged one, as DoseFinding's ``MCPMod(type =
+    "general", selModel = "AIC" or "aveAIC")``. The test is at one-sided ``alpha``."""
     # MCP-Mod and scipy.optimize here, not at import: the engine and the store import this module for every run
-    from cbcp_sim.analysis.dose_fit import fit_model, target_dose
+    from cbcp_sim.analysis.dose_finding import model_step
     from cbcp_sim.analysis.mcpmod import contrast_correlation, critical_value, optimal_contrasts, shapes
 
     doses = np.asarray(doses, dtype=float)
-    classes = tuple(dict.fromkeys(c.model for c in candidates))
     n_r = diff.estimate.shape[0]
     failed = ~np.isfinite(diff.estimate).all(axis=1) | ~np.isfinite(diff.df)
-    reject, selected, td = np.zeros(n_r, bool), np.full(n_r, -1), np.full(n_r, np.nan)
+    out = {"reject": np.zeros(n_r, bool), "failed": failed, "selected": np.full(n_r, -1),
+           **{k: np.full(n_r, np.nan) for k in ("td", "td_se", "ed", "ed_se")}}
     ok = np.flatnonzero(~failed)
     if not ok.size:
-        return reject, selected, td, failed
+        return out
     mu_hat, S = per_dose(ArmDifferences(diff.estimate[ok], diff.covariance[ok], diff.df[ok]))
-    mu = shapes(candidates, doses)
-    contrasts = optimal_contrasts(mu, S)                                        # (R, K, M)
+    contrasts = optimal_contrasts(shapes(candidates, doses), S)                  # (R, K, M)
     t = np.einsum("rk,rkm->rm", mu_hat, contrasts) / np.sqrt(np.einsum("rkm,rkl,rlm->rm", contrasts, S, contrasts))
     corr = contrast_correlation(contrasts, S).mean(axis=0)
     crit = critical_value(corr, alpha, float(np.median(diff.df[ok])))
     significant = t > crit
-    reject[ok] = significant.any(axis=1)
-    if not fits:
-        return reject, selected, td, failed
-    gaic = np.full((ok.size, len(classes)), np.nan)
-    fitted = {}
-    for j, name in enumerate(classes):
-        rows = np.flatnonzero(significant[:, [c.model == name for c in candidates]].any(axis=1))
-        if rows.size:
-            fit = fit_model(name, doses, mu_hat[rows], S[rows])
-            gaic[rows, j] = fit.gaic
-            fitted[name] = (rows, fit)
-    chosen = np.where(reject[ok], np.argmin(np.where(np.isnan(gaic), np.inf, gaic), axis=1), -1)
-    selected[ok] = chosen
-    for j, name in enumerate(classes):
-        if name in fitted:
-            rows, fit = fitted[name]
-            mine = chosen[rows] == j
-            if mine.any():
-                td[ok[rows[mine]]] = target_dose(name, fit.params[mine], delta, fit.scal, fit.off)
-    return reject, selected, td, failed
+    out["reject"][ok] = significant.any(axis=1)
+    if fits:
+        step = model_step(mu_hat, S, doses, candidates, significant, delta, 0.5, selection)
+        for key in ("selected", "td", "td_se", "ed", "ed_se"):
+            out[key][ok] = getattr(step, key)
+    return out
 
 
-def true_target_dose(response: Any, doses: np.ndarray, effects: np.ndarray, delta: float) -> tuple[float, float]:
-    """The true target dose and the scale of the true effect curve. The treatment model's mean effect at dose
-    ``x`` is taken as ``k r(x)``, ``r`` the dose-response function (``response(x)``: the peak effect of one dose,
-    :func:`cbcp_sim.models.treatment.dose_response`), ``k`` fitted by least squares to the arms' true effects
-    ``effects`` at their ``doses``; the TD is the smallest dose in ``(0, max dose]`` with ``k r(x) = delta`` (by
-    root-finding; NaN if the curve does not reach delta there)."""
-    from scipy import optimize
-
+def true_doses(response: Any, doses: np.ndarray, effects: np.ndarray, delta: float,
+               p: float = 0.5) -> tuple[float, float, float]:
+    """The true target dose, the true ``ED_p`` and the scale of the true effect curve. The treatment model's mean
+    effect at dose ``x`` is taken as ``k r(x)``, ``r`` the dose-response function (``response(x)``: the peak effect
+    of one dose, :func:`cbcp_sim.models.treatment.dose_response`), ``k`` fitted by least squares to the arms' true
+    effects ``effects`` at their ``doses``. The TD is the smallest dose in ``(0, max dose]`` with ``k r(x) =
+    delta``, the ``ED_p`` the smallest with ``p`` times the curve's largest effect there (the effect at the largest
+    dose: ``r`` does not decrease), each by root-finding; NaN where not reached (for ED: a curve without effect)."""
     r = np.array([float(response(x)) for x in doses])
     k = float(r @ effects / (r @ r)) if (r @ r) > 0 else math.nan
     top = float(np.max(doses))
-    if not math.isfinite(k) or k * float(response(top)) < delta:
-        return math.nan, k
-    f = lambda x: k * float(response(x)) - delta  # noqa: E731
+    if not math.isfinite(k):
+        return math.nan, math.nan, k
+    ceiling = k * float(response(top))
+    ed = _first_dose(lambda x: k * float(response(x)), p * ceiling, top) if ceiling > 0 else math.nan
+    return _first_dose(lambda x: k * float(response(x)), delta, top), ed, k
+
+
+def _first_dose(curve: Any, level: float, top: float) -> float:
+    """The smallest dose in ``(0, top]`` where the nondecreasing ``curve`` reaches ``level`` (NaN if it does not):
+    on a geometric grid, then by root-finding (a step, as the threshold model's: the grid point past it)."""
+    from scipy import optimize
+
+    if curve(top) < level:
+        return math.nan
+    f = lambda x: curve(x) - level  # noqa: E731
     if f(1e-9 * top) >= 0:
-        return 0.0, k
+        return 0.0
     grid = np.geomspace(1e-6 * top, top, 400)
     vals = np.array([f(x) for x in grid])
     i = int(np.argmax(vals >= 0))
     if vals[i] == 0 or i == 0:
-        return float(grid[i]), k
+        return float(grid[i])
     try:
-        return float(optimize.brentq(f, grid[i - 1], grid[i], xtol=1e-10)), k
+        return float(optimize.brentq(f, grid[i - 1], grid[i], xtol=1e-10))
     except ValueError:  # a step (threshold model): the step itself
-        return float(grid[i]), k
+        return float(grid[i])
 
 
 def _rate(x: np.ndarray) -> dict[str, float]:
@@ -135,27 +138,64 @@ def _rate(x: np.ndarray) -> dict[str, float]:
     return {"rate": p, "mcse": math.sqrt(p * (1 - p) / x.size) if x.size else math.nan}
 
 
-def summary(res: DoseResponses, classes: tuple[str, ...],
-            true_td: float) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def log_interval(estimate: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """The delta-method interval of a dose on the log scale, ``estimate exp(-/+ z se / estimate)``: positive, and
+    for a dose estimate skewed to the right closer to its sampling distribution than ``estimate -/+ z se``."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        spread = np.exp(z * se / estimate)
+        return estimate / spread, estimate * spread
+
+
+def _dose_metrics(name: str, estimate: np.ndarray, se: np.ndarray, truth: float, z: float,
+                  top: float) -> dict[str, Any]:
+    """Of the trials with an estimate: their number, mean, and against the true dose ``truth`` the bias (with its
+    MCSE), RMSE, the share within 25% of it, and of the log-scale intervals (:func:`log_interval`) cut to the dose
+    range ``[0, top]`` (where the true dose lies; an interval past it says no more than the range) their mean
+    and median length and coverage (with its MCSE)."""
+    have = np.isfinite(estimate)
+    x = estimate[have]
+    out: dict[str, Any] = {f"n_{name}": int(have.sum()), f"{name}_mean": float(x.mean()) if x.size else None}
+    keys = ("bias", "bias_mcse", "rmse", "within_25", "interval_mean", "interval_median", "coverage",
+            "coverage_mcse")
+    out.update({f"{name}_{k}": None for k in keys})
+    if not (x.size and math.isfinite(truth)):
+        return out
+    err = x - truth
+    out.update({f"{name}_bias": float(err.mean()), f"{name}_rmse": float(np.sqrt(np.mean(err**2))),
+                f"{name}_bias_mcse": float(err.std(ddof=1) / math.sqrt(err.size)) if err.size > 1 else None,
+                f"{name}_within_25": float(np.mean(np.abs(err) <= 0.25 * truth))})
+    ok = have & np.isfinite(se)
+    if ok.any():
+        low, high = log_interval(estimate[ok], se[ok], z)
+        low, high = np.clip(low, 0.0, top), np.clip(high, 0.0, top)
+        length = high - low
+        covered = _rate((low <= truth) & (truth <= high))
+        out.update({f"{name}_interval_mean": float(np.mean(length)),
+                    f"{name}_interval_median": float(np.median(length)),
+                    f"{name}_coverage": covered["rate"], f"{name}_coverage_mcse": covered["mcse"]})
+    return out
+
+
+def summary(res: DoseResponses, classes: tuple[str, ...], true_td: float, true_ed50: float, alpha: float,
+            top: float) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The run's ``dose_response`` block and the per-trial arrays: power and type I error of the test (with
-    MCSE), the probability of selecting each model class (over all trials), and the TD's mean, bias, RMSE and
-    the share of trials (among those with a TD) within 25% of the true TD."""
+    MCSE), the probability of selecting each model class (over all trials), and for the TD and the ED50, over
+    the trials with one, the mean, bias, RMSE, the share within 25% of the truth and the length and coverage of
+    the ``1 - 2 alpha`` log-scale delta-method interval within the doses ``[0, top]`` (:func:`_dose_metrics`;
+    ``alpha`` one-sided)."""
+    from scipy import special
+
     power, type1 = _rate(res.reject), _rate(res.null_reject)
-    have = np.isfinite(res.td)
-    tds = res.td[have]
+    z = float(special.ndtri(1.0 - alpha))
     block: dict[str, Any] = {
         "power": power["rate"], "power_mcse": power["mcse"], "type1": type1["rate"], "type1_mcse": type1["mcse"],
         "n_failed": int(res.failed.sum()),
         "selection": {name: float(np.mean(res.selected == j)) for j, name in enumerate(classes)},
         "null_selection": {name: float(np.mean(res.null_selected == j)) for j, name in enumerate(classes)},
-        "true_td": None if math.isnan(true_td) else true_td, "n_td": int(have.sum()),
-        "td_mean": float(tds.mean()) if tds.size else None}
-    if tds.size and math.isfinite(true_td):
-        err = tds - true_td
-        block.update(td_bias=float(err.mean()), td_bias_mcse=float(err.std(ddof=1) / math.sqrt(err.size))
-                     if err.size > 1 else None, td_rmse=float(np.sqrt(np.mean(err**2))),
-                     td_within_25=float(np.mean(np.abs(err) <= 0.25 * true_td)))
-    else:
-        block.update(td_bias=None, td_bias_mcse=None, td_rmse=None, td_within_25=None)
-    arrays = {"reject": res.reject, "selected": res.selected, "td": res.td, "null_reject": res.null_reject}
+        "true_td": None if math.isnan(true_td) else true_td,
+        "true_ed50": None if math.isnan(true_ed50) else true_ed50, "interval_level": 1.0 - 2.0 * alpha,
+        **_dose_metrics("td", res.td, res.td_se, true_td, z, top),
+        **_dose_metrics("ed50", res.ed, res.ed_se, true_ed50, z, top)}
+    arrays = {"reject": res.reject, "selected": res.selected, "td": res.td, "td_se": res.td_se, "ed50": res.ed,
+              "ed50_se": res.ed_se, "null_reject": res.null_reject}
     return block, arrays

@@ -138,11 +138,12 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
             trial: str | float | None = None, mmrm_df: str | None = None,
             mmrm_baseline: str | None = None, tipping_point: bool = False, models: str | None = None,
             dose: str | None = None, response: str | None = None, baseline: str | None = None,
-            delta: float | None = None) -> AnalysisResult | DoseAnalysis:
+            delta: float | None = None, ed: float | None = None,
+            selection: str | None = None) -> AnalysisResult | DoseAnalysis:
     """Fit analysis ``method`` to a real trial's long-format data and compare the treated arm with the control
     at one visit; or, with ``method="mcpmod"``, run MCP-Mod on a dose-finding trial's data, one row per child
     (:func:`~cbcp_sim.analysis.dose_data.analyze_dose`: the parameters ``models``, ``dose``, ``response``,
-    ``baseline``, ``alpha`` and ``delta``, and no other).
+    ``baseline``, ``alpha``, ``delta``, ``ed`` and ``selection``, and no other).
 
     Parameters
     ----------
@@ -192,11 +193,12 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
         ``ancova`` and ``mmrm`` (baseline a covariate) only: also the tipping point of the two-sided test, the
         delta of the delta-adjusted sensitivity analysis at which it stops rejecting
         (:mod:`cbcp_sim.analysis.tipping_point`).
-    models, dose, response, baseline, delta
+    models, dose, response, baseline, delta, ed, selection
         ``mcpmod`` only (see :func:`~cbcp_sim.analysis.dose_data.analyze_dose`): the candidate models
         (required; ``"emax:1,sigEmax:3:3,linear"``), the columns of the dose (default ``dose``), the response
-        (default ``response``) and a baseline to adjust for (default none), and the effect over placebo defining
-        the target dose (default 1.5).
+        (default ``response``) and a baseline to adjust for (default none), the effect over placebo defining
+        the target dose (default 1.5), the level ``p`` of ``ED_p`` (default 0.5) and the curve: ``"aic"``
+        (default, the smallest gAIC) or ``"average"`` (gAIC weights).
 
     Returns
     -------
@@ -218,7 +220,8 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
     registry = _registry()
     if not isinstance(method, str) or method not in (*registry, "change", "mcpmod"):
         raise SettingsError("method", f"expected one of {', '.join(methods())}, got {method!r}")
-    dose_options = {"models": models, "dose": dose, "response": response, "baseline": baseline, "delta": delta}
+    dose_options = {"models": models, "dose": dose, "response": response, "baseline": baseline, "delta": delta,
+                    "ed": ed, "selection": selection}
     if method == "mcpmod":
         others = {"visit": visit, "covariates": covariates or None, "endpoint": endpoint, "mcid": mcid,
                   "columns": columns, "control": control, "trial": trial, "mmrm_df": mmrm_df,
@@ -228,7 +231,7 @@ def analyze(data: str | PathLike[str] | pd.DataFrame, *, method: str, visit: flo
             given = f"columns.{next(iter(columns))}"
         if given is not None:
             raise SettingsError(given, "applies to the analyses of two arms, not mcpmod (whose parameters are "
-                                       "models, dose, response, baseline, alpha and delta)")
+                                       "models, dose, response, baseline, alpha, delta, ed and selection)")
         if models is None:
             raise SettingsError("models", "mcpmod needs the candidate models, such as 'emax:1,sigEmax:3:3,linear'")
         from cbcp_sim.analysis.dose_data import analyze_dose

@@ -15,7 +15,7 @@ from cbcp_sim.cli.options import option
 from cbcp_sim.errors import SettingsError
 
 #: The options of mcpmod, each its parameter's name.
-DOSE_OPTIONS = ("models", "dose", "response", "baseline", "delta")
+DOSE_OPTIONS = ("models", "dose", "response", "baseline", "delta", "ed", "selection")
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                     "with a dose column (--dose; its distinct values are the dose groups, the smallest the placebo) "
                     "and a response column (--response; e.g. the change from baseline), optionally a baseline to "
                     "adjust for (--baseline): MCP-Mod's multiple contrast test of the candidate --models, the "
-                    "selected model by gAIC among the significant ones, its parameters and target dose.")
+                    "selected model by gAIC among the significant ones (or their gAIC average), its parameters, target "
+                    "dose and ED_p with delta-method intervals.")
     an.add_argument("data", metavar="DATA.csv", help=f"long-format CSV file (at most {MAX_ROWS:,} rows of the "
                                                       "trial analysed; only the columns used are kept)")
     option(an, "--method", param="method", required=True, metavar="M",
@@ -78,6 +79,12 @@ def add_command(sub: argparse._SubParsersAction) -> None:
            help="mcpmod: a baseline column to adjust for (ANCOVA with a common slope; default: none, ANOVA)")
     option(an, "--delta", param="delta", type=float, metavar="POINTS",
            help="mcpmod: the effect over placebo defining the target dose (default 1.5)")
+    option(an, "--ed", param="ed", type=float, metavar="P",
+           help="mcpmod: the level of ED_p, the dose with P times the curve's largest effect over the doses "
+                "(default 0.5: ED50)")
+    option(an, "--selection", param="selection", choices=("aic", "average"), default=None,
+           help="mcpmod: the curve whose TD and ED_p are estimated: the significant model of smallest gAIC (aic, "
+                "default) or the significant models' fitted curves averaged with gAIC weights (average)")
     an.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 

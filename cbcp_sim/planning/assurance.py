@@ -166,8 +166,9 @@ def assurance(scenario: Scenario, settings: RunSettings | None = None, *, out: s
 
 def _favourable(run: SimulationResult, comparison: str | None = None) -> int:
     """Successes of ``comparison`` (a label; None: the first) with an estimate favouring the cells (a
-    group-sequential design's efficacy bounds are one-sided: every success)."""
-    if run.sequential is not None:
-        return run.successes[0]
+    group-sequential design's efficacy bounds and MCP-Mod's test as the primary analysis are one-sided: every
+    success)."""
+    if run.sequential is not None or (run.dose_response_primary and comparison in (None, run.comparisons[0])):
+        return run.successes_for(comparison)[0]
     primary = run.replicates_for(comparison)
     return int((primary["reject"] & (primary["estimate"] > 0)).sum())

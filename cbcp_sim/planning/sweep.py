@@ -41,6 +41,11 @@ SEQUENTIAL_COLUMNS = ("power", "mcse", "type1_error", "expected_children", "expe
 #: The ``bayes_*`` columns of a sweep whose scenario has a ``[bayes]`` section (:attr:`SimulationResult.bayes`).
 BAYES_COLUMNS = ("p_go", "p_go_mcse", "p_nogo", "p_gray", "p_go_null", "p_go_null_mcse", "posterior_mean_bias",
                  "posterior_rmse", "coverage", "conflict_rate", "borrowed_controls", "prior_ess")
+#: The ``dose_response_*`` columns of a sweep whose scenario runs MCP-Mod (``analysis.dose_response_models``;
+#: :attr:`SimulationResult.dose_response`).
+DOSE_RESPONSE_COLUMNS = ("power", "power_mcse", "type1", "type1_mcse", "td_mean", "td_bias", "td_rmse",
+                         "td_within_25", "td_coverage", "ed50_mean", "ed50_bias", "ed50_rmse", "ed50_within_25",
+                         "ed50_coverage")
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,8 @@ class Sweep:
         """One row per point × analysis (× comparison): ``point``, the point's values, then the summary of
         :func:`cbcp_sim.analysis.metrics.operating_characteristics`; with interim looks also ``sequential_*``
         columns, with a ``[bayes]`` section ``bayes_*`` columns (:data:`BAYES_COLUMNS`; the same on every
-        analysis's row of a point: they decide on the primary analysis). A path with a list value at any point is
+        analysis's row of a point: they decide on the primary analysis), with MCP-Mod ``dose_response_*`` columns
+        (:data:`DOSE_RESPONSE_COLUMNS`, likewise). A path with a list value at any point is
         a column of JSON text (one type per column, as Parquet needs)."""
         import pandas as pd
 
@@ -184,6 +190,8 @@ class Sweep:
                      if result.sequential is not None else {})
             if result.bayes is not None:
                 extra.update({f"bayes_{k}": result.bayes[k] for k in BAYES_COLUMNS})
+            if result.dose_response is not None:
+                extra.update({f"dose_response_{k}": result.dose_response[k] for k in DOSE_RESPONSE_COLUMNS})
             rows += [{**values, **row, **extra} for row in result.rows]
         return pd.DataFrame(rows)
 

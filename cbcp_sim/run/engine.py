@@ -156,10 +156,13 @@ def _dose_responses(scenario: Scenario, data: trial.TrialData, passes: dict[str,
                                  covariates=covariates, mmrm_df=a.mmrm_df, mmrm_baseline=a.mmrm_baseline)
                 if a.primary == "mmrm" else
                 ancova_differences(values, observed, arm, data.primary, arms=len(d.arms), covariates=covariates))
-        out[p] = dose_response.analyse(diff, doses, cands, d.alpha / d.sides, a.dose_response_delta or 1.5)
-    return dose_response.DoseResponses(reject=out["alt"][0], selected=out["alt"][1], td=out["alt"][2],
-                                       null_reject=out["null"][0], null_selected=out["null"][1],
-                                       failed=out["alt"][3] | out["null"][3])
+        out[p] = dose_response.analyse(diff, doses, cands, d.alpha / d.sides, a.dose_response_delta or 1.5,
+                                       selection=a.dose_response_selection or "aic")
+    alt, null = out["alt"], out["null"]
+    return dose_response.DoseResponses(reject=alt["reject"], selected=alt["selected"], td=alt["td"],
+                                       null_reject=null["reject"], null_selected=null["selected"],
+                                       failed=alt["failed"] | null["failed"], td_se=alt["td_se"], ed=alt["ed"],
+                                       ed_se=alt["ed_se"])
 
 
 #: What the adjusted dose slope adjusts for beside baseline: numeric covariates of TrialData, then GMFCS levels.
@@ -730,8 +733,9 @@ def collect(scenario: Scenario, chunks: list[ChunkResult], settings: RunSettings
 def _dose_response_summary(scenario: Scenario, chunks: list[ChunkResult], replicates: dict[str, Any],
                            effects: dict[str, float]) -> dict[str, Any] | None:
     """The run's ``dose_response`` block (:func:`cbcp_sim.analysis.dose_response.summary`) with the doses, the
-    candidates, each dose arm's true effect and the true TD (:func:`~cbcp_sim.analysis.dose_response.true_target_dose`
-    from those effects and the arms' dose-response function); per-trial results join ``replicates``."""
+    candidates, each dose arm's true effect and the true TD and ED50
+    (:func:`~cbcp_sim.analysis.dose_response.true_doses` from those effects and the arms' dose-response function);
+    per-trial results join ``replicates``."""
     if chunks[0].dose_response is None:
         return None
     a, d = scenario.analysis, scenario.design
@@ -742,12 +746,15 @@ def _dose_response_summary(scenario: Scenario, chunks: list[ChunkResult], replic
     true = np.array([effects[c.label] for c in comps])
     course = scenario.regimens[1].doses[0].course
     delta = a.dose_response_delta or 1.5
-    td, scale = dose_response.true_target_dose(lambda x: treatment.dose_response(course, x), doses[1:], true, delta)
+    td, ed50, scale = dose_response.true_doses(lambda x: treatment.dose_response(course, x), doses[1:], true, delta)
     block, replicates["dose_response"] = dose_response.summary(_concat([ch.dose_response for ch in chunks]),
-                                                               classes, td)
+                                                               classes, td, ed50, d.alpha / d.sides,
+                                                               float(doses[-1]))
     curve = [scale * float(treatment.dose_response(course, x)) for x in doses[1:]]
     return {"models": [c.label for c in cands], "doses": [float(x) for x in doses], "delta": delta,
-            "alpha": d.alpha / d.sides, "true_effects": [float(x) for x in true], "true_curve": curve, **block}
+            "alpha": d.alpha / d.sides, "selection_method": a.dose_response_selection or "aic",
+            "primary": bool(a.dose_response_primary),
+            "true_effects": [float(x) for x in true], "true_curve": curve, **block}
 
 
 def _dose_summary(scenario: Scenario, chunks: list[ChunkResult], replicates: dict[str, Any],

@@ -76,6 +76,12 @@ class SimulationResult:
     dose_response: dict[str, Any] | None = None
 
     @property
+    def dose_response_primary(self) -> bool:
+        """MCP-Mod's test is the scenario's primary analysis (``analysis.dose_response_primary``): the design's
+        power (:attr:`design_power`) is its power."""
+        return bool(self.scenario.analysis.dose_response_primary) and self.dose_response is not None
+
+    @property
     def primary(self) -> dict[str, Any]:
         """Summary of the primary analysis (of the first comparison)."""
         return self.rows[0]
@@ -113,9 +119,14 @@ class SimulationResult:
         """:attr:`successes` of ``comparison`` (a label; None: the first): the primary analysis's rejections of
         that comparison (adjusted for multiplicity as the scenario says). With interim looks only the first
         comparison is monitored, and another is refused. With a ``[bayes]`` section, the first comparison
-        succeeds on a GO (so sample size, assurance and sensitivity plan for P(GO))."""
+        succeeds on a GO (so sample size, assurance and sensitivity plan for P(GO)); with
+        ``analysis.dose_response_primary``, when MCP-Mod's test finds a dose-response (so they plan for its
+        power)."""
         label = self.comparison(comparison)
-        if self.bayes is not None and label == self.comparisons[0]:
+        if self.dose_response_primary and label == self.comparisons[0]:
+            assert self.dose_response is not None
+            power, failed = self.dose_response["power"], self.dose_response["n_failed"]
+        elif self.bayes is not None and label == self.comparisons[0]:
             power, failed = self.bayes["p_go"], self.bayes["n_failed"]
         elif self.sequential is not None:
             power, failed = self.sequential["power"], self.sequential["n_failed"]
@@ -489,9 +500,22 @@ def _dose_response_lines(b: dict[str, Any] | None, s: Scenario) -> list[str]:
              f"(MCSE {b['type1_mcse']:.4f})" + (f"; failed {b['n_failed']}" if b["n_failed"] else ""),
              "    selected " + ", ".join(f"{k} {v:.3f}" for k, v in b["selection"].items()) + " (no rejection: "
              f"{1 - sum(b['selection'].values()):.3f})",
-             f"    TD over {b['n_td']:,} trials: mean {num(b['td_mean'])}, bias {num(b['td_bias'])} (MCSE "
-             f"{num(b['td_bias_mcse'])}), RMSE {num(b['td_rmse'])}, within 25% of the true TD {num(b['td_within_25'])}"]
+             ] + [_dose_estimate_line(b, name, label) for name, label in (("td", "TD"), ("ed50", "ED50"))]
+    if b["primary"]:
+        lines.insert(1, "    the scenario's primary analysis (analysis.dose_response_primary): its power is the "
+                        "design's, which sample-size, sweep, assurance and sensitivity plan on")
     return lines
+
+
+def _dose_estimate_line(b: dict[str, Any], name: str, label: str) -> str:
+    """One line of the TD's or the ED50's operating characteristics in the ``dose_response`` block."""
+    def num(key: str) -> str:
+        return _or_none(b[key], ".3f")
+    return (f"    {label} ({b['selection_method']}; true {num(f'true_{name}')}) over {b[f'n_{name}']:,} trials: "
+            f"mean {num(f'{name}_mean')}, bias {num(f'{name}_bias')} (MCSE {num(f'{name}_bias_mcse')}), "
+            f"RMSE {num(f'{name}_rmse')}, within 25% of the truth {num(f'{name}_within_25')}; "
+            f"{100 * b['interval_level']:g}% interval (within the doses) length mean {num(f'{name}_interval_mean')}, "
+            f"median {num(f'{name}_interval_median')}, coverage {num(f'{name}_coverage')}")
 
 
 def _delta_text(x: float | None) -> str:

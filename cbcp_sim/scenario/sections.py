@@ -366,13 +366,28 @@ class Analysis:
         None, text, shown="'' (off)",
         doc="Dose designs (parallel; placebo or sham first, then arms of fixed doses per kg): the candidate models "
             "of MCP-Mod in the dose-power syntax (e.g. 'emax:1,sigEmax:3:3,linear'), its multiple contrast test "
-            "on the ANCOVA of every arm at the primary visit, the model selected by gAIC and its target dose, "
-            "with power, type I error, selection probabilities and the TD's bias and RMSE. Empty: off.",
+            "on the ANCOVA (or, with analysis.primary = mmrm, the MMRM) of every arm at the primary visit, the "
+            "model selected by gAIC, its target dose and "
+            "ED50, with power, type I error, selection probabilities, and the TD's and ED50's bias, RMSE and "
+            "delta-method interval length and coverage. Empty: off.",
         source="generalised MCP-Mod [Pinheiro 2014], [Bretz 2005] (docs/dose.md, Dose designs)")
     dose_response_delta: float | None = param(
         None, number(0.0, 100.0, lo_open=True), unit="GMFM-66 points", shown="1.5",
         doc="analysis.dose_response_models: the effect over placebo that defines the target dose (TD).",
         source="ASSUMPTION: about the GMFM-66 minimal clinically important difference ([Oeffinger 2008])")
+    dose_response_selection: str | None = param(
+        None, choice("aic", "average"), shown="'aic'",
+        doc="analysis.dose_response_models: the dose-response curve whose TD and ED50 are estimated: the "
+            "significant model of smallest gAIC (aic), or the average of the significant models' fitted curves "
+            "with weights exp(-gAIC/2) (average).",
+        source="DoseFinding's MCPMod selModel = 'AIC' or 'aveAIC'; doses from the averaged curve as [Wheeler 2007]; "
+               "selection and averaging in dose finding compared by [Schorning 2016]")
+    dose_response_primary: bool | None = param(
+        None, choice(False, True), shown="false (off)",
+        doc="analysis.dose_response_models: the MCP-Mod test is the scenario's primary analysis: a trial succeeds "
+            "when it finds a dose-response, so run reports its power as the design's and sample-size, sweep, "
+            "assurance and sensitivity plan on it (the ANCOVA rows stay, as secondary information).",
+        source="MCP-Mod as the primary analysis of a dose-finding trial [EMA 2014] [Pinheiro 2014]")
     multiplicity: str = param(
         "holm", choice("none", "holm", "hochberg", "dunnett", "dunnett_separate"),
         doc="With more than one active arm, how each analysis's p-values over the arms are adjusted "

@@ -550,12 +550,25 @@ def dose_design(s: Scenario) -> tuple[float, ...] | str:
 
 def _check_dose_response(s: Scenario) -> None:
     """``analysis.dose_response_models`` on a dose design (:func:`dose_design`); the models themselves are parsed
-    as a run starts (:func:`cbcp_sim.run.engine.point_tasks`: the scenario layer does not import the analyses)."""
-    if not s.analysis.dose_response_models:
+    as a run starts (:func:`cbcp_sim.run.engine.point_tasks`: the scenario layer does not import the analyses).
+    ``dose_response_selection`` and ``dose_response_primary`` need the models; MCP-Mod as the primary analysis is
+    refused beside a ``[bayes]`` section (two definitions of success) and with interim looks."""
+    a = s.analysis
+    if not a.dose_response_models:
+        for key in ("dose_response_primary", "dose_response_selection"):
+            if getattr(a, key) not in (None, False):
+                raise ScenarioError(f"analysis.{key}", "applies to MCP-Mod: give analysis.dose_response_models too")
         return
     why = dose_design(s)
     if isinstance(why, str):
         raise ScenarioError("analysis.dose_response_models", f"MCP-Mod {why}")
+    if a.dose_response_primary and s.bayes is not None:
+        raise ScenarioError("analysis.dose_response_primary", "and a [bayes] section both define a trial's success: "
+                                                              "keep one")
+    if a.dose_response_primary and s.sequential.interims:
+        raise ScenarioError("analysis.dose_response_primary", "has no interim looks: the group-sequential boundaries "
+                                                              "monitor analysis.primary; leave sequential.interims "
+                                                              "empty")
 
 
 #: Primary analyses whose estimate is not in points, which a prior in points cannot describe.
