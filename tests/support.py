@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -121,3 +123,17 @@ def kill_after_chunks(command: list[str], chunks: Path, count: int, within: floa
             return
         assert time.monotonic() < gone, "processes of the killed run are still alive"
         time.sleep(0.05)
+
+
+#: Names of a headless Chromium on PATH, Debian's first.
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def chromium(purpose: str) -> str:
+    """The path of a headless Chromium; without one the test fails (never skips) and says how to install it."""
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail(f"headless Chromium is needed for {purpose}: apt-get install -y chromium (Debian; `make test` "
+                "installs it)")

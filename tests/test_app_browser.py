@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,19 +26,11 @@ import pytest
 from cbcp_sim.app.fields import field_id
 from cbcp_sim.cli import main as cli_main
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+from .support import chromium
+
 #: The scenario of the power check: the default with 40 children per arm, 2,000 trials, seed 3.
 N_PER_ARM, REPS, SEED = 40, 2000, 3
 WAIT_MS = 120_000
-
-
-def _chromium() -> str:
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("headless Chromium is needed for the app's browser test: apt-get install -y chromium "
-                "(Debian; `make test` installs it)")
 
 
 def _free_port() -> int:
@@ -75,7 +66,8 @@ def browser() -> Iterator[Any]:
     except ImportError:
         pytest.fail("Playwright is needed for the app's browser test: pip install -e '.[test]' (`make test`)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-dev-shm-usage"])
+        b = p.chromium.launch(executable_path=chromium("the app's browser test"),
+                              args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield b
         b.close()
 

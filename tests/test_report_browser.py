@@ -18,16 +18,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from cbcp_sim import load_scenario, simulate
 from cbcp_sim.io.report import report
 from cbcp_sim.planning.sweep import Axis, grid_points, sweep
 from cbcp_sim.run.settings import RunSettings
 from cbcp_sim.scenario import default_scenario_path
 
+from .support import chromium
+
 WIDTHS = (1000, 1400)
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 #: Changes that make a long heading (title, then every key and value changed).
 CHANGES = {"population.source": "allogeneic", "population.ages": [2, 5], "eligibility.gmfcs": [2, 3, 4],
            "treatment.waning_half_life_months": 9.0, "dropout.fraction": 0.1}
@@ -54,20 +53,12 @@ MEASURE = """<script>
 """
 
 
-def _browser() -> str:
-    for name in BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("headless Chromium is needed for the report's browser test: apt-get install -y chromium "
-                "(Debian; .ci/run installs it)")
-
-
 def _chromium(tmp_path: Path, *args: str) -> str:
     profile = tmp_path / "profile"
     profile.mkdir(exist_ok=True)
-    command = [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--hide-scrollbars", "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}", *args]
+    command = [chromium("the report's browser test"), "--headless", "--no-sandbox", "--disable-gpu",
+               "--disable-dev-shm-usage", "--hide-scrollbars", "--no-first-run", "--disable-extensions",
+               f"--user-data-dir={profile}", *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

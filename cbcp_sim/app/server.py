@@ -31,7 +31,12 @@ def whole(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _progress(progress: tasks.Progress) -> Any:
+def _progress(task: Any, progress: tasks.Progress) -> Any:
+    """A running task's progress bar with its text (redrawn every half second), else how it ended."""
+    state = task.status()
+    if state != "running":
+        return ui.tags.small({"cancelled": "Cancelled.", "success": "Done.", "error": "Failed."}.get(state, ""))
+    reactive.invalidate_later(0.5)
     fraction = progress.fraction()
     width = f"{100 * (fraction if fraction is not None else 0.0):.0f}%"
     return ui.div(ui.div(ui.div(style=f"width: {width}"), class_="bar"), ui.tags.small(progress.text()),
@@ -208,11 +213,7 @@ def server(input: Inputs, output: Outputs, session: Session) -> None:
 
     @render.ui
     def run_progress() -> Any:
-        state = run_task.status()
-        if state == "running":
-            reactive.invalidate_later(0.5)
-            return _progress(run_state)
-        return ui.tags.small({"cancelled": "Cancelled.", "success": "Done.", "error": "Failed."}.get(state, ""))
+        return _progress(run_task, run_state)
 
     @render.text
     def run_error() -> str:
@@ -277,11 +278,7 @@ def server(input: Inputs, output: Outputs, session: Session) -> None:
 
     @render.ui
     def plan_progress() -> Any:
-        state = plan_task.status()
-        if state == "running":
-            reactive.invalidate_later(0.5)
-            return _progress(plan_state)
-        return ui.tags.small({"cancelled": "Cancelled.", "success": "Done.", "error": "Failed."}.get(state, ""))
+        return _progress(plan_task, plan_state)
 
     @render.text
     def plan_error() -> str:
