@@ -247,13 +247,21 @@ def plain_figures(sizes):
 
 
 def calendar_figures(sizes):
-    """The trial calendar alone, ``simulate`` with it and with an interim look (s), and Lan-DeMets bounds."""
+    """The trial calendar alone, ``simulate`` with it and without it (alternating, so that the machine's drift hits
+    both alike) and with an interim look (s), and Lan-DeMets bounds."""
     calendar = cbcp_sim.load_scenario(SCENARIO, CALENDAR)
+    plain = cbcp_sim.load_scenario(SCENARIO, ANCOVA)
     arms = layout.arm_sizes(calendar.design)
+    times = {"calendar": [], "calendar_off": []}
+    for s in (calendar, plain):
+        in_process(s, sizes.reps // 10, 1, 1)  # warm-up
+    for _ in range(sizes.calendar_runs):
+        times["calendar_off"] += in_process(plain, sizes.reps, 1, 1)
+        times["calendar"] += in_process(calendar, sizes.reps, 1, 1)
     return {"calendar_alone": repeat(lambda: [operations.schedule(calendar, arms, True, n, Streams(SEED, c))
                                               for c, n in enumerate(RunSettings(reps=sizes.reps).chunks())],
                                      sizes.calendar_runs),
-            "calendar": in_process(calendar, sizes.reps, 1, sizes.calendar_runs),
+            **times,
             "sequential": in_process(cbcp_sim.load_scenario(SCENARIO, SEQUENTIAL), sizes.reps, 1,
                                      sizes.calendar_runs),
             "boundaries": {k: statistics.median(repeat(lambda k=k: boundaries(np.arange(1, k + 1) / k), 20))
@@ -328,11 +336,19 @@ def calibrate_figures(sizes):
 
 
 def sweep_figures(sizes):
-    """The sweep with jobs 1 and 2 and on Dask: seconds and peak MiB of each, and whether the tables are identical."""
+    """The sweep with jobs 1 and 2 and on Dask, ``sizes.sweep_runs`` times each in turn: seconds of each run and
+    the largest peak MiB of each setting, and whether all the tables are identical."""
+    keys = ((1, "loky"), (2, "loky"), (2, "dask"))
+    seconds, peaks, tables = {key: [] for key in keys}, dict.fromkeys(keys, 0.0), set()
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {key: sweep_run(tmp, sizes.sweep_reps, *key) for key in ((1, "loky"), (2, "loky"), (2, "dask"))}
-    return {"sweep": {key: run[:2] for key, run in runs.items()},
-            "sweep_identical": len({run[2] for run in runs.values()}) == 1}
+        for run in range(sizes.sweep_runs):
+            (Path(tmp) / str(run)).mkdir()
+            for key in keys:
+                s, peak, table = sweep_run(Path(tmp) / str(run), sizes.sweep_reps, *key)
+                seconds[key].append(s)
+                peaks[key] = max(peaks[key], peak)
+                tables.add(table)
+    return {"sweep": {key: (seconds[key], peaks[key]) for key in keys}, "sweep_identical": len(tables) == 1}
 
 
 def measure(sizes):

@@ -10,7 +10,9 @@ from benchmarks.settings import (
     PLAIN,
     SWEEP_GRID,
     TARGET_BAYES_OVERHEAD,
+    TARGET_CALENDAR_RATIO,
     TARGET_CALIBRATE_SECONDS,
+    TARGET_DASK_RATIO,
     TARGET_FLOOR_PROCESS_RATIO,
     TARGET_FLOOR_RATIO,
     TARGET_MMRM_13_SPEEDUP,
@@ -21,6 +23,7 @@ from benchmarks.settings import (
     TARGET_SCIPY_RATIO,
     TARGET_SECONDS,
     TARGET_SPEEDUP,
+    TARGET_SWEEP_JOBS_SPEEDUP,
     TARGET_SWEEP_MIB,
     TARGET_SWEEP_SECONDS,
     VISITS,
@@ -216,18 +219,24 @@ def scaling_section(m, sizes):
         f"Runs with failed replicates (no estimate with the effect): {failures(m)}.", ""]
 
 
+def calendar_ratio(m):
+    """The time of a run with the calendar over the same run without it (medians of alternating runs)."""
+    return median(m["calendar"]) / median(m["calendar_off"])
+
+
 def calendar_section(m, sizes):
     calendar_s = median(m["calendar"])
     return [
         "### Trial calendar and interim looks", "",
         f"The default scenario, ANCOVA only, {sizes.reps:,} replicates, jobs=1, in this process; best and median of "
-        f"{sizes.calendar_runs} runs after one warm-up. With `operations.enabled = false` (the first row of the "
-        "in-process table) no calendar is built.", "",
+        f"{sizes.calendar_runs} runs after one warm-up, the runs with and without the calendar alternating. With "
+        "`operations.enabled = false` no calendar is built.", "",
         "| measurement | best | median | note |", "|---|---|---|---|",
-        timed(f"calendars alone (`operations.schedule`, SimPy), {sizes.reps:,} trials", m["calendar_alone"],
+        timed(f"calendars alone (`operations.schedule`), {sizes.reps:,} trials", m["calendar_alone"],
               f"{median(m['calendar_alone']) / sizes.reps * 1e3:.3f} ms per trial"),
+        timed("`simulate()` with `operations.enabled = false`", m["calendar_off"]),
         timed("`simulate()` with `operations.enabled = true`", m["calendar"],
-              f"{calendar_s / median(m['engine']):.1f}x the run without a calendar"),
+              f"{calendar_ratio(m):.2f}x the run without a calendar"),
         timed("`simulate()` with the calendar and an interim at half the information", m["sequential"],
               "the interim ANCOVA, per-trial bounds and stopping rules add "
               f"{median(m['sequential']) - calendar_s:.2f} s"),
@@ -300,21 +309,28 @@ def calibrate_section(m, sizes):
         "| case | best | median | |", "|---|---|---|---|", *rows, "", ratio, ""]
 
 
+def sweep_ratios(m):
+    """jobs=1 over jobs=2 (the speed-up), and Dask over loky with jobs=2, from the medians of the sweep's runs."""
+    s = {key: median(seconds) for key, (seconds, _) in m["sweep"].items()}
+    return s[1, "loky"] / s[2, "loky"], s[2, "dask"] / s[2, "loky"]
+
+
 def sweep_section(m, sizes):
-    sweep = m["sweep"]
+    speedup, dask = sweep_ratios(m)
     return [
         "### Sweep", "",
         f"`cbcp-sim sweep scenarios/default.toml {' '.join('--grid ' + g for g in SWEEP_GRID)} --reps "
         f"{sizes.sweep_reps}` (40 points, {40 * sizes.sweep_reps:,} trials with ANCOVA and the secondary t-test, each "
-        "with its type I error pass), one run each as a whole process into a new directory (every chunk saved as it "
-        "finishes). Peak memory is the largest sum of the resident memory of the process and its workers, sampled "
-        "every 50 ms.", "",
-        "| jobs | backend | wall time | peak memory (all processes) |", "|---|---|---|---|",
-        *(f"| {jobs} | {backend} | {seconds:.1f} s | {mib:.0f} MiB |"
-          for (jobs, backend), (seconds, mib) in sweep.items()),
+        f"with its type I error pass), {sizes.sweep_runs} runs of each setting in turn, each a whole process into a "
+        "new directory (every chunk saved as it finishes; Dask's LocalCluster started and closed within the run). "
+        "Peak memory is the largest sum of the resident memory of the process and its workers, sampled every 50 ms.",
         "",
-        f"Scaling: jobs=2 takes {sweep[2, 'loky'][0] / sweep[1, 'loky'][0]:.2f} of the time of jobs=1. "
-        f"The three `results.csv` files are {'byte-identical' if m['sweep_identical'] else 'NOT identical'}.", ""]
+        "| jobs | backend | best | median | peak memory (all processes) |", "|---|---|---|---|---|",
+        *(f"| {jobs} | {backend} | {min(seconds):.1f} s | {median(seconds):.1f} s | {mib:.0f} MiB |"
+          for (jobs, backend), (seconds, mib) in m["sweep"].items()),
+        "",
+        f"Scaling: jobs=2 is {speedup:.2f}x faster than jobs=1; Dask takes {dask:.2f}x the time of loky (medians). "
+        f"All `results.csv` files are {'byte-identical' if m['sweep_identical'] else 'NOT identical'}.", ""]
 
 
 def target(label, measured, met):
@@ -326,7 +342,8 @@ def targets_section(m, sizes):
     speedup = rate(m["replicates"]["ANCOVA", reps]) / rate(m["ols"])
     mmrm_runs = {v: case for (a, v), case in m["replicates"].items() if a == "MMRM"}
     mmrm_peak = max(case["peak"] for case in mmrm_runs.values())
-    sweep_s, sweep_mib = m["sweep"][2, "loky"][0], max(mib for _, mib in m["sweep"].values())
+    sweep_s, sweep_mib = median(m["sweep"][2, "loky"][0]), max(mib for _, mib in m["sweep"].values())
+    speedup_jobs, dask = sweep_ratios(m)
     engine_s, process_s, mmrm_s = median(m["engine"]), median(m["process"]), median(m["mmrm"])
     mmrm_ratio = mmrm_s / median(m["mmrm_as_ancova"])
     mmrm_13 = rate(m["visits"]["MMRM", len(VISITS[-1])])
@@ -361,6 +378,12 @@ def targets_section(m, sizes):
                f"{sweep_s:.1f} s", sweep_s < TARGET_SWEEP_SECONDS),
         target(f"its peak memory < {TARGET_SWEEP_MIB / 1024:.0f} GiB", f"{sweep_mib:.0f} MiB",
                sweep_mib < TARGET_SWEEP_MIB),
+        target(f"the sweep with jobs=2 at least {TARGET_SWEEP_JOBS_SPEEDUP}x faster than with jobs=1",
+               f"{speedup_jobs:.2f}x", speedup_jobs >= TARGET_SWEEP_JOBS_SPEEDUP),
+        target(f"the sweep on Dask's LocalCluster (jobs=2) at most {TARGET_DASK_RATIO}x the time of loky",
+               f"{dask:.2f}x", dask <= TARGET_DASK_RATIO),
+        target(f"`simulate()` with the calendar at most {TARGET_CALENDAR_RATIO:.0f}x the run without it",
+               f"{calendar_ratio(m):.2f}x", calendar_ratio(m) <= TARGET_CALENDAR_RATIO),
         *(target(f"a `[bayes]` section ({likelihood} likelihood) adds at most {100 * TARGET_BAYES_OVERHEAD:.0f}% "
                  "to the run", f"largest {100 * worst:+.0f}%", worst <= TARGET_BAYES_OVERHEAD)
           for likelihood, worst in worst_bayes.items()),

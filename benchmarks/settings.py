@@ -63,6 +63,10 @@ TARGET_SWEEP_SECONDS, TARGET_SWEEP_MIB = 60.0, 2048.0
 #: (benchmarks/floor.py) in process, and the whole ``cbcp-sim run`` process at most so many times the floor's process;
 #: the plain model's t-test at least this many times the trials per second of ``scipy.stats.power``.
 TARGET_FLOOR_RATIO, TARGET_FLOOR_PROCESS_RATIO, TARGET_SCIPY_RATIO = 2.0, 1.5, 2.0
+#: Issue 25: a run with the calendar on takes at most this many times the run without it (medians, alternating);
+#: the 40-point sweep with jobs=2 at least this many times faster than with jobs=1; Dask's LocalCluster (started
+#: and closed within the run) at most this many times loky's time with jobs=2 (medians of ``Sizes.sweep_runs``).
+TARGET_CALENDAR_RATIO, TARGET_SWEEP_JOBS_SPEEDUP, TARGET_DASK_RATIO = 3.0, 1.7, 1.3
 
 
 @dataclass(frozen=True)
@@ -84,8 +88,10 @@ class Sizes:
     plain_reps: int = 100_000       #: trials of the plain model, for the engine and for scipy.stats.power
     fresh_runs: int = 3             #: most timed runs of a case in a fresh process
     fresh_budget: float = 3.0       #: seconds: a fresh-process case stops repeating once its runs take this long
-    calendar_runs: int = 3          #: timed runs of ``reps`` with the calendar, after one warm-up
+    calendar_runs: int = 3          #: timed runs of ``reps`` with the calendar and without, alternating, after one
+                                    #: warm-up
     sweep_reps: int = 5_000         #: replicates per sweep point
+    sweep_runs: int = 3             #: runs of each sweep (jobs 1, jobs 2, Dask), alternating
     bayes_runs: int = 5             #: timed runs of each Bayesian case, with and without its [bayes] section
     registry_children: int = 600    #: children of the registry calibrated (5 yearly scores each)
     calibrate_runs: int = 3         #: timed runs of each calibration case, after one warm-up
@@ -101,8 +107,8 @@ FULL = Sizes()
 #: Tiny sizes that check the code runs (under a minute); its figures mean nothing.
 QUICK = Sizes(reps=100, runs=1, jobs_reps=400, jobs_runs=1, loop_reps=3, mmrm_runs=1, mmrm_loop_reps=2,
               mmrm_fallback=300, children_reps=50, mmrm_children_reps=20, visits_reps=50, mmrm_visits_reps=2,
-              plain_reps=1_000, fresh_runs=1, fresh_budget=0.1, calendar_runs=1, sweep_reps=10, bayes_runs=1,
-              registry_children=60, calibrate_runs=1, mcpmod_runs=1)
+              plain_reps=1_000, fresh_runs=1, fresh_budget=0.1, calendar_runs=1, sweep_reps=10, sweep_runs=1,
+              bayes_runs=1, registry_children=60, calibrate_runs=1, mcpmod_runs=1)
 #: Target: a registry of 600 children x 5 scores calibrated (both growth models, the visual check) in seconds.
 TARGET_CALIBRATE_SECONDS = 10.0
 #: R's nlme fit of the stable-limit model to the registry CSV (argument 1), as tests/fixtures/calibrate/nlme_fit.R;

@@ -1,7 +1,6 @@
 """The trial on the calendar: sites, screening, banked units, infusion slots, visits and dropout.
 
-Recruitment to infusion is a SimPy model, one environment per simulated trial, time in months since the first
-site opened:
+Time in months since the first site opened:
 
 - **sites** open at month 0 (the first) and at uniform times in ``[0, activation_months]`` (the others); each
   screens referred children as a Poisson process of rate ``screening_rate`` times a gamma frailty of variance
@@ -15,24 +14,28 @@ site opened:
   (``infusions_per_week`` per calendar week, first come first served: :class:`WeeklySlots`);
 - **follow-up** from the infusion date: each visit at its target plus a uniform deviation within its window,
   missed with ``missed_visit``; **dropout** is a time-to-event process (the hazard of :mod:`cbcp_sim.models.dropout`)
-  that ends the child's follow-up. Follow-up uses no shared resource, so it is computed for all trials at once
-  from the infusion dates rather than as SimPy events (a first version with per-visit SimPy events and a SimPy
-  container for the slots took 1.7 ms per trial; this one 0.7 ms, see ``benchmarks/README.md``).
+  that ends the child's follow-up.
+
+:class:`Trial` is this process for one trial as SimPy processes (a queue of referrals held while the trial is full,
+units on the way, weekly slots). A run computes it for all its trials at once (:func:`recruit`, one step per
+referral over every unfinished trial, then :func:`infusions` and the follow-up as arrays): the same process in
+distribution, under 0.1 ms per trial where one SimPy environment per trial took 0.7 ms (issue 25, see
+``benchmarks/README.md``); the tests check both against the same closed forms and against each other.
 
 Every random number comes from the chunk's :class:`~cbcp_sim.models.streams.Streams`: per child (window deviations,
-missed visits, dropout times: the same dropout times as without a calendar) from per-child streams, and per trial
-(arrivals, eligibility, units) from a generator of its own. Children are returned in the outcome model's array
-order: with fixed arm sizes the enrolment order is a random permutation of them (a random allocation sequence);
-with block randomisation they already are in enrolment order.
+missed visits, dropout times: the same dropout times as without a calendar) from per-child streams, and each
+referral's gap, eligibility and unit from one stream per quantity, read by trial and step (see :func:`recruit`).
+Children are returned in the outcome model's array order: with fixed arm sizes the enrolment order is a random
+permutation of them (a random allocation sequence); with block randomisation they already are in enrolment order.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-import simpy
 
 from cbcp_sim.errors import ScenarioError
 from cbcp_sim.models import dropout, population
@@ -110,22 +113,114 @@ def schedule(s: Scenario, sizes: tuple[int, ...], by_arm: bool, n_reps: int, str
         order = streams.rng("enrolment_order", 0).permuted(np.tile(np.arange(n), (n_reps, 1)), axis=1)
     else:
         order = np.tile(np.arange(n), (n_reps, 1))
-    share = population.eligible_share(s.population, s.eligibility)
     attended = ~missed & (months < gone[..., None])
     attended[..., 0] = True
-    out = {k: np.empty((n_reps, n)) for k in ("randomised", "infused")}
-    counts = np.empty((2, n_reps))
-    for r in range(n_reps):
-        columns = order[r]
-        trial = Trial(o, share, n, streams.trial_rng("operations", r))
-        trial.run()
-        out["randomised"][r, columns] = trial.randomised
-        out["infused"][r, columns] = trial.infused
-        counts[:, r] = trial.screened, trial.unit_failures
-    last_visit = (out["infused"] + np.where(attended, months, 0.0).max(axis=2)).max(axis=1)
-    return Calendar(randomised=out["randomised"], infused=out["infused"], months=months, attended=attended,
-                    missed=missed, dropout=gone, screened=counts[0].astype(int),
-                    unit_failures=counts[1].astype(int), last_visit=last_visit)
+    recruited = recruit(o, population.eligible_share(s.population, s.eligibility), n, n_reps, streams)
+    rows = np.arange(n_reps)[:, None]
+    randomised, infused = np.empty((n_reps, n)), np.empty((n_reps, n))
+    randomised[rows, order] = recruited.randomised
+    infused[rows, order] = infusions(recruited.randomised, recruited.site, o.sites, o.infusions_per_week)
+    last_visit = (infused + np.where(attended, months, 0.0).max(axis=2)).max(axis=1)
+    return Calendar(randomised=randomised, infused=infused, months=months, attended=attended, missed=missed,
+                    dropout=gone, screened=recruited.screened, unit_failures=recruited.unit_failures,
+                    last_visit=last_visit)
+
+
+class Recruited(NamedTuple):
+    """Per trial (R) and child in order of randomisation (N): :func:`recruit`'s result."""
+
+    randomised: np.ndarray     #: (R, N) randomisation dates (unit released), ascending
+    site: np.ndarray           #: (R, N) the child's site
+    screened: np.ndarray       #: (R,) children screened
+    unit_failures: np.ndarray  #: (R,) units not released
+
+
+def recruit(o: Operations, share: float, n: int, n_reps: int, streams: Streams) -> Recruited:
+    """Screening, eligibility and units of ``n_reps`` trials of ``n`` children at once, event by event: the
+    process of :class:`Trial`, in distribution, without an event loop per trial.
+
+    Each step takes every unfinished trial's next referral (the earliest of its sites' next arrivals). If fewer
+    than ``n`` of its units are released or on the way, the child is screened: eligible with ``share``, then the
+    unit arrives after its lead time and is released, or fails with ``o.unit_failure``; the site's next arrival
+    is an exponential gap later. Otherwise the referral is turned away and the site waits for a vacancy (the
+    next failing unit) before its exponential gap, as :class:`Trial`'s sites do (the same process, exponential
+    gaps being memoryless). A trial is done once ``n`` units will be released.
+
+    Draws: step ``i`` of trial ``r`` reads element ``i * n_reps + r`` of one chunk-level stream per quantity (the
+    gap, eligibility, lead time, unit failure), so a trial's numbers do not depend on the other trials.
+    """
+    sites = o.sites
+    opens = np.zeros((n_reps, sites))
+    opens[:, 1:] = streams.rng("site_opening", 0).uniform(0.0, o.activation_months, (n_reps, sites - 1))
+    rate = np.full((n_reps, sites), o.screening_rate)
+    if o.screening_dispersion > 0.0:
+        d = o.screening_dispersion
+        rate *= streams.rng("site_frailty", 0).gamma(1.0 / d, d, (n_reps, sites))
+    gap, eligible, lead, failure = (streams.rng(name, 0) for name in ("screening_gap", "eligible", "unit_lead",
+                                                                      "unit_failure"))
+    arrival = opens + gap.standard_exponential((n_reps, sites)) / rate
+    mean = o.unit_lead_days / DAYS_PER_MONTH
+    shape = None if mean == 0.0 or o.unit_lead_cv < MIN_CV else o.unit_lead_cv ** -2
+    released, site = np.empty((n_reps, n)), np.empty((n_reps, n), dtype=np.intp)
+    enrolled, screened, failed = (np.zeros(n_reps, dtype=np.int64) for _ in range(3))
+    failing = np.full((n_reps, 1), -np.inf)  #: dates at which each trial's failed units fail
+    most = population.MAX_SCREENED_PER_CHILD * n
+    while (r := np.flatnonzero(enrolled < n)).size:
+        k = arrival[r].argmin(axis=1)
+        now = arrival[r, k]
+        gaps, u, v = gap.standard_exponential(n_reps)[r], eligible.random(n_reps)[r], failure.random(n_reps)[r]
+        times = np.full(r.size, mean) if shape is None else lead.gamma(shape, mean / shape, n_reps)[r]
+        if failed.any():  # units on the way that will fail hold places: a full trial's site waits for a vacancy
+            pending = failing[r] > now[:, None]
+            free = enrolled[r] + pending.sum(axis=1) < n
+            arrival[r, k] = np.where(free, now, np.where(pending, failing[r], np.inf).min(axis=1)) + gaps / rate[r, k]
+            r, now, k, u, v, times = r[free], now[free], k[free], u[free], v[free], times[free]
+        else:
+            arrival[r, k] = now + gaps / rate[r, k]
+        screened[r] += 1
+        if screened[r].max(initial=0) > most:
+            raise ScenarioError("operations", f"over {most} children screened without enrolling {n}; check "
+                                              "eligibility and operations.unit_failure")
+        ok = u < share
+        fails = ok & (v < o.unit_failure)
+        if fails.any():
+            f = r[fails]
+            if failed[f].max() >= failing.shape[1]:
+                failing = np.pad(failing, ((0, 0), (0, failing.shape[1])), constant_values=-np.inf)
+            failing[f, failed[f]] = now[fails] + times[fails]
+            failed[f] += 1
+        ok &= ~fails
+        g = r[ok]
+        released[g, enrolled[g]] = now[ok] + times[ok]
+        site[g, enrolled[g]] = k[ok]
+        enrolled[g] += 1
+    by_date = np.argsort(released, axis=1, kind="stable")
+    return Recruited(np.take_along_axis(released, by_date, axis=1), np.take_along_axis(site, by_date, axis=1),
+                     screened, failed)
+
+
+def infusions(randomised: np.ndarray, site: np.ndarray, sites: int, per_week: int) -> np.ndarray:
+    """Infusion dates (R, N) of children randomised on ``randomised`` (ascending along N) at ``site``: each site's
+    ``per_week`` weekly slots booked first come first served, as :class:`WeeklySlots` books them (0: no limit).
+
+    In order of randomisation, a site's k-th child takes the later of its own week and the week after that of the
+    site's (k - per_week)-th child, at once in its own week, else at the start of the booked week."""
+    if not per_week:
+        return randomised.copy()
+    n_reps, n = randomised.shape
+    rows = np.arange(n_reps)
+    own = (randomised // WEEK).astype(np.int64)
+    last = np.full((n_reps, sites, per_week), -2, dtype=np.int64)  #: weeks of each site's last per_week bookings
+    count = np.zeros((n_reps, sites), dtype=np.int64)
+    weeks = np.empty_like(own)
+    for i in range(n):
+        k = site[:, i]
+        slot = count[rows, k] % per_week
+        weeks[:, i] = last[rows, k, slot] = np.maximum(own[:, i], last[rows, k, slot] + 1)
+        count[rows, k] += 1
+    start = weeks * WEEK
+    start = np.where(start // WEEK == weeks, start, np.nextafter(start, np.inf))
+    return np.where(weeks == own, randomised, start)
 
 
 def _uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -154,13 +249,16 @@ class WeeklySlots:
 
 
 class Trial:
-    """One trial's recruitment, infusions and follow-up as SimPy processes.
+    """One trial's recruitment and infusions as SimPy processes: the model :func:`recruit` and :func:`infusions`
+    compute for many trials at once.
 
     ``n`` children are randomised, each infused at :attr:`infused` (in enrolment order); ``rng`` draws arrivals,
-    eligibility and units.
+    eligibility and units, one event at a time.
     """
 
     def __init__(self, o: Operations, eligible_share: float, n: int, rng: np.random.Generator) -> None:
+        import simpy  # only here: a run's calendars need no event loop
+
         self.o, self.share, self.n, self.rng = o, eligible_share, n, rng
         self.env = simpy.Environment()
         self.randomised = np.empty(n)

@@ -23,7 +23,7 @@ def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
 
 def named_rng(seed: int, name: str) -> np.random.Generator:
     """A generator of its own for ``name`` (a prior's path, the Latin hypercube of a sensitivity analysis),
-    apart from every chunk's streams (their spawn keys have three or four entries, this one has one)."""
+    apart from every chunk's streams (their spawn keys have three entries, this one has one)."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(zlib.crc32(name.encode()),))))
 
 
@@ -37,12 +37,6 @@ class Streams:
     def rng(self, name: str, arm: int) -> np.random.Generator:
         """A fresh generator for stream ``name`` of ``arm``; the same name always gives the same numbers."""
         key = (self.chunk, zlib.crc32(name.encode()), arm)
-        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=key)))
-
-    def trial_rng(self, name: str, replicate: int) -> np.random.Generator:
-        """A generator for stream ``name`` of one trial (replicate ``replicate`` of the chunk), for draws made
-        one event at a time (the trial calendar)."""
-        key = (self.chunk, zlib.crc32(name.encode()), 0, replicate)
         return np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=key)))
 
     def per_child(self, name: str, sizes: Sequence[int], n_reps: int, draw: Draw = standard_normal,

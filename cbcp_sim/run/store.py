@@ -69,7 +69,9 @@ _MEMBER = re.compile(r"(layout|meta|a\d+)\.npy")
 #: Part of every chunk's name and every manifest: raise it when a change to the models or analyses changes
 #: results, so no run resumes from chunks that older code computed. 3: the MMRM fit reuses a Hessian near its optimum
 #: (chord steps) and sums its Kronecker terms in one product, which moves MMRM estimates and SEs at rounding level.
-RESULTS_VERSION = 3
+#: 4: the trial calendar draws each referral's gap, eligibility and unit from chunk streams by trial and step
+#: (issue 25), no longer one generator per trial.
+RESULTS_VERSION = 4
 #: Dataclasses stored field by field inside a chunk, by name.
 RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring, "ArmMeans": ArmMeans, "DeltaAdjustment": DeltaAdjustment,
            "DoseSlopes": DoseSlopes, "DoseResponses": DoseResponses}

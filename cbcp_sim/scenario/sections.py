@@ -412,7 +412,7 @@ class Analysis:
 
 @dataclass(frozen=True)
 class Operations:
-    """The trial on the calendar (SimPy): sites, screening, banked units, infusion slots, visit windows."""
+    """The trial on the calendar: sites, screening, banked units, infusion slots, visit windows."""
 
     enabled: bool = param(
         False, choice(False, True),
