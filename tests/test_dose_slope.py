@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import cbcp_sim
 from cbcp_sim.analysis.dose_slope import ESTIMATORS, dose_slopes, dose_stratum, true_slopes
+from cbcp_sim.errors import ScenarioError
 from cbcp_sim.models import trial
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.run import engine
@@ -127,20 +128,17 @@ def test_too_few_children_fail_as_nan():
 
 def test_true_slopes_of_known_effects():
     rng = np.random.default_rng(3)
-    reps, n, k = 3, 8, 4
-    treated = np.zeros((reps, n), bool)
-    for r in range(reps):
-        treated[r, rng.choice(n, k, replace=False)] = True
+    reps, k = 3, 4
     doses = rng.uniform(1.0, 5.0, (reps, k))
-    m = rng.uniform(0.5, 2.0, (reps, n))
-    effects = m[..., None] * doses[:, None, :] + 3.0  # child i's effect at dose d: m_i d + 3
-    truth, received = true_slopes(doses, effects, treated)
+    m = rng.uniform(0.5, 2.0, (reps, k))
+    effects = m[..., None] * doses[:, None, :] + 3.0  # treated child i's effect at dose d: m_i d + 3
+    truth, received = true_slopes(doses, effects)
     for r in range(reps):
-        assert truth[r] == pytest.approx(m[r, treated[r]].mean())
-        own = m[r, treated[r]] * doses[r] + 3.0
+        assert truth[r] == pytest.approx(m[r].mean())
+        own = m[r] * doses[r] + 3.0
         assert received[r] == pytest.approx(np.polyfit(doses[r], own, 1)[0])
-    truth, _ = true_slopes(doses, np.log(doses)[:, None, :] * m[..., None], treated, log=True)
-    assert truth == pytest.approx(np.array([m[r, treated[r]].mean() for r in range(reps)]))
+    truth, _ = true_slopes(doses, np.log(doses)[:, None, :] * m[..., None], log=True)
+    assert truth == pytest.approx(m.mean(axis=1))
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +150,9 @@ def test_effect_at_own_dose_is_the_cell_effect(scenario):
     data = trial.generate(scenario, 6, Streams(11, 0))
     treated = np.broadcast_to(data.arm == 1, data.covariates["dose"].shape)
     k = scenario.design.n_per_arm[1]
-    assert data.dose_grid.shape == (6, k) and data.dose_effects.shape == (*treated.shape, k)
+    assert data.dose_grid.shape == (6, k) and data.dose_effects.shape == (6, k, k)
     assert np.array_equal(data.dose_grid, data.covariates["dose"][treated].reshape(6, k))
-    own = np.take_along_axis(data.dose_effects[treated].reshape(6, k, k), np.arange(k)[None, :, None], axis=2)[..., 0]
+    own = np.diagonal(data.dose_effects, axis1=1, axis2=2)
     cell = (data.under[1] - data.under[-1])[treated].reshape(6, k)
     np.testing.assert_allclose(own, cell, atol=1e-9)
 
@@ -244,6 +242,22 @@ def test_single_arm_analyses_every_child(scenario):
     assert dataclasses.is_dataclass(engine.ChunkResult)
 
 
+
+def test_active_arms_of_the_same_own_dose_cells_are_pooled(scenario):
+    arms = {"design.arms": ["sham", "cord blood", "cord blood 2"], "design.n_per_arm": [10, 8, 6]}
+    s = scenario.replace(arms)
+    data = trial.generate(s, 4, Streams(5, 0))
+    treated = np.broadcast_to(data.arm >= 1, data.covariates["dose"].shape)
+    assert data.dose_grid.shape == (4, 14) and data.dose_effects.shape == (4, 14, 14)
+    assert np.array_equal(data.dose_grid, data.covariates["dose"][treated].reshape(4, 14))
+    cell = (data.under[1] - data.under[-1])[treated].reshape(4, 14)  # both arms' cells are the same
+    np.testing.assert_allclose(np.diagonal(data.dose_effects, axis1=1, axis2=2), cell, atol=1e-9)
+    assert cbcp_sim.simulate(s, reps=20, seed=3).dose_slope["treated"] == "cord blood, cord blood 2"
+    for other, fragment in (({"arms.cord blood 2.dose": [3.0]}, "fixed dose"),
+                            ({"arms.cord blood 2.route": "intrathecal"}, "the same cells")):
+        with pytest.raises(ScenarioError, match=fragment):
+            scenario.replace({**arms, **other})
+
 # Dose strata (analysis.dose_slope_strata): the same fits on each child's stratum in place of its dose.
 
 def test_dose_stratum_counts_cut_points_at_or_below():
@@ -272,17 +286,14 @@ def test_strata_slope_is_the_difference_of_stratum_means_and_the_trend_over_stra
 
 def test_true_strata_contrast_of_known_effects():
     rng = np.random.default_rng(5)
-    reps, n, k = 3, 9, 6
-    treated = np.zeros((reps, n), bool)
-    for r in range(reps):
-        treated[r, rng.choice(n, k, replace=False)] = True
+    reps, k = 3, 6
     doses = rng.uniform(0.5, 5.0, (reps, k))
     doses[:, :2] = [1.0, 3.0]  # both strata in every trial
-    effects = rng.normal(size=(reps, n, 1)) + np.sqrt(doses)[:, None, :] * rng.uniform(0.5, 2.0, (reps, n, 1))
-    truth, _ = true_slopes(dose_stratum(doses, (2.0,)), effects, treated)
+    effects = rng.normal(size=(reps, k, 1)) + np.sqrt(doses)[:, None, :] * rng.uniform(0.5, 2.0, (reps, k, 1))
+    truth, _ = true_slopes(dose_stratum(doses, (2.0,)), effects)
     for r in range(reps):
         high = doses[r] >= 2.0
-        own = effects[r, treated[r]]
+        own = effects[r]
         assert truth[r] == pytest.approx(np.mean(own[:, high].mean(axis=1) - own[:, ~high].mean(axis=1)))
 
 

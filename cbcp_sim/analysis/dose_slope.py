@@ -100,7 +100,7 @@ def dose_slopes(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, p
     Parameters
     ----------
     values, observed : (R, N, V) scores and the mask of those seen; baseline is visit 0
-    treated : (R, N) or (N,) the children whose doses are analysed (the treated arm, or every child of a single arm)
+    treated : (R, N) or (N,) the children whose doses are analysed (the active arms', or every child of a single arm)
     primary : index of the primary visit
     dose : (R, N) each child's dose, 10^7 TNC/kg (positive where ``log``)
     covariates : (R, N, C) numeric confounders adjusted for beside baseline (age in years, weight in kg), or None
@@ -131,16 +131,14 @@ def dose_stratum(dose: np.ndarray, cuts: tuple[float, ...]) -> np.ndarray:
     return np.searchsorted(np.asarray(cuts, dtype=float), dose, side="right").astype(float)
 
 
-def true_slopes(doses: np.ndarray, effects: np.ndarray, treated: np.ndarray, *,
-                log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def true_slopes(doses: np.ndarray, effects: np.ndarray, *, log: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The true slope of each trial, and the slope of the effects received on the doses received.
 
     Parameters
     ----------
-    doses : (R, K) the doses of the trial's K treated children, in child order
-    effects : (R, N, K) each child's cell effect at the primary visit (score under the treated arm's cells minus
-        untreated score) had it received dose ``doses[:, k]``
-    treated : (R, N) or (N,) the treated children, K in each replicate (their order is that of ``doses``)
+    doses : (R, K) the doses of the trial's K treated children
+    effects : (R, K, K) each treated child's cell effect at the primary visit (score under the cells minus untreated
+        score) had it received dose ``doses[:, k]``, children in the order of ``doses``
     log : slopes on log dose
 
     Returns
@@ -151,15 +149,12 @@ def true_slopes(doses: np.ndarray, effects: np.ndarray, treated: np.ndarray, *,
     (what an unconfounded regression on the doses as received would estimate, effect modification included).
     """
     x = np.log(np.maximum(doses, np.finfo(float).tiny)) if log else np.asarray(doses, dtype=float)
-    mask = np.broadcast_to(treated, effects.shape[:2])
     k = doses.shape[1]
-    order = np.argsort(~mask, axis=1, kind="stable")[:, :k]
-    own = np.take_along_axis(effects, order[..., None], axis=1)  # (R, K children, K doses)
     xc = x - x.mean(axis=1, keepdims=True)
     sxx = np.einsum("rk,rk->r", xc, xc)
     with np.errstate(invalid="ignore", divide="ignore"):
-        truth = np.einsum("rik,rk->r", own, xc) / k / sxx
-        received = np.einsum("rkk,rk->r", own, xc) / sxx
+        truth = np.einsum("rik,rk->r", effects, xc) / k / sxx
+        received = np.einsum("rkk,rk->r", effects, xc) / sxx
     return truth, received
 
 

@@ -34,6 +34,7 @@ from cbcp_sim.models.operations import Calendar
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import Scenario, mvn
 from cbcp_sim.scenario.products import Regimen
+from cbcp_sim.scenario.spec import treated_arms
 from cbcp_sim.vocabulary import LONGITUDINAL_ANALYSES
 
 
@@ -55,11 +56,11 @@ class TrialData:
     screened: np.ndarray       #: (R,) children screened to enrol N
     calendar: Calendar | None = None  #: the trial calendar (every visit of design.visits), when simulated
     columns: np.ndarray | None = None  #: (V,) with a calendar: the simulated visits' indices in design.visits
-    #: with analysis.dose_slope: (R, K) the doses of the K children of the treated arm (:func:`treated_arm`), in
-    #: child order
+    #: with analysis.dose_slope: (R, K) the doses of the K treated children
+    #: (:func:`cbcp_sim.scenario.spec.treated_arms`), in child order
     dose_grid: np.ndarray | None = None
-    #: with analysis.dose_slope: (R, N, K) each child's cell effect at the primary visit under the treated arm's
-    #: cells alone (score minus untreated score) had it received dose ``dose_grid[:, k]``
+    #: with analysis.dose_slope: (R, K, K) each treated child's cell effect at the primary visit under their cells
+    #: alone (score minus untreated score) had it received dose ``dose_grid[:, k]``
     dose_effects: np.ndarray | None = None
 
     @property
@@ -160,30 +161,34 @@ def _gmfm66(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
                      calendar=calendar, columns=columns, dose_grid=grid, dose_effects=effects)
 
 
-def treated_arm(s: Scenario) -> int:
-    """The arm whose children's doses ``analysis.dose_slope`` analyses: the single arm, else the first active arm."""
-    return 0 if s.design.kind == "single_arm" else 1
-
-
 def _dose_effects(s: Scenario, layout: Layout, dose: np.ndarray, at_primary: FollowUp, natural: np.ndarray,
                   calendar: Calendar | None) -> tuple[np.ndarray, np.ndarray]:
-    """The doses ``(R, K)`` of the K children of the treated arm, in child order, and every child's cell effect
-    at the primary visit under that arm's cells alone at each of those doses ``(R, N, K)``: its score (the noise
-    and true score of ``at_primary``) minus its untreated score ``natural`` ``(R, N)``. No random numbers are
-    drawn."""
-    j = treated_arm(s)
-    regimen = s.regimens[j]
+    """The doses ``(R, K)`` of the K treated children (:func:`cbcp_sim.scenario.spec.treated_arms`), in child
+    order, and each treated child's cell effect at the primary visit under their cells alone at each of those doses
+    ``(R, K, K)``: its score (the noise and true score of ``at_primary``) minus its untreated score ``natural``
+    ``(R, N)``. No random numbers are drawn."""
+    arms = treated_arms(s)
+    regimen = s.regimens[arms[0]]
     arm = np.broadcast_to(layout.arm, dose.shape)
-    k = s.design.n_per_arm[j]
-    order = np.argsort(arm != j, axis=1, kind="stable")[:, :k]
-    grid = np.take_along_axis(dose, order, axis=1)
+    k = sum(s.design.n_per_arm[j] for j in arms)
+    order = np.argsort(~np.isin(arm, arms), axis=1, kind="stable")[:, :k]
+
+    def treated(a: np.ndarray) -> np.ndarray:
+        a = np.broadcast_to(a, (*dose.shape, *a.shape[2:]))
+        return np.take_along_axis(a, order.reshape(*order.shape, *[1] * (a.ndim - 2)), axis=1)
+
+    grid = treated(dose)
+    months = at_primary.months if at_primary.months.ndim == 1 else treated(at_primary.months)
     given = _dose_months(s, regimen, calendar)
-    effects = np.empty((*dose.shape, k))
+    given = None if given is None else [treated(g) for g in given]
+    children = FollowUp(months=months, true=treated(at_primary.true), noise=treated(at_primary.noise),
+                        recipient={key: treated(v) for key, v in at_primary.recipient.items()})
+    effects = np.empty((*grid.shape, k))
     for c in range(k):
-        at = dataclasses.replace(at_primary, recipient={**at_primary.recipient,
-                                                        "dose": np.broadcast_to(grid[:, c:c + 1], dose.shape)})
+        at = dataclasses.replace(children, recipient={**children.recipient,
+                                                      "dose": np.broadcast_to(grid[:, c:c + 1], grid.shape)})
         effects[..., c] = follow_up.follow(s, regimen, at, dose_months=given, nonspecific=False).scores[..., 0]
-    effects -= natural[..., None]
+    effects -= treated(natural)[..., None]
     return grid, effects
 
 

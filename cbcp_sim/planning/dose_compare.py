@@ -5,22 +5,20 @@ design of the same size, simulated on the same children, side by side (docs/dose
   ``scenarios/allogeneic_three_doses.toml``: sham and 1, 3, 10 x 10^7 TNC/kg, allogeneic), analysed by MCP-Mod
   (``analysis.dose_response_models``): its test of a flat dose-response, and the target dose (TD) as the dose
   estimate;
-- **natural**: the same population, visits, product and dropout with autologous cells, placebo children as many as
-  the randomised design's placebo arm and one treated arm with as many children as all its dose arms, each child
-  given its own unit's dose per kg (:func:`natural_design`), analysed by the adjusted dose slope
+- **natural**: the same population, visits, product and dropout with autologous cells, and the same arms: the
+  placebo arm, then in place of each dose arm an own-dose arm of the same size, each child given its own unit's dose
+  per kg (:func:`natural_design`), analysed by the adjusted dose slope over every treated child
   (``analysis.dose_slope``): the test of a positive slope adjusted for baseline, age, weight and GMFCS, and the
   slope as the dose estimate.
 
-Same children: children are drawn arm by arm from named streams (:mod:`cbcp_sim.models.streams`), so at one seed
-the placebo arms hold the same children with the same untreated GMFM-66 and dropout in both designs, and the first
-children of the treated arm are those of the lowest dose arm; the natural design's eligibility has no minimum dose
-(``eligibility.min_dose = 0``), which an allogeneic design does not screen on either. The treated arm's later
-children continue that arm's streams, while the other dose arms read their own: they are children of the same
-population, not the same children.
+Same children: children are drawn arm by arm from named streams (:mod:`cbcp_sim.models.streams`), and the two
+designs have the same arms of the same sizes, so at one seed every child (age, GMFCS, weight, untreated GMFM-66,
+dropout) is the same in both; only the doses differ. The natural design's eligibility has no minimum dose
+(``eligibility.min_dose = 0``), which an allogeneic design does not screen on either.
 
 How many children each needs to find the dose: the smallest total number of children, in the design's allocation
-(the randomised design's ``n_per_arm``, the natural design's placebo : treated), at which the power of the design's
-dose-response test reaches ``target``; searched as :func:`cbcp_sim.planning.sample_size.sample_size` searches
+(``n_per_arm``, the same in both designs), at which the power of the design's dose-response test reaches
+``target``; searched as :func:`cbcp_sim.planning.sample_size.sample_size` searches
 (bracket, then a probit curve in the square root of the size fitted around the crossing, common random numbers).
 """
 
@@ -40,7 +38,7 @@ from cbcp_sim.scenario.spec import bundled_scenarios, dose_design
 
 #: The randomised design compared by default (a bundled scenario).
 DEFAULT_DESIGN = "allogeneic_three_doses"
-#: The name of the natural design's treated arm.
+#: The name of the natural design's own-dose arms, numbered.
 TREATED = "own dose"
 #: Trials per design and size of ``cbcp-sim dose-compare`` unless asked (the search simulates many sizes).
 DEFAULT_COMPARE_REPS = 200
@@ -51,9 +49,10 @@ DESIGNS = ("randomised", "natural")
 
 def natural_design(randomised: Scenario) -> Scenario:
     """The autologous natural-variation design matching the dose design ``randomised``: the same scenario with
-    autologous cells (``population.source``), no minimum dose at eligibility, its placebo arm, and one treated arm
-    (:data:`TREATED`, the first dose arm's product without its fixed dose) of as many children as all its dose arms;
-    the adjusted dose slope as the dose-response analysis (``analysis.dose_slope``) in place of MCP-Mod."""
+    autologous cells (``population.source``), no minimum dose at eligibility, its placebo arm, and in place of each
+    dose arm an own-dose arm of the same size (:data:`TREATED` 1, 2, ...: the first dose arm's product without its
+    fixed dose), so every child is the randomised design's (docs/dose.md); the adjusted dose slope over all of them
+    (``analysis.dose_slope``) in place of MCP-Mod."""
     why = dose_design(randomised)
     if isinstance(why, str):
         raise ScenarioError("design", f"the randomised design {why}")
@@ -61,12 +60,12 @@ def natural_design(randomised: Scenario) -> Scenario:
     d = raw["design"]
     placebo, first = d["arms"][0], d["arms"][1]
     treated = {k: v for k, v in raw.get("arms", {}).get(first, {}).items() if k != "dose"}
+    names = [f"{TREATED} {i}" for i in range(1, len(d["arms"]))]
     raw["title"] = f"Natural dose variation beside: {randomised.title}"
     raw["population"]["source"] = "autologous"
     raw["eligibility"]["min_dose"] = 0.0
-    d["n_per_arm"] = [d["n_per_arm"][0], sum(d["n_per_arm"][1:])]
-    d["arms"] = [placebo, TREATED]
-    raw["arms"] = {placebo: raw.get("arms", {}).get(placebo, {}), TREATED: treated}
+    d["arms"] = [placebo, *names]
+    raw["arms"] = {placebo: raw.get("arms", {}).get(placebo, {}), **dict.fromkeys(names, treated)}
     for key in ("dose_response_models", "dose_response_delta", "dose_slope_strata"):
         raw["analysis"].pop(key, None)
     raw["analysis"]["dose_slope"] = True
@@ -137,7 +136,7 @@ class DoseComparison:
     def __str__(self) -> str:
         out = self.to_json()
         lines = [f"Randomised doses or natural variation? {self.reps:,} trials per design and size, seed {self.seed}"
-                 " (the same children where the streams allow: docs/dose.md)"]
+                 " (the same children in both: docs/dose.md)"]
         for name in DESIGNS:
             b = out[name]
             arms = ", ".join(f"{a} {k}" for a, k in zip(b["arms"], b["n_per_arm"], strict=True))
@@ -170,7 +169,7 @@ def dose_compare(n: int | None = None, settings: RunSettings | None = None, *, s
     Parameters
     ----------
     n : children per arm of the randomised design (with unequal arms: ``n_per_arm`` = ``n`` times its allocation
-        ratio), default the scenario's; the natural design has as many children in all
+        ratio), default the scenario's; the natural design's arms are the same size
     settings : trials per design and size (``reps``, default :data:`DEFAULT_COMPARE_REPS`), seed, jobs
     scenario : the randomised dose design with MCP-Mod (default :data:`DEFAULT_DESIGN`)
     target : the power of each design's dose-response test whose total children are searched; None: no search

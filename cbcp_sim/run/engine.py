@@ -171,16 +171,17 @@ DOSE_CONFOUNDERS = ("age", "weight")
 
 def _dose_slopes(scenario: Scenario, data: trial.TrialData,
                  cuts: tuple[float, ...] | None = None) -> dose_slope.DoseSlopes:
-    """The unadjusted and adjusted slopes of change on dose among the treated arm's children
-    (:func:`cbcp_sim.analysis.dose_slope.dose_slopes`), in the trials with and without the cell effect, and each
-    trial's true slope (:func:`cbcp_sim.analysis.dose_slope.true_slopes`); with ``cuts`` (10^7 TNC/kg) the same on
-    each child's dose stratum (:func:`cbcp_sim.analysis.dose_slope.dose_stratum`) in place of its dose."""
+    """The unadjusted and adjusted slopes of change on dose among the treated children
+    (:func:`cbcp_sim.scenario.spec.treated_arms`; :func:`cbcp_sim.analysis.dose_slope.dose_slopes`), in the trials
+    with and without the cell effect, and each trial's true slope (:func:`cbcp_sim.analysis.dose_slope.true_slopes`);
+    with ``cuts`` (10^7 TNC/kg) the same on each child's dose stratum
+    (:func:`cbcp_sim.analysis.dose_slope.dose_stratum`) in place of its dose."""
     log = cuts is None and scenario.analysis.dose_slope_scale == "log"
 
     def exposure(dose: np.ndarray) -> np.ndarray:
         return dose if cuts is None else dose_slope.dose_stratum(dose, cuts)
 
-    treated = data.arm == trial.treated_arm(scenario)
+    treated = np.isin(data.arm, spec.treated_arms(scenario))
     cov = data.covariates
     numeric = np.stack([cov[c] for c in DOSE_CONFOUNDERS], axis=-1)
     levels = cov["gmfcs"].astype(int)
@@ -188,7 +189,7 @@ def _dose_slopes(scenario: Scenario, data: trial.TrialData,
                                       covariates=numeric, levels=levels, log=log)
             for p, (values, observed) in {"alt": (data.values, data.observed),
                                           "null": (data.null_values, data.null_observed)}.items()}
-    truth, received = dose_slope.true_slopes(exposure(data.dose_grid), data.dose_effects, treated, log=log)
+    truth, received = dose_slope.true_slopes(exposure(data.dose_grid), data.dose_effects, log=log)
 
     def stack(p: str, field: str) -> np.ndarray:
         return np.stack([getattr(e, field) for e in fits[p]], axis=-1)
@@ -766,14 +767,15 @@ def _dose_response_summary(scenario: Scenario, chunks: list[ChunkResult], replic
 
 def _dose_summary(scenario: Scenario, chunks: list[ChunkResult], replicates: dict[str, Any],
                   c: Comparison) -> dict[str, Any] | None:
-    """The run's ``dose_slope`` block (:func:`cbcp_sim.analysis.dose_slope.summary`) with the treated arm, the dose
+    """The run's ``dose_slope`` block (:func:`cbcp_sim.analysis.dose_slope.summary`) with the treated arms, the dose
     scale and what the adjusted slope adjusts for; the per-trial slopes join ``replicates`` (``dose_slope``)."""
     if chunks[0].dose_slope is None:
         return None
     d = scenario.design
     block, replicates["dose_slope"] = dose_slope.summary(_concat([ch.dose_slope for ch in chunks]), alpha=d.alpha,
                                                          sides=d.sides)
-    out = {"treated": d.arms[trial.treated_arm(scenario)], "scale": scenario.analysis.dose_slope_scale or "linear",
+    out = {"treated": ", ".join(d.arms[j] for j in spec.treated_arms(scenario)),
+           "scale": scenario.analysis.dose_slope_scale or "linear",
            "adjusted_for": ["baseline", *DOSE_CONFOUNDERS, "gmfcs levels"], **block}
     if chunks[0].dose_strata is not None:
         strata, arrays = dose_slope.summary(_concat([ch.dose_strata for ch in chunks]), alpha=d.alpha, sides=d.sides)

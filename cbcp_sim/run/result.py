@@ -67,7 +67,7 @@ class SimulationResult:
     #: each trial's tipping point is in :attr:`replicates` (``tipping_point``).
     tipping_point: dict[str, Any] | None = None
     #: With ``analysis.dose_slope``: the slopes of change on dose among the treated children, unadjusted and adjusted
-    #: (:func:`cbcp_sim.analysis.dose_slope.summary`, with the ``treated`` arm, the ``scale`` and ``adjusted_for``);
+    #: (:func:`cbcp_sim.analysis.dose_slope.summary`, with the ``treated`` arms, the ``scale`` and ``adjusted_for``);
     #: each trial's slopes and true slope are in :attr:`replicates` (``dose_slope``).
     dose_slope: dict[str, Any] | None = None
     #: With ``analysis.dose_response_models``: MCP-Mod of every trial (:func:`cbcp_sim.analysis.dose_response.summary`

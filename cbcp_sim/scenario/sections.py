@@ -343,10 +343,11 @@ class Analysis:
                "limit of many imputations (docs/designs.md, Tipping point)")
     dose_slope: bool | None = param(
         None, choice(False, True), shown="false (off)",
-        doc="Natural dose variation (autologous source; the first active arm's children, or the single arm's): the "
-            "slope of GMFM-66 change at the primary visit on each treated child's dose (10^7 TNC/kg), unadjusted "
-            "and adjusted for baseline, age, weight and GMFCS level, with its bias against the true slope of the "
-            "cell effect on dose, RMSE, coverage and the power to find a positive slope.",
+        doc="Natural dose variation (autologous source; the children of every active arm, all given the same cells "
+            "at their own dose, or of the single arm): the slope of GMFM-66 change at the primary visit on each "
+            "treated child's dose (10^7 TNC/kg), unadjusted and adjusted for baseline, age, weight and GMFCS level, "
+            "with its bias against the true slope of the cell effect on dose, RMSE, coverage and the power to find a "
+            "positive slope.",
         source="confounding by indication of a non-randomised dose ([Hernan & Robins 2020]); the dose subgroups "
                "of [Sun 2017] (docs/dose.md, Natural dose variation)")
     dose_slope_scale: str | None = param(

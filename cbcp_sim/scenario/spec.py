@@ -487,10 +487,16 @@ def _check_tipping(s: Scenario) -> None:
         raise ScenarioError("analysis.tipping_deltas", f"the delta adjustment {why}")
 
 
+def treated_arms(s: Scenario) -> tuple[int, ...]:
+    """The arms whose children's doses ``analysis.dose_slope`` analyses, pooled: the single arm, else every active
+    arm (:func:`_check_dose_slope`: all receive the same cells at each child's own dose)."""
+    return (0,) if s.design.kind == "single_arm" else tuple(range(1, len(s.design.arms)))
+
+
 def _check_dose_slope(s: Scenario) -> None:
     """``analysis.dose_slope`` needs doses that vary between the treated children: children (the gmfm66 model), an
-    autologous source, a parallel or single-arm design whose treated arm (the first active arm, or the single arm)
-    receives each child's own dose."""
+    autologous source, a parallel or single-arm design whose treated arms (every active arm, or the single arm) all
+    receive the same cells at each child's own dose."""
     if s.analysis.dose_slope_strata and not s.analysis.dose_slope:
         raise ScenarioError("analysis.dose_slope_strata", "splits the dose slope's children into dose strata: set "
                                                           "analysis.dose_slope = true, or leave it empty")
@@ -503,15 +509,22 @@ def _check_dose_slope(s: Scenario) -> None:
     elif s.population.source != "autologous":
         why = f"needs doses that vary between children (population.source = 'autologous'), got {s.population.source!r}"
     elif d.kind not in ("parallel", "single_arm"):
-        why = f"is of the treated arm of a parallel or single-arm design, got a {d.kind} design"
+        why = f"is of the treated arms of a parallel or single-arm design, got a {d.kind} design"
     else:
-        arm = 0 if d.kind == "single_arm" else 1
-        regimen = s.regimens[arm]
-        if not regimen.doses:
-            why = f"needs cells in arm {d.arms[arm]!r} (the treated arm), which receives {regimen.kind}"
-        elif any(dose.dose is not None for dose in regimen.doses):
-            why = (f"needs each child's own dose in arm {d.arms[arm]!r} (the treated arm), which receives a fixed "
-                   "dose (arms.<name>.dose)")
+        arms = treated_arms(s)
+        first = s.regimens[arms[0]]
+        for arm in arms:
+            regimen = s.regimens[arm]
+            if not regimen.doses:
+                why = f"needs cells in arm {d.arms[arm]!r} (a treated arm), which receives {regimen.kind}"
+            elif any(dose.dose is not None for dose in regimen.doses):
+                why = (f"needs each child's own dose in arm {d.arms[arm]!r} (a treated arm), which receives a fixed "
+                       "dose (arms.<name>.dose)")
+            elif regimen.doses != first.doses:
+                why = (f"pools the treated arms, which must receive the same cells: arm {d.arms[arm]!r} receives "
+                       f"{regimen.describe()}, arm {d.arms[arms[0]]!r} {first.describe()}")
+            if why is not None:
+                break
     if why is not None:
         raise ScenarioError("analysis.dose_slope", f"the dose slope {why}")
 
