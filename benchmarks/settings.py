@@ -84,7 +84,7 @@ class Sizes:
     children_reps: int = 10_000     #: ANCOVA replicates per point of the children scaling
     mmrm_children_reps: int = 2_000
     visits_reps: int = 10_000       #: ANCOVA replicates per point of the visits scaling
-    mmrm_visits_reps: int = 200     #: the MMRM takes about 0.1 s per trial at 13 visits
+    mmrm_visits_reps: int = 2_000   #: the MMRM takes about 1 ms per trial at 13 visits (monotone dropout)
     plain_reps: int = 100_000       #: trials of the plain model, for the engine and for scipy.stats.power
     fresh_runs: int = 3             #: most timed runs of a case in a fresh process
     fresh_budget: float = 3.0       #: seconds: a fresh-process case stops repeating once its runs take this long

@@ -63,9 +63,13 @@ def chunk_memory(s: Scenario) -> ChunkMemory:
     fixed = 0
     if "mmrm" in s.analyses:
         t = visits - (s.analysis.mmrm_baseline in ("covariate", "none"))  # baseline a response: one visit more
-        patterns = min(n, 2 ** t if s.operations.enabled else t + 1)  # missed visits make any pattern
+        iterative = s.operations.enabled  # missed visits make any pattern; dropout alone, runs of first visits
+        patterns = min(n, 2 ** t if iterative else t + 1)
         per += MMRM_PER_PATTERN * patterns * t * t
-        fixed += 2 * max(BATCH_BYTES, 8 * patterns * t ** 4)  # a batch's Hessian terms, at least one fit
+        # a batch's Hessian terms (P T^4 doubles per fit), at least one fit; the closed form of monotone dropout
+        # keeps a few T^4 per fit in batches as large
+        fixed += 2 * (max(BATCH_BYTES, 8 * patterns * t ** 4) if iterative else
+                      max(BATCH_BYTES // patterns, 32 * t ** 4))
     return ChunkMemory(fixed, per)
 
 
