@@ -6,8 +6,9 @@ delta-method SEs [Pinheiro 2014] [Bornkamp 2009], as R DoseFinding's ``fitMod(..
 Fit: minimise ``gRSS = (mu_hat - f)' S⁻¹ (mu_hat - f)`` over the parameters. The linear parameters are profiled
 out by weighted least squares; the nonlinear ones are bounded by DoseFinding's ``defBnds(max dose)`` and found as
 DoseFinding does: a grid (30 midpoints for one parameter, the 144-point Fibonacci lattice for two), then a local
-search: golden section in the grid cell around the best point (batched; DoseFinding's ``optimize``), or a bounded
-quasi-Newton search from it (per replicate; DoseFinding's ``nlminb``). ``gAIC = gRSS + 2 p``, ``p`` the number of
+search from the best point, batched over replicates: golden section in its grid cell (DoseFinding's ``optimize``),
+or for two parameters a bounded trust-region Newton search (:func:`_trust_region`, where DoseFinding runs the
+quasi-Newton ``nlminb`` per replicate from the same start). ``gAIC = gRSS + 2 p``, ``p`` the number of
 parameters. The covariance of the parameters is ``(J' S⁻¹ J)⁻¹`` (``J`` the Jacobian of the means),
 DoseFinding's ``vcov``; a dose estimate's SE is the delta method through it (:func:`estimate_se`).
 """
@@ -19,12 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 from cbcp_sim.analysis.dose_models import FIT_PARAMETERS, NONLINEAR, full_response, shape
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 _STEPS = 70  # golden-section steps: the bracket shrinks by 0.618^70 ~ 2e-15
+_FD = 1e-5  # finite-difference step of the trust-region search's Hessian, in the unit square of the parameters
+_FD_GRAD = 1e-7  # and of its gradient
+_TRUST_STEPS = 200  # most trust-region steps (measured on 2,700 trials: median 5 to 11, largest 186)
 
 
 def default_bounds(model: str, max_dose: float) -> np.ndarray:
@@ -102,8 +105,8 @@ def fit_model(model: str, doses: np.ndarray, mu_hat: np.ndarray, S: np.ndarray,
         return DoseFit(model, beta, grss, scal, off)
     bounds = default_bounds(model, doses.max()) if bounds is None else np.asarray(bounds, dtype=float)
 
-    def grss_at(theta: np.ndarray) -> np.ndarray:  # theta (R, G, q) -> (R, G)
-        return _wls(_design(model, doses, theta, scal, off), W, mu_hat)[1]
+    def grss_at(theta: np.ndarray, rows: np.ndarray | slice = slice(None)) -> np.ndarray:  # (R, G, q) -> (R, G)
+        return _wls(_design(model, doses, theta, scal, off), W[rows], mu_hat[rows])[1]
 
     grid = _grid(bounds)
     at_grid = grss_at(np.broadcast_to(grid, (n_r, *grid.shape)))
@@ -114,12 +117,9 @@ def fit_model(model: str, doses: np.ndarray, mu_hat: np.ndarray, S: np.ndarray,
         b = np.minimum(theta[:, 0] + 1.1 * dif, bounds[0, 1])
         theta = _golden(lambda x: grss_at(x[:, None, None])[:, 0], a, b)[:, None]
     else:
-        for r in range(n_r):
-            res = optimize.minimize(lambda x, r=r: float(_wls(_design(model, doses, x[None, None], scal, off),
-                                                              W[r:r + 1], mu_hat[r:r + 1])[1][0, 0]),
-                                    theta[r], method="L-BFGS-B", bounds=bounds,
-                                    options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 500})
-            theta[r] = res.x
+        lo, width = bounds[:, 0], bounds[:, 1] - bounds[:, 0]
+        unit = _trust_region(lambda rows, u: grss_at(lo + u * width, rows), (theta - lo) / width)
+        theta = np.where(unit >= 1.0, bounds[:, 1], lo + unit * width)
     beta, grss = _wls(_design(model, doses, theta[:, None, :], scal, off), W, mu_hat)
     return DoseFit(model, np.concatenate([beta[:, 0], theta], axis=1), grss[:, 0], scal, off)
 
@@ -136,6 +136,76 @@ def _golden(f: Callable[[np.ndarray], np.ndarray], a: np.ndarray, b: np.ndarray)
         new = f(np.where(left, x1, x2))
         f1, f2 = np.where(left, new, f2), np.where(left, f1, new)
     return (a + b) / 2.0
+
+
+def _trust_region(f: Callable[[np.ndarray, np.ndarray], np.ndarray], u: np.ndarray) -> np.ndarray:
+    """Batched minimisation of ``f(rows, u)`` (points ``u`` ``(n, G, 2)`` of the replicates ``rows`` to ``(n, G)``)
+    over the unit square from ``u`` ``(R, 2)``: a trust-region Newton method [Conn 2000] on finite-difference
+    gradients and Hessians, each step the exact minimiser of the quadratic model on the box where the trust region
+    (max norm) meets the bounds (:func:`_box_quadratic`), so a parameter can land on its bound and stay there; a
+    replicate stops when the model predicts a decrease below 1e-15 of ``f``."""
+    eye = np.eye(2)
+    stencil = _FD * np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0], [1.0, 1.0], [-1.0, -1.0]])
+
+    def probe(rows: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """f at ``at`` ``(n, 2)``; its Hessian by the stencil around the nearest point at least ``_FD`` inside the
+        square; its gradient by central differences along each coordinate, moved inside along that one only."""
+        centre = np.clip(at, _FD, 1.0 - _FD)
+        along = np.clip(at, _FD_GRAD, 1.0 - _FD_GRAD)
+        lines = np.where(eye[:, None] > 0, along[:, None, None] + _FD_GRAD * np.array([1.0, -1.0])[:, None],
+                         at[:, None, None])  # (n, 2, 2, 2): coordinate j moved up and down
+        v = f(rows, np.concatenate([at[:, None], centre[:, None] + stencil, lines.reshape(-1, 4, 2)], axis=1))
+        f0, up, down = v[:, 1:2], v[:, 2:4], v[:, 4:6]
+        cross = (v[:, 6] + v[:, 7] - up.sum(axis=1) - down.sum(axis=1) + 2.0 * f0[:, 0]) / (2.0 * _FD**2)
+        diag = (up + down - 2.0 * f0) / _FD**2
+        hess = np.stack([np.stack([diag[:, 0], cross], axis=1), np.stack([cross, diag[:, 1]], axis=1)], axis=1)
+        grad = (v[:, 8::2] - v[:, 9::2]) / (2.0 * _FD_GRAD) + diag * (at - along)
+        return v[:, 0], grad, hess
+
+    u = u.copy()
+    rows = np.arange(u.shape[0])
+    fu, grad, hess = probe(rows, u)
+    radius = np.full(u.shape[0], 0.1)
+    for _ in range(_TRUST_STEPS):
+        x, g, h, r = u[rows], grad[rows], hess[rows], radius[rows]
+        new = _box_quadratic(g, h, x, np.maximum(x - r[:, None], 0.0), np.minimum(x + r[:, None], 1.0))
+        s = new - x
+        pred = -(np.einsum("ri,ri->r", g, s) + 0.5 * np.einsum("ri,rij,rj->r", s, h, s))
+        go = pred > 1e-15 * fu[rows]
+        rows, new, s, pred, r = rows[go], new[go], s[go], pred[go], r[go]
+        if not rows.size:
+            break
+        fn, gn, hn = probe(rows, new)
+        rho = (fu[rows] - fn) / pred
+        size = np.abs(s).max(axis=1)
+        radius[rows] = np.where(rho < 0.25, 0.25 * size, np.where((rho > 0.75) & (size > 0.99 * r), 2.0 * r, r))
+        ok = fn < fu[rows]
+        a = rows[ok]
+        u[a], fu[a], grad[a], hess[a] = new[ok], fn[ok], gn[ok], hn[ok]
+    return u
+
+
+def _box_quadratic(g: np.ndarray, h: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` the point ``y`` in the box ``[lo, hi]`` (which holds ``x``) minimising the quadratic model
+    ``g'(y - x) + (y - x)'h(y - x) / 2``, exactly: the best of ``x``, the stationary point where ``h`` is positive
+    definite and it lies inside, and on each of the four edges its minimiser along the edge and both corners."""
+    det = h[:, 0, 0] * h[:, 1, 1] - h[:, 0, 1] ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        newton = x - np.linalg.solve(np.where((det > 0)[:, None, None], h, np.eye(2)), g[..., None])[..., 0]
+    inside = (det > 0) & (h[:, 0, 0] > 0) & np.all((newton >= lo) & (newton <= hi), axis=1)
+    cands = [x, np.where(inside[:, None], newton, x)]
+    for j in (0, 1):
+        k = 1 - j
+        for edge in (lo[:, j], hi[:, j]):
+            slope = g[:, k] + h[:, k, j] * (edge - x[:, j])
+            curve = h[:, k, k]
+            best = np.clip(x[:, k] - slope / np.where(curve > 0, curve, 1.0), lo[:, k], hi[:, k])
+            for along in (np.where(curve > 0, best, lo[:, k]), lo[:, k], hi[:, k]):
+                cands.append(np.stack([edge, along], axis=1) if j == 0 else np.stack([along, edge], axis=1))
+    y = np.stack(cands, axis=1)  # (n, C, 2)
+    s = y - x[:, None]
+    model = np.einsum("ri,rci->rc", g, s) + 0.5 * np.einsum("rci,rij,rcj->rc", s, h, s)
+    return y[np.arange(y.shape[0]), np.argmin(model, axis=1)]
 
 
 def _jacobian(fun: Callable[[np.ndarray], np.ndarray], params: np.ndarray) -> np.ndarray:
