@@ -163,8 +163,14 @@ def recruit(o: Operations, share: float, n: int, n_reps: int, streams: Streams) 
     shape = None if mean == 0.0 or o.unit_lead_cv < MIN_CV else o.unit_lead_cv ** -2
     released, site = np.empty((n_reps, n)), np.empty((n_reps, n), dtype=np.intp)
     enrolled, screened, failed = (np.zeros(n_reps, dtype=np.int64) for _ in range(3))
-    failing = np.full((n_reps, 1), -np.inf)  #: dates at which each trial's failed units fail
+    #: dates at which each trial's failed units fail; a trial screens only while fewer than ``n`` places are held,
+    #: so fewer than ``n`` are ever pending and a new failure takes the place of one already past
+    failing = np.full((n_reps, n), -np.inf)
     most = population.MAX_SCREENED_PER_CHILD * n
+    if share * (1.0 - o.unit_failure) * population.MAX_SCREENED_PER_CHILD < 1.0:  # hopeless on average: say so now
+        raise ScenarioError("operations", f"over {most} children screened without enrolling {n} expected (eligible "
+                                          f"{share:.3g} x units released {1.0 - o.unit_failure:.3g}); check "
+                                          "eligibility and operations.unit_failure")
     while (r := np.flatnonzero(enrolled < n)).size:
         k = arrival[r].argmin(axis=1)
         now = arrival[r, k]
@@ -185,9 +191,7 @@ def recruit(o: Operations, share: float, n: int, n_reps: int, streams: Streams) 
         fails = ok & (v < o.unit_failure)
         if fails.any():
             f = r[fails]
-            if failed[f].max() >= failing.shape[1]:
-                failing = np.pad(failing, ((0, 0), (0, failing.shape[1])), constant_values=-np.inf)
-            failing[f, failed[f]] = now[fails] + times[fails]
+            failing[f, failing[f].argmin(axis=1)] = now[fails] + times[fails]
             failed[f] += 1
         ok &= ~fails
         g = r[ok]
