@@ -161,8 +161,9 @@ def plain_section(m):
         f"{reps:,} trials of {PLAIN['design.n_per_arm']} children per arm: baseline and month-12 scores normal with SD "
         f"{PLAIN['outcome.sd']:g} and correlation {PLAIN['outcome.correlation']:g}, effect {PLAIN['outcome.effect']:g} "
         "points, no dropout, the pooled two-sided t-test of the change at the scenario's alpha (0.05); each trial "
-        "with the effect (power) and without it (type I error). `scipy.stats.power` draws the changes directly, "
-        "normal with the same SD.", "",
+        "with the effect (power) and without it (type I error). `scipy.stats.power` draws every child's change, "
+        "normal with the same SD; the engine draws each arm's mean and sum of squares "
+        "(`cbcp_sim/models/summaries.py`).", "",
         "| method | power (MCSE) | type I error | median time | trials/s | peak RSS |", "|---|---|---|---|---|---|",
         row("engine, `outcome.model = \"normal\"`, `analysis.primary = \"ttest\"`", plain),
         row("`scipy.stats.power(ttest_ind, ...)` on the change", sp),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 #: Analyses of two or more parallel arms (the keys of :data:`cbcp_sim.analysis.ANALYSES`; a test keeps them equal).
 PARALLEL_ANALYSES = ("ttest", "welch", "ancova", "mmrm", "wilcoxon", "fisher", "chisquare")
+#: Analyses that read only each arm's count, mean and sum of squares of the analysed value.
+MOMENT_ANALYSES = ("ttest", "welch")
 #: Analyses of a two-period crossover.
 CROSSOVER_ANALYSES = ("crossover", "period2")
 #: Analyses of one open arm against an expectation (natural history) or against baseline.

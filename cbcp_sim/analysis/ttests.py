@@ -45,7 +45,12 @@ def pooled(m: ArmMoments, arm: int = 1) -> Estimates:
 def welch(values: np.ndarray, observed: np.ndarray, treated: np.ndarray, visit: int, *,
           endpoint: str = "change") -> Estimates:
     """Welch's t-test with Satterthwaite degrees of freedom."""
-    m = _moments(values, observed, treated, visit, endpoint)
+    return unpooled(_moments(values, observed, treated, visit, endpoint))
+
+
+def unpooled(m: ArmMoments) -> Estimates:
+    """Active (arm 1) minus control mean of column ``y``, with each arm's own variance in the SE and
+    Satterthwaite's df."""
     n0, n1 = m.n
     with np.errstate(invalid="ignore", divide="ignore"):
         s = m.sums["y"]

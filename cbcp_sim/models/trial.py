@@ -27,7 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cbcp_sim.models import dropout, expected_change, follow_up, operations, population, randomisation, treatment
+from cbcp_sim.models import (
+    dropout,
+    expected_change,
+    follow_up,
+    operations,
+    population,
+    randomisation,
+    summaries,
+    treatment,
+)
 from cbcp_sim.models.follow_up import FollowUp
 from cbcp_sim.models.layout import Layout, arm_sizes, arm_slices, fixed_layout, place
 from cbcp_sim.models.operations import Calendar
@@ -263,12 +272,17 @@ def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     ``correlation x baseline + sd sqrt(1 - correlation^2) Z1 + expected_change``. A crossover (primary visit at the
     switch) adds its last visit, the end of period 2: a period-2 change of mean ``expected_change + period_effect``,
     correlated ``within_correlation`` with the period-1 change and of the same SD, ``sd sqrt(2 (1 - correlation))``
-    (the AB/BA model of [Senn 2002] on the period changes). Cells then add :func:`_gains`."""
+    (the AB/BA model of [Senn 2002] on the period changes). Cells then add :func:`_gains`. A run that reads only
+    each arm's mean and sum of squares draws those (:mod:`cbcp_sim.models.summaries`), and its children are
+    rebuilt from them."""
     o, d = s.outcome, s.design
     layout = fixed_layout(d, n_reps)
     sizes = layout.sizes
     crossover = d.kind == "crossover"
     months = np.array([0.0, d.primary_visit, *([d.visits[-1]] if crossover else [])])
+    if summaries.summarised(s):
+        null_values = summaries.children(s, summaries.draw(s, n_reps, streams), streams)
+        return _shifted(s, layout, months, 1, null_values, _gains(s, len(sizes)), o.expected_change, streams)
     sd = np.repeat(np.broadcast_to(o.sd, len(sizes)), sizes)
     null_values = np.empty((n_reps, sum(sizes), len(months)))
     baseline = streams.per_child("baseline", sizes, n_reps)

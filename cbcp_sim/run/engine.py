@@ -44,9 +44,11 @@ from cbcp_sim.analysis.arm_means import ArmMeans, arm_means
 from cbcp_sim.analysis.dose_models import parse_candidates
 from cbcp_sim.analysis.metrics import familywise, operating_characteristics, rate
 from cbcp_sim.analysis.mmrm import mmrm_differences
+from cbcp_sim.analysis.moments import ArmMoments
 from cbcp_sim.analysis.multiplicity import dunnett, hochberg, holm
+from cbcp_sim.analysis.ttests import pooled, unpooled
 from cbcp_sim.errors import SettingsError
-from cbcp_sim.models import operations, treatment, trial
+from cbcp_sim.models import operations, summaries, treatment, trial
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.run import budget
 from cbcp_sim.run import monitoring as sequential
@@ -62,6 +64,8 @@ from cbcp_sim.scenario import Scenario, load_scenario, spec
 ADJUSTMENTS = {"holm": holm, "hochberg": hochberg}
 #: Dunnett's single-step test: of one model of every arm (classical), or of each comparison's own fit.
 DUNNETT = ("dunnett", "dunnett_separate")
+#: The analyses of a summarised run (:mod:`cbcp_sim.models.summaries`), from the two arms' moments.
+FROM_MOMENTS = {"ttest": pooled, "welch": unpooled}
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class ChunkResult:
 def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkResult:
     """Simulate and analyse chunk ``chunk`` (``n_reps`` trials) of a run seeded with ``seed``."""
     _keep_freed_memory()
+    if summaries.summarised(scenario):
+        return _summarised_chunk(scenario, summaries.draw(scenario, n_reps, Streams(seed, chunk)))
     data = trial.generate(scenario, n_reps, Streams(seed, chunk))
     a, d = scenario.analysis, scenario.design
     covariates = (np.stack([data.covariates[c] for c in a.covariates], axis=-1) if a.covariates else None)
@@ -140,6 +146,27 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
     return ChunkResult(alt=results["alt"], null=results["null"], truth=truth, screened=data.screened,
                        milestones=milestones, monitoring=monitoring, arms=arms, tipping=tipping, dose_slope=slopes,
                        dose_response=mcp, dose_strata=strata)
+
+
+def _summarised_chunk(scenario: Scenario, arms: summaries.ArmSummaries) -> ChunkResult:
+    """A chunk drawn as each arm's mean and sum of squares: its t-tests with and without cells."""
+    label = comparisons(scenario)[0].label
+    means = {"alt": arms.mean + arms.gain, "null": arms.mean}
+    results = {p: {(name, label): FROM_MOMENTS[name](_arm_moments(arms, mean)) for name in scenario.analyses}
+               for p, mean in means.items()}
+    return ChunkResult(alt=results["alt"], null=results["null"], truth={label: summaries.truth(scenario, arms)},
+                       screened=np.full(arms.mean.shape[0], sum(arms.n)))
+
+
+def _arm_moments(arms: summaries.ArmSummaries, mean: np.ndarray) -> ArmMoments:
+    """The moments of arms with means ``mean`` ``(R, k)`` and sums of squares ``arms.ss``, centred on each trial's
+    mean of every child (as :func:`cbcp_sim.analysis.moments.group_moments` centres them)."""
+    n = np.asarray(arms.n, dtype=float)
+    centred = mean - ((mean * n).sum(axis=1) / n.sum())[:, None]
+    sums = centred * n
+    products = arms.ss + sums * centred
+    return ArmMoments(n=tuple(np.broadcast_to(n, mean.shape).T), sums={"y": tuple(sums.T)},
+                      products={"yy": tuple(products.T)})
 
 
 def _dose_responses(scenario: Scenario, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
