@@ -35,7 +35,9 @@ def plain(**overrides: object) -> cbcp_sim.Scenario:
     ({"analysis.endpoint": "final", "outcome.sd": [4.0, 6.0], "design.n_per_arm": [10, 30]}, True),
     ({"analysis.secondary": ["ancova"]}, False),
     ({"analysis.secondary": ["wilcoxon"]}, False),
-    ({"dropout.fraction": 0.1}, False),
+    ({"dropout.fraction": 0.1}, True),
+    ({"dropout.fraction": 0.1, "dropout.mechanism": "mar"}, False),
+    ({"dropout.fraction": 0.1, "dropout.mechanism": "mnar"}, False),
     ({"design.arms": ["sham", "low", "high"]}, False),
     ({"design.kind": "crossover", "analysis.primary": "crossover", "design.visits": [0, 6, 12],
       "design.crossover_month": 6, "design.primary_visit": 6}, False),
@@ -57,18 +59,24 @@ def children_path(**overrides: object) -> cbcp_sim.Scenario:
     {"outcome.effect": 2.0, "design.n_per_arm": 12},
     {"analysis.primary": "welch", "analysis.endpoint": "final", "outcome.sd": [3.0, 7.0],
      "design.n_per_arm": [6, 20], "outcome.effect": 2.5},
+    {"design.n_per_arm": [4, 10], "dropout.fraction": 0.4, "outcome.effect": 3.0},
 ])
 def test_estimates_and_ses_have_the_distribution_of_the_children_path(overrides):
     """20,000 trials each way: the estimate, the SE and the p-value of each pass have the same distribution
     (two-sample Kolmogorov-Smirnov test; a sum of squares on n instead of n - 1 df moves the SEs by 1/(2n) of
-    their mean, about a third of their spread at n = 12, and fails it)."""
+    their mean, about a third of their spread at n = 12, and fails it). With MCAR dropout, trials left with
+    fewer than two children in an arm fail as often (two-proportion z test)."""
     scenario, direct = plain(**overrides), children_path(**overrides)
     assert summaries.summarised(scenario) and not summaries.summarised(direct)
     name = scenario.analysis.primary
     fast = cbcp_sim.simulate(scenario, reps=20_000, seed=5).replicates[name]
     slow = cbcp_sim.simulate(direct, reps=20_000, seed=6).replicates[name]
+    failed = np.isnan(fast["estimate"]).mean(), np.isnan(slow["estimate"]).mean()
+    pooled = (failed[0] + failed[1]) / 2.0
+    assert abs(failed[0] - failed[1]) <= 4.0 * math.sqrt(2.0 * pooled * (1.0 - pooled) / 20_000), failed
     for field in ("estimate", "se", "p", "null_estimate", "null_p"):
-        assert stats.ks_2samp(fast[field], slow[field]).pvalue > 1e-3, field
+        a, b = fast[field], slow[field]
+        assert stats.ks_2samp(a[~np.isnan(a)], b[~np.isnan(b)]).pvalue > 1e-3, field
 
 
 def test_power_and_type1_error_match_the_closed_form():
@@ -87,12 +95,14 @@ def test_power_and_type1_error_match_the_closed_form():
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(n0=st.integers(2, 25), n1=st.integers(2, 25), sd0=st.floats(0.5, 10.0), sd1=st.floats(0.5, 10.0),
        correlation=st.floats(-0.9, 0.9), effect=st.floats(-5.0, 5.0), endpoint=st.sampled_from(["change", "final"]),
-       name=st.sampled_from(["ttest", "welch"]))
-def test_rebuilt_children_give_the_run_its_estimates(n0, n1, sd0, sd1, correlation, effect, endpoint, name):
+       name=st.sampled_from(["ttest", "welch"]), lost=st.sampled_from([0.0, 0.2, 0.7]))
+def test_rebuilt_children_give_the_run_its_estimates(n0, n1, sd0, sd1, correlation, effect, endpoint, name, lost):
     """The children `cbcp-sim trials` writes (trial.generate) analysed child by child give exactly the estimates,
-    SEs and df of the engine's chunk, which never built them, in both passes."""
+    SEs and df of the engine's chunk, which never built them, in both passes: with MCAR dropout, the children seen
+    too (an arm left with fewer than two fails in both)."""
     scenario = plain(**{"design.n_per_arm": [n0, n1], "outcome.sd": [sd0, sd1], "outcome.correlation": correlation,
-                        "outcome.effect": effect, "analysis.endpoint": endpoint, "analysis.primary": name})
+                        "outcome.effect": effect, "analysis.endpoint": endpoint, "analysis.primary": name,
+                        "dropout.fraction": lost})
     chunk = run_chunk(scenario, seed=3, chunk=1, n_reps=40)
     data = trial.generate(scenario, 40, Streams(3, 1))
     treated = data.arm[0] == 1

@@ -1,18 +1,21 @@
 """The normal model's two-arm trials as each arm's mean and sum of squares, when the analyses read nothing else.
 
 When a scenario of the normal model has two parallel arms, every analysis a two-sample t-test (pooled or Welch:
-:data:`cbcp_sim.vocabulary.MOMENT_ANALYSES`), no dropout, no calendar, interim look, covariate, dose analysis or
-borrowed control arm, each child's analysed value ``y`` (change from baseline, or the primary-visit score) is
-normal with its arm's mean and SD, independent between children, and the tests read only each arm's mean and
-within-arm sum of squares. Those are drawn directly, the mean ``N(mu, sd_y^2 / n)`` and the sum of squares
-``sd_y^2 chi^2(n - 1)``, independent of each other [Cochran 1934]: two draws per arm and trial instead of two per
-child, with the same distribution of every estimate, SE and p-value. rpact's ``getSimulationMeans`` likewise draws
+:data:`cbcp_sim.vocabulary.MOMENT_ANALYSES`), dropout none or MCAR, and no calendar, interim look, covariate, dose
+analysis or borrowed control arm, each child's analysed value ``y`` (change from baseline, or the primary-visit
+score) is normal with its arm's mean and SD, independent between children and of dropout, and the tests read only
+each arm's count, mean and within-arm sum of squares over the children seen at the primary visit. Those are drawn
+directly: the count seen ``Binomial(n, q)`` (``q`` the chance of staying to the primary visit), the mean
+``N(mu, sd_y^2 / m)`` and the sum of squares ``sd_y^2 chi^2(m - 1)`` of the ``m`` seen, independent of each other
+[Cochran 1934]: two or three draws per arm and trial instead of two or three per child, with the same distribution
+of every estimate, SE and p-value. rpact's ``getSimulationMeans`` likewise draws
 its test statistics from their distribution rather than from simulated patients [rpact n.d.].
 
 :func:`children` rebuilds children consistent with those sums, so that ``cbcp-sim trials`` writes trials whose
-t-tests give the run's estimates: given an arm's mean and sum of squares, its children's centred values are a
-uniform direction on the sphere of deviations, and each baseline is normal given the child's ``y`` (the
-regression of the bivariate normal model).
+t-tests give the run's estimates: the children seen are a uniform choice of ``m`` of the arm's; given their mean
+and sum of squares, their centred values are a uniform direction on the sphere of deviations; a child lost has
+the model's value, unseen; and each baseline is normal given the child's ``y`` (the regression of the bivariate
+normal model).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr
 
+from cbcp_sim.models import dropout
 from cbcp_sim.models.layout import arm_sizes, arm_slices
 from cbcp_sim.models.streams import Streams
 from cbcp_sim.scenario import Scenario
@@ -31,10 +35,12 @@ from cbcp_sim.vocabulary import MOMENT_ANALYSES
 
 @dataclass(frozen=True)
 class ArmSummaries:
-    """Per replicate ``(R, k)``: each arm's mean and within-arm sum of squares of the analysed value without
-    cells, for ``n`` children per arm; ``gain`` ``(k,)`` is what cells add to each arm's mean."""
+    """Per replicate ``(R, k)``: each arm's children seen at the primary visit ``n`` (of ``sizes`` randomised),
+    their mean (NaN for none) and within-arm sum of squares of the analysed value without cells; ``gain``
+    ``(k,)`` is what cells add to each arm's mean."""
 
-    n: tuple[int, ...]
+    sizes: tuple[int, ...]
+    n: np.ndarray
     mean: np.ndarray
     ss: np.ndarray
     gain: np.ndarray
@@ -44,7 +50,8 @@ def summarised(s: Scenario) -> bool:
     """Whether a run of ``s`` draws :class:`ArmSummaries` rather than children (see the module's docstring)."""
     a, d = s.analysis, s.design
     return (s.outcome.model == "normal" and d.kind == "parallel" and len(d.arms) == 2
-            and set(s.analyses) <= set(MOMENT_ANALYSES) and s.dropout.fraction == 0.0
+            and set(s.analyses) <= set(MOMENT_ANALYSES)
+            and (s.dropout.fraction == 0.0 or s.dropout.mechanism == "mcar")
             and not s.operations.enabled and not s.sequential.interims and not a.covariates
             and not a.dose_strata and not a.dose_slope and not a.dose_slope_strata and not a.dose_response_models
             and not a.tipping_deltas and (s.bayes is None or not s.bayes.borrows))
@@ -58,18 +65,29 @@ def _sds(s: Scenario) -> np.ndarray:
     return sd * math.sqrt(2.0 * (1.0 - o.correlation)) if s.analysis.endpoint == "change" else sd
 
 
+def staying(s: Scenario) -> float:
+    """The chance that a child is still in the trial at the primary visit (MCAR dropout)."""
+    return math.exp(-dropout.hazard(s.dropout) * s.design.primary_visit)
+
+
 def draw(s: Scenario, n_reps: int, streams: Streams) -> ArmSummaries:
-    """Each arm's mean (stream ``arm_mean``) and sum of squares (stream ``arm_spread``) over ``n_reps`` trials;
-    the mean without cells is ``outcome.expected_change`` for either endpoint (the baseline's mean is 0)."""
-    n = arm_sizes(s.design)
-    sd = _sds(s)
-    mean = np.empty((n_reps, len(n)))
-    ss = np.empty((n_reps, len(n)))
-    for g, (size, sd_g) in enumerate(zip(n, sd, strict=True)):
-        mean[:, g] = s.outcome.expected_change + sd_g / math.sqrt(size) * streams.rng("arm_mean", g).standard_normal(
-            n_reps)
-        ss[:, g] = sd_g**2 * streams.rng("arm_spread", g).chisquare(size - 1, n_reps)
-    return ArmSummaries(n=n, mean=mean, ss=ss, gain=np.array([0.0, s.outcome.effect]))
+    """Over ``n_reps`` trials, each arm's children seen (stream ``arm_dropout``; all of them without dropout), their
+    mean (``arm_mean``) and sum of squares (``arm_spread``); the mean without cells is ``outcome.expected_change``
+    for either endpoint (the baseline's mean is 0)."""
+    sizes = arm_sizes(s.design)
+    sd, q = _sds(s), staying(s)
+    n = np.empty((n_reps, len(sizes)), dtype=np.int64)
+    mean = np.empty((n_reps, len(sizes)))
+    ss = np.empty((n_reps, len(sizes)))
+    for g, (size, sd_g) in enumerate(zip(sizes, sd, strict=True)):
+        n[:, g] = size if q == 1.0 else streams.rng("arm_dropout", g).binomial(size, q, n_reps)
+        z = streams.rng("arm_mean", g).standard_normal(n_reps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean[:, g] = s.outcome.expected_change + sd_g / np.sqrt(n[:, g]) * z
+        spread = streams.rng("arm_spread", g).chisquare(np.maximum(n[:, g] - 1, 1), n_reps)
+        ss[:, g] = sd_g**2 * np.where(n[:, g] > 1, spread, 0.0)
+    mean[n == 0] = np.nan
+    return ArmSummaries(sizes=sizes, n=n, mean=mean, ss=ss, gain=np.array([0.0, s.outcome.effect]))
 
 
 def truth(s: Scenario, arms: ArmSummaries) -> np.ndarray:
@@ -77,37 +95,47 @@ def truth(s: Scenario, arms: ArmSummaries) -> np.ndarray:
     ``effect`` points under the active arm's cells; the responder difference is its expectation,
     ``P(change + effect >= mcid) - P(change >= mcid)`` for each child's arm."""
     n_reps = arms.mean.shape[0]
-    children = sum(arms.n) * n_reps
+    children = sum(arms.sizes) * n_reps
     o = s.outcome
-    sd = np.broadcast_to(np.asarray(o.sd, dtype=float), (len(arms.n),)) * math.sqrt(2.0 * (1.0 - o.correlation))
+    sd = np.broadcast_to(np.asarray(o.sd, dtype=float), (len(arms.sizes),)) * math.sqrt(2.0 * (1.0 - o.correlation))
     above = (o.expected_change - s.analysis.mcid) / sd
-    responders = float(np.dot(arms.n, ndtr(above + o.effect / sd) - ndtr(above))) * n_reps
+    responders = float(np.dot(arms.sizes, ndtr(above + o.effect / sd) - ndtr(above))) * n_reps
     return np.array([o.effect * children, responders, float(children)])
 
 
-def children(s: Scenario, arms: ArmSummaries, streams: Streams) -> np.ndarray:
-    """``(R, N, 2)`` baseline and primary-visit scores without cells of children whose analysed values have
-    exactly ``arms``' means and sums of squares (children stored by arm; streams ``child_spread`` and
-    ``child_baseline``). Each baseline given the child's value ``y``: for the change, mean ``-(y - mu) / 2`` and
-    SD ``sd sqrt((1 + correlation) / 2)``; for the score, mean ``correlation (y - mu)`` and SD
+def children(s: Scenario, arms: ArmSummaries, streams: Streams) -> tuple[np.ndarray, np.ndarray]:
+    """``(R, N, 2)`` baseline and primary-visit scores without cells of children whose analysed values seen have
+    exactly ``arms``' counts, means and sums of squares, and the mask of those seen (children stored by arm).
+
+    Streams: ``child_dropout`` (which children stay: those of the ``m`` smallest uniforms), ``child_spread`` (the
+    direction of the seen children's deviations; a lost child's value, ``mu + sd_y z``) and ``child_baseline``.
+    Each baseline given the child's value ``y``: for the change, mean ``-(y - mu) / 2`` and SD
+    ``sd sqrt((1 + correlation) / 2)``; for the score, mean ``correlation (y - mu)`` and SD
     ``sd sqrt(1 - correlation^2)``."""
     o = s.outcome
     n_reps, k = arms.mean.shape
-    sd = np.broadcast_to(np.asarray(o.sd, dtype=float), (k,))
-    out = np.empty((n_reps, sum(arms.n), 2))
-    for g, where in enumerate(arm_slices(arms.n)):
-        z = streams.rng("child_spread", g).standard_normal((arms.n[g], n_reps)).T
-        z -= z.mean(axis=1, keepdims=True)
+    sd, sd_y = np.broadcast_to(np.asarray(o.sd, dtype=float), (k,)), _sds(s)
+    values = np.empty((n_reps, sum(arms.sizes), 2))
+    seen = np.ones(values.shape, dtype=bool)
+    for g, where in enumerate(arm_slices(arms.sizes)):
+        size, m = arms.sizes[g], arms.n[:, g, None]
+        stays = np.ones((n_reps, size), dtype=bool)
+        if (m < size).any():
+            u = streams.rng("child_dropout", g).random((size, n_reps)).T
+            stays = u.argsort(axis=1).argsort(axis=1) < m
+        z = streams.rng("child_spread", g).standard_normal((size, n_reps)).T
         with np.errstate(invalid="ignore", divide="ignore"):
-            scale = np.sqrt(arms.ss[:, g] / np.square(z).sum(axis=1))
-        y = arms.mean[:, g, None] + np.nan_to_num(scale)[:, None] * z
-        w = streams.rng("child_baseline", g).standard_normal((arms.n[g], n_reps)).T
+            c = np.where(stays, z - np.where(stays, z, 0.0).sum(axis=1, keepdims=True) / m, 0.0)
+            scale = np.nan_to_num(np.sqrt(arms.ss[:, g, None] / np.square(c).sum(axis=1, keepdims=True)))
+        y = np.where(stays, arms.mean[:, g, None] + scale * c, o.expected_change + sd_y[g] * z)
+        w = streams.rng("child_baseline", g).standard_normal((size, n_reps)).T
         deviation = y - o.expected_change
         if s.analysis.endpoint == "change":
             baseline = -0.5 * deviation + sd[g] * math.sqrt((1.0 + o.correlation) / 2.0) * w
-            out[:, where, 1] = baseline + y
+            values[:, where, 1] = baseline + y
         else:
             baseline = o.correlation * deviation + sd[g] * math.sqrt(1.0 - o.correlation**2) * w
-            out[:, where, 1] = y
-        out[:, where, 0] = baseline
-    return out
+            values[:, where, 1] = y
+        values[:, where, 0] = baseline
+        seen[:, where, 1] = stays
+    return values, seen

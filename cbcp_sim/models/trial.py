@@ -281,8 +281,8 @@ def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
     crossover = d.kind == "crossover"
     months = np.array([0.0, d.primary_visit, *([d.visits[-1]] if crossover else [])])
     if summaries.summarised(s):
-        null_values = summaries.children(s, summaries.draw(s, n_reps, streams), streams)
-        return _shifted(s, layout, months, 1, null_values, _gains(s, len(sizes)), o.expected_change, streams)
+        null_values, seen = summaries.children(s, summaries.draw(s, n_reps, streams), streams)
+        return _shifted(s, layout, months, 1, null_values, _gains(s, len(sizes)), o.expected_change, streams, seen)
     sd = np.repeat(np.broadcast_to(o.sd, len(sizes)), sizes)
     null_values = np.empty((n_reps, sum(sizes), len(months)))
     baseline = streams.per_child("baseline", sizes, n_reps)
@@ -302,10 +302,11 @@ def _normal(s: Scenario, n_reps: int, streams: Streams) -> TrialData:
 
 
 def _shifted(s: Scenario, layout: Layout, months: np.ndarray, primary: int, null_values: np.ndarray,
-             gains: np.ndarray, expected_change: float, streams: Streams) -> TrialData:
+             gains: np.ndarray, expected_change: float, streams: Streams, seen: np.ndarray | None = None) -> TrialData:
     """The trials of a model without children (normal, mvn) from their scores without cells ``null_values``
     ``(R, N, V)`` at ``months`` (stored by arm) and what cells add to each arm's mean at each visit, ``gains``
-    ``(k, V)``; a single arm's children expect ``expected_change`` (plus ``analysis.expected_error``)."""
+    ``(k, V)``; a single arm's children expect ``expected_change`` (plus ``analysis.expected_error``). The visits
+    ``seen`` ``(R, N, V)`` when given (MCAR, no calendar), else drawn by the dropout model."""
     n_reps, sizes = null_values.shape[0], layout.sizes
     values = null_values + np.repeat(gains, sizes, axis=0)
     under = np.empty((len(gains) + 1, *null_values.shape[:2]))
@@ -313,7 +314,8 @@ def _shifted(s: Scenario, layout: Layout, months: np.ndarray, primary: int, null
     np.add(under[-1], gains[:, primary, None, None], out=under[:-1])
     calendar, columns = _calendar(s, layout, months, n_reps, streams)
     times = months if calendar is None else calendar.months[..., columns]
-    observed, null_observed = _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns)
+    observed, null_observed = ((seen, seen) if seen is not None else
+                               _observed(s, times, sizes, n_reps, streams, values, null_values, calendar, columns))
     expected = (np.full(layout.arm.shape, expected_change + s.analysis.expected_error)
                 if s.design.kind == "single_arm" else None)
     return TrialData(months=months, primary=primary, switch=_switch(s, months), arm=layout.arm, values=values,

@@ -155,18 +155,19 @@ def _summarised_chunk(scenario: Scenario, arms: summaries.ArmSummaries) -> Chunk
     results = {p: {(name, label): FROM_MOMENTS[name](_arm_moments(arms, mean)) for name in scenario.analyses}
                for p, mean in means.items()}
     return ChunkResult(alt=results["alt"], null=results["null"], truth={label: summaries.truth(scenario, arms)},
-                       screened=np.full(arms.mean.shape[0], sum(arms.n)))
+                       screened=np.full(arms.mean.shape[0], sum(arms.sizes)))
 
 
 def _arm_moments(arms: summaries.ArmSummaries, mean: np.ndarray) -> ArmMoments:
-    """The moments of arms with means ``mean`` ``(R, k)`` and sums of squares ``arms.ss``, centred on each trial's
-    mean of every child (as :func:`cbcp_sim.analysis.moments.group_moments` centres them)."""
-    n = np.asarray(arms.n, dtype=float)
-    centred = mean - ((mean * n).sum(axis=1) / n.sum())[:, None]
+    """The moments of arms with ``arms.n`` children seen, means ``mean`` ``(R, k)`` and sums of squares
+    ``arms.ss``, centred on each trial's mean of every child seen (as
+    :func:`cbcp_sim.analysis.moments.group_moments` centres them); an arm with none seen has sums NaN."""
+    n = arms.n.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centred = mean - ((np.where(n > 0, mean, 0.0) * n).sum(axis=1) / n.sum(axis=1))[:, None]
     sums = centred * n
     products = arms.ss + sums * centred
-    return ArmMoments(n=tuple(np.broadcast_to(n, mean.shape).T), sums={"y": tuple(sums.T)},
-                      products={"yy": tuple(products.T)})
+    return ArmMoments(n=tuple(n.T), sums={"y": tuple(sums.T)}, products={"yy": tuple(products.T)})
 
 
 def _dose_responses(scenario: Scenario, data: trial.TrialData, passes: dict[str, tuple[np.ndarray, np.ndarray]],
