@@ -8,8 +8,8 @@ each arm's count, mean and within-arm sum of squares over the children seen at t
 directly: the count seen ``Binomial(n, q)`` (``q`` the chance of staying to the primary visit), the mean
 ``N(mu, sd_y^2 / m)`` and the sum of squares ``sd_y^2 chi^2(m - 1)`` of the ``m`` seen, independent of each other
 [Cochran 1934]: two or three draws per arm and trial instead of two or three per child, with the same distribution
-of every estimate, SE and p-value. rpact's ``getSimulationMeans`` likewise draws
-its test statistics from their distribution rather than from simulated patients [rpact n.d.].
+of every estimate, SE and p-value. rpact's ``getSimulationMeans`` likewise draws its test statistics from their
+distribution rather than from simulated patients [rpact n.d.].
 
 :func:`children` rebuilds children consistent with those sums, so that ``cbcp-sim trials`` writes trials whose
 t-tests give the run's estimates: the children seen are a uniform choice of ``m`` of the arm's; given their mean
@@ -57,12 +57,19 @@ def summarised(s: Scenario) -> bool:
             and not a.tipping_deltas and (s.bayes is None or not s.bayes.borrows))
 
 
+def _score_sds(s: Scenario) -> np.ndarray:
+    """``(k,)`` each arm's SD of the scores at baseline and at the primary visit (``outcome.sd``)."""
+    return np.broadcast_to(np.asarray(s.outcome.sd, dtype=float), (len(s.design.arms),))
+
+
+def _change_sds(s: Scenario) -> np.ndarray:
+    """``(k,)`` each arm's SD of the change from baseline, ``sd sqrt(2 (1 - correlation))``."""
+    return _score_sds(s) * math.sqrt(2.0 * (1.0 - s.outcome.correlation))
+
+
 def _sds(s: Scenario) -> np.ndarray:
-    """``(k,)`` each arm's SD of the analysed value: ``sd sqrt(2 (1 - correlation))`` for the change, ``sd`` for
-    the primary-visit score."""
-    o = s.outcome
-    sd = np.broadcast_to(np.asarray(o.sd, dtype=float), (len(s.design.arms),))
-    return sd * math.sqrt(2.0 * (1.0 - o.correlation)) if s.analysis.endpoint == "change" else sd
+    """``(k,)`` each arm's SD of the analysed value: the change's or the primary-visit score's."""
+    return _change_sds(s) if s.analysis.endpoint == "change" else _score_sds(s)
 
 
 def staying(s: Scenario) -> float:
@@ -97,7 +104,7 @@ def truth(s: Scenario, arms: ArmSummaries) -> np.ndarray:
     n_reps = arms.mean.shape[0]
     children = sum(arms.sizes) * n_reps
     o = s.outcome
-    sd = np.broadcast_to(np.asarray(o.sd, dtype=float), (len(arms.sizes),)) * math.sqrt(2.0 * (1.0 - o.correlation))
+    sd = _change_sds(s)
     above = (o.expected_change - s.analysis.mcid) / sd
     responders = float(np.dot(arms.sizes, ndtr(above + o.effect / sd) - ndtr(above))) * n_reps
     return np.array([o.effect * children, responders, float(children)])
@@ -113,8 +120,8 @@ def children(s: Scenario, arms: ArmSummaries, streams: Streams) -> tuple[np.ndar
     ``sd sqrt((1 + correlation) / 2)``; for the score, mean ``correlation (y - mu)`` and SD
     ``sd sqrt(1 - correlation^2)``."""
     o = s.outcome
-    n_reps, k = arms.mean.shape
-    sd, sd_y = np.broadcast_to(np.asarray(o.sd, dtype=float), (k,)), _sds(s)
+    n_reps = arms.mean.shape[0]
+    sd, sd_y = _score_sds(s), _sds(s)
     values = np.empty((n_reps, sum(arms.sizes), 2))
     seen = np.ones(values.shape, dtype=bool)
     for g, where in enumerate(arm_slices(arms.sizes)):
