@@ -8,6 +8,7 @@ children), against the closed-form power, and for the children rebuilt for `cbcp
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,11 +17,9 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import cbcp_sim
-from cbcp_sim.analysis import analyse
 from cbcp_sim.models import summaries, trial
 from cbcp_sim.models.streams import Streams
-from cbcp_sim.run.comparisons import comparisons
-from cbcp_sim.run.engine import run_chunk
+from cbcp_sim.run import engine
 from cbcp_sim.scenario import default_scenario_path
 from tests.support import PLAIN
 
@@ -38,7 +37,7 @@ def plain(**overrides: object) -> cbcp_sim.Scenario:
     ({"dropout.fraction": 0.1}, True),
     ({"dropout.fraction": 0.1, "dropout.mechanism": "mar"}, False),
     ({"dropout.fraction": 0.1, "dropout.mechanism": "mnar"}, False),
-    ({"design.arms": ["sham", "low", "high"]}, False),
+    ({"design.arms": ["sham", "low", "high"], "analysis.multiplicity": "dunnett"}, True),
     ({"design.kind": "crossover", "analysis.primary": "crossover", "design.visits": [0, 6, 12],
       "design.crossover_month": 6, "design.primary_visit": 6}, False),
     ({"operations.enabled": True}, False),
@@ -92,25 +91,47 @@ def test_power_and_type1_error_match_the_closed_form():
     assert result.true_effect == 3.3
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
-@given(n0=st.integers(2, 25), n1=st.integers(2, 25), sd0=st.floats(0.5, 10.0), sd1=st.floats(0.5, 10.0),
-       correlation=st.floats(-0.9, 0.9), effect=st.floats(-5.0, 5.0), endpoint=st.sampled_from(["change", "final"]),
-       name=st.sampled_from(["ttest", "welch"]), lost=st.sampled_from([0.0, 0.2, 0.7]))
-def test_rebuilt_children_give_the_run_its_estimates(n0, n1, sd0, sd1, correlation, effect, endpoint, name, lost):
-    """The children `cbcp-sim trials` writes (trial.generate) analysed child by child give exactly the estimates,
-    SEs and df of the engine's chunk, which never built them, in both passes: with MCAR dropout, the children seen
-    too (an arm left with fewer than two fails in both)."""
-    scenario = plain(**{"design.n_per_arm": [n0, n1], "outcome.sd": [sd0, sd1], "outcome.correlation": correlation,
+def children_chunk(scenario: cbcp_sim.Scenario, seed: int, chunk: int, n_reps: int) -> engine.ChunkResult:
+    """The engine's chunk analysed child by child: the children `cbcp-sim trials` writes (rebuilt from the arms'
+    sums by trial.generate) through every analysis and adjustment of the child-by-child path."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "summaries", SimpleNamespace(summarised=lambda s: False))
+        return engine.run_chunk(scenario, seed, chunk, n_reps)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(sizes=st.lists(st.integers(2, 25), min_size=2, max_size=4), sd=st.floats(0.5, 10.0),
+       spread=st.floats(0.5, 2.0), correlation=st.floats(-0.9, 0.9), effect=st.floats(-5.0, 5.0),
+       endpoint=st.sampled_from(["change", "final"]), name=st.sampled_from(["ttest", "welch"]),
+       lost=st.sampled_from([0.0, 0.2, 0.7]),
+       multiplicity=st.sampled_from(["none", "holm", "hochberg", "dunnett", "dunnett_separate"]),
+       sides=st.sampled_from([1, 2]))
+def test_rebuilt_children_give_the_run_its_estimates(sizes, sd, spread, correlation, effect, endpoint, name, lost,
+                                                     multiplicity, sides):
+    """The engine's chunk, which never builds children, gives exactly the estimates, SEs, df and (adjusted)
+    p-values of the children `cbcp-sim trials` writes analysed child by child, in both passes, for 2 to 4 arms and
+    every adjustment for multiplicity; with MCAR dropout the children seen agree too (an arm left with fewer than
+    two fails in both)."""
+    if name == "welch" and multiplicity == "dunnett":
+        name = "ttest"  # Dunnett's one model pools the variance
+    sds = [sd * spread**j for j in range(len(sizes))]
+    scenario = plain(**{"design.arms": ["sham", *(f"dose {j}" for j in range(1, len(sizes)))],
+                        "design.n_per_arm": sizes, "outcome.sd": sds, "outcome.correlation": correlation,
                         "outcome.effect": effect, "analysis.endpoint": endpoint, "analysis.primary": name,
-                        "dropout.fraction": lost})
-    chunk = run_chunk(scenario, seed=3, chunk=1, n_reps=40)
-    data = trial.generate(scenario, 40, Streams(3, 1))
-    treated = data.arm[0] == 1
-    for p, values, observed in (("alt", data.values, data.observed), ("null", data.null_values, data.null_observed)):
-        direct = analyse(name, values, observed, treated, data.primary, endpoint=endpoint)
-        engine = getattr(chunk, p)[name, comparisons(scenario)[0].label]
-        for field in ("estimate", "se", "df"):
-            np.testing.assert_allclose(getattr(engine, field), getattr(direct, field), rtol=1e-9, atol=1e-9)
+                        "dropout.fraction": lost, "analysis.multiplicity": multiplicity, "design.sides": sides})
+    assert summaries.summarised(scenario)
+    fast, slow = engine.run_chunk(scenario, 3, 1, 40), children_chunk(scenario, 3, 1, 40)
+    for p in ("alt", "null"):
+        assert getattr(fast, p).keys() == getattr(slow, p).keys()
+        for key, est in getattr(fast, p).items():
+            other = getattr(slow, p)[key]
+            for field in ("estimate", "se", "df", "p_two", "p_upper"):
+                a, b = getattr(est, field), getattr(other, field)
+                assert (a is None) == (b is None), (p, key, field)
+                if a is not None:
+                    np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9, err_msg=f"{p} {key} {field}")
+    for label, truth in fast.truth.items():  # the children's effects are differences of scores: rounded
+        np.testing.assert_allclose(truth[[0, 2]], slow.truth[label][[0, 2]], rtol=1e-9, atol=1e-9 * truth[2])
 
 
 @pytest.mark.parametrize("endpoint", ["change", "final"])

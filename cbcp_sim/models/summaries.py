@@ -1,10 +1,11 @@
-"""The normal model's two-arm trials as each arm's mean and sum of squares, when the analyses read nothing else.
+"""The normal model's parallel-arm trials as each arm's mean and sum of squares, when the analyses read nothing else.
 
-When a scenario of the normal model has two parallel arms, every analysis a two-sample t-test (pooled or Welch:
+When a scenario of the normal model has parallel arms, every analysis a two-sample t-test (pooled or Welch:
 :data:`cbcp_sim.vocabulary.MOMENT_ANALYSES`), dropout none or MCAR, and no calendar, interim look, covariate, dose
 analysis or borrowed control arm, each child's analysed value ``y`` (change from baseline, or the primary-visit
 score) is normal with its arm's mean and SD, independent between children and of dropout, and the tests read only
-each arm's count, mean and within-arm sum of squares over the children seen at the primary visit. Those are drawn
+each arm's count, mean and within-arm sum of squares over the children seen at the primary visit (so does the
+one-way analysis of Dunnett's many-to-one test, and every adjustment for multiplicity). Those are drawn
 directly: the count seen ``Binomial(n, q)`` (``q`` the chance of staying to the primary visit), the mean
 ``N(mu, sd_y^2 / m)`` and the sum of squares ``sd_y^2 chi^2(m - 1)`` of the ``m`` seen, independent of each other
 [Cochran 1934]: two or three draws per arm and trial instead of two or three per child, with the same distribution
@@ -49,7 +50,7 @@ class ArmSummaries:
 def summarised(s: Scenario) -> bool:
     """Whether a run of ``s`` draws :class:`ArmSummaries` rather than children (see the module's docstring)."""
     a, d = s.analysis, s.design
-    return (s.outcome.model == "normal" and d.kind == "parallel" and len(d.arms) == 2
+    return (s.outcome.model == "normal" and d.kind == "parallel"
             and set(s.analyses) <= set(MOMENT_ANALYSES)
             and (s.dropout.fraction == 0.0 or s.dropout.mechanism == "mcar")
             and not s.operations.enabled and not s.sequential.interims and not a.covariates
@@ -94,7 +95,8 @@ def draw(s: Scenario, n_reps: int, streams: Streams) -> ArmSummaries:
         spread = streams.rng("arm_spread", g).chisquare(np.maximum(n[:, g] - 1, 1), n_reps)
         ss[:, g] = sd_g**2 * np.where(n[:, g] > 1, spread, 0.0)
     mean[n == 0] = np.nan
-    return ArmSummaries(sizes=sizes, n=n, mean=mean, ss=ss, gain=np.array([0.0, s.outcome.effect]))
+    gain = np.where(np.arange(len(sizes)) >= 1, s.outcome.effect, 0.0)  # every arm but the control
+    return ArmSummaries(sizes=sizes, n=n, mean=mean, ss=ss, gain=gain)
 
 
 def truth(s: Scenario, arms: ArmSummaries) -> np.ndarray:

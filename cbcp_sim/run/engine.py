@@ -149,24 +149,36 @@ def run_chunk(scenario: Scenario, seed: int, chunk: int, n_reps: int) -> ChunkRe
 
 
 def _summarised_chunk(scenario: Scenario, arms: summaries.ArmSummaries) -> ChunkResult:
-    """A chunk drawn as each arm's mean and sum of squares: its t-tests with and without cells."""
-    label = comparisons(scenario)[0].label
-    means = {"alt": arms.mean + arms.gain, "null": arms.mean}
-    results = {p: {(name, label): FROM_MOMENTS[name](_arm_moments(arms, mean)) for name in scenario.analyses}
-               for p, mean in means.items()}
-    return ChunkResult(alt=results["alt"], null=results["null"], truth={label: summaries.truth(scenario, arms)},
+    """A chunk drawn as each arm's count seen, mean and sum of squares: the t-tests of each active arm against
+    control with and without cells, from the moments of those two arms (Dunnett's one model: of every arm), with
+    the p-values adjusted for multiplicity as :func:`run_chunk` adjusts them."""
+    comps = comparisons(scenario)
+    one_model = scenario.analysis.multiplicity == "dunnett" and len(comps) > 1
+    counts = {c.label: arms.n[:, [0, c.active]].T for c in comps}
+    results: dict[str, dict[tuple[str, str], Estimates]] = {}
+    for p, mean in (("alt", arms.mean + arms.gain), ("null", arms.mean)):
+        results[p] = {}
+        every = _arm_moments(arms.n, mean, arms.ss)
+        for name in scenario.analyses:
+            for c in comps:
+                pair = [0, c.active]
+                results[p][name, c.label] = (pooled(every, c.active) if one_model else FROM_MOMENTS[name](
+                    _arm_moments(arms.n[:, pair], mean[:, pair], arms.ss[:, pair])))
+            _adjust(results[p], name, scenario, comps, counts)
+    truth = summaries.truth(scenario, arms)
+    return ChunkResult(alt=results["alt"], null=results["null"], truth={c.label: truth for c in comps},
                        screened=np.full(arms.mean.shape[0], sum(arms.sizes)))
 
 
-def _arm_moments(arms: summaries.ArmSummaries, mean: np.ndarray) -> ArmMoments:
-    """The moments of arms with ``arms.n`` children seen, means ``mean`` ``(R, k)`` and sums of squares
-    ``arms.ss``, centred on each trial's mean of every child seen (as
-    :func:`cbcp_sim.analysis.moments.group_moments` centres them); an arm with none seen has sums NaN."""
-    n = arms.n.astype(float)
+def _arm_moments(seen: np.ndarray, mean: np.ndarray, ss: np.ndarray) -> ArmMoments:
+    """The moments of arms with ``seen`` children, means ``mean`` and sums of squares ``ss`` (each ``(R, k)``),
+    centred on each trial's mean of every child seen (as :func:`cbcp_sim.analysis.moments.group_moments` centres
+    them); an arm with none seen has sums NaN."""
+    n = seen.astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         centred = mean - ((np.where(n > 0, mean, 0.0) * n).sum(axis=1) / n.sum(axis=1))[:, None]
     sums = centred * n
-    products = arms.ss + sums * centred
+    products = ss + sums * centred
     return ArmMoments(n=tuple(n.T), sums={"y": tuple(sums.T)}, products={"yy": tuple(products.T)})
 
 
