@@ -158,7 +158,7 @@ def _summarised_chunk(scenario: Scenario, arms: summaries.ArmSummaries) -> Chunk
     results: dict[str, dict[tuple[str, str], Estimates]] = {}
     for p, mean in (("alt", arms.mean + arms.gain), ("null", arms.mean)):
         results[p] = {}
-        every = _arm_moments(arms.n, mean, arms.ss)
+        every = _arm_moments(arms.n, mean, arms.ss) if one_model else None
         for name in scenario.analyses:
             for c in comps:
                 pair = [0, c.active]
