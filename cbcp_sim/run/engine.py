@@ -157,13 +157,14 @@ def _summarised_chunk(scenario: Scenario, arms: summaries.ArmSummaries) -> Chunk
     counts = {c.label: arms.n[:, [0, c.active]].T for c in comps}
     results: dict[str, dict[tuple[str, str], Estimates]] = {}
     for p, mean in (("alt", arms.mean + arms.gain), ("null", arms.mean)):
-        results[p] = {}
-        every = _arm_moments(arms.n, mean, arms.ss) if one_model else None
+        if one_model:
+            every = _arm_moments(arms.n, mean, arms.ss)
+            results[p] = {(name, c.label): pooled(every, c.active) for name in scenario.analyses for c in comps}
+        else:
+            pairs = {c.label: _arm_moments(*(a[:, [0, c.active]] for a in (arms.n, mean, arms.ss))) for c in comps}
+            results[p] = {(name, c.label): FROM_MOMENTS[name](pairs[c.label])
+                          for name in scenario.analyses for c in comps}
         for name in scenario.analyses:
-            for c in comps:
-                pair = [0, c.active]
-                results[p][name, c.label] = (pooled(every, c.active) if one_model else FROM_MOMENTS[name](
-                    _arm_moments(arms.n[:, pair], mean[:, pair], arms.ss[:, pair])))
             _adjust(results[p], name, scenario, comps, counts)
     truth = summaries.truth(scenario, arms)
     return ChunkResult(alt=results["alt"], null=results["null"], truth={c.label: truth for c in comps},

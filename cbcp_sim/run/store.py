@@ -73,7 +73,8 @@ _MEMBER = re.compile(r"(layout|meta|a\d+)\.npy")
 #: (issue 25), no longer one generator per trial. 5: the MMRM's REML fit in closed form under monotone dropout
 #: (factored likelihood), which moves its estimates and SEs at rounding level (1e-13). 6: MCP-Mod's two-parameter
 #: fits by one batched trust-region search, which moves the TDs at the optimiser's precision (1e-9). 7: the normal
-#: model's two-arm t-test runs draw each arm's mean and sum of squares, not children (new random layout).
+#: model's parallel-arm t-test runs draw each arm's count seen, mean and sum of squares, not children (new random
+#: layout).
 RESULTS_VERSION = 7
 #: Dataclasses stored field by field inside a chunk, by name.
 RECORDS = {"Estimates": Estimates, "Monitoring": Monitoring, "ArmMeans": ArmMeans, "DeltaAdjustment": DeltaAdjustment,
